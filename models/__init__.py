@@ -1,0 +1,12 @@
+"""Every collection Folio stores, one Beanie document each, with its named indexes."""
+
+from models.articles import Article
+from models.comments import Comment
+from models.counters import Counter
+from models.favorites import Favorite
+from models.follows import Follow
+from models.users import User
+
+DOCUMENT_MODELS = [User, Follow, Article, Favorite, Comment, Counter]
+
+__all__ = ["DOCUMENT_MODELS", "Article", "Comment", "Counter", "Favorite", "Follow", "User"]

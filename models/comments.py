@@ -1,0 +1,29 @@
+"""The `comments` collection: comments keyed by an integer id from the `counters` collection."""
+
+from datetime import datetime
+
+from beanie import Document, PydanticObjectId
+from pydantic import Field
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from models.common import utc_now
+
+
+class Comment(Document):
+    """A comment on an article; `_id` is the integer the API shows as `id`."""
+
+    id: int  # type: ignore[assignment]  # integer ids, as the RealWorld spec requires
+    article_id: PydanticObjectId
+    author_id: PydanticObjectId
+    body: str
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+
+    class Settings:
+        name = "comments"
+        indexes = [
+            IndexModel(
+                [("article_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
+                name="article_created_at",
+            ),
+        ]

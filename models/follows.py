@@ -1,0 +1,28 @@
+"""The `follows` collection: one document per follower → followee edge."""
+
+from datetime import datetime
+
+from beanie import Document, PydanticObjectId
+from pydantic import Field
+from pymongo import ASCENDING, IndexModel
+
+from models.common import utc_now
+
+
+class Follow(Document):
+    """`follower_id` follows `followee_id`; the unique index makes following idempotent."""
+
+    follower_id: PydanticObjectId
+    followee_id: PydanticObjectId
+    created_at: datetime = Field(default_factory=utc_now)
+
+    class Settings:
+        name = "follows"
+        indexes = [
+            # Also serves "whom does X follow" (feed) and "does X follow these authors" (flags).
+            IndexModel(
+                [("follower_id", ASCENDING), ("followee_id", ASCENDING)],
+                name="follower_followee_unique",
+                unique=True,
+            ),
+        ]

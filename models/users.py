@@ -1,0 +1,28 @@
+"""The `users` collection: accounts and their public profile fields."""
+
+from datetime import datetime
+
+from beanie import Document
+from pydantic import Field
+from pymongo import ASCENDING, IndexModel
+
+from models.common import utc_now
+
+
+class User(Document):
+    """A registered account; `email` is stored lower-cased, `password_hash` never leaves the server."""
+
+    username: str
+    email: str
+    password_hash: str
+    bio: str = ""
+    image: str = ""
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+
+    class Settings:
+        name = "users"
+        indexes = [
+            IndexModel([("username", ASCENDING)], name="username_unique", unique=True),
+            IndexModel([("email", ASCENDING)], name="email_unique", unique=True),
+        ]

@@ -1,0 +1,1 @@
+"""Folio's operator tooling: the `folio` command line."""

@@ -1,0 +1,16 @@
+"""The table of contents: every domain router, mounted under /api."""
+
+from fastapi import APIRouter
+
+from service.articles.router import router as articles_router
+from service.comments.router import router as comments_router
+from service.profiles.router import router as profiles_router
+from service.tags.router import router as tags_router
+from service.users.router import router as users_router
+
+api_router = APIRouter()
+api_router.include_router(users_router)
+api_router.include_router(profiles_router)
+api_router.include_router(articles_router)
+api_router.include_router(comments_router)
+api_router.include_router(tags_router)

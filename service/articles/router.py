@@ -1,0 +1,157 @@
+"""Articles, the feed and favorites: `/articles...`."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+
+from service.articles import queries
+from service.articles.deps import ArticleBySlug, OwnedArticle
+from service.articles.schemas import (
+    ArticleOut,
+    MultipleArticlesResponse,
+    NewArticleRequest,
+    SingleArticleResponse,
+    UpdateArticleRequest,
+)
+from service.errors import Invalid
+from service.profiles.queries import followee_ids, is_following
+from service.schemas import PageParams
+from service.users.deps import CurrentUser, OptionalViewerId
+
+router = APIRouter(prefix="/articles", tags=["Articles"])
+
+Page = Annotated[PageParams, Query()]
+
+
+def single(article: dict[str, Any]) -> SingleArticleResponse:
+    """The `article` envelope for a pipeline result that carries its viewer flags."""
+    return SingleArticleResponse(article=ArticleOut.model_validate(article))
+
+
+def multiple(articles: list[dict[str, Any]], total: int) -> MultipleArticlesResponse:
+    """The `articles` envelope with the total number of matches."""
+    return MultipleArticlesResponse.model_validate({"articles": articles, "articles_count": total})
+
+
+@router.get(
+    "",
+    name="articles:list",
+    response_model=MultipleArticlesResponse,
+    summary="Get recent articles globally",
+)
+async def list_articles(
+    viewer_id: OptionalViewerId,
+    page: Page,
+    tag: Annotated[str | None, Query(max_length=64, description="filter by tag")] = None,
+    author: Annotated[str | None, Query(max_length=64, description="filter by author")] = None,
+    favorited: Annotated[
+        str | None, Query(max_length=64, description="filter by a user's favorites")
+    ] = None,
+) -> MultipleArticlesResponse:
+    """Newest articles first, filtered by tag, author and who favorited them; auth optional."""
+    match = await queries.match_for(queries.ArticleFilters(tag, author, favorited))
+    articles, total = await queries.article_page(
+        match, viewer_id, offset=page.offset, limit=page.limit
+    )
+    return multiple(articles, total)
+
+
+@router.get(
+    "/feed",
+    name="articles:feed",
+    response_model=MultipleArticlesResponse,
+    summary="Get recent articles from users you follow",
+)
+async def feed(user: CurrentUser, page: Page) -> MultipleArticlesResponse:
+    """Newest articles by the authors the caller follows."""
+    authors = await followee_ids(user.id)  # type: ignore[arg-type]
+    match = {"author_id": {"$in": authors}} if authors else None
+    articles, total = await queries.article_page(
+        match, user.id, offset=page.offset, limit=page.limit, follows_every_author=True
+    )
+    return multiple(articles, total)
+
+
+@router.post(
+    "",
+    name="articles:create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SingleArticleResponse,
+    summary="Create an article",
+)
+async def create_article(body: NewArticleRequest, user: CurrentUser) -> SingleArticleResponse:
+    """Publish an article; its slug comes from the title, with a suffix if taken."""
+    article = await queries.create_article(user, body.article.model_dump())
+    article["favorited"] = False
+    article["author"]["following"] = False
+    return single(article)
+
+
+@router.get(
+    "/{slug}", name="articles:get", response_model=SingleArticleResponse, summary="Get an article"
+)
+async def get_article(article: ArticleBySlug, viewer_id: OptionalViewerId) -> SingleArticleResponse:
+    """One article, body included; auth optional."""
+    await queries.add_viewer_flags([article], viewer_id)
+    return single(article)
+
+
+@router.put(
+    "/{slug}",
+    name="articles:update",
+    response_model=SingleArticleResponse,
+    summary="Update an article",
+)
+async def update_article(
+    body: UpdateArticleRequest, user: CurrentUser, article: OwnedArticle
+) -> SingleArticleResponse:
+    """Change an article you wrote; a new title gives a new slug."""
+    changes = body.article.model_dump(exclude_none=True)
+    if not changes:
+        raise Invalid("article", "at least one field is required")
+    updated = await queries.update_article(article, user, changes)
+    await queries.add_viewer_flags([updated], user.id)
+    return single(updated)
+
+
+@router.delete(
+    "/{slug}",
+    name="articles:delete",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Delete an article",
+)
+async def delete_article(article: OwnedArticle) -> Response:
+    """Delete an article you wrote, with its comments and favorites."""
+    await queries.delete_article(article["_id"])
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{slug}/favorite",
+    name="articles:favorite",
+    response_model=SingleArticleResponse,
+    tags=["Favorites"],
+    summary="Favorite an article",
+)
+async def favorite(user: CurrentUser, article: ArticleBySlug) -> SingleArticleResponse:
+    """Favorite an article (idempotent)."""
+    article["favorites_count"] = await queries.favorite(article, user.id)  # type: ignore[arg-type]
+    article["favorited"] = True
+    article["author"]["following"] = await is_following(user.id, article["author_id"])
+    return single(article)
+
+
+@router.delete(
+    "/{slug}/favorite",
+    name="articles:unfavorite",
+    response_model=SingleArticleResponse,
+    tags=["Favorites"],
+    summary="Unfavorite an article",
+)
+async def unfavorite(user: CurrentUser, article: ArticleBySlug) -> SingleArticleResponse:
+    """Take back a favorite (idempotent)."""
+    article["favorites_count"] = await queries.unfavorite(article, user.id)  # type: ignore[arg-type]
+    article["favorited"] = False
+    article["author"]["following"] = await is_following(user.id, article["author_id"])
+    return single(article)

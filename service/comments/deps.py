@@ -1,0 +1,25 @@
+"""Comment dependencies: find under the article, then check ownership."""
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Path
+
+from service.articles.deps import ArticleBySlug
+from service.comments import queries
+from service.errors import Forbidden
+from service.users.deps import CurrentUser
+
+
+async def owned_comment(
+    user: CurrentUser,
+    article: ArticleBySlug,
+    comment_id: Annotated[int, Path(alias="id", ge=1, description="the comment's integer id")],
+) -> dict[str, Any]:
+    """The comment in the path, if the caller wrote it: 401, then 404, then 403."""
+    comment = await queries.comment_on_article(article["_id"], comment_id)
+    if comment["author_id"] != user.id:
+        raise Forbidden("comment", "only its author may delete it")
+    return comment
+
+
+OwnedComment = Annotated[dict[str, Any], Depends(owned_comment)]

@@ -1,0 +1,77 @@
+"""One settings object for the whole service, read from FOLIO_* environment variables."""
+
+import secrets
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIN_SECRET_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    """Service configuration; every field maps to a FOLIO_<NAME> environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="FOLIO_", extra="ignore")
+
+    mongodb_url: str | None = Field(
+        default=None,
+        description="mongodb:// or mongodb+srv:// URL; unset means the in-memory embedded engine",
+    )
+    database: str = Field(default="folio", description="database name")
+    jwt_secret: SecretStr | None = Field(
+        default=None,
+        description="HS256 signing key (32+ characters); required with a real MongoDB",
+    )
+    jwt_ttl_minutes: int = Field(default=60 * 24 * 7, ge=1, description="token lifetime")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated allowed origins"
+    )
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_cost_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+    server_selection_timeout_ms: int = Field(default=5000, ge=100)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """Accept a comma-separated string as well as a list."""
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("mongodb_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        """Refuse anything that is not a MongoDB connection string."""
+        if value is not None and not value.strip():
+            return None
+        if value is not None and not value.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("FOLIO_MONGODB_URL must start with mongodb:// or mongodb+srv://")
+        return value
+
+    @model_validator(mode="after")
+    def _require_secret_with_real_database(self) -> "Settings":
+        """A real database needs a stable secret; the embedded engine gets a per-process one."""
+        if self.jwt_secret is None or not self.jwt_secret.get_secret_value():
+            if self.mongodb_url:
+                raise ValueError(
+                    "FOLIO_JWT_SECRET must be set when FOLIO_MONGODB_URL points at a real MongoDB "
+                    f"(use {MIN_SECRET_LENGTH}+ random characters, e.g. `openssl rand -hex 32`)"
+                )
+            self.jwt_secret = SecretStr(secrets.token_urlsafe(MIN_SECRET_LENGTH))
+        elif len(self.jwt_secret.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"FOLIO_JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when no MongoDB URL is configured and data lives in process memory."""
+        return self.mongodb_url is None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,125 @@
+"""Folio's own errors and the one place that renders every error as the RealWorld envelope.
+
+Query code raises these; it never knows about HTTP. The handlers below turn them, FastAPI's
+validation errors and Starlette's HTTP errors into `{"errors": {"<field>": ["<message>"]}}`.
+"""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("folio.errors")
+
+
+class FolioError(Exception):
+    """Base error: a status, the field or resource it concerns, and a human message."""
+
+    status_code = 400
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class Unauthorized(FolioError):
+    """Missing, malformed, expired or otherwise unacceptable credentials."""
+
+    status_code = 401
+
+
+class Forbidden(FolioError):
+    """Authenticated, but not allowed to touch this resource."""
+
+    status_code = 403
+
+
+class NotFound(FolioError):
+    """The article, profile or comment does not exist (or is not visible to the caller)."""
+
+    status_code = 404
+
+
+class Conflict(FolioError):
+    """A unique value (username, email) is already taken."""
+
+    status_code = 409
+
+
+class Invalid(FolioError):
+    """The request is well-formed JSON but breaks a rule."""
+
+    status_code = 422
+
+
+def error_body(field: str, *messages: str) -> dict[str, dict[str, list[str]]]:
+    """The RealWorld error envelope."""
+    return {"errors": {field: list(messages)}}
+
+
+def _field_of(location: tuple[Any, ...]) -> str:
+    """Name the field a validation error points at, e.g. ('body', 'user', 'email') → 'email'."""
+    names = [str(part) for part in location if isinstance(part, str)]
+    if len(names) <= 1:
+        return "body" if not names or names[0] == "body" else names[0]
+    return names[-1]
+
+
+def _message_of(error: dict[str, Any]) -> str:
+    """A short message for one pydantic error, without echoing the offending input."""
+    if error.get("type") == "json_invalid":
+        return "is not valid JSON"
+    if error.get("type") == "missing" or (
+        error.get("type") == "string_too_short" and error.get("ctx", {}).get("min_length") == 1
+    ):
+        return "can't be blank"
+    if error.get("type") == "value_error":
+        return str(error.get("ctx", {}).get("error", error.get("msg", "is invalid")))
+    return str(error.get("msg", "is invalid"))
+
+
+def validation_envelope(errors: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
+    """Group pydantic errors by field, in the RealWorld envelope."""
+    grouped: dict[str, list[str]] = {}
+    for error in errors:
+        messages = grouped.setdefault(_field_of(tuple(error.get("loc", ()))), [])
+        message = _message_of(error)
+        if message not in messages:
+            messages.append(message)
+    return {"errors": grouped or {"body": ["is invalid"]}}
+
+
+async def _on_folio_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FolioError)
+    headers = {"WWW-Authenticate": "Token"} if exc.status_code == 401 else None
+    return JSONResponse(error_body(exc.field, exc.message), exc.status_code, headers=headers)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(validation_envelope(list(exc.errors())), 422)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    field = {404: "path", 405: "method"}.get(exc.status_code, "request")
+    return JSONResponse(
+        error_body(field, str(exc.detail)), exc.status_code, headers=getattr(exc, "headers", None)
+    )
+
+
+async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(error_body("server", "internal error"), 500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that render every error in the RealWorld envelope."""
+    app.add_exception_handler(FolioError, _on_folio_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected_error)

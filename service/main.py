@@ -1,0 +1,84 @@
+"""The application factory, and `app` for `uvicorn service.main:app`."""
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from pydantic import ValidationError
+
+from service.api import api_router
+from service.config import Settings, get_settings
+from service.db import open_engine
+from service.errors import install_error_handlers
+from service.security import build_security
+
+DESCRIPTION = """
+Folio serves the [RealWorld](https://github.com/gothinkster/realworld) "Conduit" API from MongoDB.
+Authenticate with `Authorization: Token <jwt>` (or `Bearer <jwt>`), using the token that
+registration and login return. Every error answers `{"errors": {"<field>": ["<message>"]}}`.
+"""
+
+
+def configure_logging() -> None:
+    """Send Folio's own log lines to stderr once, beside uvicorn's."""
+    logger = logging.getLogger("folio")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the database is opened by the lifespan, not here."""
+    settings = settings or get_settings()
+    configure_logging()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = await open_engine(settings)
+        app.state.engine = engine
+        try:
+            yield
+        finally:
+            engine.close()
+
+    app = FastAPI(
+        title="Folio",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.security = build_security(settings)
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Requested-With"],
+        )
+    app.include_router(api_router, prefix="/api")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> dict[str, str]:
+        return {"name": "Folio", "api": "/api", "docs": "/docs"}
+
+    return app
+
+
+def _settings_or_exit() -> Settings:
+    """Read settings, turning a configuration mistake into one clear line instead of a trace."""
+    try:
+        return get_settings()
+    except ValidationError as error:
+        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
+        sys.exit(f"Folio cannot start: {problems}")
+
+
+app = create_app(_settings_or_exit())

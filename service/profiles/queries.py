@@ -1,0 +1,88 @@
+"""Profiles and follow edges. No HTTP here."""
+
+from collections.abc import Iterable
+from typing import Any
+
+from beanie import PydanticObjectId
+from pymongo.errors import DuplicateKeyError
+
+from models import Follow, User
+from service.db import collection
+from service.errors import Invalid, NotFound
+
+AUTHOR_FIELDS = {"author._id": 1, "author.username": 1, "author.bio": 1, "author.image": 1}
+
+
+def author_stages(fields: dict[str, int]) -> list[dict[str, Any]]:
+    """Join each document's `author_id` from `users`, keeping `fields` and public profile fields."""
+    return [
+        {
+            "$lookup": {
+                "from": "users",
+                "localField": "author_id",
+                "foreignField": "_id",
+                "as": "author",
+            }
+        },
+        {"$unwind": "$author"},
+        {"$project": {**fields, **AUTHOR_FIELDS}},
+    ]
+
+
+def public_author(user: User) -> dict[str, Any]:
+    """A user's public fields, shaped like the `author` that `author_stages` attaches."""
+    return {"_id": user.id, "username": user.username, "bio": user.bio, "image": user.image}
+
+
+async def user_by_username(username: str) -> User:
+    """The account with this exact username; NotFound otherwise."""
+    user = await User.find_one({"username": username})
+    if user is None:
+        raise NotFound("profile", "not found")
+    return user
+
+
+async def is_following(follower_id: PydanticObjectId | None, followee_id: PydanticObjectId) -> bool:
+    """Whether the viewer follows this user (never, when anonymous or looking at themselves)."""
+    if follower_id is None or follower_id == followee_id:
+        return False
+    edge = await collection(Follow).find_one(
+        {"follower_id": follower_id, "followee_id": followee_id}, {"_id": 1}
+    )
+    return edge is not None
+
+
+async def followed_among(
+    follower_id: PydanticObjectId | None, candidate_ids: Iterable[PydanticObjectId]
+) -> set[PydanticObjectId]:
+    """Which of these users the viewer follows, in one query (none when anonymous)."""
+    candidates = {candidate for candidate in candidate_ids if candidate != follower_id}
+    if follower_id is None or not candidates:
+        return set()
+    cursor = collection(Follow).find(
+        {"follower_id": follower_id, "followee_id": {"$in": list(candidates)}},
+        {"followee_id": 1, "_id": 0},
+    )
+    return {edge["followee_id"] async for edge in cursor}
+
+
+async def followee_ids(follower_id: PydanticObjectId) -> list[PydanticObjectId]:
+    """Everyone this user follows."""
+    cursor = collection(Follow).find({"follower_id": follower_id}, {"followee_id": 1, "_id": 0})
+    return [edge["followee_id"] async for edge in cursor]
+
+
+async def follow(follower_id: PydanticObjectId, followee: User) -> None:
+    """Record the edge; following twice is a no-op thanks to the unique index."""
+    if follower_id == followee.id:
+        raise Invalid("profile", "you cannot follow yourself")
+    assert followee.id is not None
+    try:
+        await Follow(follower_id=follower_id, followee_id=followee.id).insert()
+    except DuplicateKeyError:
+        pass  # already following: the request's goal holds
+
+
+async def unfollow(follower_id: PydanticObjectId, followee: User) -> None:
+    """Remove the edge if it exists."""
+    await collection(Follow).delete_one({"follower_id": follower_id, "followee_id": followee.id})

@@ -1,0 +1,45 @@
+"""Profiles and following: `/profiles/{username}` and `/profiles/{username}/follow`."""
+
+from fastapi import APIRouter
+
+from service.profiles import queries
+from service.profiles.schemas import Profile, ProfileResponse
+from service.users.deps import CurrentUser, OptionalViewerId
+
+router = APIRouter(prefix="/profiles", tags=["Profile"])
+
+
+@router.get(
+    "/{username}", name="profiles:get", response_model=ProfileResponse, summary="Get a profile"
+)
+async def get_profile(username: str, viewer_id: OptionalViewerId) -> ProfileResponse:
+    """A user's profile; `following` is filled for a signed-in viewer."""
+    user = await queries.user_by_username(username)
+    following = await queries.is_following(viewer_id, user.id)  # type: ignore[arg-type]
+    return ProfileResponse(profile=Profile.from_user(user, following=following))
+
+
+@router.post(
+    "/{username}/follow",
+    name="profiles:follow",
+    response_model=ProfileResponse,
+    summary="Follow a user",
+)
+async def follow(username: str, viewer: CurrentUser) -> ProfileResponse:
+    """Follow a user (idempotent); following yourself answers 422."""
+    user = await queries.user_by_username(username)
+    await queries.follow(viewer.id, user)  # type: ignore[arg-type]
+    return ProfileResponse(profile=Profile.from_user(user, following=True))
+
+
+@router.delete(
+    "/{username}/follow",
+    name="profiles:unfollow",
+    response_model=ProfileResponse,
+    summary="Unfollow a user",
+)
+async def unfollow(username: str, viewer: CurrentUser) -> ProfileResponse:
+    """Stop following a user (idempotent)."""
+    user = await queries.user_by_username(username)
+    await queries.unfollow(viewer.id, user)  # type: ignore[arg-type]
+    return ProfileResponse(profile=Profile.from_user(user, following=False))

@@ -1,0 +1,37 @@
+"""Wire shapes of the profiles domain."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from models import User
+from service.schemas import WireModel
+
+
+class Profile(WireModel):
+    """A user as others see them, with whether the viewer follows them."""
+
+    username: str
+    bio: str
+    image: str
+    following: bool
+
+    @classmethod
+    def from_user(cls, user: User, *, following: bool) -> "Profile":
+        """Build from a user document."""
+        return cls(username=user.username, bio=user.bio, image=user.image, following=following)
+
+    @classmethod
+    def from_author(cls, author: Mapping[str, Any], *, following: bool) -> "Profile":
+        """Build from the `author` sub-document a pipeline's `$lookup` attached."""
+        return cls(
+            username=author["username"],
+            bio=author.get("bio") or "",
+            image=author.get("image") or "",
+            following=following,
+        )
+
+
+class ProfileResponse(WireModel):
+    """The `profile` envelope."""
+
+    profile: Profile

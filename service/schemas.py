@@ -1,0 +1,45 @@
+"""Wire conventions shared by every domain: camelCase JSON, timestamps, pagination."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic.alias_generators import to_camel
+
+# Offsets past this answer 422: deep offset pages cost a scan of everything before them.
+MAX_OFFSET = 10_000
+MAX_LIMIT = 100
+
+
+def format_timestamp(value: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds and `Z`, e.g. 2026-01-02T03:04:05.678Z."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def not_blank(value: str) -> str:
+    """Reject text that is only white space, with the RealWorld wording."""
+    if not value.strip():
+        raise ValueError("can't be blank")
+    return value
+
+
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(format_timestamp, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time", "example": "2026-01-02T03:04:05.678Z"}),
+]
+
+
+class WireModel(BaseModel):
+    """Base for request and response bodies: camelCase on the wire, snake_case in Python."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class PageParams(BaseModel):
+    """Offset pagination, as the RealWorld spec defines it."""
+
+    limit: int = Field(default=20, ge=1, le=MAX_LIMIT, description="items per page")
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="items to skip")

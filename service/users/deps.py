@@ -1,0 +1,76 @@
+"""Authentication dependencies: who is calling, from the Authorization header."""
+
+from typing import Annotated
+
+from beanie import PydanticObjectId
+from bson.errors import InvalidId
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
+
+from models import User
+from service.errors import Unauthorized
+from service.security import Security
+from service.users.queries import user_by_id
+
+authorization_header = APIKeyHeader(
+    name="Authorization",
+    scheme_name="Token",
+    description="`Token <jwt>` (the RealWorld scheme) or `Bearer <jwt>`",
+    auto_error=False,
+)
+
+
+def get_security(request: Request) -> Security:
+    """The app's password hasher and token codec."""
+    return request.app.state.security
+
+
+SecurityDep = Annotated[Security, Depends(get_security)]
+
+
+def presented_token(
+    authorization: Annotated[str | None, Depends(authorization_header)],
+) -> str | None:
+    """The raw token from `Token <jwt>` or `Bearer <jwt>`, or None when no header was sent."""
+    if authorization is None or not authorization.strip():
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() not in ("token", "bearer") or not token.strip():
+        raise Unauthorized("authorization", "expected 'Token <jwt>' or 'Bearer <jwt>'")
+    return token.strip()
+
+
+def required_token(token: Annotated[str | None, Depends(presented_token)]) -> str:
+    """The raw token; a protected endpoint without one answers 401."""
+    if token is None:
+        raise Unauthorized("authorization", "a token is required")
+    return token
+
+
+def _user_id(security: Security, token: str) -> PydanticObjectId:
+    try:
+        return PydanticObjectId(security.tokens.subject(token))
+    except (InvalidId, TypeError, ValueError):
+        raise Unauthorized("token", "is invalid") from None
+
+
+def optional_viewer_id(
+    security: SecurityDep, token: Annotated[str | None, Depends(presented_token)]
+) -> PydanticObjectId | None:
+    """The caller's user id from a valid token (no database read), or None when anonymous."""
+    return None if token is None else _user_id(security, token)
+
+
+async def current_user(
+    security: SecurityDep, token: Annotated[str, Depends(required_token)]
+) -> User:
+    """The calling account, loaded from the database; 401 without a valid token."""
+    user = await user_by_id(str(_user_id(security, token)))
+    if user is None:
+        raise Unauthorized("token", "names no existing user")
+    return user
+
+
+AccessToken = Annotated[str, Depends(required_token)]
+OptionalViewerId = Annotated[PydanticObjectId | None, Depends(optional_viewer_id)]
+CurrentUser = Annotated[User, Depends(current_user)]

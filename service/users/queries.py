@@ -1,0 +1,71 @@
+"""Account queries: registration, authentication and updates. No HTTP here."""
+
+from typing import Any
+
+from beanie import PydanticObjectId
+from bson.errors import InvalidId
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from models import User
+from models.common import utc_now
+from service.db import collection
+from service.errors import Invalid, Unauthorized
+from service.security import Passwords
+
+TAKEN = "has already been taken"
+UNIQUE_FIELDS = ("username", "email")
+
+
+async def _taken_field(values: dict[str, Any], excluding: PydanticObjectId | None) -> str:
+    """After a duplicate-key error, name which unique value another account holds."""
+    wanted = {field: values[field] for field in UNIQUE_FIELDS if field in values}
+    query: dict[str, Any] = {"$or": [{field: value} for field, value in wanted.items()]}
+    if excluding is not None:
+        query["_id"] = {"$ne": excluding}
+    holder = await collection(User).find_one(query, {"username": 1, "email": 1})
+    for field, value in wanted.items():
+        if holder is not None and holder.get(field) == value:
+            return field
+    return next(iter(wanted), "user")
+
+
+async def register(passwords: Passwords, *, username: str, email: str, password: str) -> User:
+    """Create an account; a taken username or email raises Invalid."""
+    user = User(username=username, email=email, password_hash=await passwords.hash(password))
+    try:
+        await user.insert()
+    except DuplicateKeyError:
+        field = await _taken_field({"username": username, "email": email}, excluding=None)
+        raise Invalid(field, TAKEN) from None
+    return user
+
+
+async def authenticate(passwords: Passwords, *, email: str, password: str) -> User:
+    """The account these credentials open; one generic error whatever was wrong."""
+    user = await User.find_one({"email": email.strip().lower()})
+    if not await passwords.verify(user.password_hash if user else None, password) or user is None:
+        raise Unauthorized("credentials", "email or password is invalid")
+    return user
+
+
+async def user_by_id(user_id: str) -> User | None:
+    """The account with this id, or None (also for a malformed id)."""
+    try:
+        return await User.get(PydanticObjectId(user_id))
+    except (InvalidId, TypeError, ValueError):
+        return None
+
+
+async def update_user(passwords: Passwords, user: User, changes: dict[str, Any]) -> User:
+    """Apply changes to an account in one atomic update; a taken username or email raises Invalid."""
+    if "password" in changes:
+        changes["password_hash"] = await passwords.hash(changes.pop("password"))
+    changes["updated_at"] = utc_now()
+    try:
+        updated = await collection(User).find_one_and_update(
+            {"_id": user.id}, {"$set": changes}, return_document=ReturnDocument.AFTER
+        )
+    except DuplicateKeyError:
+        raise Invalid(await _taken_field(changes, excluding=user.id), TAKEN) from None
+    return User.model_validate(updated)

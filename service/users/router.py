@@ -1,0 +1,70 @@
+"""Registration, login and the current user: `/users`, `/users/login`, `/user`."""
+
+from fastapi import APIRouter, status
+
+from models import User
+from service.errors import Invalid
+from service.users import queries
+from service.users.deps import AccessToken, CurrentUser, SecurityDep
+from service.users.schemas import (
+    LoginUserRequest,
+    NewUserRequest,
+    UpdateUserRequest,
+    UserOut,
+    UserResponse,
+)
+
+router = APIRouter(tags=["User and Authentication"])
+
+
+def user_response(user: User, token: str) -> UserResponse:
+    """The `user` envelope for an account and a token."""
+    return UserResponse(
+        user=UserOut(
+            email=user.email, token=token, username=user.username, bio=user.bio, image=user.image
+        )
+    )
+
+
+@router.post(
+    "/users",
+    name="users:register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserResponse,
+    summary="Register a new user",
+)
+async def register(body: NewUserRequest, security: SecurityDep) -> UserResponse:
+    """Create an account and answer it with a token (422 if the username or email is taken)."""
+    user = await queries.register(security.passwords, **body.user.model_dump())
+    return user_response(user, security.tokens.issue(str(user.id)))
+
+
+@router.post(
+    "/users/login", name="users:login", response_model=UserResponse, summary="Existing user login"
+)
+async def login(body: LoginUserRequest, security: SecurityDep) -> UserResponse:
+    """Exchange email and password for a token (401 with one generic message on failure)."""
+    user = await queries.authenticate(
+        security.passwords, email=body.user.email, password=body.user.password
+    )
+    return user_response(user, security.tokens.issue(str(user.id)))
+
+
+@router.get("/user", name="users:current", response_model=UserResponse, summary="Get current user")
+async def current(user: CurrentUser, token: AccessToken) -> UserResponse:
+    """The calling account, with the token it presented."""
+    return user_response(user, token)
+
+
+@router.put(
+    "/user", name="users:update", response_model=UserResponse, summary="Update current user"
+)
+async def update(
+    body: UpdateUserRequest, user: CurrentUser, security: SecurityDep, token: AccessToken
+) -> UserResponse:
+    """Change any of email, username, password, bio and image (at least one)."""
+    changes = body.user.changes()
+    if not changes:
+        raise Invalid("user", "at least one field is required")
+    updated = await queries.update_user(security.passwords, user, changes)
+    return user_response(updated, token)

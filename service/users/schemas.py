@@ -1,0 +1,108 @@
+"""Wire shapes of the users domain: registration, login, the current user."""
+
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+from service.schemas import WireModel
+
+USERNAME_PATTERN = r"^[\w.\-]+$"
+CLEARABLE = ("bio", "image")
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+
+
+def _normalise_email(value: str) -> str:
+    """Lower-case an address and check its rough shape (one @, a dotted domain)."""
+    value = value.strip().lower()
+    if not EMAIL_PATTERN.match(value):
+        raise ValueError("is not a valid email address")
+    return value
+
+
+Username = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=USERNAME_PATTERN),
+    Field(description="1–40 letters, digits, `_`, `.` or `-`"),
+]
+Email = Annotated[
+    str,
+    StringConstraints(max_length=254),
+    AfterValidator(_normalise_email),
+    Field(description="an email address; stored lower-cased"),
+]
+Password = Annotated[
+    str, StringConstraints(min_length=8, max_length=128), Field(description="8–128 characters")
+]
+Bio = Annotated[str, StringConstraints(max_length=1000)]
+ImageUrl = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=2048)
+]
+
+
+class NewUser(WireModel):
+    """Registration details."""
+
+    username: Username
+    email: Email
+    password: Password
+
+
+class NewUserRequest(WireModel):
+    """The `user` envelope of a registration."""
+
+    user: NewUser
+
+
+class LoginUser(WireModel):
+    """Login credentials."""
+
+    email: Annotated[str, StringConstraints(min_length=1, max_length=254)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class LoginUserRequest(WireModel):
+    """The `user` envelope of a login."""
+
+    user: LoginUser
+
+
+class UpdateUser(WireModel):
+    """Fields of the current user to change; at least one is required."""
+
+    email: Email | None = None
+    username: Username | None = None
+    password: Password | None = None
+    bio: Bio | None = None
+    image: ImageUrl | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the client sent; null clears bio and image and leaves the others alone."""
+        sent = self.model_dump(include=self.model_fields_set)
+        return {
+            field: "" if value is None else value
+            for field, value in sent.items()
+            if value is not None or field in CLEARABLE
+        }
+
+
+class UpdateUserRequest(WireModel):
+    """The `user` envelope of an update."""
+
+    user: UpdateUser
+
+
+class UserOut(WireModel):
+    """The current user, with a token for the Authorization header."""
+
+    email: str
+    token: str
+    username: str
+    bio: str
+    image: str
+
+
+class UserResponse(WireModel):
+    """The `user` envelope."""
+
+    user: UserOut
