@@ -1,0 +1,88 @@
+"""Records the database operations a request issues, on either engine.
+
+On the embedded engine it wraps mongomock's collection methods (only the outermost call
+counts, since mongomock calls its own methods internally). On a real MongoDB it listens to
+pymongo's command monitoring. Either way one entry is one round trip to the database.
+"""
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from mongomock.collection import Collection as MockCollection
+from pymongo import monitoring
+
+MOCK_OPERATIONS = (
+    "find", "find_one", "aggregate", "count_documents", "estimated_document_count", "distinct",
+    "insert_one", "insert_many", "update_one", "update_many", "replace_one", "delete_one",
+    "delete_many", "find_one_and_update", "find_one_and_delete", "find_one_and_replace",
+    "bulk_write",
+)  # fmt: skip
+IGNORED_COMMANDS = {"getMore", "killCursors", "endSessions", "hello", "isMaster", "ping"}
+
+
+@dataclass
+class OperationLog:
+    """The (collection, operation) pairs recorded while the log was active."""
+
+    operations: list[tuple[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.operations)
+
+
+_active: list[OperationLog] = []
+_depth = 0
+
+
+def _record(collection: str, operation: str) -> None:
+    for log in _active:
+        log.operations.append((collection, operation))
+
+
+def _wrap(method_name: str) -> None:
+    original = getattr(MockCollection, method_name)
+
+    @functools.wraps(original)
+    def recording(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        global _depth
+        if _depth == 0:
+            _record(self.name, method_name)
+        _depth += 1
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _depth -= 1
+
+    setattr(MockCollection, method_name, recording)
+
+
+class _CommandRecorder(monitoring.CommandListener):
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name not in IGNORED_COMMANDS:
+            _record(str(event.command.get(event.command_name)), event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def install() -> None:
+    """Hook both engines once per test session."""
+    for name in MOCK_OPERATIONS:
+        _wrap(name)
+    monitoring.register(_CommandRecorder())
+
+
+@contextmanager
+def recording() -> Iterator[OperationLog]:
+    """Collect the database operations issued inside the block."""
+    log = OperationLog()
+    _active.append(log)
+    try:
+        yield log
+    finally:
+        _active.remove(log)

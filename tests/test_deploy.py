@@ -1,0 +1,37 @@
+"""The deployment files keep their promises: pinned MongoDB, replica set, healthcheck, volume."""
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_runs_a_pinned_mongodb_replica_set_with_a_healthcheck_and_volume():
+    mongo = compose()["services"]["mongo"]
+    image, _, tag = mongo["image"].partition(":")
+    assert image == "mongo" and tag.split(".")[0] in {"7", "8"}
+    assert "--replSet" in mongo["command"]
+    assert "rs.initiate" in " ".join(mongo["healthcheck"]["test"])
+    assert any(volume.startswith("mongo-data:") for volume in mongo["volumes"])
+    assert "mongo-data" in compose()["volumes"]
+
+
+def test_compose_wires_the_api_to_mongodb_without_a_committed_secret():
+    api = compose()["services"]["api"]
+    assert api["build"] == "."
+    assert api["depends_on"]["mongo"]["condition"] == "service_healthy"
+    assert api["environment"]["FOLIO_MONGODB_URL"].startswith("mongodb://mongo:27017/")
+    assert api["environment"]["FOLIO_JWT_SECRET"] == "${FOLIO_JWT_SECRET:-}"
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    command = "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/pytest"
+    assert command in readme
+    assert command in ci

@@ -1,0 +1,62 @@
+"""Every error answers the RealWorld envelope, never a stack trace."""
+
+import httpx
+
+from service.errors import validation_envelope
+from service.main import create_app
+
+
+async def test_unknown_route_answers_404_in_the_envelope(client):
+    response = await client.get("/api/nowhere")
+    assert response.status_code == 404
+    assert response.json() == {"errors": {"path": ["Not Found"]}}
+
+
+async def test_wrong_method_answers_405_in_the_envelope(client):
+    response = await client.patch("/api/tags")
+    assert response.status_code == 405
+    assert response.json() == {"errors": {"method": ["Method Not Allowed"]}}
+
+
+async def test_malformed_json_answers_422(client):
+    response = await client.post(
+        "/api/users/login", content=b'{"user": ', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json() == {"errors": {"body": ["is not valid JSON"]}}
+
+
+async def test_unexpected_errors_answer_500_without_internals(settings):
+    app = create_app(settings)
+
+    @app.get("/api/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret database detail")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://folio.test") as client:
+        response = await client.get("/api/boom")
+    assert response.status_code == 500
+    assert response.json() == {"errors": {"server": ["internal error"]}}
+    assert "secret" not in response.text
+
+
+def test_validation_errors_are_grouped_by_field():
+    envelope = validation_envelope([
+        {"loc": ("body", "user", "email"), "type": "missing", "msg": "Field required"},
+        {"loc": ("body", "user", "email"), "type": "missing", "msg": "Field required"},
+        {"loc": ("query", "limit"), "type": "less_than_equal", "msg": "too big"},
+        {"loc": ("body", "article", "tagList", 3), "type": "string_type", "msg": "bad"},
+    ])
+    assert envelope == {"errors": {
+        "email": ["can't be blank"], "limit": ["too big"], "tagList": ["bad"],
+    }}
+
+
+async def test_interactive_docs_and_openapi_are_served(client):
+    assert (await client.get("/docs")).status_code == 200
+    spec = (await client.get("/openapi.json")).json()
+    for path in ("/api/users", "/api/users/login", "/api/user", "/api/profiles/{username}",
+                 "/api/articles", "/api/articles/feed", "/api/articles/{slug}/favorite",
+                 "/api/articles/{slug}/comments/{id}", "/api/tags"):
+        assert path in spec["paths"], path

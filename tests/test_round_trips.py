@@ -1,0 +1,78 @@
+"""Database round trips per request stay bounded, whatever the page size (no N+1)."""
+
+import pytest
+
+from tests import oplog
+from tests.factories import create_article, favorite, follow, register
+
+
+@pytest.fixture
+async def populated(client):
+    """A reader who follows three authors and has favorited some of their 30 articles."""
+    reader = await register(client)
+    authors = [await register(client) for _ in range(3)]
+    slugs = []
+    for i in range(30):
+        article = await create_article(client, authors[i % 3], tagList=["common", f"t{i % 4}"])
+        slugs.append(article["slug"])
+    for author in authors:
+        await follow(client, reader, author.username)
+    for slug in slugs[::3]:
+        await favorite(client, reader, slug)
+    return reader, authors
+
+
+async def operations_for(client, url, params, headers=None) -> int:
+    """Issue one request and count the database operations it caused."""
+    with oplog.recording() as log:
+        response = await client.get(url, params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    return len(log)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"tag": "common"}, {"author": "user"}, {"favorited": "reader"}],
+    ids=["all", "tag", "author", "favorited"],
+)
+@pytest.mark.parametrize("authenticated", [False, True], ids=["anonymous", "viewer"])
+async def test_article_list_round_trips_do_not_grow_with_page_size(
+    client, populated, filters, authenticated
+):
+    reader, authors = populated
+    filters = {
+        key: {"author": authors[0].username, "favorited": reader.username}.get(key, value)
+        for key, value in filters.items()
+    }
+    headers = reader.headers if authenticated else None
+    small = await operations_for(client, "/api/articles", {**filters, "limit": 2}, headers)
+    large = await operations_for(client, "/api/articles", {**filters, "limit": 20}, headers)
+    assert small == large
+    assert large <= (4 if authenticated else 3)
+
+
+async def test_feed_round_trips_do_not_grow_with_page_size(client, populated):
+    reader, _ = populated
+    small = await operations_for(client, "/api/articles/feed", {"limit": 2}, reader.headers)
+    large = await operations_for(client, "/api/articles/feed", {"limit": 20}, reader.headers)
+    assert small == large <= 4
+
+
+async def test_comment_list_round_trips_do_not_grow_with_comment_count(client, populated):
+    reader, authors = populated
+    article = (await client.get("/api/articles", params={"limit": 1})).json()["articles"][0]
+    url = f"/api/articles/{article['slug']}/comments"
+    await client.post(url, json={"comment": {"body": "one"}}, headers=authors[0].headers)
+    few = await operations_for(client, url, {}, reader.headers)
+    for author in authors * 3:
+        await client.post(url, json={"comment": {"body": "more"}}, headers=author.headers)
+    many = await operations_for(client, url, {}, reader.headers)
+    assert few == many <= 3
+
+
+async def test_single_article_and_tags_round_trips(client, populated):
+    reader, _ = populated
+    slug = (await client.get("/api/articles", params={"limit": 1})).json()["articles"][0]["slug"]
+    assert await operations_for(client, f"/api/articles/{slug}", {}) == 1
+    assert await operations_for(client, f"/api/articles/{slug}", {}, reader.headers) == 3
+    assert await operations_for(client, "/api/tags", {}) == 1
