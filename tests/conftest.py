@@ -57,8 +57,8 @@ def settings() -> Settings:
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     """The app with its lifespan running; a real database is dropped afterwards."""
     application = create_app(settings)
-    async with LifespanManager(application) as manager:
-        yield manager.app  # type: ignore[misc]
+    async with LifespanManager(application):
+        yield application
         if not settings.embedded:
             await application.state.engine.client.drop_database(settings.database)
 

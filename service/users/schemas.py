@@ -7,7 +7,7 @@ from pydantic import AfterValidator, Field, StringConstraints
 
 from service.schemas import WireModel
 
-USERNAME_PATTERN = r"^[\w.\-]+$"
+USERNAME_PATTERN = r"^\w[\w.\-]*$"
 CLEARABLE = ("bio", "image")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
@@ -23,7 +23,7 @@ def _normalise_email(value: str) -> str:
 Username = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=USERNAME_PATTERN),
-    Field(description="1–40 letters, digits, `_`, `.` or `-`"),
+    Field(description="1–40 letters, digits, `_`, `.` or `-`, starting with a letter, digit or `_`"),
 ]
 Email = Annotated[
     str,

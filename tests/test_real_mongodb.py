@@ -1,0 +1,68 @@
+"""Checks only a real MongoDB can answer: every query the API issues is served by an index.
+
+Run with FOLIO_TEST_MONGODB_URL set; skipped on the embedded engine (mongomock has no planner).
+"""
+
+from typing import Any
+
+import pytest
+from bson import ObjectId
+
+from service.articles.queries import article_by_slug_pipeline, article_page_pipeline
+from service.comments.queries import comments_pipeline
+from tests.factories import create_article, favorite, follow, register
+
+pytestmark = pytest.mark.realmongo
+
+INDEX_STAGES = ("IXSCAN", "IDHACK", "DISTINCT_SCAN", "COUNT_SCAN")
+
+
+async def explain(database: Any, command: dict[str, Any]) -> str:
+    """The query planner's description of a command, as text."""
+    return str(await database.command({"explain": command, "verbosity": "queryPlanner"}))
+
+
+def assert_index_served(plan: str) -> None:
+    assert "COLLSCAN" not in plan, plan
+    assert any(stage in plan for stage in INDEX_STAGES), plan
+
+
+async def test_every_api_query_is_served_by_an_index(app, client):
+    reader, author = await register(client), await register(client)
+    article = await create_article(client, author, tagList=["dragons"])
+    await follow(client, reader, author.username)
+    await favorite(client, reader, article["slug"])
+    db = app.state.engine.database
+    author_id = (await db.users.find_one({"username": author.username}))["_id"]
+    reader_id = (await db.users.find_one({"username": reader.username}))["_id"]
+    article_id = (await db.articles.find_one({"slug": article["slug"]}))["_id"]
+
+    aggregates = {
+        "all": article_page_pipeline({}, offset=0, limit=20),
+        "tag": article_page_pipeline({"tag_list": "dragons"}, offset=0, limit=20),
+        "author": article_page_pipeline({"author_id": author_id}, offset=0, limit=20),
+        "feed": article_page_pipeline({"author_id": {"$in": [author_id]}}, offset=0, limit=20),
+        "favorited": article_page_pipeline({"_id": {"$in": [article_id]}}, offset=0, limit=20),
+        "slug": article_by_slug_pipeline(article["slug"]),
+    }
+    for name, pipeline in aggregates.items():
+        plan = await explain(db, {"aggregate": "articles", "pipeline": pipeline, "cursor": {}})
+        assert_index_served(plan), name
+
+    comments = comments_pipeline(article_id)
+    assert_index_served(
+        await explain(db, {"aggregate": "comments", "pipeline": comments, "cursor": {}})
+    )
+    finds = [
+        ("users", {"username": author.username}),
+        ("users", {"email": "x@example.com"}),
+        ("users", {"_id": reader_id}),
+        ("follows", {"follower_id": reader_id}),
+        ("follows", {"follower_id": reader_id, "followee_id": {"$in": [author_id, ObjectId()]}}),
+        ("favorites", {"user_id": reader_id, "article_id": {"$in": [article_id]}}),
+        ("favorites", {"article_id": article_id}),
+        ("comments", {"article_id": article_id}),
+    ]
+    for collection, query in finds:
+        assert_index_served(await explain(db, {"find": collection, "filter": query}))
+    assert_index_served(await explain(db, {"distinct": "articles", "key": "tag_list"}))
