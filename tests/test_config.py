@@ -81,3 +81,25 @@ async def test_embedded_start_up_says_data_lives_in_memory_only(app, caplog, set
             pass
     assert EMBEDDED_WARNING in caplog.text
     assert "in-memory" in EMBEDDED_WARNING and "FOLIO_MONGODB_URL" in EMBEDDED_WARNING
+
+
+async def test_cors_allows_only_the_configured_origins():
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    from service.main import create_app
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(cors_origins="http://localhost:4100"))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://folio.test") as client:
+            preflight = {"Access-Control-Request-Method": "POST"}
+            allowed = await client.options(
+                "/api/users", headers={"Origin": "http://localhost:4100", **preflight}
+            )
+            refused = await client.options(
+                "/api/users", headers={"Origin": "http://evil.example", **preflight}
+            )
+    assert allowed.headers["access-control-allow-origin"] == "http://localhost:4100"
+    assert "access-control-allow-origin" not in refused.headers

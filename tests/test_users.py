@@ -167,31 +167,20 @@ async def test_user_can_not_register_with_a_body_that_is_not_json(client):
     assert assert_error(response, 422, "body") == ["is not valid JSON"]
 
 
-async def test_user_can_not_register_with_a_taken_username(client):
+@pytest.mark.parametrize(
+    ("username", "email", "field"),
+    [
+        ("jake", "other@example.com", "username"),
+        ("other", "jake@example.com", "email"),
+        ("other", "JAKE@Example.com", "email"),
+    ],
+    ids=["taken-username", "taken-email", "taken-email-other-case"],
+)
+async def test_user_can_not_register_with_a_taken_username_or_email(client, username, email, field):
     await register(client, "jake")
-    response = await client.post(
-        "/api/users", json=new_user(username="jake", email="other@example.com")
-    )
+    response = await client.post("/api/users", json=new_user(username=username, email=email))
     assert response.status_code == 422
-    assert response.json() == {"errors": {"username": [TAKEN]}}
-
-
-async def test_user_can_not_register_with_a_taken_email(client):
-    await register(client, "jake")
-    response = await client.post(
-        "/api/users", json=new_user(username="other", email="jake@example.com")
-    )
-    assert response.status_code == 422
-    assert response.json() == {"errors": {"email": [TAKEN]}}
-
-
-async def test_user_can_not_register_with_a_taken_email_in_a_different_case(client):
-    await register(client, "jake")
-    response = await client.post(
-        "/api/users", json=new_user(username="other", email="JAKE@Example.com")
-    )
-    assert response.status_code == 422
-    assert response.json() == {"errors": {"email": [TAKEN]}}
+    assert response.json() == {"errors": {field: [TAKEN]}}
 
 
 async def test_failed_registration_with_a_taken_username_writes_nothing(client):
