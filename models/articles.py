@@ -1,27 +1,49 @@
-"""The `articles` collection: posts, with a denormalized `favorites_count`."""
+"""The `articles` collection: posts, with a denormalized `favorites_count` and flexible `meta`."""
 
 from datetime import datetime
+from typing import Any, Literal
 
 from beanie import Document, PydanticObjectId
-from pydantic import Field
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pydantic import BaseModel, Field
+from pymongo import ASCENDING, DESCENDING, TEXT, IndexModel
 
 from models.common import utc_now
 
-# Lists sort newest first; `_id` breaks ties between articles created in the same millisecond.
-NEWEST_FIRST = [("created_at", DESCENDING), ("_id", DESCENDING)]
+# Public lists run newest-published first; `_id` breaks ties within one millisecond.
+NEWEST_PUBLISHED = [("published_at", DESCENDING), ("_id", DESCENDING)]
+NEWEST_CREATED = [("created_at", DESCENDING), ("_id", DESCENDING)]
+SEARCH_WEIGHTS = {"title": 10, "description": 5, "body": 1}
+
+
+class CoverImage(BaseModel):
+    """An image shown with the article; `alt` is required for accessibility."""
+
+    url: str
+    alt: str
 
 
 class Article(Document):
-    """A post; `favorites_count` moves only by `$inc`, next to the favorite edge write."""
+    """A post. `published_at` is when it is (or will be) public: null for drafts.
+
+    `favorites_count` moves only by `$inc`, next to the favorite edge write. `body_html` and
+    `reading_time_minutes` are computed from `body` on every write that changes it.
+    """
 
     slug: str
     title: str
     description: str
     body: str
+    body_html: str = ""
+    reading_time_minutes: int = 1
     tag_list: list[str] = Field(default_factory=list)
     author_id: PydanticObjectId
     favorites_count: int = 0
+    status: Literal["draft", "published"] = "published"
+    publish_at: datetime | None = None
+    published_at: datetime | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+    cover_image: CoverImage | None = None
+    canonical_url: str | None = None
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
 
@@ -29,7 +51,21 @@ class Article(Document):
         name = "articles"
         indexes = [
             IndexModel([("slug", ASCENDING)], name="slug_unique", unique=True),
-            IndexModel(NEWEST_FIRST, name="created_at"),
-            IndexModel([("author_id", ASCENDING), *NEWEST_FIRST], name="author_created_at"),
-            IndexModel([("tag_list", ASCENDING), *NEWEST_FIRST], name="tag_created_at"),
+            # Visibility is `published_at <= now`: a range on the sort key, so each list index
+            # serves equality, sort and visibility at once.
+            IndexModel(NEWEST_PUBLISHED, name="published_at"),
+            IndexModel([("author_id", ASCENDING), *NEWEST_PUBLISHED], name="author_published_at"),
+            IndexModel([("tag_list", ASCENDING), *NEWEST_PUBLISHED], name="tag_published_at"),
+            # An author's own drafts, newest first; and analytics windows by creation time.
+            IndexModel([("author_id", ASCENDING), *NEWEST_CREATED], name="author_created_at"),
+            IndexModel(NEWEST_CREATED, name="created_at"),
+            # `?meta.<key>=` filters on any key: one wildcard index instead of one per key.
+            IndexModel([("meta.$**", ASCENDING)], name="meta_wildcard"),
+            # Relevance search on MongoDB; the embedded engine can build it but not query it.
+            IndexModel(
+                [(field, TEXT) for field in SEARCH_WEIGHTS],
+                name="text_search",
+                weights=SEARCH_WEIGHTS,
+                default_language="english",
+            ),
         ]

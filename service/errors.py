@@ -61,8 +61,11 @@ def error_body(field: str, *messages: str) -> dict[str, dict[str, list[str]]]:
     return {"errors": {field: list(messages)}}
 
 
-def _field_of(location: tuple[Any, ...]) -> str:
+def _field_of(error: dict[str, Any]) -> str:
     """Name the field a validation error points at, e.g. ('body', 'user', 'email') → 'email'."""
+    if "field" in error.get("ctx", {}):
+        return str(error["ctx"]["field"])  # a rule that names a more precise path, e.g. meta.a.b
+    location = tuple(error.get("loc", ()))
     names = [str(part) for part in location if isinstance(part, str)]
     if len(names) <= 1:
         return "body" if not names or names[0] == "body" else names[0]
@@ -86,7 +89,7 @@ def validation_envelope(errors: list[dict[str, Any]]) -> dict[str, dict[str, lis
     """Group pydantic errors by field, in the RealWorld envelope."""
     grouped: dict[str, list[str]] = {}
     for error in errors:
-        messages = grouped.setdefault(_field_of(tuple(error.get("loc", ()))), [])
+        messages = grouped.setdefault(_field_of(error), [])
         message = _message_of(error)
         if message not in messages:
             messages.append(message)

@@ -11,6 +11,8 @@ TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 LIST_KEYS = {
     "slug", "title", "description", "tagList", "createdAt", "updatedAt",
     "favorited", "favoritesCount", "author",
+    # Folio's additive extensions:
+    "status", "publishAt", "publishedAt", "readingTimeMinutes", "meta", "coverImage", "canonicalUrl",
 }  # fmt: skip
 
 
@@ -27,7 +29,7 @@ async def test_user_can_create_an_article_and_gets_it_back_with_201(client):
     )
     assert response.status_code == 201
     article = response.json()["article"]
-    assert set(article) == LIST_KEYS | {"body"}
+    assert set(article) == LIST_KEYS | {"body", "bodyHtml"}
     assert article["slug"] == "how-to-train-your-dragon"
     assert article["body"] == "Very carefully."
     assert article["tagList"] == ["dragons", "training"]

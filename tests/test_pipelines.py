@@ -65,7 +65,7 @@ def test_every_pipeline_starts_with_a_match():
 def test_page_pipeline_sorts_newest_first_before_paging_and_counts_in_a_facet():
     pipeline = article_page_pipeline({"author_id": 1}, offset=40, limit=20)
     assert pipeline[0] == {"$match": {"author_id": 1}}
-    assert pipeline[1] == {"$sort": {"created_at": -1, "_id": -1}}
+    assert pipeline[1] == {"$sort": {"published_at": -1, "_id": -1}}
     assert "body" not in pipeline[2]["$project"]
     facet = pipeline[3]["$facet"]
     assert facet["total"] == [{"$count": "n"}]
@@ -93,7 +93,7 @@ async def test_page_pipeline_results_on_the_embedded_engine():
     await db.articles.insert_many([
         {"slug": f"s{i}", "title": "t", "description": "d", "body": "long body",
          "tag_list": ["x"] if i % 2 else ["y"], "author_id": author_id, "favorites_count": i,
-         "created_at": i, "updated_at": i}
+         "created_at": i, "updated_at": i, "published_at": i}
         for i in range(6)
     ])
     result = await db.articles.aggregate(

@@ -6,12 +6,12 @@ from fastapi import Depends
 
 from service.articles import queries
 from service.errors import Forbidden
-from service.users.deps import CurrentUser
+from service.users.deps import CurrentUser, OptionalViewerId
 
 
-async def article_by_slug(slug: str) -> dict[str, Any]:
-    """The article named in the path, with its author; 404 if there is none."""
-    return await queries.article_by_slug(slug)
+async def article_by_slug(slug: str, viewer_id: OptionalViewerId) -> dict[str, Any]:
+    """The article named in the path, with its author; 404 if none, or a draft of someone else."""
+    return await queries.article_by_slug(slug, viewer_id)
 
 
 ArticleBySlug = Annotated[dict[str, Any], Depends(article_by_slug)]

@@ -7,7 +7,7 @@ round trips whatever the page size.
 
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from beanie import PydanticObjectId
@@ -15,11 +15,14 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from slugify import slugify
 
+from datetime import UTC, datetime
+
 from models import Article, Comment, Favorite, User
-from models.articles import NEWEST_FIRST
+from models.articles import NEWEST_CREATED, NEWEST_PUBLISHED
 from models.common import utc_now
+from service.articles.content import reading_time_minutes, render_markdown
 from service.db import collection
-from service.errors import Conflict, NotFound
+from service.errors import Conflict, Forbidden, NotFound, Unauthorized
 from service.profiles.queries import author_stages, followed_among, public_author
 
 T = TypeVar("T")
@@ -36,18 +39,33 @@ LIST_FIELDS = {
     "favorites_count": 1,
     "created_at": 1,
     "updated_at": 1,
+    "status": 1,
+    "publish_at": 1,
+    "published_at": 1,
+    "reading_time_minutes": 1,
+    "meta": 1,
+    "cover_image": 1,
+    "canonical_url": 1,
 }
-FULL_FIELDS = {**LIST_FIELDS, "body": 1}
+FULL_FIELDS = {**LIST_FIELDS, "body": 1, "body_html": 1}
+Sort = list[tuple[str, int]]
 
 
 # --- pipeline builders (pure) -------------------------------------------------------------
 
 
-def article_page_pipeline(match: dict[str, Any], *, offset: int, limit: int) -> list[dict[str, Any]]:
-    """Newest-first page of matching articles (no body) with authors, and the total count."""
+def visible_at(now: datetime) -> dict[str, Any]:
+    """The condition for articles everyone may see: published, and not scheduled past `now`."""
+    return {"published_at": {"$lte": now}}
+
+
+def article_page_pipeline(
+    match: dict[str, Any], *, offset: int, limit: int, sort: Sort = NEWEST_PUBLISHED
+) -> list[dict[str, Any]]:
+    """A page of matching articles (no body) with authors, and the total count."""
     return [
         {"$match": match},
-        {"$sort": dict(NEWEST_FIRST)},
+        {"$sort": dict(sort)},
         {"$project": LIST_FIELDS},
         {
             "$facet": {
@@ -89,33 +107,59 @@ def filter_owners_pipeline(usernames: list[str], *, with_favorites: bool) -> lis
 
 @dataclass(frozen=True)
 class ArticleFilters:
-    """The RealWorld list filters; each is optional."""
+    """The RealWorld list filters, plus Folio's `status` and `meta.<key>` filters."""
 
     tag: str | None = None
     author: str | None = None
     favorited: str | None = None
+    status: str = "published"
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
-async def match_for(filters: ArticleFilters) -> dict[str, Any] | None:
-    """The `$match` for these filters, or None when they cannot match anything."""
-    match: dict[str, Any] = {}
+@dataclass(frozen=True)
+class ArticleQuery:
+    """A resolved list query: the `$match` (None when nothing can match) and its order."""
+
+    match: dict[str, Any] | None
+    sort: Sort = field(default_factory=lambda: list(NEWEST_PUBLISHED))
+
+
+def status_condition(status: str, now: datetime) -> tuple[dict[str, Any], Sort]:
+    """The condition and order for one status: published (live), draft or scheduled."""
+    if status == "draft":
+        return {"status": "draft"}, NEWEST_CREATED
+    if status == "scheduled":
+        return {"status": "published", "published_at": {"$gt": now}}, NEWEST_PUBLISHED
+    return visible_at(now), NEWEST_PUBLISHED
+
+
+async def resolve_filters(
+    filters: ArticleFilters, viewer_id: PydanticObjectId | None
+) -> ArticleQuery:
+    """Turn filters into a `$match`; drafts and scheduled articles are listed only to their author."""
+    condition, sort = status_condition(filters.status, utc_now())
+    match: dict[str, Any] = {**filters.meta, **condition}
     if filters.tag is not None:
         match["tag_list"] = filters.tag
+    if filters.status != "published":
+        if viewer_id is None:
+            raise Unauthorized("authorization", f"sign in to list your {filters.status} articles")
+        match["author_id"] = viewer_id
     names = [name for name in (filters.author, filters.favorited) if name is not None]
     if not names:
-        return match
+        return ArticleQuery(match, sort)
     pipeline = filter_owners_pipeline(names, with_favorites=filters.favorited is not None)
-    owners = {
-        owner["username"]: owner
-        async for owner in collection(User).aggregate(pipeline)
-    }
+    owners = {owner["username"]: owner async for owner in collection(User).aggregate(pipeline)}
+    if filters.author is not None and filters.status != "published":
+        if filters.author not in owners or owners[filters.author]["_id"] != viewer_id:
+            raise Forbidden("status", f"only the author can list their {filters.status} articles")
     if any(name not in owners for name in names):
-        return None
+        return ArticleQuery(None, sort)
     if filters.author is not None:
         match["author_id"] = owners[filters.author]["_id"]
     if filters.favorited is not None:
         match["_id"] = {"$in": owners[filters.favorited]["favorite_article_ids"]}
-    return match
+    return ArticleQuery(match, sort)
 
 
 async def favorited_among(
@@ -151,7 +195,7 @@ async def add_viewer_flags(
 
 
 async def article_page(
-    match: dict[str, Any] | None,
+    query: ArticleQuery,
     viewer_id: PydanticObjectId | None,
     *,
     offset: int,
@@ -159,9 +203,9 @@ async def article_page(
     follows_every_author: bool = False,
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of articles with viewer flags, and the total number of matches."""
-    if match is None:
+    if query.match is None:
         return [], 0
-    pipeline = article_page_pipeline(match, offset=offset, limit=limit)
+    pipeline = article_page_pipeline(query.match, offset=offset, limit=limit, sort=query.sort)
     result = await collection(Article).aggregate(pipeline).to_list(length=1)
     facets = result[0] if result else {"total": [], "page": []}
     total = facets["total"][0]["n"] if facets["total"] else 0
@@ -171,10 +215,23 @@ async def article_page(
     return page, total
 
 
-async def article_by_slug(slug: str) -> dict[str, Any]:
-    """The article with this slug and its author; NotFound otherwise."""
+def is_visible(article: dict[str, Any], viewer_id: PydanticObjectId | None) -> bool:
+    """Whether the viewer may see this article: it is live, or they wrote it."""
+    published_at = article.get("published_at")
+    if article["author_id"] == viewer_id:
+        return True
+    return published_at is not None and as_utc(published_at) <= utc_now()
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A datetime from either engine (MongoDB returns zone-less UTC) as an aware UTC one."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def article_by_slug(slug: str, viewer_id: PydanticObjectId | None) -> dict[str, Any]:
+    """The article with this slug and its author, if the viewer may see it; NotFound otherwise."""
     found = await collection(Article).aggregate(article_by_slug_pipeline(slug)).to_list(length=1)
-    if not found:
+    if not found or not is_visible(found[0], viewer_id):
         raise NotFound("article", "not found")
     return found[0]
 
@@ -204,9 +261,41 @@ def with_author(article: dict[str, Any], author: User) -> dict[str, Any]:
     return {**article, "author": public_author(author)}
 
 
+def published_at_for(
+    status: str, publish_at: datetime | None, previous: datetime | None, now: datetime
+) -> datetime | None:
+    """When an article is public: never for drafts, at `publish_at` if set, else since it went live."""
+    if status == "draft":
+        return None
+    if publish_at is not None:
+        return publish_at
+    if previous is not None and as_utc(previous) <= now:
+        return previous
+    return now
+
+
+def derived_fields(fields: dict[str, Any], current: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The stored fields computed from the written ones: HTML, reading time, publication instant."""
+    derived: dict[str, Any] = {}
+    if "body" in fields:
+        derived["body_html"] = render_markdown(fields["body"])
+        derived["reading_time_minutes"] = reading_time_minutes(fields["body"])
+    if {"status", "publish_at"} & fields.keys() or "published_at" not in current:
+        merged = {**current, **fields}
+        derived["published_at"] = published_at_for(
+            merged.get("status", "published"),
+            merged.get("publish_at"),
+            current.get("published_at"),
+            now,
+        )
+    return derived
+
+
 async def create_article(author: User, fields: dict[str, Any]) -> dict[str, Any]:
     """Insert a new article with a unique slug derived from its title."""
     assert author.id is not None
+    now = utc_now()
+    fields = {**fields, **derived_fields(fields, {}, now), "created_at": now, "updated_at": now}
 
     async def insert(slug: str) -> Article:
         article = Article(slug=slug, author_id=author.id, **fields)
@@ -221,7 +310,10 @@ async def update_article(
     article: dict[str, Any], author: User, changes: dict[str, Any]
 ) -> dict[str, Any]:
     """Apply changes in one atomic update; a title that slugifies differently moves the slug."""
-    changes = {**changes, "updated_at": utc_now()}
+    now = utc_now()
+    if changes.get("meta") is None and "meta" in changes:
+        changes = {**changes, "meta": {}}
+    changes = {**changes, **derived_fields(changes, article, now), "updated_at": now}
 
     async def write(slug: str | None) -> dict[str, Any] | None:
         update = changes if slug is None else {**changes, "slug": slug}

@@ -1,11 +1,12 @@
 """Articles, the feed and favorites: `/articles...`."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from service.articles import queries
 from service.articles.deps import ArticleBySlug, OwnedArticle
+from service.articles.meta import meta_filters
 from service.articles.schemas import (
     ArticleOut,
     MultipleArticlesResponse,
@@ -13,6 +14,7 @@ from service.articles.schemas import (
     SingleArticleResponse,
     UpdateArticleRequest,
 )
+from models.common import utc_now
 from service.errors import Invalid
 from service.profiles.queries import followee_ids, is_following
 from service.schemas import PageParams
@@ -40,6 +42,7 @@ def multiple(articles: list[dict[str, Any]], total: int) -> MultipleArticlesResp
     summary="Get recent articles globally",
 )
 async def list_articles(
+    request: Request,
     viewer_id: OptionalViewerId,
     page: Page,
     tag: Annotated[str | None, Query(max_length=64, description="filter by tag")] = None,
@@ -47,11 +50,25 @@ async def list_articles(
     favorited: Annotated[
         str | None, Query(max_length=64, description="filter by a user's favorites")
     ] = None,
+    status_filter: Annotated[
+        Literal["published", "draft", "scheduled"],
+        Query(
+            alias="status",
+            description="`draft` and `scheduled` list the caller's own articles (auth required)",
+        ),
+    ] = "published",
 ) -> MultipleArticlesResponse:
-    """Newest articles first, filtered by tag, author and who favorited them; auth optional."""
-    match = await queries.match_for(queries.ArticleFilters(tag, author, favorited))
+    """Newest articles first, filtered by tag, author, who favorited them and `meta.<key>=value`.
+
+    Auth is optional. Any number (up to 5) of `meta.<key>=<value>` parameters filter on the
+    article's metadata; the value matches as the number or boolean it parses as, or as text.
+    """
+    filters = queries.ArticleFilters(
+        tag, author, favorited, status_filter, meta_filters(list(request.query_params.items()))
+    )
+    query = await queries.resolve_filters(filters, viewer_id)
     articles, total = await queries.article_page(
-        match, viewer_id, offset=page.offset, limit=page.limit
+        query, viewer_id, offset=page.offset, limit=page.limit
     )
     return multiple(articles, total)
 
@@ -65,9 +82,10 @@ async def list_articles(
 async def feed(user: CurrentUser, page: Page) -> MultipleArticlesResponse:
     """Newest articles by the authors the caller follows."""
     authors = await followee_ids(user.id)  # type: ignore[arg-type]
-    match = {"author_id": {"$in": authors}} if authors else None
+    match = {"author_id": {"$in": authors}, **queries.visible_at(utc_now())} if authors else None
     articles, total = await queries.article_page(
-        match, user.id, offset=page.offset, limit=page.limit, follows_every_author=True
+        queries.ArticleQuery(match), user.id, offset=page.offset, limit=page.limit,
+        follows_every_author=True,
     )
     return multiple(articles, total)
 
@@ -106,7 +124,7 @@ async def update_article(
     body: UpdateArticleRequest, user: CurrentUser, article: OwnedArticle
 ) -> SingleArticleResponse:
     """Change an article you wrote; a new title gives a new slug."""
-    changes = body.article.model_dump(exclude_none=True)
+    changes = body.article.changes()
     if not changes:
         raise Invalid("article", "at least one field is required")
     updated = await queries.update_article(article, user, changes)

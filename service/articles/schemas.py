@@ -1,13 +1,19 @@
 """Wire shapes of the articles domain."""
 
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
+from service.articles.meta import MAX_DEPTH, MAX_ENCODED_BYTES, MAX_KEYS, validate_meta
+from service.errors import Invalid
 from service.profiles.schemas import Profile
 from service.schemas import Timestamp, WireModel, not_blank
 
 MAX_TAGS = 20
+CLEARABLE = ("publish_at", "cover_image", "canonical_url", "meta")
 
 
 Title = Annotated[
@@ -35,6 +41,60 @@ def _unique_sorted(tags: list[str]) -> list[str]:
     return sorted(set(tags))
 
 
+def _web_url(value: str) -> str:
+    """Accept only absolute http(s) URLs."""
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http or https URL")
+    return value
+
+
+def _checked_meta(value: Any) -> dict[str, Any]:
+    """Apply the meta rules, reporting the offending path as the error's field."""
+    try:
+        return validate_meta(value)
+    except Invalid as error:
+        raise PydanticCustomError(
+            "meta_invalid", "{message}", {"field": error.field, "message": error.message}
+        ) from None
+
+
+def _utc_milliseconds(value: datetime) -> datetime:
+    """An instant in UTC at MongoDB's millisecond precision; a zone-less time is taken as UTC."""
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+WebUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_web_url)]
+Meta = Annotated[
+    dict[str, Any],
+    AfterValidator(_checked_meta),
+    Field(
+        description=(
+            f"free-form metadata: at most {MAX_KEYS} keys, {MAX_DEPTH} levels, "
+            f"{MAX_ENCODED_BYTES} bytes encoded; keys match ^[A-Za-z][A-Za-z0-9_]{{0,63}}$; "
+            "values are strings, numbers, booleans, lists or objects"
+        )
+    ),
+]
+PublishAt = Annotated[
+    datetime,
+    AfterValidator(_utc_milliseconds),
+    Field(description="when a published article becomes visible; in the future it is scheduled"),
+]
+Status = Annotated[
+    Literal["draft", "published"],
+    Field(description="drafts and scheduled articles are visible only to their author"),
+]
+
+
+class CoverImageIn(WireModel):
+    """A cover image; `alt` text is required for accessibility."""
+
+    url: WebUrl
+    alt: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), AfterValidator(not_blank)]
+
+
 TagList = Annotated[
     list[Tag],
     BeforeValidator(_drop_blank_tags),
@@ -44,12 +104,17 @@ TagList = Annotated[
 
 
 class NewArticle(WireModel):
-    """An article to create."""
+    """An article to create; everything past `tagList` is Folio's optional extension."""
 
     title: Title
     description: Description
     body: Body
     tag_list: TagList = Field(default_factory=list)
+    status: Status = "published"
+    publish_at: PublishAt | None = None
+    meta: Meta = Field(default_factory=dict)
+    cover_image: CoverImageIn | None = None
+    canonical_url: WebUrl | None = None
 
 
 class NewArticleRequest(WireModel):
@@ -65,6 +130,20 @@ class UpdateArticle(WireModel):
     description: Description | None = None
     body: Body | None = None
     tag_list: TagList | None = None
+    status: Status | None = None
+    publish_at: PublishAt | None = None
+    meta: Meta | None = None
+    cover_image: CoverImageIn | None = None
+    canonical_url: WebUrl | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the client sent; null clears the optional extensions and leaves the rest."""
+        sent = self.model_dump(include=self.model_fields_set)
+        return {
+            field: value
+            for field, value in sent.items()
+            if value is not None or field in CLEARABLE
+        }
 
 
 class UpdateArticleRequest(WireModel):
@@ -73,8 +152,15 @@ class UpdateArticleRequest(WireModel):
     article: UpdateArticle
 
 
+class CoverImageOut(WireModel):
+    """A cover image."""
+
+    url: str
+    alt: str
+
+
 class ArticleListItem(WireModel):
-    """An article as lists show it: everything but the body."""
+    """An article as lists show it: everything but the body and its HTML."""
 
     slug: str
     title: str
@@ -85,12 +171,22 @@ class ArticleListItem(WireModel):
     favorited: bool
     favorites_count: int
     author: Profile
+    status: Literal["draft", "published"] = "published"
+    publish_at: Timestamp | None = Field(default=None, description="the requested publication time")
+    published_at: Timestamp | None = Field(
+        default=None, description="when the article is, or becomes, public; null for drafts"
+    )
+    reading_time_minutes: int = 1
+    meta: dict[str, Any] = Field(default_factory=dict)
+    cover_image: CoverImageOut | None = None
+    canonical_url: str | None = None
 
 
 class ArticleOut(ArticleListItem):
-    """A single article, body included."""
+    """A single article, with its Markdown body and the sanitised HTML rendered from it."""
 
     body: str
+    body_html: str = ""
 
 
 class SingleArticleResponse(WireModel):

@@ -1,9 +1,11 @@
 """Tag queries. No HTTP here."""
 
 from models import Article
+from models.common import utc_now
+from service.articles.queries import visible_at
 from service.db import collection
 
 
 async def all_tags() -> list[str]:
-    """Every tag in use, alphabetically (a distinct scan of the tag index on MongoDB)."""
-    return sorted(await collection(Article).distinct("tag_list"))
+    """Every tag on a live article, alphabetically; drafts and scheduled articles add none."""
+    return sorted(await collection(Article).distinct("tag_list", visible_at(utc_now())))
