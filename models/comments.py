@@ -26,4 +26,6 @@ class Comment(Document):
                 [("article_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
                 name="article_created_at",
             ),
+            # Serves comments per day (analytics).
+            IndexModel([("created_at", DESCENDING)], name="created_at"),
         ]

@@ -25,4 +25,6 @@ class Follow(Document):
                 name="follower_followee_unique",
                 unique=True,
             ),
+            # Serves counting a user's followers (analytics).
+            IndexModel([("followee_id", ASCENDING)], name="followee"),
         ]

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from beanie import Document
 from pydantic import Field
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from models.common import utc_now
 
@@ -25,4 +25,6 @@ class User(Document):
         indexes = [
             IndexModel([("username", ASCENDING)], name="username_unique", unique=True),
             IndexModel([("email", ASCENDING)], name="email_unique", unique=True),
+            # Serves sign-ups per day (analytics).
+            IndexModel([("created_at", DESCENDING)], name="created_at"),
         ]

@@ -5,6 +5,7 @@ mongomock-motor engine. Everything that must differ between the two lives here.
 """
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,9 +14,12 @@ from mongomock_motor import AsyncMongoMockClient
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
 
 from models import DOCUMENT_MODELS
+from models.articles import SEARCH_WEIGHTS
 from service.config import Settings
 
 log = logging.getLogger("folio.db")
+
+SEARCHED_FIELDS = tuple(SEARCH_WEIGHTS)
 
 EMBEDDED_WARNING = (
     "Folio is running on the EMBEDDED in-memory engine: all data is lost when the process stops. "
@@ -49,8 +53,13 @@ def build_client(settings: Settings, **client_options: Any) -> Any:
     )
 
 
+# The engine that `open_engine` connected last: Beanie binds models process-wide the same way.
+_current: Engine | None = None
+
+
 async def open_engine(settings: Settings, **client_options: Any) -> Engine:
     """Connect, bind every Beanie model and create the declared indexes."""
+    global _current
     client = build_client(settings, **client_options)
     database = client[settings.database]
     await init_beanie(database=database, document_models=DOCUMENT_MODELS)
@@ -58,7 +67,38 @@ async def open_engine(settings: Settings, **client_options: Any) -> Engine:
         log.warning(EMBEDDED_WARNING)
     else:
         log.info("Folio is using MongoDB database %r", settings.database)
-    return Engine(client=client, database=database, embedded=settings.embedded)
+    _current = Engine(client=client, database=database, embedded=settings.embedded)
+    return _current
+
+
+def current_engine() -> Engine:
+    """The open engine; raises if none was opened."""
+    if _current is None:
+        raise RuntimeError("no database engine is open")
+    return _current
+
+
+def text_search_stages(
+    query: str, conditions: dict[str, Any], *, embedded: bool | None = None
+) -> list[dict[str, Any]]:
+    """Match articles for a search and order them by relevance, as well as this engine can.
+
+    MongoDB uses the weighted `text_search` index and orders by text score. The embedded engine
+    cannot run `$text`, so it matches the escaped text case-insensitively in title, description
+    and body, newest first.
+    """
+    if embedded is None:
+        embedded = current_engine().embedded
+    if not embedded:
+        return [
+            {"$match": {"$text": {"$search": query}, **conditions}},
+            {"$sort": {"score": {"$meta": "textScore"}, "published_at": -1, "_id": -1}},
+        ]
+    pattern = {"$regex": re.escape(query), "$options": "i"}
+    return [
+        {"$match": {"$or": [{field: pattern} for field in SEARCHED_FIELDS], **conditions}},
+        {"$sort": {"published_at": -1, "_id": -1}},
+    ]
 
 
 def collection(model: type[Document]) -> AsyncIOMotorCollection:

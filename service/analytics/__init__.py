@@ -1,0 +1,1 @@
+"""The analytics domain: aggregate figures over live articles."""

@@ -1,0 +1,337 @@
+"""Analytics over live articles: each figure comes from an aggregation built by a pure function.
+
+Drafts and scheduled articles never count. A window of `days` days ends now and starts at
+midnight UTC `days - 1` days before today, so `days=7` is today and the six days before it.
+"""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from beanie import PydanticObjectId
+
+from models import Article, Comment, User
+from models.common import utc_now
+from service.articles.queries import visible_at
+from service.db import collection
+from service.errors import NotFound
+
+DAY_FORMAT = "%Y-%m-%d"
+WEEK_FORMAT = "%G-W%V"  # ISO 8601 week, e.g. 2026-W03
+MONTH_FORMAT = "%Y-%m"
+TOP_TAGS = 50
+TOP_ARTICLES = 5
+
+
+# --- windows ---------------------------------------------------------------------------------
+
+
+def window_start(days: int, now: datetime) -> datetime:
+    """Midnight UTC of the window's first day."""
+    first = now.astimezone(UTC).date() - timedelta(days=days - 1)
+    return datetime(first.year, first.month, first.day, tzinfo=UTC)
+
+
+def day_labels(start: datetime, now: datetime) -> list[str]:
+    """Every day from start to now, as YYYY-MM-DD."""
+    count = (now.astimezone(UTC).date() - start.date()).days + 1
+    return [(start + timedelta(days=n)).strftime(DAY_FORMAT) for n in range(count)]
+
+
+def week_labels(start: datetime, now: datetime) -> list[str]:
+    """Every ISO week from start to now, as YYYY-Www, with no gaps."""
+    labels: list[str] = []
+    for day in day_labels(start, now):
+        year, week, _ = datetime.strptime(day, DAY_FORMAT).isocalendar()
+        label = f"{year}-W{week:02d}"
+        if not labels or labels[-1] != label:
+            labels.append(label)
+    return labels
+
+
+def _date_label(format_: str, field: str = "$created_at") -> dict[str, Any]:
+    return {"$dateToString": {"format": format_, "date": field}}
+
+
+def _count_of(label: str, counts: str) -> dict[str, Any]:
+    """The count recorded for one label in an array of {label, count}, or 0."""
+    matching = {"$filter": {"input": counts, "as": "c", "cond": {"$eq": ["$$c.label", label]}}}
+    return {"$ifNull": [{"$arrayElemAt": [{"$map": {"input": matching, "as": "m", "in": "$$m.count"}}, 0]}, 0]}
+
+
+def series_stages(labels: list[str]) -> list[dict[str, Any]]:
+    """Count documents per `label` and lay the counts over every label, zeros included."""
+    return [
+        {"$group": {"_id": "$label", "count": {"$sum": 1}}},
+        {"$group": {"_id": None, "counts": {"$push": {"label": "$_id", "count": "$count"}}}},
+        {
+            "$project": {
+                "_id": 0,
+                "series": {
+                    "$map": {"input": labels, "as": "l", "in": _count_of("$$l", "$counts")}
+                },
+            }
+        },
+    ]
+
+
+# --- pipeline builders (pure) ----------------------------------------------------------------
+
+
+def tag_trends_pipeline(since: datetime, now: datetime, weeks: list[str]) -> list[dict[str, Any]]:
+    """Per tag: live articles created in the window, the favorites they hold, and a weekly series."""
+    return [
+        {"$match": {"created_at": {"$gte": since, "$lte": now}, **visible_at(now)}},
+        {"$project": {"tag_list": 1, "favorites_count": 1, "week": _date_label(WEEK_FORMAT)}},
+        {"$unwind": "$tag_list"},
+        {
+            "$group": {
+                "_id": "$tag_list",
+                "articles": {"$sum": 1},
+                "favorites": {"$sum": "$favorites_count"},
+                "weeks": {"$push": "$week"},
+            }
+        },
+        {"$sort": {"articles": -1, "favorites": -1, "_id": 1}},
+        {"$limit": TOP_TAGS},
+        {
+            "$project": {
+                "_id": 0,
+                "tag": "$_id",
+                "articles": 1,
+                "favorites": 1,
+                "weekly": {
+                    "$map": {
+                        "input": weeks,
+                        "as": "w",
+                        "in": {
+                            "week": "$$w",
+                            "articles": {
+                                "$size": {
+                                    "$filter": {
+                                        "input": "$weeks",
+                                        "as": "x",
+                                        "cond": {"$eq": ["$$x", "$$w"]},
+                                    }
+                                }
+                            },
+                        },
+                    }
+                },
+            }
+        },
+    ]
+
+
+def author_followers_pipeline(username: str) -> list[dict[str, Any]]:
+    """The author's id and follower count, by username."""
+    return [
+        {"$match": {"username": username}},
+        {
+            "$lookup": {
+                "from": "follows",
+                "localField": "_id",
+                "foreignField": "followee_id",
+                "as": "followers",
+            }
+        },
+        {"$project": {"username": 1, "followers": {"$size": "$followers"}}},
+    ]
+
+
+def author_stats_pipeline(author_id: PydanticObjectId, now: datetime) -> list[dict[str, Any]]:
+    """An author's live articles: totals, comments received, top articles and a monthly series."""
+    return [
+        {"$match": {"author_id": author_id, **visible_at(now)}},
+        {
+            "$project": {
+                "slug": 1,
+                "title": 1,
+                "favorites_count": 1,
+                "month": _date_label(MONTH_FORMAT),
+            }
+        },
+        {
+            "$facet": {
+                "totals": [
+                    {
+                        "$group": {
+                            "_id": None,
+                            "articles": {"$sum": 1},
+                            "favorites": {"$sum": "$favorites_count"},
+                        }
+                    }
+                ],
+                "comments": [
+                    {
+                        "$lookup": {
+                            "from": "comments",
+                            "localField": "_id",
+                            "foreignField": "article_id",
+                            "as": "comments",
+                        }
+                    },
+                    {"$group": {"_id": None, "count": {"$sum": {"$size": "$comments"}}}},
+                ],
+                "top": [
+                    {"$sort": {"favorites_count": -1, "slug": 1}},
+                    {"$limit": TOP_ARTICLES},
+                    {"$project": {"_id": 0, "slug": 1, "title": 1, "favorites_count": 1}},
+                ],
+                "monthly": [
+                    {"$group": {"_id": "$month", "articles": {"$sum": 1}}},
+                    {"$sort": {"_id": 1}},
+                    {"$project": {"_id": 0, "month": "$_id", "articles": 1}},
+                ],
+            }
+        },
+    ]
+
+
+def users_overview_pipeline(since: datetime, now: datetime, days: list[str]) -> list[dict[str, Any]]:
+    """All users, and sign-ups per day of the window."""
+    return [
+        {"$match": {"created_at": {"$lte": now}}},
+        {
+            "$facet": {
+                "total": [{"$count": "n"}],
+                "daily": [
+                    {"$match": {"created_at": {"$gte": since}}},
+                    {"$project": {"label": _date_label(DAY_FORMAT)}},
+                    *series_stages(days),
+                ],
+            }
+        },
+    ]
+
+
+def articles_overview_pipeline(
+    since: datetime, now: datetime, days: list[str]
+) -> list[dict[str, Any]]:
+    """All live articles and the favorites they hold, and live articles created per day."""
+    return [
+        {"$match": visible_at(now)},
+        {
+            "$facet": {
+                "total": [
+                    {
+                        "$group": {
+                            "_id": None,
+                            "n": {"$sum": 1},
+                            "favorites": {"$sum": "$favorites_count"},
+                        }
+                    }
+                ],
+                "daily": [
+                    {"$match": {"created_at": {"$gte": since}}},
+                    {"$project": {"label": _date_label(DAY_FORMAT)}},
+                    *series_stages(days),
+                ],
+            }
+        },
+    ]
+
+
+def comments_overview_pipeline(
+    since: datetime, now: datetime, days: list[str]
+) -> list[dict[str, Any]]:
+    """All comments on live articles, and those written per day of the window."""
+    return [
+        {"$match": {"created_at": {"$lte": now}}},
+        {
+            "$lookup": {
+                "from": "articles",
+                "localField": "article_id",
+                "foreignField": "_id",
+                "as": "article",
+            }
+        },
+        {"$unwind": "$article"},
+        {"$match": {"article.published_at": {"$lte": now}}},
+        {"$project": {"created_at": 1}},
+        {
+            "$facet": {
+                "total": [{"$count": "n"}],
+                "daily": [
+                    {"$match": {"created_at": {"$gte": since}}},
+                    {"$project": {"label": _date_label(DAY_FORMAT)}},
+                    *series_stages(days),
+                ],
+            }
+        },
+    ]
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+async def _one(model: type, pipeline: list[dict[str, Any]]) -> dict[str, Any]:
+    """Run a pipeline that yields one document (a `$facet`), or an empty one."""
+    found = await collection(model).aggregate(pipeline).to_list(length=1)
+    return found[0] if found else {}
+
+
+def _series(facet: dict[str, Any], size: int) -> list[int]:
+    """The counts of a `series_stages` result; all zeros when the window is empty."""
+    daily = facet.get("daily") or [{"series": [0] * size}]
+    return list(daily[0]["series"])
+
+
+async def tag_trends(days: int) -> list[dict[str, Any]]:
+    """The top tags of the window with their weekly series."""
+    now = utc_now()
+    since = window_start(days, now)
+    pipeline = tag_trends_pipeline(since, now, week_labels(since, now))
+    return await collection(Article).aggregate(pipeline).to_list(None)
+
+
+async def author_stats(username: str) -> dict[str, Any]:
+    """An author's figures; NotFound for an unknown username."""
+    found = await collection(User).aggregate(author_followers_pipeline(username)).to_list(1)
+    if not found:
+        raise NotFound("profile", "not found")
+    author = found[0]
+    facets = await _one(Article, author_stats_pipeline(author["_id"], utc_now()))
+    totals = (facets.get("totals") or [{"articles": 0, "favorites": 0}])[0]
+    comments = (facets.get("comments") or [{"count": 0}])[0]
+    return {
+        "username": author["username"],
+        "articles": totals["articles"],
+        "favorites_received": totals["favorites"],
+        "comments_received": comments["count"],
+        "followers": author["followers"],
+        "top_articles": facets.get("top", []),
+        "monthly": facets.get("monthly", []),
+    }
+
+
+async def overview(days: int) -> dict[str, Any]:
+    """Totals and a per-day series for the window; one pipeline per collection, run together."""
+    now = utc_now()
+    since = window_start(days, now)
+    labels = day_labels(since, now)
+    users, articles, comments = await asyncio.gather(
+        _one(User, users_overview_pipeline(since, now, labels)),
+        _one(Article, articles_overview_pipeline(since, now, labels)),
+        _one(Comment, comments_overview_pipeline(since, now, labels)),
+    )
+    article_totals = (articles.get("total") or [{"n": 0, "favorites": 0}])[0]
+    per_day = zip(
+        labels,
+        _series(articles, len(labels)),
+        _series(comments, len(labels)),
+        _series(users, len(labels)),
+        strict=True,
+    )
+    return {
+        "totals": {
+            "users": (users.get("total") or [{"n": 0}])[0]["n"],
+            "articles": article_totals["n"],
+            "comments": (comments.get("total") or [{"n": 0}])[0]["n"],
+            "favorites": article_totals["favorites"],
+        },
+        "daily": [
+            {"date": date, "articles": a, "comments": c, "users": u}
+            for date, a, c, u in per_day
+        ],
+    }

@@ -1,0 +1,1 @@
+"""The search domain: full-text search with facets."""

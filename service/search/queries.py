@@ -1,0 +1,74 @@
+"""Search: one aggregation for the page, the total and the facets. No HTTP here."""
+
+from typing import Any
+
+from beanie import PydanticObjectId
+
+from models import Article
+from service.articles.queries import LIST_FIELDS, ArticleQuery, add_viewer_flags
+from service.db import collection, text_search_stages
+from service.profiles.queries import author_stages
+
+FACET_SIZE = 20
+
+
+def search_pipeline(
+    search_stages: list[dict[str, Any]], *, offset: int, limit: int
+) -> list[dict[str, Any]]:
+    """Matches in relevance order, then in one `$facet`: the total, a page and tag/author counts."""
+    return [
+        *search_stages,
+        {"$project": LIST_FIELDS},
+        {
+            "$facet": {
+                "total": [{"$count": "n"}],
+                "page": [{"$skip": offset}, {"$limit": limit}, *author_stages(LIST_FIELDS)],
+                "tags": [
+                    {"$unwind": "$tag_list"},
+                    {"$group": {"_id": "$tag_list", "count": {"$sum": 1}}},
+                    {"$sort": {"count": -1, "_id": 1}},
+                    {"$limit": FACET_SIZE},
+                    {"$project": {"_id": 0, "tag": "$_id", "count": 1}},
+                ],
+                "authors": [
+                    {"$group": {"_id": "$author_id", "count": {"$sum": 1}}},
+                    {
+                        "$lookup": {
+                            "from": "users",
+                            "localField": "_id",
+                            "foreignField": "_id",
+                            "as": "user",
+                        }
+                    },
+                    {"$unwind": "$user"},
+                    {"$project": {"_id": 0, "username": "$user.username", "count": 1}},
+                    {"$sort": {"count": -1, "username": 1}},
+                    {"$limit": FACET_SIZE},
+                ],
+            }
+        },
+    ]
+
+
+async def search_articles(
+    text: str,
+    query: ArticleQuery,
+    viewer_id: PydanticObjectId | None,
+    *,
+    offset: int,
+    limit: int,
+) -> dict[str, Any]:
+    """Search live articles matching the filters: page with viewer flags, total and facets."""
+    if query.match is None:
+        return {"articles": [], "articles_count": 0, "facets": {"tags": [], "authors": []}}
+    stages = text_search_stages(text, query.match)
+    result = await collection(Article).aggregate(
+        search_pipeline(stages, offset=offset, limit=limit)
+    ).to_list(length=1)
+    facets = result[0]
+    page = await add_viewer_flags(facets["page"], viewer_id)
+    return {
+        "articles": page,
+        "articles_count": facets["total"][0]["n"] if facets["total"] else 0,
+        "facets": {"tags": facets["tags"], "authors": facets["authors"]},
+    }

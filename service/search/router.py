@@ -1,0 +1,38 @@
+"""Full-text search over live articles: `/search`."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import StringConstraints
+
+from service.articles.queries import ArticleFilters, resolve_filters
+from service.schemas import PageParams
+from service.search import queries
+from service.search.schemas import SearchResponse
+from service.users.deps import OptionalViewerId
+
+router = APIRouter(prefix="/search", tags=["Search"])
+
+
+@router.get("", name="search:articles", response_model=SearchResponse, summary="Search articles")
+async def search(
+    viewer_id: OptionalViewerId,
+    page: Annotated[PageParams, Query()],
+    q: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+        Query(description="the words to look for (1–200 characters)"),
+    ],
+    tag: Annotated[str | None, Query(max_length=64, description="only articles with this tag")] = None,
+    author: Annotated[str | None, Query(max_length=64, description="only this author's")] = None,
+) -> SearchResponse:
+    """Live articles matching `q`, most relevant first, with tag and author facets over all matches.
+
+    On MongoDB, relevance comes from a text index weighting title over description over body.
+    The embedded engine matches the text case-insensitively instead, newest first.
+    """
+    query = await resolve_filters(ArticleFilters(tag=tag, author=author), viewer_id)
+    result = await queries.search_articles(
+        q, query, viewer_id, offset=page.offset, limit=page.limit
+    )
+    return SearchResponse.model_validate(result)
