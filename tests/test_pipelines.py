@@ -10,8 +10,24 @@ from service.articles.queries import (
     article_page_pipeline,
     filter_owners_pipeline,
 )
+from datetime import UTC, datetime
+
+from service.analytics.queries import (
+    articles_overview_pipeline,
+    author_followers_pipeline,
+    author_stats_pipeline,
+    comments_overview_pipeline,
+    day_labels,
+    tag_trends_pipeline,
+    users_overview_pipeline,
+    week_labels,
+    window_start,
+)
+from service.articles.queries import status_condition, visible_at
 from service.comments.queries import comments_pipeline
+from service.db import text_search_stages
 from service.profiles.queries import author_stages
+from service.search.queries import search_pipeline
 
 # What ../shared/ENGINE_NOTES.md lists as working on both the embedded engine and MongoDB.
 PORTABLE_OPERATORS = {
@@ -21,7 +37,11 @@ PORTABLE_OPERATORS = {
     "$cond", "$switch", "$ifNull", "$size", "$slice", "$arrayElemAt", "$filter", "$map",
     "$concat", "$toString", "$toUpper", "$regexMatch", "$subtract", "$dateToString",
     "$sum", "$push", "$addToSet", "$first", "$max",
+    # Measured on both engines while building the analytics (see docs/pipelines.md):
+    "$eq", "$gt", "$or", "$options",
 }  # fmt: skip
+NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+SINCE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def operators(value: Any) -> set[str]:
@@ -43,6 +63,15 @@ ALL_PIPELINES = {
     "by_slug": article_by_slug_pipeline("a-slug"),
     "owners": filter_owners_pipeline(["a", "b"], with_favorites=True),
     "comments": comments_pipeline(ObjectId()),
+    "search_embedded": search_pipeline(
+        text_search_stages("q", visible_at(NOW), embedded=True), offset=0, limit=20
+    ),
+    "tag_trends": tag_trends_pipeline(SINCE, NOW, ["2026-W01", "2026-W02", "2026-W03"]),
+    "author_followers": author_followers_pipeline("jake"),
+    "author_stats": author_stats_pipeline(ObjectId(), NOW),
+    "users_overview": users_overview_pipeline(SINCE, NOW, ["2026-01-14", "2026-01-15"]),
+    "articles_overview": articles_overview_pipeline(SINCE, NOW, ["2026-01-14", "2026-01-15"]),
+    "comments_overview": comments_overview_pipeline(SINCE, NOW, ["2026-01-14", "2026-01-15"]),
 }
 
 
@@ -55,6 +84,13 @@ def test_lookups_join_by_local_and_foreign_field_only():
     for name, pipeline in ALL_PIPELINES.items():
         text = repr(pipeline)
         assert "'let'" not in text and "'pipeline'" not in text, name
+
+
+def test_the_mongodb_search_pipeline_differs_only_by_its_text_stage():
+    stages = text_search_stages("q", visible_at(NOW), embedded=False)
+    pipeline = search_pipeline(stages, offset=0, limit=20)
+    assert operators(pipeline) - PORTABLE_OPERATORS == {"$text", "$search", "$meta"}
+    assert next(iter(pipeline[0])) == "$match"
 
 
 def test_every_pipeline_starts_with_a_match():
@@ -104,3 +140,80 @@ async def test_page_pipeline_results_on_the_embedded_engine():
     assert item["slug"] == "s3"
     assert "body" not in item
     assert item["author"] == {"_id": author_id, "username": "jake", "bio": "b", "image": ""}
+
+
+def test_text_search_is_the_only_engine_specific_stage():
+    mongodb = text_search_stages("dragons", {"tag_list": "x"}, embedded=False)
+    embedded = text_search_stages("dragons", {"tag_list": "x"}, embedded=True)
+    assert mongodb[0] == {"$match": {"$text": {"$search": "dragons"}, "tag_list": "x"}}
+    assert mongodb[1]["$sort"]["score"] == {"$meta": "textScore"}
+    assert "$text" not in operators(embedded)
+    assert embedded[1] == {"$sort": {"published_at": -1, "_id": -1}}
+
+
+def test_embedded_search_escapes_user_input():
+    match = text_search_stages("a+b (c)* .", {}, embedded=True)[0]["$match"]
+    assert match["$or"][0] == {"title": {"$regex": r"a\+b\ \(c\)\*\ \.", "$options": "i"}}
+    assert {next(iter(clause)) for clause in match["$or"]} == {"title", "description", "body"}
+
+
+def test_visibility_is_a_range_on_the_publication_instant():
+    assert visible_at(NOW) == {"published_at": {"$lte": NOW}}
+    assert status_condition("draft", NOW)[0] == {"status": "draft"}
+    assert status_condition("scheduled", NOW)[0] == {"status": "published", "published_at": {"$gt": NOW}}
+    assert status_condition("published", NOW)[0] == visible_at(NOW)
+
+
+def test_windows_start_at_midnight_and_list_every_day_and_iso_week():
+    start = window_start(7, NOW)
+    assert start == datetime(2026, 1, 9, tzinfo=UTC)
+    assert day_labels(start, NOW) == [f"2026-01-{day:02d}" for day in range(9, 16)]
+    assert week_labels(datetime(2025, 12, 28, tzinfo=UTC), NOW) == [
+        "2025-W52", "2026-W01", "2026-W02", "2026-W03"
+    ]
+    assert window_start(1, NOW) == datetime(2026, 1, 15, tzinfo=UTC)
+
+
+def test_tag_trends_pipeline_filters_live_articles_in_the_window_and_ranks_them():
+    pipeline = tag_trends_pipeline(SINCE, NOW, ["2026-W01"])
+    assert pipeline[0] == {"$match": {"created_at": {"$gte": SINCE, "$lte": NOW},
+                                      "published_at": {"$lte": NOW}}}
+    assert {"$sort": {"articles": -1, "favorites": -1, "_id": 1}} in pipeline
+    assert {"$limit": 50} in pipeline
+
+
+async def test_tag_trends_pipeline_results_on_the_embedded_engine():
+    db = AsyncMongoMockClient()["trends"]
+    day = lambda d: datetime(2026, 1, d, tzinfo=UTC)  # noqa: E731
+    await db.articles.insert_many([
+        {"tag_list": ["a", "b"], "favorites_count": 2, "created_at": day(2), "published_at": day(2)},
+        {"tag_list": ["a"], "favorites_count": 1, "created_at": day(14), "published_at": day(14)},
+        {"tag_list": ["b"], "favorites_count": 5, "created_at": day(14), "published_at": None},
+        {"tag_list": ["c"], "favorites_count": 9, "created_at": datetime(2025, 12, 1, tzinfo=UTC),
+         "published_at": day(2)},
+    ])
+    weeks = week_labels(SINCE, NOW)
+    result = await db.articles.aggregate(tag_trends_pipeline(SINCE, NOW, weeks)).to_list(None)
+    assert weeks == ["2026-W01", "2026-W02", "2026-W03"]
+    assert result == [
+        {"tag": "a", "articles": 2, "favorites": 3, "weekly": [
+            {"week": "2026-W01", "articles": 1}, {"week": "2026-W02", "articles": 0},
+            {"week": "2026-W03", "articles": 1}]},
+        {"tag": "b", "articles": 1, "favorites": 2, "weekly": [
+            {"week": "2026-W01", "articles": 1}, {"week": "2026-W02", "articles": 0},
+            {"week": "2026-W03", "articles": 0}]},
+    ]
+
+
+async def test_overview_series_has_every_day_with_zeros():
+    db = AsyncMongoMockClient()["overview"]
+    await db.users.insert_many([
+        {"created_at": datetime(2026, 1, 15, 1, tzinfo=UTC)},
+        {"created_at": datetime(2026, 1, 15, 2, tzinfo=UTC)},
+        {"created_at": datetime(2025, 6, 1, tzinfo=UTC)},
+    ])
+    labels = ["2026-01-13", "2026-01-14", "2026-01-15"]
+    [result] = await db.users.aggregate(
+        users_overview_pipeline(datetime(2026, 1, 13, tzinfo=UTC), NOW, labels)
+    ).to_list(None)
+    assert result == {"total": [{"n": 3}], "daily": [{"series": [0, 0, 2]}]}

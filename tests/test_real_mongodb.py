@@ -8,8 +8,23 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from service.articles.queries import article_by_slug_pipeline, article_page_pipeline
+from models.common import utc_now
+from service.analytics.queries import (
+    articles_overview_pipeline,
+    author_followers_pipeline,
+    author_stats_pipeline,
+    tag_trends_pipeline,
+    users_overview_pipeline,
+    window_start,
+)
+from service.articles.queries import (
+    article_by_slug_pipeline,
+    article_page_pipeline,
+    visible_at,
+)
 from service.comments.queries import comments_pipeline
+from service.db import text_search_stages
+from service.search.queries import search_pipeline
 from tests.factories import create_article, favorite, follow, register
 
 pytestmark = pytest.mark.realmongo
@@ -37,17 +52,32 @@ async def test_every_api_query_is_served_by_an_index(app, client):
     reader_id = (await db.users.find_one({"username": reader.username}))["_id"]
     article_id = (await db.articles.find_one({"slug": article["slug"]}))["_id"]
 
+    now = utc_now()
+    live = visible_at(now)
+    since = window_start(30, now)
+    page = {"offset": 0, "limit": 20}
     aggregates = {
-        "all": article_page_pipeline({}, offset=0, limit=20),
-        "tag": article_page_pipeline({"tag_list": "dragons"}, offset=0, limit=20),
-        "author": article_page_pipeline({"author_id": author_id}, offset=0, limit=20),
-        "feed": article_page_pipeline({"author_id": {"$in": [author_id]}}, offset=0, limit=20),
-        "favorited": article_page_pipeline({"_id": {"$in": [article_id]}}, offset=0, limit=20),
+        "all": article_page_pipeline(live, **page),
+        "tag": article_page_pipeline({"tag_list": "dragons", **live}, **page),
+        "author": article_page_pipeline({"author_id": author_id, **live}, **page),
+        "feed": article_page_pipeline({"author_id": {"$in": [author_id]}, **live}, **page),
+        "favorited": article_page_pipeline({"_id": {"$in": [article_id]}, **live}, **page),
+        "meta": article_page_pipeline({"meta.series": {"$in": ["x"]}, **live}, **page),
         "slug": article_by_slug_pipeline(article["slug"]),
+        "search": search_pipeline(text_search_stages("dragons", live, embedded=False), **page),
+        "tag_trends": tag_trends_pipeline(since, now, []),
+        "author_stats": author_stats_pipeline(author_id, now),
+        "articles_overview": articles_overview_pipeline(since, now, []),
     }
     for name, pipeline in aggregates.items():
         plan = await explain(db, {"aggregate": "articles", "pipeline": pipeline, "cursor": {}})
         assert_index_served(plan), name
+    for collection, pipeline in [
+        ("users", author_followers_pipeline(author.username)),
+        ("users", users_overview_pipeline(since, now, [])),
+    ]:
+        plan = await explain(db, {"aggregate": collection, "pipeline": pipeline, "cursor": {}})
+        assert_index_served(plan)
 
     comments = comments_pipeline(article_id)
     assert_index_served(
@@ -58,6 +88,7 @@ async def test_every_api_query_is_served_by_an_index(app, client):
         ("users", {"email": "x@example.com"}),
         ("users", {"_id": reader_id}),
         ("follows", {"follower_id": reader_id}),
+        ("follows", {"followee_id": author_id}),
         ("follows", {"follower_id": reader_id, "followee_id": {"$in": [author_id, ObjectId()]}}),
         ("favorites", {"user_id": reader_id, "article_id": {"$in": [article_id]}}),
         ("favorites", {"article_id": article_id}),

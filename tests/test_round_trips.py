@@ -76,3 +76,19 @@ async def test_single_article_and_tags_round_trips(client, populated):
     assert await operations_for(client, f"/api/articles/{slug}", {}) == 1
     assert await operations_for(client, f"/api/articles/{slug}", {}, reader.headers) == 3
     assert await operations_for(client, "/api/tags", {}) == 1
+
+
+async def test_search_round_trips_do_not_grow_with_page_size(client, populated):
+    reader, _ = populated
+    params = {"q": "article"}
+    small = await operations_for(client, "/api/search", {**params, "limit": 2}, reader.headers)
+    large = await operations_for(client, "/api/search", {**params, "limit": 20}, reader.headers)
+    assert small == large == 3  # the $facet page + counts, then one $in query per viewer flag
+
+
+async def test_each_analytics_answer_is_a_fixed_number_of_pipelines(client, populated):
+    _, authors = populated
+    assert await operations_for(client, "/api/analytics/tags", {"days": 365}) == 1
+    author = f"/api/analytics/authors/{authors[0].username}"
+    assert await operations_for(client, author, {}) == 2  # the author and followers, then stats
+    assert await operations_for(client, "/api/analytics/overview", {"days": 90}) == 3

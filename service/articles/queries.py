@@ -320,7 +320,7 @@ async def update_article(
         return await collection(Article).find_one_and_update(
             {"_id": article["_id"]},
             {"$set": update},
-            projection=FULL_FIELDS,
+            projection=dict(FULL_FIELDS),  # a copy: the embedded engine adds `_id` to it in place
             return_document=ReturnDocument.AFTER,
         )
 

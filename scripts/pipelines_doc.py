@@ -1,0 +1,116 @@
+"""Print docs/pipelines.md: every aggregation pipeline Folio runs, from its builder.
+
+    python -m scripts.pipelines_doc > docs/pipelines.md
+"""
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+
+from service.analytics.queries import (
+    articles_overview_pipeline,
+    author_followers_pipeline,
+    author_stats_pipeline,
+    comments_overview_pipeline,
+    day_labels,
+    tag_trends_pipeline,
+    users_overview_pipeline,
+    week_labels,
+    window_start,
+)
+from service.articles.queries import (
+    article_by_slug_pipeline,
+    article_page_pipeline,
+    filter_owners_pipeline,
+    visible_at,
+)
+from service.comments.queries import comments_pipeline
+from service.db import text_search_stages
+from service.search.queries import search_pipeline
+
+NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+AUTHOR = ObjectId("65a000000000000000000001")
+ARTICLE = ObjectId("65a000000000000000000002")
+
+
+def _shell(value: Any) -> Any:
+    """Render BSON values the way mongosh shows them."""
+    if isinstance(value, datetime):
+        return f'ISODate("{value.strftime("%Y-%m-%dT%H:%M:%S.000Z")}")'
+    if isinstance(value, ObjectId):
+        return f'ObjectId("{value}")'
+    if isinstance(value, dict):
+        return {key: _shell(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_shell(inner) for inner in value]
+    return value
+
+
+def _block(pipeline: list[dict[str, Any]]) -> str:
+    text = json.dumps(_shell(pipeline), indent=2)
+    return "```js\n" + text.replace('"ISODate(\\"', 'ISODate("').replace('"ObjectId(\\"', 'ObjectId("').replace('\\")"', '")') + "\n```"
+
+
+def sections() -> list[tuple[str, str, str, list[dict[str, Any]]]]:
+    """(title, collection, explanation, pipeline) for every pipeline, with example arguments."""
+    week_start = window_start(30, NOW)
+    day_start = window_start(7, NOW)
+    days = day_labels(day_start, NOW)
+    live = visible_at(NOW)
+    return [
+        ("Article list page", "articles",
+         "`GET /api/articles` and the feed: filter, newest first, then the total and one page "
+         "joined to its authors in a single `$facet`. Served by `tag_published_at` here.",
+         article_page_pipeline({"tag_list": "dragons", **live}, offset=0, limit=20)),
+        ("Article by slug", "articles", "`GET /api/articles/{slug}`; served by `slug_unique`.",
+         article_by_slug_pipeline("how-to-train-your-dragon")),
+        ("Usernames in list filters", "users",
+         "Resolves `author=` and `favorited=` in one round trip, with the favorite article ids.",
+         filter_owners_pipeline(["jake", "anna"], with_favorites=True)),
+        ("Comments of an article", "comments", "Served by `article_created_at`.",
+         comments_pipeline(ARTICLE)),
+        ("Search on MongoDB", "articles",
+         "`GET /api/search`: the weighted `text_search` index, in text-score order, then the "
+         "total, the page and both facets in one `$facet`.",
+         search_pipeline(text_search_stages("dragons", live, embedded=False), offset=0, limit=20)),
+        ("Search on the embedded engine", "articles",
+         "The same, with an escaped case-insensitive match instead of `$text` (mongomock has "
+         "no text search); only `service/db.py` knows the difference.",
+         search_pipeline(text_search_stages("dragons", live, embedded=True), offset=0, limit=20)),
+        ("Tag trends", "articles",
+         "`GET /api/analytics/tags?days=30`; served by `created_at`.",
+         tag_trends_pipeline(week_start, NOW, week_labels(week_start, NOW))),
+        ("Author and followers", "users",
+         "`GET /api/analytics/authors/{username}`, first step; followers via `follows.followee`.",
+         author_followers_pipeline("jake")),
+        ("Author figures", "articles",
+         "Second step; served by `author_published_at`.", author_stats_pipeline(AUTHOR, NOW)),
+        ("Overview: users", "users", "`GET /api/analytics/overview?days=7`; served by "
+         "`users.created_at`.", users_overview_pipeline(day_start, NOW, days)),
+        ("Overview: articles", "articles", "Served by `published_at`.",
+         articles_overview_pipeline(day_start, NOW, days)),
+        ("Overview: comments", "comments",
+         "Comments on live articles only; served by `comments.created_at`.",
+         comments_overview_pipeline(day_start, NOW, days)),
+    ]
+
+
+def render() -> str:
+    """The whole Markdown document."""
+    parts = [
+        "# Aggregation pipelines",
+        "",
+        "Every pipeline Folio runs, printed from its builder with example arguments "
+        f"(now = {NOW.isoformat()}). Regenerate with "
+        "`python -m scripts.pipelines_doc > docs/pipelines.md`; a test fails when this file is "
+        "out of date. Paste any of them into `mongosh` as `db.<collection>.aggregate(<pipeline>)`.",
+    ]
+    for title, collection, explanation, pipeline in sections():
+        parts += ["", f"## {title} (`{collection}`)", "", explanation, "", _block(pipeline)]
+    return "\n".join(parts) + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")
