@@ -1,23 +1,129 @@
-"""The `folio` command line."""
+"""The `folio` command line: serve the API, and the data tooling operators use."""
+
+import asyncio
+import os
+import secrets
+from collections.abc import Callable
+from typing import Annotated
 
 import typer
 import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from service.config import Settings
 
 app = typer.Typer(
     help="Folio: a publishing backend serving the RealWorld API from MongoDB.",
     no_args_is_help=True,
     add_completion=False,
 )
+console = Console(stderr=True)
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option("--url", help="MongoDB URL [default: FOLIO_MONGODB_URL, else the embedded engine]"),
+]
+DbOption = Annotated[str | None, typer.Option("--db", help="database [default: FOLIO_DATABASE]")]
+
+
+def tool_settings(url: str | None = None, db: str | None = None) -> Settings:
+    """Settings for a command-line tool: the environment, with --url/--db on top.
+
+    Tools never issue tokens, so a missing FOLIO_JWT_SECRET is replaced by a throwaway one.
+    """
+    overrides: dict[str, object] = {}
+    if url:
+        overrides["mongodb_url"] = url
+    if db:
+        overrides["database"] = db
+    if not os.environ.get("FOLIO_JWT_SECRET"):
+        overrides["jwt_secret"] = secrets.token_urlsafe(32)
+    return Settings(**overrides)  # type: ignore[arg-type]
 
 
 @app.command()
 def serve(
-    host: str = typer.Option("127.0.0.1", help="interface to bind; 0.0.0.0 to listen on all"),
-    port: int = typer.Option(8000, help="TCP port"),
-    reload: bool = typer.Option(False, help="restart on code changes (development only)"),
+    host: Annotated[str, typer.Option(help="interface to bind; 0.0.0.0 for all")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    reload: Annotated[bool, typer.Option(help="restart on code changes (development)")] = False,
+    demo: Annotated[
+        bool, typer.Option(help="seed the embedded engine with demo data at start-up")
+    ] = False,
 ) -> None:
-    """Run the API server (embedded in-memory engine unless FOLIO_MONGODB_URL is set)."""
-    uvicorn.run("service.main:app", host=host, port=port, reload=reload)
+    """Run the API server (the embedded in-memory engine unless FOLIO_MONGODB_URL is set).
+
+    With --demo, the embedded engine starts with about 25 users and 200 articles; sign in as
+    demo@folio.dev with the password folio-demo-password.
+    """
+    if demo:
+        os.environ["FOLIO_DEMO"] = "1"
+    uvicorn.run("scripts.serve:build_app", factory=True, host=host, port=port, reload=reload)
+
+
+@app.command("seed")
+def seed_command(
+    users: Annotated[int, typer.Option(min=1, help="accounts (the first is demo@folio.dev)")] = 50,
+    articles: Annotated[int, typer.Option(min=0, help="articles, some drafts and scheduled")] = 500,
+    comments: Annotated[int, typer.Option(min=0, help="comments on live articles")] = 1000,
+    follows: Annotated[int, typer.Option(min=0, help="follow edges")] = 250,
+    favorites: Annotated[int, typer.Option(min=0, help="favorite edges")] = 500,
+    random_seed: Annotated[int, typer.Option(help="the same seed gives the same data")] = 42,
+    drop: Annotated[bool, typer.Option(help="empty Folio's collections first")] = False,
+    append: Annotated[bool, typer.Option(help="add to a database that already holds data")] = False,
+    url: UrlOption = None,
+    db: DbOption = None,
+) -> None:
+    """Fill a database with realistic demo data (Faker), in unordered bulk batches.
+
+    Every demo user's password is folio-demo-password; it is hashed once and reused. Refuses a
+    database that already holds data unless --drop or --append is given.
+    """
+    from scripts.seed import DEMO_PASSWORD, EmptyDatabaseRequired, SeedPlan, drop_all, seed
+    from service.db import open_engine
+    from service.security import Passwords
+
+    settings = tool_settings(url, db)
+    plan = SeedPlan(users, articles, comments, follows, favorites, random_seed)
+
+    async def run() -> list:
+        engine = await open_engine(settings)
+        try:
+            if drop:
+                await drop_all()
+            password_hash = await Passwords(settings).hash(DEMO_PASSWORD)
+            with Progress(
+                TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), console=console,
+            ) as progress:
+
+                def track(name: str, total: int) -> Callable[[int], None]:
+                    task = progress.add_task(name, total=total)
+                    return lambda done: progress.advance(task, done)
+
+                return await seed(plan, password_hash, append=append, on_collection=track)
+        finally:
+            engine.close()
+
+    if settings.embedded:
+        console.print("[yellow]Seeding the embedded engine: nothing is kept after this command. "
+                      "Use --url (or FOLIO_MONGODB_URL) to seed MongoDB.[/yellow]")
+    try:
+        stats = asyncio.run(run())
+    except EmptyDatabaseRequired as error:
+        console.print(f"[red]Refusing to seed: {error}. Use --drop to start over or --append.[/red]")
+        raise typer.Exit(1) from None
+    table = Table(title=f"Seeded {settings.database}")
+    for column in ("collection", "documents", "seconds", "documents/s"):
+        table.add_column(column, justify="left" if column == "collection" else "right")
+    for stat in stats:
+        table.add_row(stat.collection, str(stat.documents), f"{stat.seconds:.2f}",
+                      f"{stat.per_second:,.0f}")
+    total_docs, total_seconds = sum(s.documents for s in stats), sum(s.seconds for s in stats)
+    table.add_row("total", str(total_docs), f"{total_seconds:.2f}",
+                  f"{total_docs / total_seconds if total_seconds else 0:,.0f}", style="bold")
+    Console().print(table)
 
 
 @app.callback()

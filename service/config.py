@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     argon2_memory_cost_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
     server_selection_timeout_ms: int = Field(default=5000, ge=100)
+    demo: bool = Field(default=False, description="`folio serve`: seed demo data at start-up")
+    load: str | None = Field(default=None, description="`folio serve`: load an export at start-up")
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -2,7 +2,7 @@
 
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from service.api import api_router
 from service.config import Settings, get_settings
-from service.db import open_engine
+from service.db import Engine, open_engine
 from service.errors import install_error_handlers
 from service.security import build_security
 
@@ -33,8 +33,13 @@ def configure_logging() -> None:
         logger.propagate = False
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; the database is opened by the lifespan, not here."""
+StartupTask = Callable[[FastAPI, Engine], Awaitable[None]]
+
+
+def create_app(
+    settings: Settings | None = None, *, startup_tasks: Sequence[StartupTask] = ()
+) -> FastAPI:
+    """Build the app; the lifespan opens the database, then runs any start-up tasks (demo data)."""
     settings = settings or get_settings()
     configure_logging()
 
@@ -42,6 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = await open_engine(settings)
         app.state.engine = engine
+        for task in startup_tasks:
+            await task(app, engine)
         try:
             yield
         finally:
