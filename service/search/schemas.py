@@ -19,7 +19,7 @@ class AuthorFacet(WireModel):
 
 
 class SearchFacets(WireModel):
-    """Counts over all matches (not just the page), by count descending then name."""
+    """Counts over all matches (not just the page), by count descending then name; top 20 each."""
 
     tags: list[TagFacet]
     authors: list[AuthorFacet]
