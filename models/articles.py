@@ -9,6 +9,10 @@ from pymongo import ASCENDING, DESCENDING, TEXT, IndexModel
 
 from models.common import utc_now
 
+# Version 2 added the computed `body_html` and `reading_time_minutes` (migration 0001); a
+# version-1 document lacks both and is still read (see service.articles.queries.readable).
+SCHEMA_VERSION = 2
+
 # Public lists run newest-published first; `_id` breaks ties within one millisecond.
 NEWEST_PUBLISHED = [("published_at", DESCENDING), ("_id", DESCENDING)]
 NEWEST_CREATED = [("created_at", DESCENDING), ("_id", DESCENDING)]
@@ -33,8 +37,8 @@ class Article(Document):
     title: str
     description: str
     body: str
-    body_html: str = ""
-    reading_time_minutes: int = 1
+    body_html: str | None = None
+    reading_time_minutes: int | None = None
     tag_list: list[str] = Field(default_factory=list)
     author_id: PydanticObjectId
     favorites_count: int = 0
@@ -44,6 +48,7 @@ class Article(Document):
     meta: dict[str, Any] = Field(default_factory=dict)
     cover_image: CoverImage | None = None
     canonical_url: str | None = None
+    schema_version: int = SCHEMA_VERSION
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
 

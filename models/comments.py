@@ -8,6 +8,8 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from models.common import utc_now
 
+SCHEMA_VERSION = 1
+
 
 class Comment(Document):
     """A comment on an article; `_id` is the integer the API shows as `id`."""
@@ -16,6 +18,7 @@ class Comment(Document):
     article_id: PydanticObjectId
     author_id: PydanticObjectId
     body: str
+    schema_version: int = SCHEMA_VERSION
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
 

@@ -8,12 +8,15 @@ from pymongo import ASCENDING, IndexModel
 
 from models.common import utc_now
 
+SCHEMA_VERSION = 1
+
 
 class Favorite(Document):
     """`user_id` favorited `article_id`; the unique index makes favoriting idempotent."""
 
     user_id: PydanticObjectId
     article_id: PydanticObjectId
+    schema_version: int = SCHEMA_VERSION
     created_at: datetime = Field(default_factory=utc_now)
 
     class Settings:

@@ -8,12 +8,15 @@ from pymongo import ASCENDING, IndexModel
 
 from models.common import utc_now
 
+SCHEMA_VERSION = 1
+
 
 class Follow(Document):
     """`follower_id` follows `followee_id`; the unique index makes following idempotent."""
 
     follower_id: PydanticObjectId
     followee_id: PydanticObjectId
+    schema_version: int = SCHEMA_VERSION
     created_at: datetime = Field(default_factory=utc_now)
 
     class Settings:

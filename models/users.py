@@ -8,6 +8,8 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from models.common import utc_now
 
+SCHEMA_VERSION = 1
+
 
 class User(Document):
     """A registered account; `email` is stored lower-cased, `password_hash` never leaves the server."""
@@ -17,6 +19,7 @@ class User(Document):
     password_hash: str
     bio: str = ""
     image: str = ""
+    schema_version: int = SCHEMA_VERSION
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
 

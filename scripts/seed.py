@@ -140,6 +140,7 @@ def generate(plan: SeedPlan, now: datetime, *, run_tag: str = "") -> SeedData:
             "password_hash": "",  # filled with the one demo hash by `seed`
             "bio": fake.sentence(nb_words=10) if rng.random() < 0.7 else "",
             "image": "",
+            "schema_version": 1,
             "created_at": created,
             "updated_at": created,
         })
@@ -193,6 +194,7 @@ def generate(plan: SeedPlan, now: datetime, *, run_tag: str = "") -> SeedData:
             "meta": meta,
             "cover_image": cover,
             "canonical_url": None,
+            "schema_version": 2,
             "created_at": created,
             "updated_at": created,
         })
@@ -210,7 +212,8 @@ def generate(plan: SeedPlan, now: datetime, *, run_tag: str = "") -> SeedData:
         created = moment_after(max(data.users[follower]["created_at"], data.users[followee]["created_at"]))
         data.follows.append({"_id": _object_id(rng, created),
                              "follower_id": data.users[follower]["_id"],
-                             "followee_id": data.users[followee]["_id"], "created_at": created})
+                             "followee_id": data.users[followee]["_id"], "created_at": created,
+                             "schema_version": 1})
 
     live = [a for a in data.articles if a["published_at"] is not None and a["published_at"] <= now]
     live_weights = _zipf_weights(len(live), 0.8)
@@ -225,7 +228,8 @@ def generate(plan: SeedPlan, now: datetime, *, run_tag: str = "") -> SeedData:
         article["favorites_count"] += 1
         data.favorites.append({"_id": _object_id(rng, created),
                                "user_id": data.users[user_index]["_id"],
-                               "article_id": article["_id"], "created_at": created})
+                               "article_id": article["_id"], "created_at": created,
+                               "schema_version": 1})
 
     for _ in range(plan.comments if live else 0):
         article = rng.choices(live, weights=live_weights)[0]
@@ -233,7 +237,7 @@ def generate(plan: SeedPlan, now: datetime, *, run_tag: str = "") -> SeedData:
         data.comments.append({"_id": 0, "article_id": article["_id"],
                               "author_id": rng.choice(data.users)["_id"],
                               "body": fake.paragraph(nb_sentences=rng.randint(1, 4)),
-                              "created_at": created, "updated_at": created})
+                              "schema_version": 1, "created_at": created, "updated_at": created})
     return data
 
 

@@ -18,7 +18,7 @@ from slugify import slugify
 from datetime import UTC, datetime
 
 from models import Article, Comment, Favorite, User
-from models.articles import NEWEST_CREATED, NEWEST_PUBLISHED
+from models.articles import NEWEST_CREATED, NEWEST_PUBLISHED, SCHEMA_VERSION
 from models.common import utc_now
 from service.articles.content import reading_time_minutes, render_markdown
 from service.db import collection
@@ -228,12 +228,20 @@ def as_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def readable(article: dict[str, Any]) -> dict[str, Any]:
+    """Fill what a schema-version-1 article lacks until migration 0001 backfills it."""
+    if article.get("body_html") is None and "body" in article:
+        article["body_html"] = render_markdown(article["body"])
+        article["reading_time_minutes"] = reading_time_minutes(article["body"])
+    return article
+
+
 async def article_by_slug(slug: str, viewer_id: PydanticObjectId | None) -> dict[str, Any]:
     """The article with this slug and its author, if the viewer may see it; NotFound otherwise."""
     found = await collection(Article).aggregate(article_by_slug_pipeline(slug)).to_list(length=1)
     if not found or not is_visible(found[0], viewer_id):
         raise NotFound("article", "not found")
-    return found[0]
+    return readable(found[0])
 
 
 # --- writes ---------------------------------------------------------------------------------
@@ -280,6 +288,7 @@ def derived_fields(fields: dict[str, Any], current: dict[str, Any], now: datetim
     if "body" in fields:
         derived["body_html"] = render_markdown(fields["body"])
         derived["reading_time_minutes"] = reading_time_minutes(fields["body"])
+        derived["schema_version"] = SCHEMA_VERSION
     if {"status", "publish_at"} & fields.keys() or "published_at" not in current:
         merged = {**current, **fields}
         derived["published_at"] = published_at_for(
@@ -331,7 +340,7 @@ async def update_article(
         updated = await write(None)
     if updated is None:
         raise NotFound("article", "not found")
-    return with_author(updated, author)
+    return with_author(readable(updated), author)
 
 
 async def delete_article(article_id: PydanticObjectId) -> None:

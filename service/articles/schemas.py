@@ -176,7 +176,9 @@ class ArticleListItem(WireModel):
     published_at: Timestamp | None = Field(
         default=None, description="when the article is, or becomes, public; null for drafts"
     )
-    reading_time_minutes: int = 1
+    reading_time_minutes: int | None = Field(
+        default=None, description="null only for a legacy article until migration 0001 runs"
+    )
     meta: dict[str, Any] = Field(default_factory=dict)
     cover_image: CoverImageOut | None = None
     canonical_url: str | None = None
