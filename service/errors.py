@@ -62,14 +62,17 @@ def error_body(field: str, *messages: str) -> dict[str, dict[str, list[str]]]:
 
 
 def _field_of(error: dict[str, Any]) -> str:
-    """Name the field a validation error points at, e.g. ('body', 'user', 'email') → 'email'."""
+    """Name the field an error points at: ('body', 'user', 'email') → 'email',
+    ('body', 'article', 'coverImage', 'alt') → 'coverImage.alt', ('query', 'limit') → 'limit'."""
     if "field" in error.get("ctx", {}):
         return str(error["ctx"]["field"])  # a rule that names a more precise path, e.g. meta.a.b
-    location = tuple(error.get("loc", ()))
-    names = [str(part) for part in location if isinstance(part, str)]
-    if len(names) <= 1:
-        return "body" if not names or names[0] == "body" else names[0]
-    return names[-1]
+    names = [str(part) for part in error.get("loc", ()) if isinstance(part, str)]
+    if not names:
+        return "body"
+    source, path = names[0], names[1:]
+    if source == "body" and len(path) >= 2:
+        path = path[1:]  # drop the envelope ("user", "article", "comment")
+    return ".".join(path) or source
 
 
 def _message_of(error: dict[str, Any]) -> str:

@@ -63,21 +63,19 @@ def validate_meta(meta: Any) -> dict[str, Any]:
     return meta
 
 
+INTEGER = re.compile(r"-?[0-9]+")
+DECIMAL = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+
+
 def parse_filter_value(raw: str) -> list[Any]:
     """The values a `?meta.key=raw` filter matches: what raw parses as, and raw as text."""
     if raw in ("true", "false"):
         return [raw == "true", raw]
-    try:
+    if INTEGER.fullmatch(raw):
         number = int(raw)
-    except ValueError:
-        try:
-            number = float(raw)  # type: ignore[assignment]
-        except ValueError:
-            return [raw]
-        if not math.isfinite(number):
-            return [raw]
-    if INT64[0] <= number <= INT64[1]:
-        return [number, raw]
+        return [number, raw] if INT64[0] <= number <= INT64[1] else [raw]
+    if DECIMAL.fullmatch(raw) and math.isfinite(decimal := float(raw)):
+        return [decimal, raw]
     return [raw]
 
 
