@@ -5,8 +5,18 @@ from models.comments import Comment
 from models.counters import Counter
 from models.favorites import Favorite
 from models.follows import Follow
+from models.migrations import AppliedMigration
 from models.users import User
 
-DOCUMENT_MODELS = [User, Follow, Article, Favorite, Comment, Counter]
+DOCUMENT_MODELS = [User, Follow, Article, Favorite, Comment, Counter, AppliedMigration]
 
-__all__ = ["DOCUMENT_MODELS", "Article", "Comment", "Counter", "Favorite", "Follow", "User"]
+__all__ = [
+    "DOCUMENT_MODELS",
+    "AppliedMigration",
+    "Article",
+    "Comment",
+    "Counter",
+    "Favorite",
+    "Follow",
+    "User",
+]

@@ -3,8 +3,8 @@
 import asyncio
 import os
 import secrets
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
@@ -13,6 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from service.config import Settings
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Folio: a publishing backend serving the RealWorld API from MongoDB.",
@@ -124,6 +126,70 @@ def seed_command(
     table.add_row("total", str(total_docs), f"{total_seconds:.2f}",
                   f"{total_docs / total_seconds if total_seconds else 0:,.0f}", style="bold")
     Console().print(table)
+
+
+migrate_app = typer.Typer(help="Schema migrations (scripts/migrations), recorded in `migrations`.",
+                          no_args_is_help=True)
+app.add_typer(migrate_app, name="migrate")
+ToOption = Annotated[
+    str | None, typer.Option("--to", help="a migration ID (`base` with down: revert them all)")
+]
+
+
+def run_with_engine(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Open the engine, run one piece of async work with it, and close it."""
+    from service.db import open_engine
+
+    async def run() -> T:
+        engine = await open_engine(settings)
+        try:
+            return await work(engine)
+        finally:
+            engine.close()
+
+    return asyncio.run(run())
+
+
+@migrate_app.command("status")
+def migrate_status(url: UrlOption = None, db: DbOption = None) -> None:
+    """List every migration and when it was applied."""
+    from scripts import migrate
+
+    states = run_with_engine(tool_settings(url, db), migrate.status)
+    table = Table(title="Migrations")
+    for column in ("id", "applied at", "description"):
+        table.add_column(column)
+    for state in states:
+        applied = state.applied_at.isoformat() if state.applied_at else "[yellow]pending[/yellow]"
+        table.add_row(state.migration.id, applied, state.migration.description)
+    Console().print(table)
+
+
+def _run_migrations(direction: str, to: str | None, url: str | None, db: str | None) -> None:
+    from scripts import migrate
+
+    step = getattr(migrate, direction)
+    try:
+        done = run_with_engine(tool_settings(url, db), lambda engine: step(engine, to))
+    except migrate.UnknownMigration as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    if not done:
+        console.print("Nothing to do.")
+    for migration_id, changed in done:
+        console.print(f"{direction} {migration_id}: {changed} documents changed")
+
+
+@migrate_app.command("up")
+def migrate_up(to: ToOption = None, url: UrlOption = None, db: DbOption = None) -> None:
+    """Apply pending migrations in order (all of them, or up to and including --to)."""
+    _run_migrations("up", to, url, db)
+
+
+@migrate_app.command("down")
+def migrate_down(to: ToOption = None, url: UrlOption = None, db: DbOption = None) -> None:
+    """Revert the last applied migration, or every one after --to (`--to base`: all)."""
+    _run_migrations("down", to, url, db)
 
 
 @app.callback()

@@ -6,6 +6,8 @@ mongomock-motor engine. Everything that must differ between the two lives here.
 
 import logging
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,3 +106,28 @@ def text_search_stages(
 def collection(model: type[Document]) -> AsyncIOMotorCollection:
     """The raw collection behind a model, for pipelines and atomic updates."""
     return model.get_motor_collection()
+
+
+async def supports_transactions(engine: Engine) -> bool:
+    """Whether multi-document transactions are available: a replica set or sharded MongoDB."""
+    if engine.embedded:
+        return False
+    hello = await engine.client.admin.command("hello")
+    return "setName" in hello or hello.get("msg") == "isdbgrid"
+
+
+@asynccontextmanager
+async def transaction(engine: Engine, purpose: str) -> AsyncIterator[Any | None]:
+    """A session inside a transaction where the server offers one, else None with a warning.
+
+    Work run without a transaction must be written so that running it again completes it.
+    """
+    if not await supports_transactions(engine):
+        where = "the embedded engine" if engine.embedded else "a standalone MongoDB"
+        log.warning("%s runs without a transaction on %s; re-run it if it is interrupted",
+                    purpose, where)
+        yield None
+        return
+    async with await engine.client.start_session() as session:
+        async with session.start_transaction():
+            yield session

@@ -1,0 +1,106 @@
+"""Migrations: ordered, recorded, idempotent, and `up` then `down` restores the data exactly."""
+
+from datetime import UTC, datetime
+
+import pytest
+from bson import ObjectId
+
+from models import AppliedMigration, Article
+from scripts import migrate
+from scripts.migrations import m0001_article_computed_fields as m0001
+from service.db import collection, transaction
+from tests.factories import register
+
+CREATED = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+async def insert_legacy_articles(client, count: int = 5) -> list[dict]:
+    """Articles in the version-1 shape: no body_html, reading_time_minutes or schema_version."""
+    jake = await register(client)
+    author = await collection(Article).database.users.find_one({"username": jake.username})
+    documents = [
+        {"_id": ObjectId(), "slug": f"legacy-{n}", "title": f"Legacy {n}", "description": "d",
+         "body": "word " * (n * 200 + 1), "tag_list": ["old"], "author_id": author["_id"],
+         "favorites_count": n, "status": "published", "publish_at": None, "published_at": CREATED,
+         "meta": {}, "cover_image": None, "canonical_url": None,
+         "created_at": CREATED, "updated_at": CREATED}
+        for n in range(count)
+    ]
+    await collection(Article).insert_many(documents)
+    return documents
+
+
+async def all_articles() -> list[dict]:
+    return await collection(Article).find({}).sort("_id", 1).to_list(None)
+
+
+async def test_up_backfills_and_down_restores_the_data_exactly(app, client):
+    await insert_legacy_articles(client)
+    before = await all_articles()
+    assert await migrate.up(app.state.engine) == [(m0001.ID, 5)]
+    migrated = await all_articles()
+    assert all(a["schema_version"] == 2 and a["body_html"].startswith("<p>") for a in migrated)
+    assert [a["reading_time_minutes"] for a in migrated] == [1, 1, 2, 3, 4]
+    assert await migrate.down(app.state.engine) == [(m0001.ID, 5)]
+    assert await all_articles() == before
+    await migrate.up(app.state.engine)
+    assert await all_articles() == migrated
+
+
+async def test_migrations_are_recorded_and_not_applied_twice(app, client):
+    await insert_legacy_articles(client)
+    engine = app.state.engine
+    [pending] = await migrate.status(engine)
+    assert pending.applied_at is None
+    await migrate.up(engine)
+    [applied] = await migrate.status(engine)
+    assert applied.applied_at is not None
+    ledger = await collection(AppliedMigration).find_one({"_id": m0001.ID})
+    assert ledger["description"] == m0001.DESCRIPTION
+    assert await migrate.up(engine) == []
+    assert await migrate.down(engine, migrate.BASE) == [(m0001.ID, 5)]
+    assert await collection(AppliedMigration).count_documents({}) == 0
+    assert await migrate.down(engine) == []
+
+
+async def test_an_interrupted_run_is_completed_by_running_it_again(app, client):
+    documents = await insert_legacy_articles(client)
+    database = app.state.engine.database
+    await m0001.up(database, None)
+    await collection(Article).update_many(
+        {"_id": {"$in": [d["_id"] for d in documents[:3]]}},
+        {"$unset": {"body_html": "", "reading_time_minutes": "", "schema_version": ""}},
+    )  # as if the first run stopped after two documents
+    assert await m0001.up(database, None) == 3
+    assert await m0001.up(database, None) == 0
+    assert await collection(Article).count_documents({"schema_version": 2}) == 5
+
+
+async def test_unknown_targets_are_refused(app):
+    with pytest.raises(migrate.UnknownMigration):
+        await migrate.up(app.state.engine, "9999_nothing")
+
+
+async def test_legacy_articles_stay_readable_before_the_migration(app, client):
+    await insert_legacy_articles(client, count=2)
+    single = (await client.get("/api/articles/legacy-1")).json()["article"]
+    assert single["bodyHtml"].startswith("<p>word word")
+    assert single["readingTimeMinutes"] == 1
+    listed = (await client.get("/api/articles")).json()["articles"]
+    assert [a["readingTimeMinutes"] for a in listed] == [None, None]
+
+
+async def test_without_a_replica_set_a_migration_runs_without_a_transaction(app, caplog):
+    if not app.state.engine.embedded:
+        pytest.skip("the embedded engine has no transactions; MongoDB may")
+    with caplog.at_level("WARNING", logger="folio.db"):
+        async with transaction(app.state.engine, "migration x up") as session:
+            assert session is None
+    assert "migration x up runs without a transaction on the embedded engine" in caplog.text
+
+
+def test_discovered_migrations_are_ordered_and_complete():
+    found = migrate.discover()
+    assert [m.id for m in found] == sorted(m.id for m in found)
+    for migration in found:
+        assert callable(migration.module.up) and callable(migration.module.down)
