@@ -3,6 +3,7 @@
 import asyncio
 import os
 import secrets
+from pathlib import Path
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -53,6 +54,10 @@ def serve(
     demo: Annotated[
         bool, typer.Option(help="seed the embedded engine with demo data at start-up")
     ] = False,
+    load: Annotated[
+        Path | None,
+        typer.Option(help="start the embedded engine from a `folio export` file", exists=True),
+    ] = None,
 ) -> None:
     """Run the API server (the embedded in-memory engine unless FOLIO_MONGODB_URL is set).
 
@@ -61,6 +66,8 @@ def serve(
     """
     if demo:
         os.environ["FOLIO_DEMO"] = "1"
+    if load:
+        os.environ["FOLIO_LOAD"] = str(load.resolve())
     uvicorn.run("scripts.serve:build_app", factory=True, host=host, port=port, reload=reload)
 
 
@@ -190,6 +197,90 @@ def migrate_up(to: ToOption = None, url: UrlOption = None, db: DbOption = None) 
 def migrate_down(to: ToOption = None, url: UrlOption = None, db: DbOption = None) -> None:
     """Revert the last applied migration, or every one after --to (`--to base`: all)."""
     _run_migrations("down", to, url, db)
+
+
+@app.command("export")
+def export_command(
+    out: Annotated[Path, typer.Option("--out", help="file to write (Extended JSON lines)")],
+    url: UrlOption = None,
+    db: DbOption = None,
+) -> None:
+    """Write every collection to one file, losslessly (canonical Extended JSON, one per line)."""
+    from scripts.dump import export
+
+    counts = run_with_engine(tool_settings(url, db), lambda engine: export(engine, out))
+    console.print(f"Exported {sum(counts.values())} documents to {out}: "
+                  + ", ".join(f"{n} {name}" for name, n in counts.items()))
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="a file written by `folio export`", exists=True)],
+    drop: Annotated[bool, typer.Option(help="empty Folio's collections first")] = False,
+    url: UrlOption = None,
+    db: DbOption = None,
+) -> None:
+    """Load an export: re-creates the indexes; refuses a database with data unless --drop."""
+    from scripts.dump import ImportRefused, import_dump
+
+    try:
+        counts = run_with_engine(
+            tool_settings(url, db), lambda engine: import_dump(engine, file, drop=drop)
+        )
+    except ImportRefused as error:
+        console.print(f"[red]Refusing to import: {error}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"Imported {sum(counts.values())} documents: "
+                  + ", ".join(f"{n} {name}" for name, n in counts.items()))
+
+
+db_app = typer.Typer(help="Validators and indexes: print, apply and check them.",
+                     no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("schema")
+def db_schema() -> None:
+    """Print each collection's $jsonSchema validator (generated from its model) and indexes."""
+    import json
+
+    from bson import json_util
+
+    from models import DOCUMENT_MODELS
+    from scripts.dbtools import declared_indexes, validator_for
+
+    schema = {
+        model.Settings.name: {
+            "validator": validator_for(model),
+            "indexes": list(declared_indexes(model).values()),
+        }
+        for model in DOCUMENT_MODELS
+    }
+    print(json.dumps(json.loads(json_util.dumps(schema)), indent=2))
+
+
+@db_app.command("sync")
+def db_sync(url: UrlOption = None, db: DbOption = None) -> None:
+    """Create missing collections, apply validators (validationLevel moderate), create indexes."""
+    from scripts.dbtools import sync
+
+    for line in run_with_engine(tool_settings(url, db), sync):
+        console.print(line)
+
+
+@db_app.command("check")
+def db_check(url: UrlOption = None, db: DbOption = None) -> None:
+    """Compare declared with actual indexes; exit 1 on any drift."""
+    from scripts.dbtools import check
+
+    drift = run_with_engine(tool_settings(url, db), check)
+    if not drift:
+        console.print("[green]No drift: every declared index exists as declared.[/green]")
+        return
+    for name, lines in drift.items():
+        for line in lines:
+            console.print(f"[red]{name}: {line}[/red]")
+    raise typer.Exit(1)
 
 
 @app.callback()

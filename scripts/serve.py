@@ -23,10 +23,26 @@ async def seed_demo(app: FastAPI, engine: Engine) -> None:
     log.warning("Demo data loaded: %s. Sign in as %s / %s", summary, DEMO_EMAIL, DEMO_PASSWORD)
 
 
+async def load_export(app: FastAPI, engine: Engine) -> None:
+    """Start the embedded engine from a `folio export` file."""
+    from pathlib import Path
+
+    from scripts.dump import import_dump
+
+    path = Path(app.state.settings.load)
+    if not engine.embedded:
+        log.warning("--load only fills the embedded engine; use `folio import` for MongoDB")
+        return
+    counts = await import_dump(engine, path)
+    log.warning("Loaded %d documents from %s", sum(counts.values()), path)
+
+
 def build_app() -> FastAPI:
     """The app for `uvicorn --factory scripts.serve:build_app`, with the start-up tasks asked for."""
     settings = get_settings()
     tasks: list[StartupTask] = []
-    if settings.demo:
+    if settings.load:
+        tasks.append(load_export)
+    elif settings.demo:
         tasks.append(seed_demo)
     return create_app(settings, startup_tasks=tasks)

@@ -131,3 +131,17 @@ async def transaction(engine: Engine, purpose: str) -> AsyncIterator[Any | None]
     async with await engine.client.start_session() as session:
         async with session.start_transaction():
             yield session
+
+
+async def apply_validator(engine: Engine, name: str, validator: dict[str, Any]) -> bool:
+    """Apply a `$jsonSchema` validator with validationLevel moderate; False where unsupported.
+
+    Moderate: inserts and updates of valid documents are checked, while documents already
+    invalid (an older schema version) can still be updated, so rolling deploys keep working.
+    """
+    if engine.embedded:
+        return False
+    await engine.database.command(
+        {"collMod": name, "validator": validator, "validationLevel": "moderate"}
+    )
+    return True

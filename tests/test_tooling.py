@@ -1,0 +1,139 @@
+"""Operator tooling: db schema/sync/check, export/import, and the CLI around them."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from models import Article, Comment, Favorite, User
+from scripts.cli import app as cli
+from scripts.dbtools import check, declared_indexes, index_drift, sync, validator_for
+from scripts.dump import ImportRefused, export, import_dump, read_dump
+from scripts.seed import SeedPlan, seed
+from service.db import collection, open_engine
+from tests.conftest import make_settings
+
+runner = CliRunner()
+SMALL = SeedPlan(users=8, articles=30, comments=40, follows=10, favorites=30, random_seed=3)
+
+
+async def test_check_finds_no_drift_after_sync_and_reports_each_kind_of_drift(app):
+    engine = app.state.engine
+    await sync(engine)
+    assert await check(engine) == {}
+    await collection(Article).drop_index("tag_published_at")
+    await collection(Favorite).create_index("created_at", name="surprise")
+    drift = await check(engine)
+    assert drift == {
+        "articles": ["missing index tag_published_at"],
+        "favorites": ["undeclared index surprise"],
+    }
+    await sync(engine)
+    await collection(Favorite).drop_index("surprise")
+    assert await check(engine) == {}
+
+
+def test_index_drift_notices_changed_keys_and_uniqueness():
+    declared = {"a": {"name": "a", "key": {"x": 1}, "unique": True}}
+    assert index_drift(declared, {"a": {"key": [("x", -1)], "unique": True}}) == [
+        "index a: keys [('x', -1)] != [('x', 1)]"
+    ]
+    assert index_drift(declared, {"a": {"key": [("x", 1)]}}) == [
+        "index a: unique is False, declared True"
+    ]
+
+
+def test_validators_come_from_the_models():
+    schema = validator_for(Article)["$jsonSchema"]
+    assert schema["required"] == ["slug", "title", "description", "body", "author_id"]
+    assert schema["properties"]["_id"] == {"bsonType": "objectId"}
+    assert schema["properties"]["author_id"] == {"bsonType": "objectId"}
+    assert schema["properties"]["published_at"] == {"bsonType": ["date", "null"]}
+    assert schema["properties"]["status"] == {"enum": ["draft", "published"]}
+    assert schema["properties"]["tag_list"] == {"bsonType": "array", "items": {"bsonType": "string"}}
+    comment = validator_for(Comment)["$jsonSchema"]
+    assert comment["properties"]["_id"] == {"bsonType": ["int", "long"]}
+    assert "password_hash" in validator_for(User)["$jsonSchema"]["required"]
+    assert set(declared_indexes(User)) == {"username_unique", "email_unique", "created_at"}
+
+
+async def test_export_then_import_into_a_fresh_database_reproduces_every_document(app, tmp_path):
+    await seed(SMALL, "hash")
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    counts = await export(app.state.engine, first)
+    assert counts["articles"] == 30 and counts["counters"] == 1
+    target = await open_engine(make_settings())
+    try:
+        assert await import_dump(target, first) == counts
+        await export(target, second)
+    finally:
+        target.close()
+    assert first.read_text() == second.read_text()
+    line = json.loads(first.read_text().splitlines()[0])
+    assert set(line) == {"collection", "document"}
+    assert "$oid" in line["document"]["_id"] and "$date" in line["document"]["created_at"]
+
+
+async def test_import_refuses_existing_data_without_drop_and_bad_files(app, tmp_path):
+    await seed(SMALL, "hash")
+    dump = tmp_path / "dump.jsonl"
+    await export(app.state.engine, dump)
+    with pytest.raises(ImportRefused, match="already holds"):
+        await import_dump(app.state.engine, dump)
+    assert (await import_dump(app.state.engine, dump, drop=True))["users"] == 8
+    assert await collection(User).count_documents({}) == 8
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"collection": "secrets", "document": {}}\n')
+    with pytest.raises(ImportRefused, match="line 1 names an unknown collection"):
+        read_dump(bad)
+    bad.write_text("not json\n")
+    with pytest.raises(ImportRefused, match="line 1 is not a Folio export line"):
+        read_dump(bad)
+
+
+def test_cli_help_documents_every_command():
+    result = runner.invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for command in ("serve", "seed", "migrate", "db", "export", "import"):
+        assert command in result.output
+    seed_help = runner.invoke(cli, ["seed", "--help"]).output
+    for option in ("--users", "--articles", "--comments", "--follows", "--favorites",
+                   "--random-seed", "--drop", "--append", "--url", "--db"):
+        assert option in seed_help
+    assert "--to" in runner.invoke(cli, ["migrate", "down", "--help"]).output
+
+
+def test_cli_seed_migrate_and_db_commands_run_on_the_embedded_engine(tmp_path):
+    seeded = runner.invoke(cli, ["seed", "--users", "3", "--articles", "5", "--comments", "2",
+                                 "--follows", "2", "--favorites", "2"])
+    assert seeded.exit_code == 0, seeded.output
+    assert "documents/s" in seeded.output
+    assert runner.invoke(cli, ["migrate", "up"]).exit_code == 0
+    assert runner.invoke(cli, ["migrate", "down", "--to", "nope"]).exit_code == 2
+    assert runner.invoke(cli, ["db", "sync"]).exit_code == 0
+    checked = runner.invoke(cli, ["db", "check"])
+    assert checked.exit_code == 0 and "No drift" in checked.output
+    schema = json.loads(runner.invoke(cli, ["db", "schema"]).output)
+    assert set(schema) == {"users", "follows", "articles", "favorites", "comments", "counters",
+                           "migrations"}
+    assert runner.invoke(cli, ["export", "--out", str(tmp_path / "x.jsonl")]).exit_code == 0
+
+
+async def test_serve_load_starts_the_embedded_engine_from_an_export(app, tmp_path):
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    from scripts.serve import load_export
+    from service.main import create_app
+
+    await seed(SMALL, "hash")
+    dump = tmp_path / "demo.jsonl"
+    await export(app.state.engine, dump)
+    loaded = create_app(make_settings(load=str(dump)), startup_tasks=[load_export])
+    async with LifespanManager(loaded):
+        transport = httpx.ASGITransport(app=loaded)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            users = (await client.get("/api/analytics/overview?days=1")).json()["totals"]["users"]
+    if loaded.state.engine.embedded:
+        assert users == 8
