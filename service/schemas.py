@@ -1,7 +1,8 @@
 """Wire conventions shared by every domain: camelCase JSON, timestamps, pagination."""
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 from pydantic.alias_generators import to_camel
@@ -36,6 +37,19 @@ class WireModel(BaseModel):
     """Base for request and response bodies: camelCase on the wire, snake_case in Python."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    def sent_fields(self, cleared_by_null: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields the client sent, for a partial update.
+
+        A null resets the fields named in `cleared_by_null` to the value given there; for any
+        other field a null means "leave it as it is".
+        """
+        sent = self.model_dump(include=self.model_fields_set)
+        return {
+            field: cleared_by_null[field] if value is None else value
+            for field, value in sent.items()
+            if value is not None or field in cleared_by_null
+        }
 
 
 class PageParams(BaseModel):

@@ -78,6 +78,15 @@ def series_stages(labels: list[str]) -> list[dict[str, Any]]:
 # --- pipeline builders (pure) ----------------------------------------------------------------
 
 
+def daily_stages(since: datetime, days: list[str]) -> list[dict[str, Any]]:
+    """Documents created since the window's start, counted per UTC day, every day listed."""
+    return [
+        {"$match": {"created_at": {"$gte": since}}},
+        {"$project": {"label": _date_label(DAY_FORMAT)}},
+        *series_stages(days),
+    ]
+
+
 def tag_trends_pipeline(since: datetime, now: datetime, weeks: list[str]) -> list[dict[str, Any]]:
     """Per tag: live articles created in the window, the favorites they hold, and a weekly series."""
     return [
@@ -195,11 +204,7 @@ def users_overview_pipeline(since: datetime, now: datetime, days: list[str]) -> 
         {
             "$facet": {
                 "total": [{"$count": "n"}],
-                "daily": [
-                    {"$match": {"created_at": {"$gte": since}}},
-                    {"$project": {"label": _date_label(DAY_FORMAT)}},
-                    *series_stages(days),
-                ],
+                "daily": daily_stages(since, days),
             }
         },
     ]
@@ -222,11 +227,7 @@ def articles_overview_pipeline(
                         }
                     }
                 ],
-                "daily": [
-                    {"$match": {"created_at": {"$gte": since}}},
-                    {"$project": {"label": _date_label(DAY_FORMAT)}},
-                    *series_stages(days),
-                ],
+                "daily": daily_stages(since, days),
             }
         },
     ]
@@ -252,11 +253,7 @@ def comments_overview_pipeline(
         {
             "$facet": {
                 "total": [{"$count": "n"}],
-                "daily": [
-                    {"$match": {"created_at": {"$gte": since}}},
-                    {"$project": {"label": _date_label(DAY_FORMAT)}},
-                    *series_stages(days),
-                ],
+                "daily": daily_stages(since, days),
             }
         },
     ]

@@ -320,8 +320,6 @@ async def update_article(
 ) -> dict[str, Any]:
     """Apply changes in one atomic update; a title that slugifies differently moves the slug."""
     now = utc_now()
-    if changes.get("meta") is None and "meta" in changes:
-        changes = {**changes, "meta": {}}
     changes = {**changes, **derived_fields(changes, article, now), "updated_at": now}
 
     async def write(slug: str | None) -> dict[str, Any] | None:

@@ -13,7 +13,7 @@ from service.profiles.schemas import Profile
 from service.schemas import Timestamp, WireModel, not_blank
 
 MAX_TAGS = 20
-CLEARABLE = ("publish_at", "cover_image", "canonical_url", "meta")
+CLEARED_BY_NULL = {"publish_at": None, "cover_image": None, "canonical_url": None, "meta": {}}
 
 
 Title = Annotated[
@@ -138,12 +138,7 @@ class UpdateArticle(WireModel):
 
     def changes(self) -> dict[str, Any]:
         """The fields the client sent; null clears the optional extensions and leaves the rest."""
-        sent = self.model_dump(include=self.model_fields_set)
-        return {
-            field: value
-            for field, value in sent.items()
-            if value is not None or field in CLEARABLE
-        }
+        return self.sent_fields(CLEARED_BY_NULL)
 
 
 class UpdateArticleRequest(WireModel):

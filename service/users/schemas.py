@@ -8,7 +8,7 @@ from pydantic import AfterValidator, Field, StringConstraints
 from service.schemas import WireModel
 
 USERNAME_PATTERN = r"^\w[\w.\-]*$"
-CLEARABLE = ("bio", "image")
+CLEARED_BY_NULL = {"bio": "", "image": ""}
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
 
@@ -78,12 +78,7 @@ class UpdateUser(WireModel):
 
     def changes(self) -> dict[str, Any]:
         """The fields the client sent; null clears bio and image and leaves the others alone."""
-        sent = self.model_dump(include=self.model_fields_set)
-        return {
-            field: "" if value is None else value
-            for field, value in sent.items()
-            if value is not None or field in CLEARABLE
-        }
+        return self.sent_fields(CLEARED_BY_NULL)
 
 
 class UpdateUserRequest(WireModel):
