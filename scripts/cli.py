@@ -68,7 +68,15 @@ def serve(
         os.environ["FOLIO_DEMO"] = "1"
     if load:
         os.environ["FOLIO_LOAD"] = str(load.resolve())
-    uvicorn.run("scripts.serve:build_app", factory=True, host=host, port=port, reload=reload)
+    uvicorn.run(
+        "scripts.serve:build_app",
+        factory=True,
+        host=host,
+        port=port,
+        reload=reload,
+        access_log=False,  # Folio logs one JSON line per request itself
+        timeout_graceful_shutdown=30,  # on SIGTERM, let in-flight requests finish
+    )
 
 
 @app.command("seed")

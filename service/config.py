@@ -31,7 +31,14 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
-    server_selection_timeout_ms: int = Field(default=5000, ge=100)
+    server_selection_timeout_ms: int = Field(
+        default=3000, ge=100, description="how long to wait for a reachable MongoDB"
+    )
+    socket_timeout_ms: int = Field(
+        default=10000, ge=100, description="how long one database operation may take"
+    )
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger bodies get 413")
+    max_json_depth: int = Field(default=32, ge=4, description="deeper JSON bodies get 422")
     demo: bool = Field(default=False, description="`folio serve`: seed demo data at start-up")
     load: str | None = Field(default=None, description="`folio serve`: load an export at start-up")
 

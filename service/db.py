@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from beanie import Document, init_beanie
+from pymongo.errors import ConnectionFailure
 from mongomock_motor import AsyncMongoMockClient
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
 
@@ -22,6 +23,9 @@ from service.config import Settings
 log = logging.getLogger("folio.db")
 
 SEARCHED_FIELDS = tuple(SEARCH_WEIGHTS)
+# What the driver raises while the server cannot be reached (selection timeout, network error,
+# lost primary); the API answers these with 503 and Retry-After.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (ConnectionFailure,)
 
 EMBEDDED_WARNING = (
     "Folio is running on the EMBEDDED in-memory engine: all data is lost when the process stops. "
@@ -51,6 +55,8 @@ def build_client(settings: Settings, **client_options: Any) -> Any:
         appname="folio",
         uuidRepresentation="standard",
         serverSelectionTimeoutMS=settings.server_selection_timeout_ms,
+        connectTimeoutMS=settings.server_selection_timeout_ms,
+        socketTimeoutMS=settings.socket_timeout_ms,
         **client_options,
     )
 
@@ -101,6 +107,12 @@ def text_search_stages(
         {"$match": {"$or": [{field: pattern} for field in SEARCHED_FIELDS], **conditions}},
         {"$sort": {"published_at": -1, "_id": -1}},
     ]
+
+
+async def ping(engine: Engine) -> None:
+    """Reach the server once; raises one of UNAVAILABLE_ERRORS when it cannot be reached."""
+    if not engine.embedded:
+        await engine.client.admin.command("ping")
 
 
 def collection(model: type[Document]) -> AsyncIOMotorCollection:

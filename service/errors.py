@@ -12,7 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.db import UNAVAILABLE_ERRORS
+
 log = logging.getLogger("folio.errors")
+RETRY_AFTER_SECONDS = 5
 
 
 class FolioError(Exception):
@@ -118,9 +121,29 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _request_id(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id", "unknown"))
+
+
+async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable on %s %s (request %s): %s", request.method,
+                request.url.path, _request_id(request), type(exc).__name__)
+    return JSONResponse(
+        error_body("database", "is unavailable; try again shortly"),
+        503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse(error_body("server", "internal error"), 500)
+    request_id = _request_id(request)
+    log.exception("unhandled error on %s %s (request %s)", request.method, request.url.path,
+                  request_id)
+    return JSONResponse(
+        error_body("server", f"internal error (request id {request_id})"),
+        500,
+        headers={"X-Request-ID": request_id, "X-Content-Type-Options": "nosniff"},
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -128,4 +151,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(FolioError, _on_folio_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    for error in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error, _on_database_unavailable)
     app.add_exception_handler(Exception, _on_unexpected_error)

@@ -13,6 +13,8 @@ from service.api import api_router
 from service.config import Settings, get_settings
 from service.db import Engine, open_engine
 from service.errors import install_error_handlers
+from service.health.router import router as health_router
+from service.middleware import BodyGuard, RequestContext
 from service.security import build_security
 
 DESCRIPTION = """
@@ -22,15 +24,20 @@ registration and login return. Every error answers `{"errors": {"<field>": ["<me
 """
 
 
-def configure_logging() -> None:
-    """Send Folio's own log lines to stderr once, beside uvicorn's."""
-    logger = logging.getLogger("folio")
+def _stderr_logger(name: str, pattern: str) -> None:
+    logger = logging.getLogger(name)
     if not logger.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        handler.setFormatter(logging.Formatter(pattern))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
+
+
+def configure_logging() -> None:
+    """Send Folio's log lines to stderr once: one JSON object per request, readable text else."""
+    _stderr_logger("folio", "%(levelname)s:     %(name)s: %(message)s")
+    _stderr_logger("folio.access", "%(message)s")
 
 
 StartupTask = Callable[[FastAPI, Engine], Awaitable[None]]
@@ -63,14 +70,22 @@ def create_app(
     app.state.settings = settings
     app.state.security = build_security(settings)
     install_error_handlers(app)
+    # Added innermost first: the request context wraps everything, including CORS answers.
+    app.add_middleware(
+        BodyGuard, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
+            allow_credentials=False,  # tokens travel in a header, never in cookies
             allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Requested-With"],
+            allow_headers=["Authorization", "Content-Type", "X-Requested-With", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
         )
+    app.add_middleware(RequestContext)
     app.include_router(api_router, prefix="/api")
+    app.include_router(health_router)
 
     @app.get("/", include_in_schema=False)
     async def index() -> dict[str, str]:

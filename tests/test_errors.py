@@ -37,8 +37,9 @@ async def test_unexpected_errors_answer_500_without_internals(settings):
     async with httpx.AsyncClient(transport=transport, base_url="http://folio.test") as client:
         response = await client.get("/api/boom")
     assert response.status_code == 500
-    assert response.json() == {"errors": {"server": ["internal error"]}}
-    assert "secret" not in response.text
+    request_id = response.headers["x-request-id"]
+    assert response.json() == {"errors": {"server": [f"internal error (request id {request_id})"]}}
+    assert "secret" not in response.text and "Traceback" not in response.text
 
 
 def test_validation_errors_are_grouped_by_field():

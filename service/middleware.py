@@ -1,0 +1,158 @@
+"""Pure-ASGI middleware: request ids and access logs, security headers, and a guard on bodies.
+
+These wrap every request, so they are written against raw ASGI rather than Starlette's
+BaseHTTPMiddleware, which would copy each response through an extra task.
+"""
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from service.errors import error_body
+
+log = logging.getLogger("folio.access")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+REQUEST_ID_HEADER = b"x-request-id"
+VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{8,64}$")
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+# The API serves JSON only; the interactive docs load their own scripts and styles.
+API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+DOCS_PATHS = ("/docs", "/redoc", "/openapi.json")
+
+JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+NOT_A_BRACKET = re.compile(rb"[^\[\]{}]")
+EMPTY_PAIR = re.compile(rb"\[\]|\{\}")
+
+
+def json_depth_exceeds(body: bytes, limit: int) -> bool:
+    """Whether JSON nests deeper than `limit`, found without parsing it.
+
+    Strings are removed, then each pass deletes the innermost bracket pairs: the number of
+    passes is the depth. At most `limit + 1` passes run, each one a C-speed regex.
+    """
+    brackets = NOT_A_BRACKET.sub(b"", JSON_STRING.sub(b"", body))
+    for _ in range(limit):
+        if not brackets:
+            return False
+        reduced = EMPTY_PAIR.sub(b"", brackets)
+        if reduced == brackets:
+            return False  # unbalanced: leave the verdict to the JSON parser
+        brackets = reduced
+    return bool(brackets) and EMPTY_PAIR.search(brackets) is not None
+
+
+async def _send_error(send: Send, status: int, field: str, message: str,
+                      headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps(error_body(field, message)).encode()
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()), *(headers or [])],
+    })
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyGuard:
+    """Refuse bodies over `max_bytes` (413) and JSON nested deeper than `max_depth` (422).
+
+    The body is read once, bounded, and replayed to the application.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, max_depth: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the body, then hand the request on."""
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _send_error(send, 413, "body", f"must be at most {self.max_bytes} bytes")
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await _send_error(send, 413, "body", f"must be at most {self.max_bytes} bytes")
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if b"json" in headers.get(b"content-type", b"") and json_depth_exceeds(body, self.max_depth):
+            await _send_error(send, 422, "body", f"must nest at most {self.max_depth} levels")
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+class RequestContext:
+    """Give each request an id, add security headers, and log one JSON line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request with an id and log its outcome."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER, b"")
+        request_id = incoming if VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex.encode()
+        scope.setdefault("state", {})["request_id"] = request_id.decode()
+        started = time.perf_counter()
+        status = 500
+        is_docs = scope["path"].startswith(DOCS_PATHS)
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                extra = [(REQUEST_ID_HEADER, request_id), *SECURITY_HEADERS]
+                if not is_docs:
+                    extra.append(API_CSP)
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            route = scope.get("route")
+            log.info(json.dumps({
+                "event": "request",
+                "method": scope["method"],
+                "route": getattr(route, "name", None) or "unmatched",  # e.g. articles:get
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "request_id": request_id.decode(),
+            }))

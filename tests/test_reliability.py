@@ -1,0 +1,180 @@
+"""Hostile bodies, request ids and logs, security headers, health probes and database outages."""
+
+import json
+
+import pytest
+from mongomock.collection import Collection as MockCollection
+from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
+
+from service import db as engine_adapter
+from service.middleware import json_depth_exceeds
+from tests.factories import create_article, register
+
+# --- bodies -------------------------------------------------------------------------------
+
+
+async def test_a_body_over_one_megabyte_answers_413_before_anything_is_parsed(client):
+    jake = await register(client)
+    huge = {"article": {"title": "T", "description": "D", "body": "x" * 1_100_000}}
+    response = await client.post("/api/articles", json=huge, headers=jake.headers)
+    assert response.status_code == 413
+    assert response.json() == {"errors": {"body": ["must be at most 1048576 bytes"]}}
+    assert (await client.get("/api/articles")).json()["articlesCount"] == 0
+
+
+async def test_a_chunked_body_over_the_limit_answers_413_too(client):
+    async def chunks():
+        for _ in range(40):
+            yield b"x" * 32_768
+
+    response = await client.post(
+        "/api/users", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize("depth", [33, 5_000, 200_000])
+async def test_deeply_nested_json_is_refused_cheaply_with_422(client, depth):
+    body = "[" * depth + "]" * depth
+    response = await client.post(
+        "/api/users", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json() == {"errors": {"body": ["must nest at most 32 levels"]}}
+
+
+async def test_deep_meta_inside_the_limit_reaches_the_meta_rules(client):
+    jake = await register(client)
+    meta = {"a": {"b": {"c": {"d": {"e": 1}}}}}
+    response = await client.post(
+        "/api/articles",
+        json={"article": {"title": "T", "description": "D", "body": "B", "meta": meta}},
+        headers=jake.headers,
+    )
+    assert response.status_code == 422
+    assert "meta.a.b.c" in response.json()["errors"]
+
+
+def test_json_depth_ignores_brackets_inside_strings():
+    assert not json_depth_exceeds(b'{"a": "[[[[[[[[[[[[[[[["}', 3)
+    assert json_depth_exceeds(b'{"a": [[[1]]]}', 3)
+    assert not json_depth_exceeds(b'{"a": [[1]]}', 3)
+    assert not json_depth_exceeds(b'{"a": "\\"[[[[[["}', 2)
+    assert not json_depth_exceeds(b"[[[", 2)  # malformed: the parser reports it
+
+
+# --- request ids, logs, headers ----------------------------------------------------------
+
+
+async def test_every_response_carries_a_request_id_and_security_headers(client):
+    response = await client.get("/api/tags")
+    assert len(response.headers["x-request-id"]) == 32
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    docs = await client.get("/docs")
+    assert "content-security-policy" not in docs.headers
+    assert docs.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_a_well_formed_incoming_request_id_is_kept_and_a_hostile_one_replaced(client):
+    kept = await client.get("/api/tags", headers={"X-Request-ID": "trace-1234abcd"})
+    assert kept.headers["x-request-id"] == "trace-1234abcd"
+    replaced = await client.get("/api/tags", headers={"X-Request-ID": "bad id\r\nx: y"})
+    assert replaced.headers["x-request-id"] != "bad id\r\nx: y"
+    assert len(replaced.headers["x-request-id"]) == 32
+
+
+async def test_each_request_logs_one_json_line_without_secrets(client, caplog):
+    jake = await register(client)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="folio.access"):
+        response = await client.put(
+            "/api/user", json={"user": {"password": "new-secret-password"}}, headers=jake.headers
+        )
+    [line] = [r.getMessage() for r in caplog.records if r.name == "folio.access"]
+    entry = json.loads(line)
+    assert entry == {
+        "event": "request", "method": "PUT", "route": "users:update", "status": 200,
+        "duration_ms": entry["duration_ms"], "request_id": response.headers["x-request-id"],
+    }
+    assert "new-secret-password" not in caplog.text and jake.token not in caplog.text
+
+
+# --- health and outages -------------------------------------------------------------------
+
+
+async def test_liveness_and_readiness_probes(client):
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    assert (await client.get("/readyz")).json() == {"status": "ok", "database": "ok"}
+
+
+async def test_readiness_answers_503_when_the_database_cannot_be_reached(client, monkeypatch):
+    async def unreachable(engine):
+        raise ServerSelectionTimeoutError("no servers")
+
+    monkeypatch.setattr("service.health.router.ping", unreachable)
+    response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json() == {"errors": {"database": ["is unavailable; try again shortly"]}}
+    assert (await client.get("/healthz")).status_code == 200
+
+
+@pytest.fixture
+def outage(monkeypatch):
+    """Make the embedded engine fail like an unreachable server until `recover()` is called."""
+    originals = {}
+
+    def fail(*args, **kwargs):
+        raise AutoReconnect("connection refused")
+
+    class Outage:
+        def start(self):
+            for name in ("find", "find_one", "aggregate", "insert_one", "update_one",
+                         "find_one_and_update", "distinct", "delete_one"):
+                originals[name] = getattr(MockCollection, name)
+                monkeypatch.setattr(MockCollection, name, fail)
+
+        def recover(self):
+            for name, original in originals.items():
+                monkeypatch.setattr(MockCollection, name, original)
+
+    return Outage()
+
+
+async def test_every_endpoint_answers_503_during_an_outage_and_recovers_after(client, outage, settings):
+    if not settings.embedded:
+        pytest.skip("the outage is simulated on the embedded engine")
+    jake = await register(client)
+    article = await create_article(client, jake, tagList=["t"])
+    outage.start()
+    requests = [
+        client.get("/api/articles"), client.get("/api/tags"),
+        client.get(f"/api/articles/{article['slug']}"),
+        client.get("/api/user", headers=jake.headers),
+        client.post("/api/users/login", json={"user": {"email": jake.email, "password": "x" * 9}}),
+        client.post(f"/api/articles/{article['slug']}/favorite", headers=jake.headers),
+        client.get("/api/search", params={"q": "x"}),
+        client.get("/api/analytics/overview"),
+    ]
+    for request in requests:
+        response = await request
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"] == "5"
+        assert response.json() == {"errors": {"database": ["is unavailable; try again shortly"]}}
+    outage.recover()
+    assert (await client.get("/api/articles")).json()["articlesCount"] == 1
+    assert (await client.get(f"/api/articles/{article['slug']}")).json()["article"]["favoritesCount"] == 0
+
+
+def test_real_mongodb_clients_fail_fast_rather_than_hanging():
+    from service.config import Settings
+
+    client = engine_adapter.build_client(
+        Settings(mongodb_url="mongodb://127.0.0.1:1", jwt_secret="s" * 32)
+    )
+    options = client.options
+    assert options.server_selection_timeout == 3
+    assert options.pool_options.socket_timeout == 10
+    client.close()
