@@ -19,6 +19,8 @@ class User(Document):
     password_hash: str
     bio: str = ""
     image: str = ""
+    # Bumped when the password changes: tokens carrying an older version stop working.
+    token_version: int = 0
     schema_version: int = SCHEMA_VERSION
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)

@@ -48,14 +48,14 @@ class Tokens:
         self._secret = settings.jwt_secret.get_secret_value()
         self._ttl = timedelta(minutes=settings.jwt_ttl_minutes)
 
-    def issue(self, user_id: str) -> str:
-        """A token naming the user, valid for the configured lifetime."""
+    def issue(self, user_id: str, token_version: int) -> str:
+        """A token naming the user and their token version, valid for the configured lifetime."""
         now = datetime.now(UTC)
-        claims = {"sub": user_id, "iat": now, "exp": now + self._ttl}
+        claims = {"sub": user_id, "tv": token_version, "iat": now, "exp": now + self._ttl}
         return jwt.encode(claims, self._secret, algorithm=TOKEN_ALGORITHM)
 
-    def subject(self, token: str) -> str:
-        """The user id a valid token names; raises Unauthorized for anything else."""
+    def claims(self, token: str) -> tuple[str, int]:
+        """The user id and token version a valid token names; Unauthorized for anything else."""
         try:
             claims = jwt.decode(
                 token,
@@ -67,7 +67,10 @@ class Tokens:
             raise Unauthorized("token", "has expired") from None
         except jwt.InvalidTokenError:
             raise Unauthorized("token", "is invalid") from None
-        return str(claims["sub"])
+        version = claims.get("tv", 0)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise Unauthorized("token", "is invalid")
+        return str(claims["sub"]), version
 
 
 @dataclass(frozen=True)

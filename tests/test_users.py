@@ -533,9 +533,36 @@ async def test_user_can_not_update_without_a_token(client):
     assert profile.json()["profile"]["bio"] == ""
 
 
-async def test_updated_account_keeps_working_with_the_old_token(client):
+async def test_renaming_keeps_the_token_working(client):
     jake = await register(client, "jake")
-    await update(client, jake, username="jacob", password="a-brand-new-password")
+    await update(client, jake, username="jacob", bio="new bio")
     current = await client.get("/api/user", headers=jake.headers)
     assert current.status_code == 200
     assert current.json()["user"]["username"] == "jacob"
+
+
+async def test_changing_the_password_revokes_earlier_tokens_and_returns_a_new_one(client):
+    jake = await register(client, "jake")
+    response = await update(client, jake, password="a-brand-new-password")
+    new_token = response.json()["user"]["token"]
+    assert new_token != jake.token
+    old = await client.get("/api/user", headers=jake.headers)
+    assert old.status_code == 401
+    assert old.json() == {"errors": {"token": ["has been revoked; sign in again"]}}
+    write = await client.post("/api/articles", headers=jake.headers,
+                              json={"article": {"title": "T", "description": "D", "body": "B"}})
+    assert write.status_code == 401
+    fresh = await client.get("/api/user", headers={"Authorization": f"Token {new_token}"})
+    assert fresh.status_code == 200
+
+
+async def test_a_revoked_token_no_longer_reveals_its_owners_drafts(client):
+    jake = await register(client, "jake")
+    draft = await client.post("/api/articles", headers=jake.headers, json={"article": {
+        "title": "Secret", "description": "D", "body": "B", "status": "draft"}})
+    slug = draft.json()["article"]["slug"]
+    assert (await client.get(f"/api/articles/{slug}", headers=jake.headers)).status_code == 200
+    await update(client, jake, password="a-brand-new-password")
+    assert (await client.get(f"/api/articles/{slug}", headers=jake.headers)).status_code == 404
+    listed = await client.get("/api/articles", params={"status": "draft"}, headers=jake.headers)
+    assert listed.status_code == 401

@@ -6,12 +6,12 @@ from fastapi import Depends
 
 from service.articles import queries
 from service.errors import Forbidden
-from service.users.deps import CurrentUser, OptionalViewerId
+from service.users.deps import CurrentUser, OptionalViewer
 
 
-async def article_by_slug(slug: str, viewer_id: OptionalViewerId) -> dict[str, Any]:
+async def article_by_slug(slug: str, viewer: OptionalViewer) -> dict[str, Any]:
     """The article named in the path, with its author; 404 if none, or a draft of someone else."""
-    return await queries.article_by_slug(slug, viewer_id)
+    return await queries.article_by_slug(slug, viewer)
 
 
 ArticleBySlug = Annotated[dict[str, Any], Depends(article_by_slug)]

@@ -24,6 +24,7 @@ from service.articles.content import reading_time_minutes, render_markdown
 from service.db import collection
 from service.errors import Conflict, Forbidden, NotFound, Unauthorized
 from service.profiles.queries import author_stages, followed_among, public_author
+from service.users.queries import Viewer, is_current
 
 T = TypeVar("T")
 
@@ -133,16 +134,15 @@ def status_condition(status: str, now: datetime) -> tuple[dict[str, Any], Sort]:
     return visible_at(now), NEWEST_PUBLISHED
 
 
-async def resolve_filters(
-    filters: ArticleFilters, viewer_id: PydanticObjectId | None
-) -> ArticleQuery:
+async def resolve_filters(filters: ArticleFilters, viewer: Viewer | None) -> ArticleQuery:
     """Turn filters into a `$match`; drafts and scheduled articles are listed only to their author."""
     condition, sort = status_condition(filters.status, utc_now())
     match: dict[str, Any] = {**filters.meta, **condition}
+    viewer_id = None if viewer is None else viewer.id
     if filters.tag is not None:
         match["tag_list"] = filters.tag
     if filters.status != "published":
-        if viewer_id is None:
+        if viewer is None or not await is_current(viewer):
             raise Unauthorized("authorization", f"sign in to list your {filters.status} articles")
         match["author_id"] = viewer_id
     names = [name for name in (filters.author, filters.favorited) if name is not None]
@@ -215,12 +215,17 @@ async def article_page(
     return page, total
 
 
-def is_visible(article: dict[str, Any], viewer_id: PydanticObjectId | None) -> bool:
-    """Whether the viewer may see this article: it is live, or they wrote it."""
+def is_live(article: dict[str, Any]) -> bool:
+    """Whether everyone may see this article: published, and its instant has come."""
     published_at = article.get("published_at")
-    if article["author_id"] == viewer_id:
-        return True
     return published_at is not None and as_utc(published_at) <= utc_now()
+
+
+async def is_visible(article: dict[str, Any], viewer: Viewer | None) -> bool:
+    """Live articles to everyone; drafts and scheduled ones to their author, token re-checked."""
+    if is_live(article):
+        return True
+    return viewer is not None and article["author_id"] == viewer.id and await is_current(viewer)
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -236,10 +241,10 @@ def readable(article: dict[str, Any]) -> dict[str, Any]:
     return article
 
 
-async def article_by_slug(slug: str, viewer_id: PydanticObjectId | None) -> dict[str, Any]:
+async def article_by_slug(slug: str, viewer: Viewer | None) -> dict[str, Any]:
     """The article with this slug and its author, if the viewer may see it; NotFound otherwise."""
     found = await collection(Article).aggregate(article_by_slug_pipeline(slug)).to_list(length=1)
-    if not found or not is_visible(found[0], viewer_id):
+    if not found or not await is_visible(found[0], viewer):
         raise NotFound("article", "not found")
     return readable(found[0])
 

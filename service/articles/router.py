@@ -18,7 +18,7 @@ from models.common import utc_now
 from service.errors import Invalid
 from service.profiles.queries import followee_ids, is_following
 from service.schemas import PageParams
-from service.users.deps import CurrentUser, OptionalViewerId
+from service.users.deps import CurrentUser, OptionalViewer, OptionalViewerId
 
 router = APIRouter(prefix="/articles", tags=["Articles"])
 
@@ -43,6 +43,7 @@ def multiple(articles: list[dict[str, Any]], total: int) -> MultipleArticlesResp
 )
 async def list_articles(
     request: Request,
+    viewer: OptionalViewer,
     viewer_id: OptionalViewerId,
     page: Page,
     tag: Annotated[str | None, Query(max_length=64, description="filter by tag")] = None,
@@ -66,7 +67,7 @@ async def list_articles(
     filters = queries.ArticleFilters(
         tag, author, favorited, status_filter, meta_filters(list(request.query_params.items()))
     )
-    query = await queries.resolve_filters(filters, viewer_id)
+    query = await queries.resolve_filters(filters, viewer)
     articles, total = await queries.article_page(
         query, viewer_id, offset=page.offset, limit=page.limit
     )

@@ -9,13 +9,14 @@ from service.articles.queries import ArticleFilters, resolve_filters
 from service.schemas import PageParams
 from service.search import queries
 from service.search.schemas import SearchResponse
-from service.users.deps import OptionalViewerId
+from service.users.deps import OptionalViewer, OptionalViewerId
 
 router = APIRouter(prefix="/search", tags=["Search"])
 
 
 @router.get("", name="search:articles", response_model=SearchResponse, summary="Search articles")
 async def search(
+    viewer: OptionalViewer,
     viewer_id: OptionalViewerId,
     page: Annotated[PageParams, Query()],
     q: Annotated[
@@ -31,7 +32,7 @@ async def search(
     On MongoDB, relevance comes from a text index weighting title over description over body.
     The embedded engine matches the text case-insensitively instead, newest first.
     """
-    query = await resolve_filters(ArticleFilters(tag=tag, author=author), viewer_id)
+    query = await resolve_filters(ArticleFilters(tag=tag, author=author), viewer)
     result = await queries.search_articles(
         q, query, viewer_id, offset=page.offset, limit=page.limit
     )

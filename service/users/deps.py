@@ -10,7 +10,7 @@ from fastapi.security import APIKeyHeader
 from models import User
 from service.errors import Unauthorized
 from service.security import Security
-from service.users.queries import user_by_id
+from service.users.queries import Viewer, user_by_id
 
 authorization_header = APIKeyHeader(
     name="Authorization",
@@ -47,30 +47,45 @@ def required_token(token: Annotated[str | None, Depends(presented_token)]) -> st
     return token
 
 
-def _user_id(security: Security, token: str) -> PydanticObjectId:
+def _viewer(security: Security, token: str) -> Viewer:
+    subject, token_version = security.tokens.claims(token)
     try:
-        return PydanticObjectId(security.tokens.subject(token))
+        return Viewer(PydanticObjectId(subject), token_version)
     except (InvalidId, TypeError, ValueError):
         raise Unauthorized("token", "is invalid") from None
 
 
-def optional_viewer_id(
+def optional_viewer(
     security: SecurityDep, token: Annotated[str | None, Depends(presented_token)]
+) -> Viewer | None:
+    """Who a valid token names, without a database read; None when anonymous.
+
+    Enough for public reads and viewer flags; anything private re-checks with `is_current`.
+    """
+    return None if token is None else _viewer(security, token)
+
+
+def optional_viewer_id(
+    viewer: Annotated[Viewer | None, Depends(optional_viewer)],
 ) -> PydanticObjectId | None:
-    """The caller's user id from a valid token (no database read), or None when anonymous."""
-    return None if token is None else _user_id(security, token)
+    """The caller's user id from a valid token, or None when anonymous."""
+    return None if viewer is None else viewer.id
 
 
 async def current_user(
     security: SecurityDep, token: Annotated[str, Depends(required_token)]
 ) -> User:
-    """The calling account, loaded from the database; 401 without a valid token."""
-    user = await user_by_id(str(_user_id(security, token)))
+    """The calling account, loaded and checked; 401 for a revoked or orphaned token."""
+    viewer = _viewer(security, token)
+    user = await user_by_id(str(viewer.id))
     if user is None:
         raise Unauthorized("token", "names no existing user")
+    if user.token_version != viewer.token_version:
+        raise Unauthorized("token", "has been revoked; sign in again")
     return user
 
 
 AccessToken = Annotated[str, Depends(required_token)]
+OptionalViewer = Annotated[Viewer | None, Depends(optional_viewer)]
 OptionalViewerId = Annotated[PydanticObjectId | None, Depends(optional_viewer_id)]
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -1,5 +1,6 @@
 """Account queries: registration, authentication and updates. No HTTP here."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from beanie import PydanticObjectId
@@ -14,6 +15,20 @@ from service.errors import Invalid, Unauthorized
 from service.security import Passwords
 
 TAKEN = "has already been taken"
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who a valid token says is calling, before any database read confirms it."""
+
+    id: PydanticObjectId
+    token_version: int
+
+
+async def is_current(viewer: Viewer) -> bool:
+    """Whether the account still exists and the token's version is its current one."""
+    user = await collection(User).find_one({"_id": viewer.id}, {"token_version": 1})
+    return user is not None and user.get("token_version", 0) == viewer.token_version
 UNIQUE_FIELDS = ("username", "email")
 
 
@@ -59,12 +74,14 @@ async def user_by_id(user_id: str) -> User | None:
 
 async def update_user(passwords: Passwords, user: User, changes: dict[str, Any]) -> User:
     """Apply changes to an account in one atomic update; a taken username or email raises Invalid."""
+    update: dict[str, Any] = {}
     if "password" in changes:
         changes["password_hash"] = await passwords.hash(changes.pop("password"))
+        update["$inc"] = {"token_version": 1}  # every earlier token stops working
     changes["updated_at"] = utc_now()
     try:
         updated = await collection(User).find_one_and_update(
-            {"_id": user.id}, {"$set": changes}, return_document=ReturnDocument.AFTER
+            {"_id": user.id}, {"$set": changes, **update}, return_document=ReturnDocument.AFTER
         )
     except DuplicateKeyError:
         raise Invalid(await _taken_field(changes, excluding=user.id), TAKEN) from None

@@ -36,7 +36,7 @@ def user_response(user: User, token: str) -> UserResponse:
 async def register(body: NewUserRequest, security: SecurityDep) -> UserResponse:
     """Create an account and answer it with a token (422 if the username or email is taken)."""
     user = await queries.register(security.passwords, **body.user.model_dump())
-    return user_response(user, security.tokens.issue(str(user.id)))
+    return user_response(user, security.tokens.issue(str(user.id), user.token_version))
 
 
 @router.post(
@@ -47,7 +47,7 @@ async def login(body: LoginUserRequest, security: SecurityDep) -> UserResponse:
     user = await queries.authenticate(
         security.passwords, email=body.user.email, password=body.user.password
     )
-    return user_response(user, security.tokens.issue(str(user.id)))
+    return user_response(user, security.tokens.issue(str(user.id), user.token_version))
 
 
 @router.get("/user", name="users:current", response_model=UserResponse, summary="Get current user")
@@ -62,9 +62,14 @@ async def current(user: CurrentUser, token: AccessToken) -> UserResponse:
 async def update(
     body: UpdateUserRequest, user: CurrentUser, security: SecurityDep, token: AccessToken
 ) -> UserResponse:
-    """Change any of email, username, password, bio and image (at least one)."""
+    """Change any of email, username, password, bio and image (at least one).
+
+    A new password revokes every earlier token; the answer carries a fresh one.
+    """
     changes = body.user.changes()
     if not changes:
         raise Invalid("user", "at least one field is required")
     updated = await queries.update_user(security.passwords, user, changes)
+    if updated.token_version != user.token_version:
+        token = security.tokens.issue(str(updated.id), updated.token_version)
     return user_response(updated, token)
