@@ -86,6 +86,8 @@ def _message_of(error: dict[str, Any]) -> str:
         error.get("type") == "string_too_short" and error.get("ctx", {}).get("min_length") == 1
     ):
         return "can't be blank"
+    if error.get("type") == "extra_forbidden":
+        return "is not a known field"
     if error.get("type") == "value_error":
         return str(error.get("ctx", {}).get("error", error.get("msg", "is invalid")))
     return str(error.get("msg", "is invalid"))

@@ -2,9 +2,9 @@
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
 
 # Offsets past this answer 422: deep offset pages cost a scan of everything before them.
@@ -50,6 +50,24 @@ class WireModel(BaseModel):
             for field, value in sent.items()
             if value is not None or field in cleared_by_null
         }
+
+
+class RequestModel(WireModel):
+    """Base for request bodies: unknown fields answer 422 (no mass assignment).
+
+    Fields the server owns that clients commonly echo back from a response they received
+    (`READ_ONLY`, e.g. an article's `slug` or `favoritesCount`) are dropped, never applied.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    READ_ONLY: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_read_only(cls, data: Any) -> Any:
+        if isinstance(data, dict) and cls.READ_ONLY:
+            return {key: value for key, value in data.items() if key not in cls.READ_ONLY}
+        return data
 
 
 class PageParams(BaseModel):

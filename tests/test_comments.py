@@ -146,7 +146,9 @@ async def test_user_can_not_post_a_comment_without_the_comment_envelope(client):
     response = await post_comment(client, article["slug"], {"body": "Hi"}, jake.headers)
 
     assert response.status_code == 422
-    assert response.json() == {"errors": {"comment": ["can't be blank"]}}
+    assert response.json() == {
+        "errors": {"comment": ["can't be blank"], "body": ["is not a known field"]}
+    }
     assert await list_comments(client, article["slug"]) == []
 
 

@@ -10,7 +10,7 @@ from pydantic_core import PydanticCustomError
 from service.articles.meta import MAX_DEPTH, MAX_ENCODED_BYTES, MAX_KEYS, validate_meta
 from service.errors import Invalid
 from service.profiles.schemas import Profile
-from service.schemas import Timestamp, WireModel, not_blank
+from service.schemas import RequestModel, Timestamp, WireModel, not_blank
 
 MAX_TAGS = 20
 CLEARED_BY_NULL = {"publish_at": None, "cover_image": None, "canonical_url": None, "meta": {}}
@@ -88,7 +88,7 @@ Status = Annotated[
 ]
 
 
-class CoverImageIn(WireModel):
+class CoverImageIn(RequestModel):
     """A cover image; `alt` text is required for accessibility."""
 
     url: WebUrl
@@ -103,8 +103,18 @@ TagList = Annotated[
 ]
 
 
-class NewArticle(WireModel):
+# What an article response carries that the server owns; clients that send a whole article
+# back (some RealWorld frontends do) have these dropped, never applied.
+ARTICLE_READ_ONLY = frozenset({
+    "slug", "createdAt", "updatedAt", "favorited", "favoritesCount", "author",
+    "bodyHtml", "readingTimeMinutes", "publishedAt",
+})
+
+
+class NewArticle(RequestModel):
     """An article to create; everything past `tagList` is Folio's optional extension."""
+
+    READ_ONLY = ARTICLE_READ_ONLY
 
     title: Title
     description: Description
@@ -117,14 +127,16 @@ class NewArticle(WireModel):
     canonical_url: WebUrl | None = None
 
 
-class NewArticleRequest(WireModel):
+class NewArticleRequest(RequestModel):
     """The `article` envelope of a create."""
 
     article: NewArticle
 
 
-class UpdateArticle(WireModel):
+class UpdateArticle(RequestModel):
     """Fields of an article to change; a new title gives a new slug."""
+
+    READ_ONLY = ARTICLE_READ_ONLY
 
     title: Title | None = None
     description: Description | None = None
@@ -141,7 +153,7 @@ class UpdateArticle(WireModel):
         return self.sent_fields(CLEARED_BY_NULL)
 
 
-class UpdateArticleRequest(WireModel):
+class UpdateArticleRequest(RequestModel):
     """The `article` envelope of an update."""
 
     article: UpdateArticle

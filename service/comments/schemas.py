@@ -5,16 +5,16 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, StringConstraints
 
 from service.profiles.schemas import Profile
-from service.schemas import Timestamp, WireModel, not_blank
+from service.schemas import RequestModel, Timestamp, WireModel, not_blank
 
 
-class NewComment(WireModel):
+class NewComment(RequestModel):
     """A comment to add."""
 
     body: Annotated[str, StringConstraints(max_length=10_000), AfterValidator(not_blank)]
 
 
-class NewCommentRequest(WireModel):
+class NewCommentRequest(RequestModel):
     """The `comment` envelope of a create."""
 
     comment: NewComment

@@ -3,9 +3,9 @@
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
-from service.schemas import WireModel
+from service.schemas import RequestModel, WireModel
 
 USERNAME_PATTERN = r"^\w[\w.\-]*$"
 CLEARED_BY_NULL = {"bio": "", "image": ""}
@@ -18,6 +18,10 @@ def _normalise_email(value: str) -> str:
     if not EMAIL_PATTERN.match(value):
         raise ValueError("is not a valid email address")
     return value
+
+
+def _blank_means_unchanged(value: object) -> object:
+    return None if value == "" else value
 
 
 Username = Annotated[
@@ -40,7 +44,7 @@ ImageUrl = Annotated[
 ]
 
 
-class NewUser(WireModel):
+class NewUser(RequestModel):
     """Registration details."""
 
     username: Username
@@ -48,31 +52,36 @@ class NewUser(WireModel):
     password: Password
 
 
-class NewUserRequest(WireModel):
+class NewUserRequest(RequestModel):
     """The `user` envelope of a registration."""
 
     user: NewUser
 
 
-class LoginUser(WireModel):
+class LoginUser(RequestModel):
     """Login credentials."""
 
     email: Annotated[str, StringConstraints(min_length=1, max_length=254)]
     password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
-class LoginUserRequest(WireModel):
+class LoginUserRequest(RequestModel):
     """The `user` envelope of a login."""
 
     user: LoginUser
 
 
-class UpdateUser(WireModel):
-    """Fields of the current user to change; at least one is required."""
+class UpdateUser(RequestModel):
+    """Fields of the current user to change; at least one is required.
+
+    An empty password means "unchanged", as settings forms send one when left blank.
+    """
+
+    READ_ONLY = frozenset({"token"})
 
     email: Email | None = None
     username: Username | None = None
-    password: Password | None = None
+    password: Annotated[Password | None, BeforeValidator(_blank_means_unchanged)] = None
     bio: Bio | None = None
     image: ImageUrl | None = None
 
@@ -81,7 +90,7 @@ class UpdateUser(WireModel):
         return self.sent_fields(CLEARED_BY_NULL)
 
 
-class UpdateUserRequest(WireModel):
+class UpdateUserRequest(RequestModel):
     """The `user` envelope of an update."""
 
     user: UpdateUser
