@@ -39,6 +39,16 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger bodies get 413")
     max_json_depth: int = Field(default=32, ge=4, description="deeper JSON bodies get 422")
+    rate_limits_enabled: bool = Field(default=True, description="turn every rate limit off")
+    rate_limit_login_per_address: str = Field(default="60/minute", description="logins per client address")
+    rate_limit_login_per_account: str = Field(default="10/minute", description="logins per email")
+    rate_limit_register_per_address: str = Field(
+        default="120/minute", description="registrations per client address"
+    )
+    rate_limit_register_per_account: str = Field(
+        default="10/minute", description="registrations per email or username"
+    )
+    rate_limit_writes_per_user: str = Field(default="300/minute", description="writes per user")
     demo: bool = Field(default=False, description="`folio serve`: seed demo data at start-up")
     load: str | None = Field(default=None, description="`folio serve`: load an export at start-up")
 
@@ -48,6 +58,22 @@ class Settings(BaseSettings):
         """Accept a comma-separated string as well as a list."""
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator(
+        "rate_limit_login_per_address", "rate_limit_login_per_account",
+        "rate_limit_register_per_address", "rate_limit_register_per_account",
+        "rate_limit_writes_per_user",
+    )
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        """Rates read like `10/minute` or `100 per hour`."""
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate such as 10/minute") from None
         return value
 
     @field_validator("mongodb_url")

@@ -53,6 +53,16 @@ class Conflict(FolioError):
     status_code = 409
 
 
+class TooManyRequests(FolioError):
+    """A rate limit was reached; `retry_after` seconds until the window frees a slot."""
+
+    status_code = 429
+
+    def __init__(self, field: str, message: str, retry_after: int) -> None:
+        super().__init__(field, message)
+        self.retry_after = retry_after
+
+
 class Invalid(FolioError):
     """The request is well-formed JSON but breaks a rule."""
 
@@ -106,7 +116,9 @@ def validation_envelope(errors: list[dict[str, Any]]) -> dict[str, dict[str, lis
 
 async def _on_folio_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FolioError)
-    headers = {"WWW-Authenticate": "Token"} if exc.status_code == 401 else None
+    headers = {"WWW-Authenticate": "Token"} if exc.status_code == 401 else {}
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after)
     return JSONResponse(error_body(exc.field, exc.message), exc.status_code, headers=headers)
 
 

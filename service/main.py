@@ -15,6 +15,7 @@ from service.db import Engine, open_engine
 from service.errors import install_error_handlers
 from service.health.router import router as health_router
 from service.middleware import BodyGuard, RequestContext
+from service.ratelimit import RateLimits
 from service.security import build_security
 
 DESCRIPTION = """
@@ -69,6 +70,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.security = build_security(settings)
+    app.state.rate_limits = RateLimits(settings)
     install_error_handlers(app)
     # Added innermost first: the request context wraps everything, including CORS answers.
     app.add_middleware(

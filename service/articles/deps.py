@@ -6,7 +6,7 @@ from fastapi import Depends
 
 from service.articles import queries
 from service.errors import Forbidden
-from service.users.deps import CurrentUser, OptionalViewer
+from service.users.deps import OptionalViewer, WritingUser
 
 
 async def article_by_slug(slug: str, viewer: OptionalViewer) -> dict[str, Any]:
@@ -17,7 +17,7 @@ async def article_by_slug(slug: str, viewer: OptionalViewer) -> dict[str, Any]:
 ArticleBySlug = Annotated[dict[str, Any], Depends(article_by_slug)]
 
 
-async def owned_article(user: CurrentUser, article: ArticleBySlug) -> dict[str, Any]:
+async def owned_article(user: WritingUser, article: ArticleBySlug) -> dict[str, Any]:
     """The article in the path, if the caller wrote it: 401 first, then 404, then 403."""
     if article["author_id"] != user.id:
         raise Forbidden("article", "only its author may change it")

@@ -18,7 +18,7 @@ from models.common import utc_now
 from service.errors import Invalid
 from service.profiles.queries import followee_ids, is_following
 from service.schemas import PageParams
-from service.users.deps import CurrentUser, OptionalViewer, OptionalViewerId
+from service.users.deps import CurrentUser, OptionalViewer, OptionalViewerId, WritingUser
 
 router = APIRouter(prefix="/articles", tags=["Articles"])
 
@@ -98,7 +98,7 @@ async def feed(user: CurrentUser, page: Page) -> MultipleArticlesResponse:
     response_model=SingleArticleResponse,
     summary="Create an article",
 )
-async def create_article(body: NewArticleRequest, user: CurrentUser) -> SingleArticleResponse:
+async def create_article(body: NewArticleRequest, user: WritingUser) -> SingleArticleResponse:
     """Publish an article; its slug comes from the title, with a suffix if taken."""
     article = await queries.create_article(user, body.article.model_dump())
     article["favorited"] = False
@@ -122,7 +122,7 @@ async def get_article(article: ArticleBySlug, viewer_id: OptionalViewerId) -> Si
     summary="Update an article",
 )
 async def update_article(
-    body: UpdateArticleRequest, user: CurrentUser, article: OwnedArticle
+    body: UpdateArticleRequest, user: WritingUser, article: OwnedArticle
 ) -> SingleArticleResponse:
     """Change an article you wrote; a new title gives a new slug."""
     changes = body.article.changes()
@@ -153,7 +153,7 @@ async def delete_article(article: OwnedArticle) -> Response:
     tags=["Favorites"],
     summary="Favorite an article",
 )
-async def favorite(user: CurrentUser, article: ArticleBySlug) -> SingleArticleResponse:
+async def favorite(user: WritingUser, article: ArticleBySlug) -> SingleArticleResponse:
     """Favorite an article (idempotent)."""
     article["favorites_count"] = await queries.favorite(article, user.id)  # type: ignore[arg-type]
     article["favorited"] = True
@@ -168,7 +168,7 @@ async def favorite(user: CurrentUser, article: ArticleBySlug) -> SingleArticleRe
     tags=["Favorites"],
     summary="Unfavorite an article",
 )
-async def unfavorite(user: CurrentUser, article: ArticleBySlug) -> SingleArticleResponse:
+async def unfavorite(user: WritingUser, article: ArticleBySlug) -> SingleArticleResponse:
     """Take back a favorite (idempotent)."""
     article["favorites_count"] = await queries.unfavorite(article, user.id)  # type: ignore[arg-type]
     article["favorited"] = False

@@ -7,11 +7,11 @@ from fastapi import Depends, Path
 from service.articles.deps import ArticleBySlug
 from service.comments import queries
 from service.errors import Forbidden
-from service.users.deps import CurrentUser
+from service.users.deps import WritingUser
 
 
 async def owned_comment(
-    user: CurrentUser,
+    user: WritingUser,
     article: ArticleBySlug,
     comment_id: Annotated[int, Path(alias="id", ge=1, description="the comment's integer id")],
 ) -> dict[str, Any]:

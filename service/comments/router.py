@@ -11,7 +11,7 @@ from service.comments.schemas import (
     NewCommentRequest,
     SingleCommentResponse,
 )
-from service.users.deps import CurrentUser, OptionalViewerId
+from service.users.deps import OptionalViewerId, WritingUser
 
 router = APIRouter(prefix="/articles/{slug}/comments", tags=["Comments"])
 
@@ -37,7 +37,7 @@ async def list_comments(
     summary="Create a comment for an article",
 )
 async def create_comment(
-    body: NewCommentRequest, user: CurrentUser, article: ArticleBySlug
+    body: NewCommentRequest, user: WritingUser, article: ArticleBySlug
 ) -> SingleCommentResponse:
     """Comment on an article (200, as the RealWorld spec says)."""
     comment = await queries.add_comment(article["_id"], user, body.comment.body)

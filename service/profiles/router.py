@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from service.profiles import queries
 from service.profiles.schemas import Profile, ProfileResponse
-from service.users.deps import CurrentUser, OptionalViewerId
+from service.users.deps import OptionalViewerId, WritingUser
 
 router = APIRouter(prefix="/profiles", tags=["Profile"])
 
@@ -25,7 +25,7 @@ async def get_profile(username: str, viewer_id: OptionalViewerId) -> ProfileResp
     response_model=ProfileResponse,
     summary="Follow a user",
 )
-async def follow(username: str, viewer: CurrentUser) -> ProfileResponse:
+async def follow(username: str, viewer: WritingUser) -> ProfileResponse:
     """Follow a user (idempotent); following yourself answers 422."""
     user = await queries.user_by_username(username)
     await queries.follow(viewer.id, user)  # type: ignore[arg-type]
@@ -38,7 +38,7 @@ async def follow(username: str, viewer: CurrentUser) -> ProfileResponse:
     response_model=ProfileResponse,
     summary="Unfollow a user",
 )
-async def unfollow(username: str, viewer: CurrentUser) -> ProfileResponse:
+async def unfollow(username: str, viewer: WritingUser) -> ProfileResponse:
     """Stop following a user (idempotent)."""
     user = await queries.user_by_username(username)
     await queries.unfollow(viewer.id, user)  # type: ignore[arg-type]

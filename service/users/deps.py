@@ -9,6 +9,7 @@ from fastapi.security import APIKeyHeader
 
 from models import User
 from service.errors import Unauthorized
+from service.ratelimit import RateLimits
 from service.security import Security
 from service.users.queries import Viewer, user_by_id
 
@@ -25,7 +26,19 @@ def get_security(request: Request) -> Security:
     return request.app.state.security
 
 
+def get_rate_limits(request: Request) -> RateLimits:
+    """The app's rate limits."""
+    return request.app.state.rate_limits
+
+
+def client_address(request: Request) -> str:
+    """The peer's address; uvicorn puts the X-Forwarded-For client here only for trusted proxies."""
+    return request.client.host if request.client else "unknown"
+
+
 SecurityDep = Annotated[Security, Depends(get_security)]
+RateLimitsDep = Annotated[RateLimits, Depends(get_rate_limits)]
+ClientAddress = Annotated[str, Depends(client_address)]
 
 
 def presented_token(
@@ -85,7 +98,14 @@ async def current_user(
     return user
 
 
+async def writing_user(user: Annotated[User, Depends(current_user)], limits: RateLimitsDep) -> User:
+    """The calling account, counted against the per-user write limit (429 past it)."""
+    await limits.hit(limits.writes_per_user, "writes", str(user.id))
+    return user
+
+
 AccessToken = Annotated[str, Depends(required_token)]
+WritingUser = Annotated[User, Depends(writing_user)]
 OptionalViewer = Annotated[Viewer | None, Depends(optional_viewer)]
 OptionalViewerId = Annotated[PydanticObjectId | None, Depends(optional_viewer_id)]
 CurrentUser = Annotated[User, Depends(current_user)]

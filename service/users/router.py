@@ -5,7 +5,14 @@ from fastapi import APIRouter, status
 from models import User
 from service.errors import Invalid
 from service.users import queries
-from service.users.deps import AccessToken, CurrentUser, SecurityDep
+from service.users.deps import (
+    AccessToken,
+    ClientAddress,
+    CurrentUser,
+    RateLimitsDep,
+    SecurityDep,
+    WritingUser,
+)
 from service.users.schemas import (
     LoginUserRequest,
     NewUserRequest,
@@ -33,8 +40,13 @@ def user_response(user: User, token: str) -> UserResponse:
     response_model=UserResponse,
     summary="Register a new user",
 )
-async def register(body: NewUserRequest, security: SecurityDep) -> UserResponse:
+async def register(
+    body: NewUserRequest, security: SecurityDep, limits: RateLimitsDep, address: ClientAddress
+) -> UserResponse:
     """Create an account and answer it with a token (422 if the username or email is taken)."""
+    await limits.hit(limits.register_per_address, "registration", address)
+    await limits.hit(limits.register_per_account, "registration", body.user.email)
+    await limits.hit(limits.register_per_account, "registration", body.user.username)
     user = await queries.register(security.passwords, **body.user.model_dump())
     return user_response(user, security.tokens.issue(str(user.id), user.token_version))
 
@@ -42,8 +54,12 @@ async def register(body: NewUserRequest, security: SecurityDep) -> UserResponse:
 @router.post(
     "/users/login", name="users:login", response_model=UserResponse, summary="Existing user login"
 )
-async def login(body: LoginUserRequest, security: SecurityDep) -> UserResponse:
+async def login(
+    body: LoginUserRequest, security: SecurityDep, limits: RateLimitsDep, address: ClientAddress
+) -> UserResponse:
     """Exchange email and password for a token (401 with one generic message on failure)."""
+    await limits.hit(limits.login_per_address, "login", address)
+    await limits.hit(limits.login_per_account, "login", body.user.email.strip().lower())
     user = await queries.authenticate(
         security.passwords, email=body.user.email, password=body.user.password
     )
@@ -60,7 +76,7 @@ async def current(user: CurrentUser, token: AccessToken) -> UserResponse:
     "/user", name="users:update", response_model=UserResponse, summary="Update current user"
 )
 async def update(
-    body: UpdateUserRequest, user: CurrentUser, security: SecurityDep, token: AccessToken
+    body: UpdateUserRequest, user: WritingUser, security: SecurityDep, token: AccessToken
 ) -> UserResponse:
     """Change any of email, username, password, bio and image (at least one).
 
