@@ -15,6 +15,8 @@ class User(Document):
     """A registered account; `email` is stored lower-cased, `password_hash` never leaves the server."""
 
     username: str
+    # The NFKC case-folded username: unique, so that look-alikes of a taken name are refused.
+    username_key: str | None = None
     email: str
     password_hash: str
     bio: str = ""
@@ -29,6 +31,11 @@ class User(Document):
         name = "users"
         indexes = [
             IndexModel([("username", ASCENDING)], name="username_unique", unique=True),
+            # Sparse, so that accounts written before the key existed (migration 0002 adds it)
+            # do not collide on a missing value; both engines honour sparse unique indexes.
+            IndexModel(
+                [("username_key", ASCENDING)], name="username_key_unique", unique=True, sparse=True
+            ),
             IndexModel([("email", ASCENDING)], name="email_unique", unique=True),
             # Serves sign-ups per day (analytics).
             IndexModel([("created_at", DESCENDING)], name="created_at"),

@@ -20,6 +20,7 @@ from service.articles.content import reading_time_minutes, render_markdown
 from service.articles.queries import slug_base
 from service.counters import next_sequence
 from service.db import collection
+from service.users.names import username_key
 
 DEMO_PASSWORD = "folio-demo-password"
 DEMO_USERNAME = "demo"
@@ -136,6 +137,7 @@ def generate(plan: SeedPlan, now: datetime, *, run_tag: str = "") -> SeedData:
         data.users.append({
             "_id": _object_id(rng, created),
             "username": username[:40],
+            "username_key": username_key(username[:40]),
             "email": DEMO_EMAIL if username == DEMO_USERNAME else f"{username[:40]}@example.com",
             "password_hash": "",  # filled with the one demo hash by `seed`
             "bio": fake.sentence(nb_words=10) if rng.random() < 0.7 else "",

@@ -37,28 +37,32 @@ async def all_articles() -> list[dict]:
 async def test_up_backfills_and_down_restores_the_data_exactly(app, client):
     await insert_legacy_articles(client)
     before = await all_articles()
-    assert await migrate.up(app.state.engine) == [(m0001.ID, 5)]
+    assert await migrate.up(app.state.engine, m0001.ID) == [(m0001.ID, 5)]
     migrated = await all_articles()
     assert all(a["schema_version"] == 2 and a["body_html"].startswith("<p>") for a in migrated)
     assert [a["reading_time_minutes"] for a in migrated] == [1, 1, 2, 3, 4]
     assert await migrate.down(app.state.engine) == [(m0001.ID, 5)]
     assert await all_articles() == before
-    await migrate.up(app.state.engine)
+    await migrate.up(app.state.engine, m0001.ID)
     assert await all_articles() == migrated
 
 
 async def test_migrations_are_recorded_and_not_applied_twice(app, client):
     await insert_legacy_articles(client)
     engine = app.state.engine
-    [pending] = await migrate.status(engine)
-    assert pending.applied_at is None
-    await migrate.up(engine)
-    [applied] = await migrate.status(engine)
-    assert applied.applied_at is not None
+    states = await migrate.status(engine)
+    assert [s.migration.id for s in states] == [m.id for m in migrate.discover()]
+    assert all(state.applied_at is None for state in states)
+    await migrate.up(engine, m0001.ID)
+    first, second, *_ = await migrate.status(engine)
+    assert first.applied_at is not None and second.applied_at is None
     ledger = await collection(AppliedMigration).find_one({"_id": m0001.ID})
     assert ledger["description"] == m0001.DESCRIPTION
+    applied = await migrate.up(engine)
+    assert [migration_id for migration_id, _ in applied] == [m.id for m in migrate.discover()][1:]
     assert await migrate.up(engine) == []
-    assert await migrate.down(engine, migrate.BASE) == [(m0001.ID, 5)]
+    reverted = await migrate.down(engine, migrate.BASE)
+    assert reverted[-1] == (m0001.ID, 5)
     assert await collection(AppliedMigration).count_documents({}) == 0
     assert await migrate.down(engine) == []
 

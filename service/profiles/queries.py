@@ -1,5 +1,6 @@
 """Profiles and follow edges. No HTTP here."""
 
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,8 +36,8 @@ def public_author(user: User) -> dict[str, Any]:
 
 
 async def user_by_username(username: str) -> User:
-    """The account with this exact username; NotFound otherwise."""
-    user = await User.find_one({"username": username})
+    """The account with this username (after NFKC normalisation); NotFound otherwise."""
+    user = await User.find_one({"username": unicodedata.normalize("NFKC", username)})
     if user is None:
         raise NotFound("profile", "not found")
     return user

@@ -13,6 +13,7 @@ from models.common import utc_now
 from service.db import collection
 from service.errors import Invalid, Unauthorized
 from service.security import Passwords
+from service.users.names import username_key
 
 TAKEN = "has already been taken"
 
@@ -29,7 +30,7 @@ async def is_current(viewer: Viewer) -> bool:
     """Whether the account still exists and the token's version is its current one."""
     user = await collection(User).find_one({"_id": viewer.id}, {"token_version": 1})
     return user is not None and user.get("token_version", 0) == viewer.token_version
-UNIQUE_FIELDS = ("username", "email")
+UNIQUE_FIELDS = ("username_key", "email")
 
 
 async def _taken_field(values: dict[str, Any], excluding: PydanticObjectId | None) -> str:
@@ -38,20 +39,27 @@ async def _taken_field(values: dict[str, Any], excluding: PydanticObjectId | Non
     query: dict[str, Any] = {"$or": [{field: value} for field, value in wanted.items()]}
     if excluding is not None:
         query["_id"] = {"$ne": excluding}
-    holder = await collection(User).find_one(query, {"username": 1, "email": 1})
+    holder = await collection(User).find_one(query, {"username_key": 1, "email": 1})
     for field, value in wanted.items():
         if holder is not None and holder.get(field) == value:
-            return field
-    return next(iter(wanted), "user")
+            return "username" if field == "username_key" else field
+    return "username" if "username_key" in wanted else next(iter(wanted), "user")
 
 
 async def register(passwords: Passwords, *, username: str, email: str, password: str) -> User:
     """Create an account; a taken username or email raises Invalid."""
-    user = User(username=username, email=email, password_hash=await passwords.hash(password))
+    user = User(
+        username=username,
+        username_key=username_key(username),
+        email=email,
+        password_hash=await passwords.hash(password),
+    )
     try:
         await user.insert()
     except DuplicateKeyError:
-        field = await _taken_field({"username": username, "email": email}, excluding=None)
+        field = await _taken_field(
+            {"username_key": user.username_key, "email": email}, excluding=None
+        )
         raise Invalid(field, TAKEN) from None
     return user
 
@@ -75,6 +83,8 @@ async def user_by_id(user_id: str) -> User | None:
 async def update_user(passwords: Passwords, user: User, changes: dict[str, Any]) -> User:
     """Apply changes to an account in one atomic update; a taken username or email raises Invalid."""
     update: dict[str, Any] = {}
+    if "username" in changes:
+        changes["username_key"] = username_key(changes["username"])
     if "password" in changes:
         changes["password_hash"] = await passwords.hash(changes.pop("password"))
         update["$inc"] = {"token_version": 1}  # every earlier token stops working

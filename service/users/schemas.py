@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 from service.schemas import RequestModel, WireModel
+from service.users.names import normalise_username, single_script
 
 USERNAME_PATTERN = r"^\w[\w.\-]*$"
 CLEARED_BY_NULL = {"bio": "", "image": ""}
@@ -26,8 +27,15 @@ def _blank_means_unchanged(value: object) -> object:
 
 Username = Annotated[
     str,
+    BeforeValidator(normalise_username),
     StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=USERNAME_PATTERN),
-    Field(description="1–40 letters, digits, `_`, `.` or `-`, starting with a letter, digit or `_`"),
+    AfterValidator(single_script),
+    Field(
+        description=(
+            "1–40 letters, digits, `_`, `.` or `-`, starting with a letter, digit or `_`; "
+            "normalised to NFKC, letters from one script only, and unique ignoring case"
+        )
+    ),
 ]
 Email = Annotated[
     str,
