@@ -93,7 +93,8 @@ def _message_of(error: dict[str, Any]) -> str:
     if error.get("type") == "json_invalid":
         return "is not valid JSON"
     if error.get("type") == "missing" or (
-        error.get("type") == "string_too_short" and error.get("ctx", {}).get("min_length") == 1
+        error.get("type") in ("string_too_short", "too_short")
+        and error.get("ctx", {}).get("min_length") == 1
     ):
         return "can't be blank"
     if error.get("type") == "extra_forbidden":

@@ -4,8 +4,8 @@ import unicodedata
 
 
 def normalise_username(value: object) -> object:
-    """NFKC: full-width, ligature and other compatibility forms become their plain letters."""
-    return unicodedata.normalize("NFKC", value) if isinstance(value, str) else value
+    """NFKC (full-width and other compatibility forms become plain letters), trimmed."""
+    return unicodedata.normalize("NFKC", value).strip() if isinstance(value, str) else value
 
 
 def _script(character: str) -> str | None:
