@@ -46,7 +46,7 @@ class Settings(BaseSettings):
         default="120/minute", description="registrations per client address"
     )
     rate_limit_register_per_account: str = Field(
-        default="10/minute", description="registrations per email or username"
+        default="30/minute", description="registrations per email or username"
     )
     rate_limit_writes_per_user: str = Field(default="300/minute", description="writes per user")
     demo: bool = Field(default=False, description="`folio serve`: seed demo data at start-up")
