@@ -60,7 +60,16 @@ def test_json_depth_ignores_brackets_inside_strings():
     assert json_depth_exceeds(b'{"a": [[[1]]]}', 3)
     assert not json_depth_exceeds(b'{"a": [[1]]}', 3)
     assert not json_depth_exceeds(b'{"a": "\\"[[[[[["}', 2)
-    assert not json_depth_exceeds(b"[[[", 2)  # malformed: the parser reports it
+    assert json_depth_exceeds(b"[[[", 2)  # unclosed, but already too deep
+
+
+async def test_an_unterminated_string_full_of_escapes_is_refused_as_bad_json(client):
+    body = b'{"user": "' + b'\\"' * 300_000  # once took minutes in a backtracking regex
+    response = await client.post(
+        "/api/users", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json() == {"errors": {"body": ["is not valid JSON"]}}
 
 
 # --- request ids, logs, headers ----------------------------------------------------------
