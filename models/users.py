@@ -29,6 +29,8 @@ class User(Document):
 
     class Settings:
         name = "users"
+        # Never store a null username_key: its sparse unique index skips only missing fields.
+        keep_nulls = False
         indexes = [
             IndexModel([("username", ASCENDING)], name="username_unique", unique=True),
             # Sparse, so that accounts written before the key existed (migration 0002 adds it)

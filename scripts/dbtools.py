@@ -12,8 +12,8 @@ from models import DOCUMENT_MODELS
 from service.db import Engine, apply_validator, collection
 
 SKIPPED = "the embedded engine (mongomock) does not support collection validators"
-INTEGER = ["int", "long"]
-NUMBER = ["double", "int", "long", "decimal"]
+BSON_INTEGER = ["int", "long"]
+BSON_NUMBER = ["double", "int", "long", "decimal"]
 
 
 def _bson_type(annotation: Any) -> dict[str, Any]:
@@ -39,9 +39,9 @@ def _bson_type(annotation: Any) -> dict[str, Any]:
         if issubclass(annotation, bool):
             return {"bsonType": "bool"}
         if issubclass(annotation, int):
-            return {"bsonType": INTEGER}
+            return {"bsonType": BSON_INTEGER}
         if issubclass(annotation, float):
-            return {"bsonType": NUMBER}
+            return {"bsonType": BSON_NUMBER}
         if issubclass(annotation, str):
             return {"bsonType": "string"}
         if issubclass(annotation, datetime):
@@ -109,6 +109,14 @@ def index_drift(declared: dict[str, dict[str, Any]], actual: dict[str, dict[str,
     return drift
 
 
+async def ensure_indexes(model: type[Document]) -> int:
+    """Create a model's declared indexes (a no-op for those that exist); returns how many."""
+    indexes = getattr(model.Settings, "indexes", [])
+    if indexes:
+        await collection(model).create_indexes(indexes)
+    return len(indexes)
+
+
 async def check(engine: Engine) -> dict[str, list[str]]:
     """Drift per collection (only collections with any)."""
     report = {}
@@ -132,8 +140,5 @@ async def sync(engine: Engine) -> list[str]:
         applied = await apply_validator(engine, name, validator_for(model))
         outcome = "applied (validationLevel moderate)" if applied else f"skipped: {SKIPPED}"
         lines.append(f"{name}: validator {outcome}")
-        indexes = getattr(model.Settings, "indexes", [])
-        if indexes:
-            await collection(model).create_indexes(indexes)
-        lines.append(f"{name}: {len(indexes)} declared indexes ensured")
+        lines.append(f"{name}: {await ensure_indexes(model)} declared indexes ensured")
     return lines

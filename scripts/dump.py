@@ -12,7 +12,10 @@ from typing import Any
 from bson import json_util
 from bson.json_util import CANONICAL_JSON_OPTIONS
 
+from pymongo.errors import BulkWriteError
+
 from models import DOCUMENT_MODELS
+from scripts.dbtools import ensure_indexes
 from scripts.seed import BATCH_SIZE
 from service.db import Engine, collection
 
@@ -70,15 +73,21 @@ async def import_dump(engine: Engine, path: Path, *, drop: bool = False) -> dict
     existing = sum([await collection(m).estimated_document_count() for m in models.values()])
     if existing and not drop:
         raise ImportRefused(f"the database already holds {existing} documents (use --drop)")
+    if drop:  # empty everything first, so a failure cannot leave old and new data mixed
+        for model in models.values():
+            await collection(model).delete_many({})
     counts = {}
     for name, model in models.items():
-        if drop:
-            await collection(model).delete_many({})
-        indexes = getattr(model.Settings, "indexes", [])
-        if indexes:
-            await collection(model).create_indexes(indexes)
+        await ensure_indexes(model)
         batch = documents.get(name, [])
-        for start in range(0, len(batch), BATCH_SIZE):
-            await collection(model).insert_many(batch[start : start + BATCH_SIZE], ordered=False)
+        try:
+            for start in range(0, len(batch), BATCH_SIZE):
+                await collection(model).insert_many(batch[start : start + BATCH_SIZE], ordered=False)
+        except BulkWriteError as error:
+            failed = len(error.details.get("writeErrors", []))
+            raise ImportRefused(
+                f"{failed} {name} documents were refused (duplicate keys or invalid documents); "
+                "the import stopped there: run it again with --drop after fixing the file"
+            ) from None
         counts[name] = len(batch)
     return counts

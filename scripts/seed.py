@@ -16,6 +16,7 @@ from bson import ObjectId
 from faker import Faker
 
 from models import Article, Comment, Counter as CounterModel, Favorite, Follow, User
+from models.common import to_milliseconds
 from service.articles.content import reading_time_minutes, render_markdown
 from service.articles.queries import slug_base
 from service.counters import next_sequence
@@ -98,10 +99,6 @@ def _object_id(rng: random.Random, moment: datetime) -> ObjectId:
     return ObjectId(seconds + rng.getrandbits(64).to_bytes(8, "big"))
 
 
-def _ms(moment: datetime) -> datetime:
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
 def _markdown_body(fake: Faker, rng: random.Random) -> str:
     """A Markdown body of varied length: paragraphs, and sometimes headings, lists, code, links."""
     blocks = []
@@ -128,7 +125,7 @@ def generate(plan: SeedPlan, now: datetime, *, run_tag: str = "") -> SeedData:
     year_ago = now - timedelta(days=365)
 
     def moment_after(start: datetime) -> datetime:
-        return _ms(start + (now - start) * rng.random())
+        return to_milliseconds(start + (now - start) * rng.random())
 
     suffix = f"-{run_tag}" if run_tag else ""
     for index in range(plan.users):
@@ -168,7 +165,7 @@ def generate(plan: SeedPlan, now: datetime, *, run_tag: str = "") -> SeedData:
         if roll < 0.08:
             status, published_at = "draft", None
         elif roll < 0.12:
-            publish_at = _ms(now + timedelta(days=rng.uniform(1, 30)))
+            publish_at = to_milliseconds(now + timedelta(days=rng.uniform(1, 30)))
             published_at = publish_at
         tags = sorted(set(rng.choices(TAG_POOL, weights=tag_weights, k=rng.randint(0, 4))))
         meta: dict[str, Any] = {}

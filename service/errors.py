@@ -48,7 +48,7 @@ class NotFound(FolioError):
 
 
 class Conflict(FolioError):
-    """A unique value (username, email) is already taken."""
+    """The request collides with current state and retrying it unchanged will not help."""
 
     status_code = 409
 

@@ -27,6 +27,11 @@ class RateLimits:
         self.register_per_account = parse(settings.rate_limit_register_per_account)
         self.writes_per_user = parse(settings.rate_limit_writes_per_user)
 
+    async def check(self, limit: RateLimitItem, scope: str, key: str) -> None:
+        """Refuse (429) when the limit is already used up, without counting this request."""
+        if self.enabled and not await self._limiter.test(limit, scope, key):
+            await self.hit(limit, scope, key)
+
     async def hit(self, limit: RateLimitItem, scope: str, key: str) -> None:
         """Count one request against a limit; TooManyRequests with Retry-After past it."""
         if not self.enabled:

@@ -77,3 +77,10 @@ async def test_writes_are_limited_per_user_but_reads_are_not(limited):
 def test_rates_are_validated_at_start_up():
     with pytest.raises(ValueError, match="is not a rate"):
         make_settings(rate_limit_login_per_account="lots")
+
+
+async def test_successful_logins_do_not_use_up_the_per_account_limit(limited):
+    await limited.post("/api/users", json=new_user(1))
+    good = {"user": {"email": "u1@example.com", "password": PASSWORD}}
+    for _ in range(5):
+        assert (await limited.post("/api/users/login", json=good)).status_code == 200

@@ -187,3 +187,53 @@ def test_real_mongodb_clients_fail_fast_rather_than_hanging():
     assert options.server_selection_timeout == 3
     assert options.pool_options.socket_timeout == 10
     client.close()
+
+
+async def test_a_failed_counter_update_takes_the_favorite_edge_back(client, monkeypatch):
+    from service.articles import queries
+
+    jake, anna = await register(client), await register(client)
+    article = await create_article(client, jake)
+    url = f"/api/articles/{article['slug']}/favorite"
+    original = queries._move_favorites_count
+
+    async def broken(article_id, delta):
+        raise AutoReconnect("lost the primary")
+
+    monkeypatch.setattr(queries, "_move_favorites_count", broken)
+    assert (await client.post(url, headers=anna.headers)).status_code == 503
+    monkeypatch.setattr(queries, "_move_favorites_count", original)
+    retried = await client.post(url, headers=anna.headers)
+    assert retried.json()["article"]["favoritesCount"] == 1
+    monkeypatch.setattr(queries, "_move_favorites_count", broken)
+    assert (await client.delete(url, headers=anna.headers)).status_code == 503
+    monkeypatch.setattr(queries, "_move_favorites_count", original)
+    assert (await client.get(url.removesuffix("/favorite"), headers=anna.headers)).json()[
+        "article"]["favorited"] is True
+    assert (await client.delete(url, headers=anna.headers)).json()["article"]["favoritesCount"] == 0
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00",
+                                    "1900-01-01T00:00:00Z"])
+async def test_publish_times_out_of_range_answer_422(client, moment):
+    jake = await register(client)
+    response = await client.post("/api/articles", headers=jake.headers, json={"article": {
+        "title": "T", "description": "D", "body": "B", "publishAt": moment}})
+    assert response.status_code == 422
+    assert "publishAt" in response.json()["errors"]
+
+
+async def test_huge_comment_ids_answer_422_not_500(client):
+    jake = await register(client)
+    article = await create_article(client, jake)
+    response = await client.delete(f"/api/articles/{article['slug']}/comments/{2**64}",
+                                   headers=jake.headers)
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize("image", ["javascript:alert(1)", "data:text/html,x", "//evil.example/x"])
+async def test_profile_images_must_be_web_urls(client, image):
+    jake = await register(client)
+    response = await client.put("/api/user", json={"user": {"image": image}}, headers=jake.headers)
+    assert response.status_code == 422
+    assert "image" in response.json()["errors"]

@@ -139,3 +139,16 @@ async def test_serve_load_starts_the_embedded_engine_from_an_export(app, tmp_pat
             users = (await client.get("/api/analytics/overview?days=1")).json()["totals"]["users"]
     if loaded.state.engine.embedded:
         assert users == 8
+
+
+async def test_an_import_whose_documents_are_refused_says_so(app, tmp_path):
+    from bson import ObjectId
+    from bson.json_util import dumps
+
+    duplicate = ObjectId()
+    lines = [dumps({"collection": "users", "document": {"_id": duplicate, "username": f"x{n}"}})
+             for n in range(2)]
+    dump = tmp_path / "twice.jsonl"
+    dump.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ImportRefused, match="1 users documents were refused"):
+        await import_dump(app.state.engine, dump)

@@ -366,25 +366,35 @@ async def _move_favorites_count(article_id: PydanticObjectId, delta: int) -> int
 
 async def favorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
     """Record the favorite edge and bump the counter once; returns the new favorites count."""
+    edge = {"user_id": user_id, "article_id": article["_id"]}
     try:
-        await Favorite(user_id=user_id, article_id=article["_id"]).insert()
+        await Favorite(**edge).insert()
     except DuplicateKeyError:
         return article["favorites_count"]  # already favorited: nothing moves
-    count = await _move_favorites_count(article["_id"], +1)
+    try:
+        count = await _move_favorites_count(article["_id"], +1)
+    except BaseException:
+        # The counter did not move: take the edge back so that a retry starts clean.
+        await collection(Favorite).delete_one(edge)
+        raise
     if count is None:  # the article was deleted meanwhile: take the edge back
-        await collection(Favorite).delete_one({"user_id": user_id, "article_id": article["_id"]})
+        await collection(Favorite).delete_one(edge)
         raise NotFound("article", "not found")
     return count
 
 
 async def unfavorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
     """Remove the favorite edge and drop the counter once; returns the new favorites count."""
-    removed = await collection(Favorite).delete_one(
-        {"user_id": user_id, "article_id": article["_id"]}
-    )
+    edge = {"user_id": user_id, "article_id": article["_id"]}
+    removed = await collection(Favorite).delete_one(edge)
     if removed.deleted_count == 0:
         return article["favorites_count"]
-    count = await _move_favorites_count(article["_id"], -1)
+    try:
+        count = await _move_favorites_count(article["_id"], -1)
+    except BaseException:
+        # The counter did not move: restore the edge so that a retry starts clean.
+        await collection(Favorite).insert_one(edge | {"created_at": utc_now(), "schema_version": 1})
+        raise
     if count is None:
         raise NotFound("article", "not found")
     return count

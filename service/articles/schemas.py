@@ -7,12 +7,15 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
+from models.common import to_milliseconds
 from service.articles.meta import MAX_DEPTH, MAX_ENCODED_BYTES, MAX_KEYS, validate_meta
 from service.errors import Invalid
 from service.profiles.schemas import Profile
 from service.schemas import RequestModel, Timestamp, WireModel, not_blank
 
 MAX_TAGS = 20
+MIN_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_INSTANT = datetime(9999, 12, 31, tzinfo=UTC)
 CLEARED_BY_NULL = {"publish_at": None, "cover_image": None, "canonical_url": None, "meta": {}}
 
 
@@ -61,8 +64,13 @@ def _checked_meta(value: Any) -> dict[str, Any]:
 
 def _utc_milliseconds(value: datetime) -> datetime:
     """An instant in UTC at MongoDB's millisecond precision; a zone-less time is taken as UTC."""
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range") from None
+    if not MIN_INSTANT <= value <= MAX_INSTANT:
+        raise ValueError("must be between years 1970 and 9999")
+    return to_milliseconds(value)
 
 
 WebUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_web_url)]

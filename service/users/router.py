@@ -3,7 +3,7 @@
 from fastapi import APIRouter, status
 
 from models import User
-from service.errors import Invalid
+from service.errors import Invalid, Unauthorized
 from service.users import queries
 from service.users.deps import (
     AccessToken,
@@ -58,11 +58,17 @@ async def login(
     body: LoginUserRequest, security: SecurityDep, limits: RateLimitsDep, address: ClientAddress
 ) -> UserResponse:
     """Exchange email and password for a token (401 with one generic message on failure)."""
+    account = body.user.email.strip().lower()
     await limits.hit(limits.login_per_address, "login", address)
-    await limits.hit(limits.login_per_account, "login", body.user.email.strip().lower())
-    user = await queries.authenticate(
-        security.passwords, email=body.user.email, password=body.user.password
-    )
+    # Only failures count against an account, so guessing cannot lock its owner out as quickly.
+    await limits.check(limits.login_per_account, "login", account)
+    try:
+        user = await queries.authenticate(
+            security.passwords, email=body.user.email, password=body.user.password
+        )
+    except Unauthorized:
+        await limits.hit(limits.login_per_account, "login", account)
+        raise
     return user_response(user, security.tokens.issue(str(user.id), user.token_version))
 
 

@@ -1,6 +1,7 @@
 """Wire shapes of the users domain: registration, login, the current user."""
 
 import re
+from urllib.parse import urlsplit
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
@@ -47,8 +48,16 @@ Password = Annotated[
     str, StringConstraints(min_length=8, max_length=128), Field(description="8–128 characters")
 ]
 Bio = Annotated[str, StringConstraints(max_length=1000)]
+def _web_url_or_blank(value: str) -> str:
+    """An absolute http(s) URL, or empty for no image."""
+    parts = urlsplit(value)
+    if value and (parts.scheme.lower() not in ("http", "https") or not parts.netloc):
+        raise ValueError("must be an http or https URL")
+    return value
+
+
 ImageUrl = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=2048)
+    str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_web_url_or_blank)
 ]
 
 
