@@ -11,7 +11,6 @@ from bson import ObjectId
 
 from service.analytics.queries import (
     articles_overview_pipeline,
-    author_followers_pipeline,
     author_stats_pipeline,
     comments_overview_pipeline,
     day_labels,
@@ -82,11 +81,10 @@ def sections() -> list[tuple[str, str, str, list[dict[str, Any]]]]:
         ("Tag trends", "articles",
          "`GET /api/analytics/tags?days=30`; served by `created_at`.",
          tag_trends_pipeline(week_start, NOW, week_labels(week_start, NOW))),
-        ("Author and followers", "users",
-         "`GET /api/analytics/authors/{username}`, first step; followers via `follows.followee`.",
-         author_followers_pipeline("jake")),
         ("Author figures", "articles",
-         "Second step; served by `author_published_at`.", author_stats_pipeline(AUTHOR, NOW)),
+         "`GET /api/analytics/authors/{username}`, after finding the user by `username_unique` and "
+         "counting followers on `follows.followee`; served by `author_published_at`.",
+         author_stats_pipeline(AUTHOR, NOW)),
         ("Overview: users", "users", "`GET /api/analytics/overview?days=7`; served by "
          "`users.created_at`.", users_overview_pipeline(day_start, NOW, days)),
         ("Overview: articles", "articles", "Served by `published_at`.",

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 
 from service.analytics.queries import (
     articles_overview_pipeline,
-    author_followers_pipeline,
     author_stats_pipeline,
     comments_overview_pipeline,
     day_labels,
@@ -67,7 +66,6 @@ ALL_PIPELINES = {
         text_search_stages("q", visible_at(NOW), embedded=True), offset=0, limit=20
     ),
     "tag_trends": tag_trends_pipeline(SINCE, NOW, ["2026-W01", "2026-W02", "2026-W03"]),
-    "author_followers": author_followers_pipeline("jake"),
     "author_stats": author_stats_pipeline(ObjectId(), NOW),
     "users_overview": users_overview_pipeline(SINCE, NOW, ["2026-01-14", "2026-01-15"]),
     "articles_overview": articles_overview_pipeline(SINCE, NOW, ["2026-01-14", "2026-01-15"]),

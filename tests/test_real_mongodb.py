@@ -11,7 +11,6 @@ from bson import ObjectId
 from models.common import utc_now
 from service.analytics.queries import (
     articles_overview_pipeline,
-    author_followers_pipeline,
     author_stats_pipeline,
     tag_trends_pipeline,
     users_overview_pipeline,
@@ -73,7 +72,6 @@ async def test_every_api_query_is_served_by_an_index(app, client):
         plan = await explain(db, {"aggregate": "articles", "pipeline": pipeline, "cursor": {}})
         assert_index_served(plan), name
     for collection, pipeline in [
-        ("users", author_followers_pipeline(author.username)),
         ("users", users_overview_pipeline(since, now, [])),
     ]:
         plan = await explain(db, {"aggregate": collection, "pipeline": pipeline, "cursor": {}})

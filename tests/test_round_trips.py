@@ -90,5 +90,5 @@ async def test_each_analytics_answer_is_a_fixed_number_of_pipelines(client, popu
     _, authors = populated
     assert await operations_for(client, "/api/analytics/tags", {"days": 365}) == 1
     author = f"/api/analytics/authors/{authors[0].username}"
-    assert await operations_for(client, author, {}) == 2  # the author and followers, then stats
+    assert await operations_for(client, author, {}) == 3  # the author, a follower count, stats
     assert await operations_for(client, "/api/analytics/overview", {"days": 90}) == 3

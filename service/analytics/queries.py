@@ -10,7 +10,7 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
-from models import Article, Comment, User
+from models import Article, Comment, Follow, User
 from models.common import utc_now
 from service.articles.queries import visible_at
 from service.db import collection
@@ -129,22 +129,6 @@ def tag_trends_pipeline(since: datetime, now: datetime, weeks: list[str]) -> lis
                 },
             }
         },
-    ]
-
-
-def author_followers_pipeline(username: str) -> list[dict[str, Any]]:
-    """The author's id and follower count, by username."""
-    return [
-        {"$match": {"username": username}},
-        {
-            "$lookup": {
-                "from": "follows",
-                "localField": "_id",
-                "foreignField": "followee_id",
-                "as": "followers",
-            }
-        },
-        {"$project": {"username": 1, "followers": {"$size": "$followers"}}},
     ]
 
 
@@ -284,10 +268,12 @@ async def tag_trends(days: int) -> list[dict[str, Any]]:
 
 async def author_stats(username: str) -> dict[str, Any]:
     """An author's figures; NotFound for an unknown username."""
-    found = await collection(User).aggregate(author_followers_pipeline(username)).to_list(1)
-    if not found:
+    author = await collection(User).find_one({"username": username}, {"username": 1})
+    if author is None:
         raise NotFound("profile", "not found")
-    author = found[0]
+    # A count served by the `followee` index, rather than a $lookup that would gather every
+    # follower into one document (and hit the 16 MB limit for a very popular author).
+    author["followers"] = await collection(Follow).count_documents({"followee_id": author["_id"]})
     facets = await _one(Article, author_stats_pipeline(author["_id"], utc_now()))
     totals = (facets.get("totals") or [{"articles": 0, "favorites": 0}])[0]
     comments = (facets.get("comments") or [{"count": 0}])[0]

@@ -162,6 +162,13 @@ async def resolve_filters(filters: ArticleFilters, viewer: Viewer | None) -> Art
     return ArticleQuery(match, sort)
 
 
+def feed_query(author_ids: list[PydanticObjectId]) -> ArticleQuery:
+    """Live articles by these authors, newest first; nothing when following nobody."""
+    if not author_ids:
+        return ArticleQuery(None)
+    return ArticleQuery({"author_id": {"$in": author_ids}, **visible_at(utc_now())})
+
+
 async def favorited_among(
     user_id: PydanticObjectId | None, article_ids: Iterable[PydanticObjectId]
 ) -> set[PydanticObjectId]:

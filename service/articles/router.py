@@ -14,7 +14,6 @@ from service.articles.schemas import (
     SingleArticleResponse,
     UpdateArticleRequest,
 )
-from models.common import utc_now
 from service.errors import Invalid
 from service.profiles.queries import followee_ids, is_following
 from service.schemas import PageParams
@@ -83,9 +82,8 @@ async def list_articles(
 async def feed(user: CurrentUser, page: Page) -> MultipleArticlesResponse:
     """Newest articles by the authors the caller follows."""
     authors = await followee_ids(user.id)  # type: ignore[arg-type]
-    match = {"author_id": {"$in": authors}, **queries.visible_at(utc_now())} if authors else None
     articles, total = await queries.article_page(
-        queries.ArticleQuery(match), user.id, offset=page.offset, limit=page.limit,
+        queries.feed_query(authors), user.id, offset=page.offset, limit=page.limit,
         follows_every_author=True,
     )
     return multiple(articles, total)
