@@ -11,4 +11,7 @@ RUN pip install --no-cache-dir . && useradd --system --no-create-home folio
 
 USER folio
 EXPOSE 8000
-CMD ["uvicorn", "service.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers"]
+# Trust X-Forwarded-For only from the proxy named in FORWARDED_ALLOW_IPS (uvicorn reads it).
+ENV FORWARDED_ALLOW_IPS=127.0.0.1
+CMD ["uvicorn", "service.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", \
+     "--no-access-log", "--timeout-graceful-shutdown", "30"]
