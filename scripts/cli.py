@@ -3,8 +3,8 @@
 import asyncio
 import os
 import secrets
-from pathlib import Path
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer

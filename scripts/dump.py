@@ -11,7 +11,6 @@ from typing import Any
 
 from bson import json_util
 from bson.json_util import CANONICAL_JSON_OPTIONS
-
 from pymongo.errors import BulkWriteError
 
 from models import DOCUMENT_MODELS

@@ -15,7 +15,8 @@ from typing import Any
 from bson import ObjectId
 from faker import Faker
 
-from models import Article, Comment, Counter as CounterModel, Favorite, Follow, User
+from models import Article, Comment, Favorite, Follow, User
+from models import Counter as CounterModel
 from models.common import to_milliseconds
 from service.articles.content import reading_time_minutes, render_markdown
 from service.articles.queries import slug_base

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from beanie import Document, init_beanie
-from pymongo.errors import ConnectionFailure
 from mongomock_motor import AsyncMongoMockClient
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
+from pymongo.errors import ConnectionFailure
 
 from models import DOCUMENT_MODELS
 from models.articles import SEARCH_WEIGHTS

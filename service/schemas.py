@@ -70,6 +70,33 @@ class RequestModel(WireModel):
         return data
 
 
+class ErrorEnvelope(BaseModel):
+    """Every error: `{"errors": {"<field or resource>": ["<message>", ...]}}`."""
+
+    errors: dict[str, list[str]]
+
+
+ERROR_MEANINGS = {
+    401: "missing, invalid, expired or revoked token",
+    403: "the resource belongs to someone else",
+    404: "no such resource (or not visible to the caller)",
+    409: "the request collides with current state",
+    413: "request body over the size limit",
+    422: "invalid request (the key names the field)",
+    429: "rate limit reached; see Retry-After",
+    500: "unexpected error; the message carries the request id",
+    503: "the database cannot be reached; see Retry-After",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of the error statuses a router answers, all with the envelope."""
+    return {
+        code: {"model": ErrorEnvelope, "description": ERROR_MEANINGS[code]}
+        for code in sorted({*codes, 500, 503})
+    }
+
+
 class PageParams(BaseModel):
     """Offset pagination, as the RealWorld spec defines it."""
 

@@ -1,16 +1,10 @@
 """The aggregation pipeline builders, on their own: shape, operators, and results on the engine."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
 from mongomock_motor import AsyncMongoMockClient
-
-from service.articles.queries import (
-    article_by_slug_pipeline,
-    article_page_pipeline,
-    filter_owners_pipeline,
-)
-from datetime import UTC, datetime
 
 from service.analytics.queries import (
     articles_overview_pipeline,
@@ -22,7 +16,13 @@ from service.analytics.queries import (
     week_labels,
     window_start,
 )
-from service.articles.queries import status_condition, visible_at
+from service.articles.queries import (
+    article_by_slug_pipeline,
+    article_page_pipeline,
+    filter_owners_pipeline,
+    status_condition,
+    visible_at,
+)
 from service.comments.queries import comments_pipeline
 from service.db import text_search_stages
 from service.profiles.queries import author_stages

@@ -3,11 +3,12 @@
 from collections import Counter
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-import httpx
 
-from models import Article, Comment, Counter as CounterModel, Favorite, Follow, User
+from models import Article, Comment, Favorite, Follow, User
+from models import Counter as CounterModel
 from scripts.seed import (
     DEMO_EMAIL,
     DEMO_PASSWORD,
@@ -20,7 +21,6 @@ from scripts.seed import (
 from scripts.serve import seed_demo
 from service.db import collection
 from service.main import create_app
-from tests.conftest import make_settings
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 PLAN = SeedPlan(users=30, articles=150, comments=200, follows=80, favorites=200, random_seed=7)

@@ -1,7 +1,6 @@
 """Operator tooling: db schema/sync/check, export/import, and the CLI around them."""
 
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner

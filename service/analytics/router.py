@@ -10,8 +10,11 @@ from service.analytics.schemas import (
     OverviewResponse,
     TagTrendsResponse,
 )
+from service.schemas import error_responses
 
-router = APIRouter(prefix="/analytics", tags=["Analytics"])
+router = APIRouter(
+    prefix="/analytics", tags=["Analytics"], responses=error_responses(404, 422)
+)
 
 WINDOW = "days ending today (UTC), today included"
 

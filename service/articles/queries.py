@@ -8,14 +8,13 @@ round trips whatever the page size.
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from slugify import slugify
-
-from datetime import UTC, datetime
 
 from models import Article, Comment, Favorite, User
 from models.articles import NEWEST_CREATED, NEWEST_PUBLISHED, SCHEMA_VERSION

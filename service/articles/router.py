@@ -16,10 +16,14 @@ from service.articles.schemas import (
 )
 from service.errors import Invalid
 from service.profiles.queries import followee_ids, is_following
-from service.schemas import PageParams
+from service.schemas import PageParams, error_responses
 from service.users.deps import CurrentUser, OptionalViewer, OptionalViewerId, WritingUser
 
-router = APIRouter(prefix="/articles", tags=["Articles"])
+router = APIRouter(
+    prefix="/articles",
+    tags=["Articles"],
+    responses=error_responses(401, 403, 404, 409, 413, 422, 429),
+)
 
 Page = Annotated[PageParams, Query()]
 

@@ -11,9 +11,14 @@ from service.comments.schemas import (
     NewCommentRequest,
     SingleCommentResponse,
 )
+from service.schemas import error_responses
 from service.users.deps import OptionalViewerId, WritingUser
 
-router = APIRouter(prefix="/articles/{slug}/comments", tags=["Comments"])
+router = APIRouter(
+    prefix="/articles/{slug}/comments",
+    tags=["Comments"],
+    responses=error_responses(401, 403, 404, 413, 422, 429),
+)
 
 
 @router.get(

@@ -4,9 +4,12 @@ from fastapi import APIRouter
 
 from service.profiles import queries
 from service.profiles.schemas import Profile, ProfileResponse
+from service.schemas import error_responses
 from service.users.deps import OptionalViewerId, WritingUser
 
-router = APIRouter(prefix="/profiles", tags=["Profile"])
+router = APIRouter(
+    prefix="/profiles", tags=["Profile"], responses=error_responses(401, 404, 413, 422, 429)
+)
 
 
 @router.get(

@@ -6,12 +6,12 @@ from fastapi import APIRouter, Query
 from pydantic import StringConstraints
 
 from service.articles.queries import ArticleFilters, resolve_filters
-from service.schemas import PageParams
+from service.schemas import PageParams, error_responses
 from service.search import queries
 from service.search.schemas import SearchResponse
 from service.users.deps import OptionalViewer, OptionalViewerId
 
-router = APIRouter(prefix="/search", tags=["Search"])
+router = APIRouter(prefix="/search", tags=["Search"], responses=error_responses(401, 422))
 
 
 @router.get("", name="search:articles", response_model=SearchResponse, summary="Search articles")

@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
+from service.schemas import error_responses
 from service.tags import queries
 from service.tags.schemas import TagsResponse
 
-router = APIRouter(prefix="/tags", tags=["Tags"])
+router = APIRouter(prefix="/tags", tags=["Tags"], responses=error_responses())
 
 
 @router.get("", name="tags:list", response_model=TagsResponse, summary="Get tags")

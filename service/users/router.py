@@ -4,6 +4,7 @@ from fastapi import APIRouter, status
 
 from models import User
 from service.errors import Invalid, Unauthorized
+from service.schemas import error_responses
 from service.users import queries
 from service.users.deps import (
     AccessToken,
@@ -21,7 +22,9 @@ from service.users.schemas import (
     UserResponse,
 )
 
-router = APIRouter(tags=["User and Authentication"])
+router = APIRouter(
+    tags=["User and Authentication"], responses=error_responses(401, 413, 422, 429)
+)
 
 
 def user_response(user: User, token: str) -> UserResponse:

@@ -1,8 +1,8 @@
 """Wire shapes of the users domain: registration, login, the current user."""
 
 import re
-from urllib.parse import urlsplit
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
