@@ -9,6 +9,7 @@ import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from mongomock.collection import Collection as MockCollection
 from pymongo import monitoring
@@ -23,22 +24,47 @@ IGNORED_COMMANDS = {"getMore", "killCursors", "endSessions", "hello", "isMaster"
 
 
 @dataclass
-class OperationLog:
-    """The (collection, operation) pairs recorded while the log was active."""
+class Operation:
+    """One round trip: the collection, the operation, and its filter or pipeline if any."""
 
-    operations: list[tuple[str, str]] = field(default_factory=list)
+    collection: str
+    name: str
+    filter: dict[str, Any] | None = None
+    pipeline: list[dict[str, Any]] | None = None
+    key: str | None = None  # for distinct
+
+
+@dataclass
+class OperationLog:
+    """The operations recorded while the log was active."""
+
+    details: list[Operation] = field(default_factory=list)
+
+    @property
+    def operations(self) -> list[tuple[str, str]]:
+        """(collection, operation) pairs, in order."""
+        return [(op.collection, op.name) for op in self.details]
 
     def __len__(self) -> int:
-        return len(self.operations)
+        return len(self.details)
 
 
 _active: list[OperationLog] = []
 _depth = 0
 
 
-def _record(collection: str, operation: str) -> None:
+def _record(collection: str, operation: str, args: tuple = (), kwargs: dict | None = None) -> None:
+    kwargs = kwargs or {}
+    op = Operation(collection, operation)
+    if operation == "aggregate":
+        op.pipeline = list(args[0]) if args else kwargs.get("pipeline")
+    elif operation == "distinct":
+        op.key = args[0] if args else kwargs.get("key")
+        op.filter = (args[1] if len(args) > 1 else kwargs.get("filter")) or {}
+    elif operation not in ("insert_one", "insert_many", "estimated_document_count", "bulk_write"):
+        op.filter = (args[0] if args else kwargs.get("filter")) or {}
     for log in _active:
-        log.operations.append((collection, operation))
+        log.details.append(op)
 
 
 def _wrap(method_name: str) -> None:
@@ -48,7 +74,7 @@ def _wrap(method_name: str) -> None:
     def recording(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         global _depth
         if _depth == 0:
-            _record(self.name, method_name)
+            _record(self.name, method_name, args, kwargs)
         _depth += 1
         try:
             return original(self, *args, **kwargs)
