@@ -92,3 +92,32 @@ async def test_each_analytics_answer_is_a_fixed_number_of_pipelines(client, popu
     author = f"/api/analytics/authors/{authors[0].username}"
     assert await operations_for(client, author, {}) == 3  # the author, a follower count, stats
     assert await operations_for(client, "/api/analytics/overview", {"days": 90}) == 3
+
+
+async def test_private_lists_stay_within_the_authenticated_budget(client, populated):
+    reader, _ = populated
+    for status in ("draft", "scheduled"):
+        for params in ({"status": status}, {"status": status, "author": reader.username}):
+            small = await operations_for(client, "/api/articles", {**params, "limit": 2}, reader.headers)
+            large = await operations_for(client, "/api/articles", {**params, "limit": 20}, reader.headers)
+            assert small == large <= 4
+
+
+async def write_operations(client, method: str, url: str, headers) -> int:
+    with oplog.recording() as log:
+        response = await client.request(method, url, headers=headers)
+    assert response.status_code == 200, response.text
+    return len(log)
+
+
+async def test_favorites_and_follows_take_at_most_four_round_trips(client, populated):
+    reader, authors = populated
+    slug = (await client.get("/api/articles", params={"author": authors[1].username,
+                                                       "limit": 1})).json()["articles"][0]["slug"]
+    favorite_url = f"/api/articles/{slug}/favorite"
+    follow_url = f"/api/profiles/{authors[1].username}/follow"
+    await client.get("/api/articles", params={"status": "draft"}, headers=reader.headers)
+    for method, url in (("DELETE", favorite_url), ("POST", favorite_url),
+                        ("POST", favorite_url), ("DELETE", favorite_url),
+                        ("DELETE", follow_url), ("POST", follow_url), ("POST", follow_url)):
+        assert await write_operations(client, method, url, reader.headers) <= 4, (method, url)

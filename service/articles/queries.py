@@ -23,7 +23,7 @@ from service.articles.content import reading_time_minutes, render_markdown
 from service.db import collection
 from service.errors import Conflict, Forbidden, NotFound, Unauthorized
 from service.profiles.queries import author_stages, followed_among, public_author
-from service.users.queries import Viewer, is_current
+from service.users.queries import Viewer, current_username, is_current
 
 T = TypeVar("T")
 
@@ -137,25 +137,26 @@ async def resolve_filters(filters: ArticleFilters, viewer: Viewer | None) -> Art
     """Turn filters into a `$match`; drafts and scheduled articles are listed only to their author."""
     condition, sort = status_condition(filters.status, utc_now())
     match: dict[str, Any] = {**filters.meta, **condition}
-    viewer_id = None if viewer is None else viewer.id
     if filters.tag is not None:
         match["tag_list"] = filters.tag
+    author = filters.author
     if filters.status != "published":
-        if viewer is None or not await is_current(viewer):
+        # The token check also tells us the caller's name, so `author=<me>` costs no lookup.
+        name = None if viewer is None else await current_username(viewer)
+        if viewer is None or name is None:
             raise Unauthorized("authorization", f"sign in to list your {filters.status} articles")
-        match["author_id"] = viewer_id
-    names = [name for name in (filters.author, filters.favorited) if name is not None]
+        if author is not None and author != name:
+            raise Forbidden("status", f"only the author can list their {filters.status} articles")
+        match["author_id"], author = viewer.id, None
+    names = [name for name in (author, filters.favorited) if name is not None]
     if not names:
         return ArticleQuery(match, sort)
     pipeline = filter_owners_pipeline(names, with_favorites=filters.favorited is not None)
     owners = {owner["username"]: owner async for owner in collection(User).aggregate(pipeline)}
-    if filters.author is not None and filters.status != "published":
-        if filters.author not in owners or owners[filters.author]["_id"] != viewer_id:
-            raise Forbidden("status", f"only the author can list their {filters.status} articles")
     if any(name not in owners for name in names):
         return ArticleQuery(None, sort)
-    if filters.author is not None:
-        match["author_id"] = owners[filters.author]["_id"]
+    if author is not None:
+        match["author_id"] = owners[author]["_id"]
     if filters.favorited is not None:
         match["_id"] = {"$in": owners[filters.favorited]["favorite_article_ids"]}
     return ArticleQuery(match, sort)

@@ -17,7 +17,13 @@ from service.articles.schemas import (
 from service.errors import Invalid
 from service.profiles.queries import followee_ids, is_following
 from service.schemas import PageParams, error_responses
-from service.users.deps import CurrentUser, OptionalViewer, OptionalViewerId, WritingUser
+from service.users.deps import (
+    ActingViewer,
+    CurrentUser,
+    OptionalViewer,
+    OptionalViewerId,
+    WritingUser,
+)
 
 router = APIRouter(
     prefix="/articles",
@@ -155,11 +161,11 @@ async def delete_article(article: OwnedArticle) -> Response:
     tags=["Favorites"],
     summary="Favorite an article",
 )
-async def favorite(user: WritingUser, article: ArticleBySlug) -> SingleArticleResponse:
+async def favorite(viewer: ActingViewer, article: ArticleBySlug) -> SingleArticleResponse:
     """Favorite an article (idempotent)."""
-    article["favorites_count"] = await queries.favorite(article, user.id)  # type: ignore[arg-type]
+    article["favorites_count"] = await queries.favorite(article, viewer.id)
     article["favorited"] = True
-    article["author"]["following"] = await is_following(user.id, article["author_id"])
+    article["author"]["following"] = await is_following(viewer.id, article["author_id"])
     return single(article)
 
 
@@ -170,9 +176,9 @@ async def favorite(user: WritingUser, article: ArticleBySlug) -> SingleArticleRe
     tags=["Favorites"],
     summary="Unfavorite an article",
 )
-async def unfavorite(user: WritingUser, article: ArticleBySlug) -> SingleArticleResponse:
+async def unfavorite(viewer: ActingViewer, article: ArticleBySlug) -> SingleArticleResponse:
     """Take back a favorite (idempotent)."""
-    article["favorites_count"] = await queries.unfavorite(article, user.id)  # type: ignore[arg-type]
+    article["favorites_count"] = await queries.unfavorite(article, viewer.id)
     article["favorited"] = False
-    article["author"]["following"] = await is_following(user.id, article["author_id"])
+    article["author"]["following"] = await is_following(viewer.id, article["author_id"])
     return single(article)

@@ -1,5 +1,7 @@
 """Account queries: registration, authentication and updates. No HTTP here."""
 
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,10 +28,45 @@ class Viewer:
     token_version: int
 
 
+async def current_username(viewer: Viewer) -> str | None:
+    """The caller's username if the account exists and the token's version is current, else None."""
+    user = await collection(User).find_one({"_id": viewer.id}, {"token_version": 1, "username": 1})
+    if user is None or user.get("token_version", 0) != viewer.token_version:
+        return None
+    _remember(viewer)
+    return str(user["username"])
+
+
 async def is_current(viewer: Viewer) -> bool:
     """Whether the account still exists and the token's version is its current one."""
-    user = await collection(User).find_one({"_id": viewer.id}, {"token_version": 1})
-    return user is not None and user.get("token_version", 0) == viewer.token_version
+    return await current_username(viewer) is not None
+
+
+# Tokens recently confirmed current, so that edge writes (favorite, follow) need no lookup.
+# A password change forgets its user here at once; other processes notice within the TTL.
+CONFIRMED_FOR_SECONDS = 30.0
+_CONFIRMED_LIMIT = 10_000
+_confirmed: "OrderedDict[Viewer, float]" = OrderedDict()
+
+
+def _remember(viewer: Viewer) -> None:
+    _confirmed[viewer] = time.monotonic() + CONFIRMED_FOR_SECONDS
+    _confirmed.move_to_end(viewer)
+    while len(_confirmed) > _CONFIRMED_LIMIT:
+        _confirmed.popitem(last=False)
+
+
+def forget_confirmations(user_id: PydanticObjectId) -> None:
+    """Drop this process's confirmations of a user's tokens (after a password change)."""
+    for viewer in [v for v in _confirmed if v.id == user_id]:
+        del _confirmed[viewer]
+
+
+async def is_recently_current(viewer: Viewer) -> bool:
+    """Like `is_current`, but trusts a confirmation younger than CONFIRMED_FOR_SECONDS."""
+    if _confirmed.get(viewer, 0.0) > time.monotonic():
+        return True
+    return await is_current(viewer)
 UNIQUE_FIELDS = ("username_key", "email")
 
 
@@ -88,6 +125,7 @@ async def update_user(passwords: Passwords, user: User, changes: dict[str, Any])
     if "password" in changes:
         changes["password_hash"] = await passwords.hash(changes.pop("password"))
         update["$inc"] = {"token_version": 1}  # every earlier token stops working
+        forget_confirmations(user.id)  # type: ignore[arg-type]
     changes["updated_at"] = utc_now()
     try:
         updated = await collection(User).find_one_and_update(
