@@ -130,6 +130,8 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:  # FastAPI's only 400: a body it could not decode (not UTF-8)
+        return JSONResponse(error_body("body", "is not valid JSON"), 422)
     field = {404: "path", 405: "method"}.get(exc.status_code, "request")
     return JSONResponse(
         error_body(field, str(exc.detail)), exc.status_code, headers=getattr(exc, "headers", None)

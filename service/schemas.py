@@ -16,7 +16,7 @@ def format_timestamp(value: datetime) -> str:
     """ISO 8601 in UTC with milliseconds and `Z`, e.g. 2026-01-02T03:04:05.678Z."""
     if value.tzinfo is not None:
         value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return f"{value.year:04d}-" + value.strftime("%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def not_blank(value: str) -> str:

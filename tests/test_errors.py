@@ -61,3 +61,20 @@ async def test_interactive_docs_and_openapi_are_served(client):
                  "/api/articles", "/api/articles/feed", "/api/articles/{slug}/favorite",
                  "/api/articles/{slug}/comments/{id}", "/api/tags"):
         assert path in spec["paths"], path
+
+
+async def test_a_body_that_is_not_utf8_answers_422(client):
+    response = await client.post(
+        "/api/users", content=b"\x11v\xff", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json() == {"errors": {"body": ["is not valid JSON"]}}
+
+
+def test_timestamps_keep_four_digit_years():
+    from datetime import UTC, datetime
+
+    from service.schemas import format_timestamp
+
+    assert format_timestamp(datetime(2, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)) == "0002-01-02T03:04:05.678Z"
+    assert format_timestamp(datetime(2026, 1, 2, 3, 4, 5, 678999)) == "2026-01-02T03:04:05.678Z"
