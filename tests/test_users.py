@@ -341,6 +341,22 @@ async def test_current_user_with_an_unsigned_alg_none_token_is_unauthorized(clie
     assert assert_error(response, 401, "token") == ["is invalid"]
 
 
+@pytest.mark.parametrize("algorithm", ["HS384", "HS512"])
+async def test_tokens_signed_with_another_algorithm_are_unauthorized(client, algorithm):
+    jake = await register(client, "jake")
+    other = jwt.encode(claims_for(user_id_of(jake.token)), TEST_SECRET, algorithm=algorithm)
+    response = await current_user(client, other)
+    assert assert_error(response, 401, "token") == ["is invalid"]
+
+
+async def test_a_tampered_token_is_unauthorized(client):
+    jake = await register(client, "jake")
+    header, payload, signature = jake.token.split(".")
+    tampered = ".".join([header, payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB"), signature])
+    response = await current_user(client, tampered)
+    assert assert_error(response, 401, "token") == ["is invalid"]
+
+
 async def test_current_user_with_a_token_missing_its_subject_is_unauthorized(client):
     now = datetime.now(UTC)
     token = jwt.encode({"iat": now, "exp": now + timedelta(hours=1)}, TEST_SECRET, "HS256")
