@@ -102,3 +102,15 @@ class PageParams(BaseModel):
 
     limit: int = Field(default=20, ge=1, le=MAX_LIMIT, description="items per page")
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="items to skip")
+    cursor: str | None = Field(
+        default=None,
+        max_length=512,
+        description="`nextCursor` of the previous page: continues after it, stable under inserts "
+        "(instead of offset)",
+    )
+
+    @model_validator(mode="after")
+    def _one_way_of_paging(self) -> "PageParams":
+        if self.cursor is not None and self.offset:
+            raise ValueError("use either offset or cursor, not both")
+        return self

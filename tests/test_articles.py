@@ -193,7 +193,7 @@ async def test_offset_past_the_end_gives_an_empty_page_with_the_total(client):
     jake = await register(client)
     await create_article(client, jake)
     body = (await client.get("/api/articles", params={"offset": 50})).json()
-    assert body == {"articles": [], "articlesCount": 1}
+    assert body == {"articles": [], "articlesCount": 1, "nextCursor": None}
 
 
 @pytest.mark.parametrize(
@@ -257,7 +257,7 @@ async def test_filter_matching_nothing_gives_an_empty_list_not_404(client, param
     await create_article(client, jake, tagList=["x"])
     response = await client.get("/api/articles", params={param: "johnjacob"})
     assert response.status_code == 200
-    assert response.json() == {"articles": [], "articlesCount": 0}
+    assert response.json() == {"articles": [], "articlesCount": 0, "nextCursor": None}
 
 
 async def test_filters_are_literal_text_not_operators(client):
@@ -265,7 +265,7 @@ async def test_filters_are_literal_text_not_operators(client):
     await create_article(client, jake, tagList=["x"])
     for value in ('{"$ne": null}', ".*", "$where"):
         body = (await client.get("/api/articles", params={"tag": value, "author": value})).json()
-        assert body == {"articles": [], "articlesCount": 0}
+        assert body == {"articles": [], "articlesCount": 0, "nextCursor": None}
 
 
 async def test_list_flags_differ_per_viewer(client):
@@ -402,7 +402,7 @@ async def test_deleting_an_article_removes_its_favorites(client):
     await favorite(client, anna, article["slug"])
     await client.delete(f"/api/articles/{article['slug']}", headers=jake.headers)
     body = (await client.get("/api/articles", params={"favorited": anna.username})).json()
-    assert body == {"articles": [], "articlesCount": 0}
+    assert body == {"articles": [], "articlesCount": 0, "nextCursor": None}
 
 
 # --- favorites ------------------------------------------------------------------------------

@@ -407,7 +407,7 @@ async def test_invalid_meta_on_create_answers_422_naming_the_path_and_writes_not
     assert response.status_code == 422
     assert response.json() == {"errors": {field: [message]}}
     mine = await client.get(f"/api/articles?author={jake.username}")
-    assert mine.json() == {"articles": [], "articlesCount": 0}
+    assert mine.json() == {"articles": [], "articlesCount": 0, "nextCursor": None}
 
 
 @pytest.mark.parametrize(("meta", "field", "message"), INVALID_META)
@@ -573,7 +573,7 @@ async def test_meta_filters_accept_exactly_five_filters(client, catalogue):
 async def test_meta_filter_with_no_match_is_an_empty_list(client, catalogue):
     response = await client.get("/api/articles?meta.lang=xx")
     assert response.status_code == 200
-    assert response.json() == {"articles": [], "articlesCount": 0}
+    assert response.json() == {"articles": [], "articlesCount": 0, "nextCursor": None}
 
 
 async def test_meta_filter_on_a_literal_operator_value_matches_only_that_text(client):
@@ -772,7 +772,7 @@ async def test_invalid_cover_image_or_canonical_url_on_create_answers_422_and_wr
     )
     assert response.status_code == 422
     assert response.json() == {"errors": errors}
-    assert (await client.get("/api/articles")).json() == {"articles": [], "articlesCount": 0}
+    assert (await client.get("/api/articles")).json() == {"articles": [], "articlesCount": 0, "nextCursor": None}
 
 
 @pytest.mark.parametrize(("fields", "errors"), INVALID_LINKS)

@@ -23,7 +23,7 @@ async def test_feed_is_empty_when_following_nobody(client):
     await create_article(client, jake)
     response = await client.get("/api/articles/feed", headers=reader.headers)
     assert response.status_code == 200
-    assert response.json() == {"articles": [], "articlesCount": 0}
+    assert response.json() == {"articles": [], "articlesCount": 0, "nextCursor": None}
 
 
 async def test_feed_paginates_and_counts_all(client):
@@ -53,7 +53,7 @@ async def test_unfollowing_removes_an_author_from_the_feed(client):
     await follow(client, reader, jake.username)
     await client.delete(f"/api/profiles/{jake.username}/follow", headers=reader.headers)
     body = (await client.get("/api/articles/feed", headers=reader.headers)).json()
-    assert body == {"articles": [], "articlesCount": 0}
+    assert body == {"articles": [], "articlesCount": 0, "nextCursor": None}
 
 
 async def test_feed_needs_a_token(client):

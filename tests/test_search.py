@@ -98,12 +98,12 @@ async def test_search_without_matches_is_empty_with_empty_facets(client):
     jake = await register(client)
     await published(client, jake, 1, title="Heron", tagList=["birds"])
     body = await search(client, q="albatross")
-    assert body == {"articles": [], "articlesCount": 0, "facets": NO_FACETS}
+    assert body == {"articles": [], "articlesCount": 0, "nextCursor": None, "facets": NO_FACETS}
 
 
 async def test_search_on_an_empty_database_is_empty(client):
     body = await search(client, q="anything")
-    assert body == {"articles": [], "articlesCount": 0, "facets": NO_FACETS}
+    assert body == {"articles": [], "articlesCount": 0, "nextCursor": None, "facets": NO_FACETS}
 
 
 # --- facets and filters -----------------------------------------------------------------------
@@ -192,7 +192,7 @@ async def test_search_with_an_unknown_author_or_tag_is_empty_with_empty_facets(c
     zoe = await register(client, "zoe")
     await published(client, zoe, 1, title="Falcon", tagList=["birds"])
     body = await search(client, q="falcon", **params)
-    assert body == {"articles": [], "articlesCount": 0, "facets": NO_FACETS}
+    assert body == {"articles": [], "articlesCount": 0, "nextCursor": None, "facets": NO_FACETS}
 
 
 async def test_search_shows_the_viewers_favorites_and_follows(client):
@@ -239,7 +239,7 @@ async def test_drafts_and_scheduled_articles_never_appear_even_to_their_author(c
             assert slugs(body) == [live["slug"]]
             assert {k: body[k] for k in expected} == expected
         hidden = await search(client, viewer, q="falcon", tag="hidden")
-        assert hidden == {"articles": [], "articlesCount": 0, "facets": NO_FACETS}
+        assert hidden == {"articles": [], "articlesCount": 0, "nextCursor": None, "facets": NO_FACETS}
 
 
 async def test_a_scheduled_article_appears_once_its_time_has_come(client):

@@ -49,7 +49,7 @@ async def test_hidden_articles_stay_out_of_lists_feed_tags_and_search(client, ki
     jake, anna = await register(client), await register(client)
     await make_hidden(client, jake, kind)
     await follow(client, anna, jake.username)
-    empty = {"articles": [], "articlesCount": 0}
+    empty = {"articles": [], "articlesCount": 0, "nextCursor": None}
     for viewer in (None, anna.headers, jake.headers):
         for params in ({}, {"tag": "hidden"}, {"author": jake.username}):
             assert (await client.get("/api/articles", params=params, headers=viewer)).json() == empty
@@ -144,7 +144,7 @@ async def test_publishing_a_draft_makes_it_visible_and_unpublishing_hides_it_aga
     await client.put(url, json={"article": {"status": "draft"}}, headers=jake.headers)
     assert (await client.get(url, headers=anna.headers)).status_code == 404
     favorites = await client.get("/api/articles", params={"favorited": anna.username})
-    assert favorites.json() == {"articles": [], "articlesCount": 0}
+    assert favorites.json() == {"articles": [], "articlesCount": 0, "nextCursor": None}
 
 
 async def test_clearing_publish_at_publishes_a_scheduled_article_now(client):

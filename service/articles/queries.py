@@ -20,6 +20,7 @@ from models import Article, Comment, Favorite, User
 from models.articles import NEWEST_CREATED, NEWEST_PUBLISHED, SCHEMA_VERSION
 from models.common import utc_now
 from service.articles.content import reading_time_minutes, render_markdown
+from service.cursors import after_condition, keyset_cursor
 from service.db import collection
 from service.errors import Conflict, Forbidden, NotFound, Unauthorized
 from service.profiles.queries import author_stages, followed_among, public_author
@@ -60,9 +61,18 @@ def visible_at(now: datetime) -> dict[str, Any]:
 
 
 def article_page_pipeline(
-    match: dict[str, Any], *, offset: int, limit: int, sort: Sort = NEWEST_PUBLISHED
+    match: dict[str, Any],
+    *,
+    offset: int,
+    limit: int,
+    sort: Sort = NEWEST_PUBLISHED,
+    after: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """A page of matching articles (no body) with authors, and the total count."""
+    """A page of matching articles (no body) with authors, and the total count of matches.
+
+    `after` (from a cursor) starts the page after a given item; the total still counts all.
+    """
+    start = [{"$match": after}] if after else [{"$skip": offset}]
     return [
         {"$match": match},
         {"$sort": dict(sort)},
@@ -70,7 +80,7 @@ def article_page_pipeline(
         {
             "$facet": {
                 "total": [{"$count": "n"}],
-                "page": [{"$skip": offset}, {"$limit": limit}, *author_stages(LIST_FIELDS)],
+                "page": [*start, {"$limit": limit}, *author_stages(LIST_FIELDS)],
             }
         },
     ]
@@ -201,25 +211,43 @@ async def add_viewer_flags(
     return articles
 
 
+@dataclass
+class ArticlePage:
+    """One page of articles with viewer flags, the total number of matches, and what follows."""
+
+    articles: list[dict[str, Any]]
+    total: int
+    next_cursor: str | None = None
+
+
+def facet_counts(result: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
+    """The one document a `$facet` pipeline returns, and its `total` count (0 when empty)."""
+    facets = result[0] if result else {"total": [], "page": []}
+    return facets, facets["total"][0]["n"] if facets["total"] else 0
+
+
 async def article_page(
     query: ArticleQuery,
     viewer_id: PydanticObjectId | None,
     *,
     offset: int,
     limit: int,
+    cursor: str | None = None,
     follows_every_author: bool = False,
-) -> tuple[list[dict[str, Any]], int]:
-    """A page of articles with viewer flags, and the total number of matches."""
+) -> ArticlePage:
+    """A page of articles with viewer flags, the total number of matches, and the next cursor."""
     if query.match is None:
-        return [], 0
-    pipeline = article_page_pipeline(query.match, offset=offset, limit=limit, sort=query.sort)
-    result = await collection(Article).aggregate(pipeline).to_list(length=1)
-    facets = result[0] if result else {"total": [], "page": []}
-    total = facets["total"][0]["n"] if facets["total"] else 0
+        return ArticlePage([], 0)
+    after = after_condition(cursor, query.sort) if cursor else None
+    pipeline = article_page_pipeline(
+        query.match, offset=offset, limit=limit, sort=query.sort, after=after
+    )
+    facets, total = facet_counts(await collection(Article).aggregate(pipeline).to_list(length=1))
     page = await add_viewer_flags(
         facets["page"], viewer_id, follows_every_author=follows_every_author
     )
-    return page, total
+    next_cursor = keyset_cursor(query.sort, page[-1]) if len(page) == limit else None
+    return ArticlePage(page, total, next_cursor)
 
 
 def is_live(article: dict[str, Any]) -> bool:

@@ -39,9 +39,11 @@ def single(article: dict[str, Any]) -> SingleArticleResponse:
     return SingleArticleResponse(article=ArticleOut.model_validate(article))
 
 
-def multiple(articles: list[dict[str, Any]], total: int) -> MultipleArticlesResponse:
-    """The `articles` envelope with the total number of matches."""
-    return MultipleArticlesResponse.model_validate({"articles": articles, "articles_count": total})
+def multiple(page: queries.ArticlePage) -> MultipleArticlesResponse:
+    """The `articles` envelope with the total number of matches and the next page's cursor."""
+    return MultipleArticlesResponse.model_validate(
+        {"articles": page.articles, "articles_count": page.total, "next_cursor": page.next_cursor}
+    )
 
 
 @router.get(
@@ -77,10 +79,11 @@ async def list_articles(
         tag, author, favorited, status_filter, meta_filters(list(request.query_params.items()))
     )
     query = await queries.resolve_filters(filters, viewer)
-    articles, total = await queries.article_page(
-        query, viewer_id, offset=page.offset, limit=page.limit
+    return multiple(
+        await queries.article_page(
+            query, viewer_id, offset=page.offset, limit=page.limit, cursor=page.cursor
+        )
     )
-    return multiple(articles, total)
 
 
 @router.get(
@@ -92,11 +95,12 @@ async def list_articles(
 async def feed(user: CurrentUser, page: Page) -> MultipleArticlesResponse:
     """Newest articles by the authors the caller follows."""
     authors = await followee_ids(user.id)  # type: ignore[arg-type]
-    articles, total = await queries.article_page(
-        queries.feed_query(authors), user.id, offset=page.offset, limit=page.limit,
-        follows_every_author=True,
+    return multiple(
+        await queries.article_page(
+            queries.feed_query(authors), user.id, offset=page.offset, limit=page.limit,
+            cursor=page.cursor, follows_every_author=True,
+        )
     )
-    return multiple(articles, total)
 
 
 @router.post(

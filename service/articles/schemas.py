@@ -217,3 +217,6 @@ class MultipleArticlesResponse(WireModel):
 
     articles: list[ArticleListItem]
     articles_count: int = Field(description="all matching articles, not just this page")
+    next_cursor: str | None = Field(
+        default=None, description="pass as `cursor` for the next page; null on the last page"
+    )

@@ -5,7 +5,8 @@ from typing import Any
 from beanie import PydanticObjectId
 
 from models import Article
-from service.articles.queries import LIST_FIELDS, ArticleQuery, add_viewer_flags
+from service.articles.queries import LIST_FIELDS, ArticleQuery, add_viewer_flags, facet_counts
+from service.cursors import offset_cursor
 from service.db import collection, text_search_stages
 from service.profiles.queries import author_stages
 
@@ -65,10 +66,13 @@ async def search_articles(
     result = await collection(Article).aggregate(
         search_pipeline(stages, offset=offset, limit=limit)
     ).to_list(length=1)
-    facets = result[0]
+    facets, total = facet_counts(result)
     page = await add_viewer_flags(facets["page"], viewer_id)
+    # Relevance order has no key to continue from, so a search cursor carries the next offset.
+    following = offset + limit
     return {
         "articles": page,
-        "articles_count": facets["total"][0]["n"] if facets["total"] else 0,
-        "facets": {"tags": facets["tags"], "authors": facets["authors"]},
+        "articles_count": total,
+        "next_cursor": offset_cursor(following) if following < total else None,
+        "facets": {"tags": facets.get("tags", []), "authors": facets.get("authors", [])},
     }

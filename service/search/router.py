@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 from pydantic import StringConstraints
 
 from service.articles.queries import ArticleFilters, resolve_filters
+from service.cursors import offset_of
 from service.schemas import PageParams, error_responses
 from service.search import queries
 from service.search.schemas import SearchResponse
@@ -33,7 +34,6 @@ async def search(
     The embedded engine matches the text case-insensitively instead, newest first.
     """
     query = await resolve_filters(ArticleFilters(tag=tag, author=author), viewer)
-    result = await queries.search_articles(
-        q, query, viewer_id, offset=page.offset, limit=page.limit
-    )
+    offset = offset_of(page.cursor) if page.cursor else page.offset
+    result = await queries.search_articles(q, query, viewer_id, offset=offset, limit=page.limit)
     return SearchResponse.model_validate(result)

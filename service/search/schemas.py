@@ -30,4 +30,5 @@ class SearchResponse(WireModel):
 
     articles: list[ArticleListItem]
     articles_count: int
+    next_cursor: str | None = None
     facets: SearchFacets

@@ -1,0 +1,92 @@
+"""Opaque page cursors: keyset positions for lists and the feed, offsets for search.
+
+A keyset cursor names the last item of a page by its sort values, so the next page starts right
+after it however many articles were inserted meanwhile, and without skipping over the earlier
+pages. Cursors are base64url JSON; a tampered one can only move the position, and any malformed
+one answers 422.
+"""
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+
+from service.errors import Invalid
+
+Sort = list[tuple[str, int]]
+
+
+def _encode(payload: dict[str, Any]) -> str:
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = json.loads(raw)
+    except (binascii.Error, ValueError):
+        raise Invalid("cursor", "is not a cursor this API issued") from None
+    if not isinstance(payload, dict):
+        raise Invalid("cursor", "is not a cursor this API issued")
+    return payload
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return {"t": int(moment.timestamp() * 1000)}
+    if isinstance(value, ObjectId):
+        return {"o": str(value)}
+    return value
+
+
+def _typed(value: Any) -> Any:
+    try:
+        if isinstance(value, dict) and set(value) == {"t"} and isinstance(value["t"], int):
+            return datetime.fromtimestamp(value["t"] / 1000, tz=UTC)
+        if isinstance(value, dict) and set(value) == {"o"}:
+            return ObjectId(value["o"])
+    except (InvalidId, TypeError, ValueError, OverflowError, OSError):
+        pass
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return value
+    raise Invalid("cursor", "is not a cursor this API issued")
+
+
+def keyset_cursor(sort: Sort, last: dict[str, Any]) -> str:
+    """The cursor that continues after `last` in this sort order."""
+    return _encode({"s": [field for field, _ in sort], "v": [_plain(last.get(f)) for f, _ in sort]})
+
+
+def offset_cursor(offset: int) -> str:
+    """A cursor for orders that have no usable key (relevance): the next offset."""
+    return _encode({"o": offset})
+
+
+def after_condition(cursor: str, sort: Sort) -> dict[str, Any]:
+    """The `$match` condition for the items after a keyset cursor, in this sort order."""
+    payload = _decode(cursor)
+    fields = [field for field, _ in sort]
+    values = payload.get("v")
+    if payload.get("s") != fields or not isinstance(values, list) or len(values) != len(fields):
+        raise Invalid("cursor", "does not belong to this list's order")
+    typed = [_typed(value) for value in values]
+    branches = []
+    for position, (field, direction) in enumerate(sort):
+        branch = {f: typed[i] for i, (f, _) in enumerate(sort[:position])}
+        branch[field] = {"$lt" if direction < 0 else "$gt": typed[position]}
+        branches.append(branch)
+    return {"$or": branches}
+
+
+def offset_of(cursor: str) -> int:
+    """The offset an offset cursor carries."""
+    offset = _decode(cursor).get("o")
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise Invalid("cursor", "is not a cursor this API issued")
+    return offset
