@@ -32,7 +32,6 @@ from models.common import utc_now
 from scripts.seed import DEMO_PASSWORD, insert_batches
 from service.articles.content import reading_time_minutes, render_markdown
 from service.main import create_app
-from service.users.names import username_key
 
 TAGS = [f"tag{n:02d}" for n in range(20)]
 CONCURRENCY = 16

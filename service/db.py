@@ -33,7 +33,7 @@ EMBEDDED_WARNING = (
 )
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: per-engine caches key on it
 class Engine:
     """An open database: the client, the database handle and which engine serves it."""
 

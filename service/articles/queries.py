@@ -20,6 +20,7 @@ from models import Article, Comment, Favorite, User
 from models.articles import NEWEST_CREATED, NEWEST_PUBLISHED, SCHEMA_VERSION
 from models.common import utc_now
 from service.articles.content import reading_time_minutes, render_markdown
+from service.articles.counts import count_key, counts
 from service.cursors import after_condition, keyset_cursor
 from service.db import collection
 from service.errors import Conflict, Forbidden, NotFound, Unauthorized
@@ -67,23 +68,19 @@ def article_page_pipeline(
     limit: int,
     sort: Sort = NEWEST_PUBLISHED,
     after: dict[str, Any] | None = None,
+    count: bool = True,
 ) -> list[dict[str, Any]]:
     """A page of matching articles (no body) with authors, and the total count of matches.
 
     `after` (from a cursor) starts the page after a given item; the total still counts all.
+    Without `count`, only the page's own rows are read: the index range up to it, no further.
     """
     start = [{"$match": after}] if after else [{"$skip": offset}]
-    return [
-        {"$match": match},
-        {"$sort": dict(sort)},
-        {"$project": LIST_FIELDS},
-        {
-            "$facet": {
-                "total": [{"$count": "n"}],
-                "page": [*start, {"$limit": limit}, *author_stages(LIST_FIELDS)],
-            }
-        },
-    ]
+    page = [*start, {"$limit": limit}, *author_stages(LIST_FIELDS)]
+    head: list[dict[str, Any]] = [{"$match": match}, {"$sort": dict(sort)}, {"$project": LIST_FIELDS}]
+    if not count:
+        return [*head, *page]
+    return [*head, {"$facet": {"total": [{"$count": "n"}], "page": page}}]
 
 
 def article_by_slug_pipeline(slug: str) -> list[dict[str, Any]]:
@@ -239,13 +236,20 @@ async def article_page(
     if query.match is None:
         return ArticlePage([], 0)
     after = after_condition(cursor, query.sort) if cursor else None
+    key = count_key(query.match)
+    known = counts().get(key)
     pipeline = article_page_pipeline(
-        query.match, offset=offset, limit=limit, sort=query.sort, after=after
+        query.match, offset=offset, limit=limit, sort=query.sort, after=after,
+        count=known is None,
     )
-    facets, total = facet_counts(await collection(Article).aggregate(pipeline).to_list(length=1))
-    page = await add_viewer_flags(
-        facets["page"], viewer_id, follows_every_author=follows_every_author
-    )
+    if known is None:
+        result = await collection(Article).aggregate(pipeline).to_list(length=1)
+        facets, total = facet_counts(result)
+        counts().put(key, total)
+        rows = facets["page"]
+    else:
+        rows, total = await collection(Article).aggregate(pipeline).to_list(length=limit), known
+    page = await add_viewer_flags(rows, viewer_id, follows_every_author=follows_every_author)
     next_cursor = keyset_cursor(query.sort, page[-1]) if len(page) == limit else None
     return ArticlePage(page, total, next_cursor)
 
@@ -352,6 +356,7 @@ async def create_article(author: User, fields: dict[str, Any]) -> dict[str, Any]
         return article
 
     article = await with_unique_slug(fields["title"], insert)
+    counts().clear()
     return with_author(article.model_dump(by_alias=False) | {"_id": article.id}, author)
 
 
@@ -378,12 +383,14 @@ async def update_article(
         updated = await write(None)
     if updated is None:
         raise NotFound("article", "not found")
+    counts().clear()
     return with_author(readable(updated), author)
 
 
 async def delete_article(article_id: PydanticObjectId) -> None:
     """Delete an article, then its comments and favorites (orphans are invisible meanwhile)."""
     await collection(Article).delete_one({"_id": article_id})
+    counts().clear()
     await collection(Comment).delete_many({"article_id": article_id})
     await collection(Favorite).delete_many({"article_id": article_id})
 

@@ -1,0 +1,65 @@
+"""`articlesCount` without counting on every request: a short-lived count per filter.
+
+Counting the matches of a list is linear in their number (at a million live articles, a scan of
+the whole `published_at` range on every unfiltered request). So a count is kept for
+COUNT_TTL_SECONDS per filter and per process: a page served within that time skips the count and
+reads only its own rows. Every article write in this process clears the counts at once; other
+processes see a change within the TTL, and so does an article reaching its scheduled instant.
+"""
+
+import time
+import weakref
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any
+
+from service.db import Engine, current_engine
+
+COUNT_TTL_SECONDS = 10.0
+MAX_FILTERS = 1_000
+
+
+def count_key(match: dict[str, Any]) -> str:
+    """The filter's identity, with its instants (the moving `now` of visibility) left out."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: plain(inner) for key, inner in sorted(value.items())}
+        if isinstance(value, list):
+            return [plain(inner) for inner in value]
+        return "<instant>" if isinstance(value, datetime) else value
+
+    return repr(plain(match))
+
+
+class CountCache:
+    """Counts by filter key, each valid for COUNT_TTL_SECONDS."""
+
+    def __init__(self) -> None:
+        self._counts: OrderedDict[str, tuple[float, int]] = OrderedDict()
+
+    def get(self, key: str) -> int | None:
+        """A count still fresh, or None."""
+        found = self._counts.get(key)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def put(self, key: str, total: int) -> None:
+        """Remember a count just computed."""
+        self._counts[key] = (time.monotonic() + COUNT_TTL_SECONDS, total)
+        self._counts.move_to_end(key)
+        while len(self._counts) > MAX_FILTERS:
+            self._counts.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every count (an article was written)."""
+        self._counts.clear()
+
+
+_caches: "weakref.WeakKeyDictionary[Engine, CountCache]" = weakref.WeakKeyDictionary()
+
+
+def counts() -> CountCache:
+    """The count cache of the open engine."""
+    return _caches.setdefault(current_engine(), CountCache())
