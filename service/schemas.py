@@ -6,6 +6,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 # Offsets past this answer 422: deep offset pages cost a scan of everything before them.
 MAX_OFFSET = 10_000
@@ -112,5 +113,7 @@ class PageParams(BaseModel):
     @model_validator(mode="after")
     def _one_way_of_paging(self) -> "PageParams":
         if self.cursor is not None and self.offset:
-            raise ValueError("use either offset or cursor, not both")
+            raise PydanticCustomError(
+                "paging", "{message}", {"field": "cursor", "message": "use either offset or cursor"}
+            )
         return self

@@ -85,6 +85,7 @@ async def test_cursor_and_offset_together_answer_422(client):
     cursor = (await client.get("/api/articles", params={"limit": 1})).json()["nextCursor"]
     response = await client.get("/api/articles", params={"cursor": cursor, "offset": 1})
     assert response.status_code == 422
+    assert response.json() == {"errors": {"cursor": ["use either offset or cursor"]}}
 
 
 async def test_cursor_pages_cost_the_same_round_trips(client):
