@@ -16,6 +16,8 @@ from rich.table import Table
 from service.config import Settings
 
 T = TypeVar("T")
+# On SIGTERM, uvicorn stops accepting connections and lets in-flight requests finish this long.
+GRACEFUL_SHUTDOWN_SECONDS = 30
 
 app = typer.Typer(
     help="Folio: a publishing backend serving the RealWorld API from MongoDB.",
@@ -75,7 +77,7 @@ def serve(
         port=port,
         reload=reload,
         access_log=False,  # Folio logs one JSON line per request itself
-        timeout_graceful_shutdown=30,  # on SIGTERM, let in-flight requests finish
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
 
 
