@@ -105,4 +105,14 @@ def _settings_or_exit() -> Settings:
         sys.exit(f"Folio cannot start: {problems}")
 
 
-app = create_app(_settings_or_exit())
+def __getattr__(name: str) -> FastAPI:
+    """`service.main:app` for uvicorn, built on first use rather than at import.
+
+    Importing this module (tests, `folio serve`'s own factory) then builds no second app and
+    reads no settings; uvicorn's lookup of `app` builds it once.
+    """
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    application = create_app(_settings_or_exit())
+    globals()["app"] = application
+    return application

@@ -3,6 +3,7 @@
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
@@ -24,6 +25,14 @@ def not_blank(value: str) -> str:
     """Reject text that is only white space, with the RealWorld wording."""
     if not value.strip():
         raise ValueError("can't be blank")
+    return value
+
+
+def web_url(value: str) -> str:
+    """Accept only absolute http(s) URLs: no `javascript:`, `data:` or scheme-relative links."""
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http or https URL")
     return value
 
 

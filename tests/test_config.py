@@ -61,7 +61,7 @@ def test_server_refuses_to_start_against_mongodb_without_a_secret():
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_")}
     env["FOLIO_MONGODB_URL"] = "mongodb://localhost:1"
     result = subprocess.run(
-        [sys.executable, "-c", "import service.main"], cwd=ROOT, env=env,
+        [sys.executable, "-c", "from service.main import app"], cwd=ROOT, env=env,
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 1

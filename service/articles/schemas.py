@@ -2,7 +2,6 @@
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 from pydantic_core import PydanticCustomError
@@ -11,7 +10,7 @@ from models.common import to_milliseconds
 from service.articles.meta import MAX_DEPTH, MAX_ENCODED_BYTES, MAX_KEYS, validate_meta
 from service.errors import Invalid
 from service.profiles.schemas import Profile
-from service.schemas import RequestModel, Timestamp, WireModel, not_blank
+from service.schemas import RequestModel, Timestamp, WireModel, not_blank, web_url
 
 MAX_TAGS = 20
 MIN_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
@@ -44,14 +43,6 @@ def _unique_sorted(tags: list[str]) -> list[str]:
     return sorted(set(tags))
 
 
-def _web_url(value: str) -> str:
-    """Accept only absolute http(s) URLs."""
-    parts = urlsplit(value)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        raise ValueError("must be an http or https URL")
-    return value
-
-
 def _checked_meta(value: Any) -> dict[str, Any]:
     """Apply the meta rules, reporting the offending path as the error's field."""
     try:
@@ -73,7 +64,7 @@ def _utc_milliseconds(value: datetime) -> datetime:
     return to_milliseconds(value)
 
 
-WebUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_web_url)]
+WebUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(web_url)]
 Meta = Annotated[
     dict[str, Any],
     AfterValidator(_checked_meta),

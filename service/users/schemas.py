@@ -2,11 +2,10 @@
 
 import re
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
-from service.schemas import RequestModel, WireModel
+from service.schemas import RequestModel, WireModel, web_url
 from service.users.names import normalise_username, single_script
 
 USERNAME_PATTERN = r"^\w[\w.\-]*$"
@@ -48,12 +47,11 @@ Password = Annotated[
     str, StringConstraints(min_length=8, max_length=128), Field(description="8–128 characters")
 ]
 Bio = Annotated[str, StringConstraints(max_length=1000)]
+
+
 def _web_url_or_blank(value: str) -> str:
     """An absolute http(s) URL, or empty for no image."""
-    parts = urlsplit(value)
-    if value and (parts.scheme.lower() not in ("http", "https") or not parts.netloc):
-        raise ValueError("must be an http or https URL")
-    return value
+    return web_url(value) if value else value
 
 
 ImageUrl = Annotated[
