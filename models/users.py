@@ -3,12 +3,21 @@
 from datetime import datetime
 
 from beanie import Document
-from pydantic import Field
+from pydantic import BaseModel, Field, field_validator
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from models.common import utc_now
 
 SCHEMA_VERSION = 1
+# Signed-in devices kept per account; signing in once more ends the oldest session.
+MAX_SESSIONS = 50
+
+
+class Session(BaseModel):
+    """One sign-in: every token issued for it carries its id, until it logs out or is revoked."""
+
+    id: str
+    created_at: datetime = Field(default_factory=utc_now)
 
 
 class User(Document):
@@ -19,13 +28,22 @@ class User(Document):
     username_key: str | None = None
     email: str
     password_hash: str
-    bio: str = ""
-    image: str = ""
-    # Bumped when the password changes: tokens carrying an older version stop working.
+    # Null (or absent) until set; an empty string from before RealWorld 2.0 reads as null too.
+    bio: str | None = None
+    image: str | None = None
+    # The live sessions, newest last and at most MAX_SESSIONS: a token is good while its
+    # session is listed here. Kept in the account so that checking a token costs no extra read.
+    sessions: list[Session] = Field(default_factory=list)
+    # Tokens issued before sessions existed carry this instead; bumping it revokes them all.
     token_version: int = 0
     schema_version: int = SCHEMA_VERSION
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
+
+    @field_validator("bio", "image", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     class Settings:
         name = "users"

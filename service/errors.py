@@ -88,17 +88,30 @@ def _field_of(error: dict[str, Any]) -> str:
     return ".".join(path) or source
 
 
+def _is_blank(error: dict[str, Any]) -> bool:
+    """Whether a field was left out, sent as null or sent as blank text (the spec's one wording)."""
+    if error.get("type") == "missing":
+        return True
+    if error.get("type") in ("string_too_short", "too_short"):
+        if error.get("ctx", {}).get("min_length") == 1:
+            return True
+    value = error.get("input", ...)
+    if isinstance(value, str):
+        return not value.strip()
+    # A null where a value is required; a rule that refuses null says why in its own words.
+    return value is None and error.get("type") != "value_error"
+
+
 def _message_of(error: dict[str, Any]) -> str:
     """A short message for one pydantic error, without echoing the offending input."""
     if error.get("type") == "json_invalid":
         return "is not valid JSON"
-    if error.get("type") == "missing" or (
-        error.get("type") in ("string_too_short", "too_short")
-        and error.get("ctx", {}).get("min_length") == 1
-    ):
+    if _is_blank(error):
         return "can't be blank"
     if error.get("type") == "extra_forbidden":
         return "is not a known field"
+    if error.get("type") in ("int_parsing", "int_type", "int_from_float"):
+        return "must be an integer"
     if error.get("type") == "value_error":
         return str(error.get("ctx", {}).get("error", error.get("msg", "is invalid")))
     return str(error.get("msg", "is invalid"))

@@ -5,7 +5,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -35,6 +43,14 @@ def web_url(value: str) -> str:
         raise ValueError("must be an http or https URL")
     return value
 
+
+def _blank_is_null(value: object) -> object:
+    return None if value == "" else value
+
+
+# `bio` and `image` in every user, profile and author: null until set. An empty string stored
+# before RealWorld 2.0 reads as null too.
+NullableProfileText = Annotated[str | None, BeforeValidator(_blank_is_null)]
 
 Timestamp = Annotated[
     datetime,

@@ -40,6 +40,19 @@ class Passwords:
             return False
 
 
+@dataclass(frozen=True)
+class TokenClaims:
+    """What a valid token says: whose it is, and the session it belongs to.
+
+    Tokens issued before sessions existed name no session; they carry the account's token
+    version instead, and stay good until it changes.
+    """
+
+    user_id: str
+    session_id: str | None
+    token_version: int = 0
+
+
 class Tokens:
     """Issues and checks the signed access tokens clients send as `Token <jwt>`."""
 
@@ -48,14 +61,14 @@ class Tokens:
         self._secret = settings.jwt_secret.get_secret_value()
         self._ttl = timedelta(minutes=settings.jwt_ttl_minutes)
 
-    def issue(self, user_id: str, token_version: int) -> str:
-        """A token naming the user and their token version, valid for the configured lifetime."""
+    def issue(self, user_id: str, session_id: str) -> str:
+        """A token for this user's session, valid for the configured lifetime."""
         now = datetime.now(UTC)
-        claims = {"sub": user_id, "tv": token_version, "iat": now, "exp": now + self._ttl}
+        claims = {"sub": user_id, "sid": session_id, "iat": now, "exp": now + self._ttl}
         return jwt.encode(claims, self._secret, algorithm=TOKEN_ALGORITHM)
 
-    def claims(self, token: str) -> tuple[str, int]:
-        """The user id and token version a valid token names; Unauthorized for anything else."""
+    def claims(self, token: str) -> TokenClaims:
+        """The user and session a valid token names; Unauthorized for anything else."""
         try:
             claims = jwt.decode(
                 token,
@@ -67,10 +80,12 @@ class Tokens:
             raise Unauthorized("token", "has expired") from None
         except jwt.InvalidTokenError:
             raise Unauthorized("token", "is invalid") from None
-        version = claims.get("tv", 0)
+        session_id, version = claims.get("sid"), claims.get("tv", 0)
+        if "sid" in claims and not (isinstance(session_id, str) and session_id):
+            raise Unauthorized("token", "is invalid")
         if not isinstance(version, int) or isinstance(version, bool):
             raise Unauthorized("token", "is invalid")
-        return str(claims["sub"]), version
+        return TokenClaims(str(claims["sub"]), session_id, version)
 
 
 @dataclass(frozen=True)

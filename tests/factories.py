@@ -67,7 +67,7 @@ async def add_comment(
     response = await client.post(
         f"/api/articles/{slug}/comments", json={"comment": {"body": body}}, headers=author.headers
     )
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     return response.json()["comment"]
 
 

@@ -47,9 +47,9 @@ async def test_twenty_registrations_of_one_username_give_exactly_one_account(cli
               for n in range(20)]
     responses = await asyncio.gather(*(client.post("/api/users", json=body) for body in bodies))
     statuses = sorted(r.status_code for r in responses)
-    assert statuses == [201] + [422] * 19
+    assert statuses == [201] + [409] * 19
     assert all(r.json() == {"errors": {"username": ["has already been taken"]}}
-               for r in responses if r.status_code == 422)
+               for r in responses if r.status_code == 409)
 
 
 async def test_twenty_articles_with_one_title_at_once_get_twenty_slugs(client):

@@ -59,7 +59,7 @@ async def test_unfollowing_removes_an_author_from_the_feed(client):
 async def test_feed_needs_a_token(client):
     response = await client.get("/api/articles/feed")
     assert response.status_code == 401
-    assert response.json() == {"errors": {"authorization": ["a token is required"]}}
+    assert response.json() == {"errors": {"token": ["is missing"]}}
 
 
 async def test_feed_rejects_bad_pagination(client):

@@ -3,10 +3,12 @@
 from tests.factories import follow, register
 
 NOT_FOUND = {"errors": {"profile": ["not found"]}}
-TOKEN_REQUIRED = {"errors": {"authorization": ["a token is required"]}}
+TOKEN_REQUIRED = {"errors": {"token": ["is missing"]}}
 
 
-def profile_of(username: str, *, following: bool, bio: str = "", image: str = "") -> dict:
+def profile_of(
+    username: str, *, following: bool, bio: str | None = None, image: str | None = None
+) -> dict:
     """The exact `profile` envelope the API answers."""
     return {"profile": {"username": username, "bio": bio, "image": image, "following": following}}
 

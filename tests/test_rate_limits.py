@@ -57,7 +57,7 @@ async def test_logins_are_limited_per_address_across_accounts(limited):
 
 async def test_registrations_are_limited_per_address_and_per_account(limited):
     assert (await limited.post("/api/users", json=new_user(1))).status_code == 201
-    assert (await limited.post("/api/users", json=new_user(1))).status_code == 422
+    assert (await limited.post("/api/users", json=new_user(1))).status_code == 409
     assert_limited(await limited.post("/api/users", json=new_user(1)), "registration")
     assert (await limited.post("/api/users", json=new_user(2))).status_code == 201
     assert_limited(await limited.post("/api/users", json=new_user(3)), "registration")

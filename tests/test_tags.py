@@ -84,13 +84,20 @@ async def test_tags_are_trimmed_and_then_deduplicated_on_create(client):
     assert await get_tags(client) == {"tags": ["dragons"]}
 
 
-async def test_null_tag_list_means_no_tags(client):
+async def test_null_tag_list_is_refused_on_create_and_update(client):
+    # RealWorld 2.0's suite: `tagList: null` answers 422 ([] is how to say "no tags").
     jake = await register(client)
-
-    article = await create_article(client, jake, tagList=None)
-
-    assert article["tagList"] == []
-    assert await get_tags(client) == {"tags": []}
+    fields = article_fields(tagList=None)
+    response = await client.post("/api/articles", json={"article": fields}, headers=jake.headers)
+    assert response.status_code == 422
+    assert response.json() == {"errors": {"tagList": ["must be a list; send [] for no tags"]}}
+    article = await create_article(client, jake, tagList=["kept"])
+    response = await client.put(f"/api/articles/{article['slug']}",
+                                json={"article": {"tagList": None}}, headers=jake.headers)
+    assert response.status_code == 422
+    assert (await client.get(f"/api/articles/{article['slug']}")).json()["article"]["tagList"] == [
+        "kept"
+    ]
 
 
 async def test_missing_tag_list_means_no_tags(client):

@@ -24,7 +24,7 @@ async def test_full_width_and_compatibility_forms_are_normalised(client):
 async def test_look_alikes_of_a_taken_username_are_refused(client, look_alike):
     await register(client, "jake")
     response = await client.post("/api/users", json=new_user(look_alike, "other@example.com"))
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert response.json() == {"errors": {"username": ["has already been taken"]}}
 
 
@@ -32,7 +32,7 @@ async def test_renaming_to_a_look_alike_of_someone_else_is_refused(client):
     await register(client, "jake")
     anna = await register(client, "anna")
     response = await client.put("/api/user", json={"user": {"username": "JAKE"}}, headers=anna.headers)
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert response.json() == {"errors": {"username": ["has already been taken"]}}
     assert (await client.put("/api/user", json={"user": {"username": "Anna"}},
                              headers=anna.headers)).status_code == 200

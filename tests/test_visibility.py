@@ -85,7 +85,7 @@ async def test_the_author_can_work_on_a_hidden_article(client, kind):
     hidden = await make_hidden(client, jake, kind)
     base = f"/api/articles/{hidden['slug']}"
     assert (await client.post(f"{base}/comments", json={"comment": {"body": "note"}},
-                              headers=jake.headers)).status_code == 200
+                              headers=jake.headers)).status_code == 201
     updated = await client.put(base, json={"article": {"body": "better"}}, headers=jake.headers)
     assert updated.status_code == 200 and updated.json()["article"]["body"] == "better"
 

@@ -20,7 +20,7 @@ ArticleBySlug = Annotated[dict[str, Any], Depends(article_by_slug)]
 async def owned_article(user: WritingUser, article: ArticleBySlug) -> dict[str, Any]:
     """The article in the path, if the caller wrote it: 401 first, then 404, then 403."""
     if article["author_id"] != user.id:
-        raise Forbidden("article", "only its author may change it")
+        raise Forbidden("article", "forbidden")
     return article
 
 

@@ -30,9 +30,9 @@ Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
 
 
 def _drop_blank_tags(value: object) -> object:
-    """Null means no tags; blank entries (an empty input box) are dropped."""
+    """Blank entries (an empty input box) are dropped; null is refused, as RealWorld 2.0 says."""
     if value is None:
-        return []
+        raise ValueError("must be a list; send [] for no tags")
     if isinstance(value, list):
         return [tag for tag in value if not (isinstance(tag, str) and not tag.strip())]
     return value
@@ -65,8 +65,16 @@ def _utc_milliseconds(value: datetime) -> datetime:
 
 
 WebUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(web_url)]
+def _refuse_null_meta(value: object) -> object:
+    """On create, null is not "no metadata": say so rather than "can't be blank"."""
+    if value is None:
+        raise ValueError("must be an object; send {} for none")
+    return value
+
+
 Meta = Annotated[
     dict[str, Any],
+    BeforeValidator(_refuse_null_meta),
     AfterValidator(_checked_meta),
     Field(
         description=(

@@ -18,7 +18,7 @@ async def owned_comment(
     """The comment in the path, if the caller wrote it: 401, then 404, then 403."""
     comment = await queries.comment_on_article(article["_id"], comment_id)
     if comment["author_id"] != user.id:
-        raise Forbidden("comment", "only its author may delete it")
+        raise Forbidden("comment", "forbidden")
     return comment
 
 

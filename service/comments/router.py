@@ -38,13 +38,14 @@ async def list_comments(
 @router.post(
     "",
     name="comments:create",
+    status_code=status.HTTP_201_CREATED,
     response_model=SingleCommentResponse,
     summary="Create a comment for an article",
 )
 async def create_comment(
     body: NewCommentRequest, user: WritingUser, article: ArticleBySlug
 ) -> SingleCommentResponse:
-    """Comment on an article (200, as the RealWorld spec says)."""
+    """Comment on an article (201, as RealWorld 2.0 says)."""
     comment = await queries.add_comment(article["_id"], user, body.comment.body)
     return SingleCommentResponse(comment=CommentOut.from_doc(comment))
 

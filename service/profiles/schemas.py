@@ -3,16 +3,18 @@
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
 from models import User
-from service.schemas import WireModel
+from service.schemas import NullableProfileText, WireModel
 
 
 class Profile(WireModel):
     """A user as others see them, with whether the viewer follows them."""
 
     username: str
-    bio: str
-    image: str
+    bio: NullableProfileText = Field(default=None, description="null until set")
+    image: NullableProfileText = Field(default=None, description="an http(s) URL; null until set")
     following: bool
 
     @classmethod
@@ -25,8 +27,8 @@ class Profile(WireModel):
         """Build from the `author` sub-document a pipeline's `$lookup` attached."""
         return cls(
             username=author["username"],
-            bio=author.get("bio") or "",
-            image=author.get("image") or "",
+            bio=author.get("bio"),
+            image=author.get("image"),
             following=following,
         )
 

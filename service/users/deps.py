@@ -11,7 +11,7 @@ from models import User
 from service.errors import Unauthorized
 from service.ratelimit import RateLimits
 from service.security import Security
-from service.users.queries import Viewer, is_recently_current, user_by_id
+from service.users.queries import Viewer, honours, is_recently_current, user_by_id
 
 authorization_header = APIKeyHeader(
     name="Authorization",
@@ -49,21 +49,21 @@ def presented_token(
         return None
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() not in ("token", "bearer") or not token.strip():
-        raise Unauthorized("authorization", "expected 'Token <jwt>' or 'Bearer <jwt>'")
+        raise Unauthorized("token", "is invalid; send 'Token <jwt>' or 'Bearer <jwt>'")
     return token.strip()
 
 
 def required_token(token: Annotated[str | None, Depends(presented_token)]) -> str:
     """The raw token; a protected endpoint without one answers 401."""
     if token is None:
-        raise Unauthorized("authorization", "a token is required")
+        raise Unauthorized("token", "is missing")
     return token
 
 
 def _viewer(security: Security, token: str) -> Viewer:
-    subject, token_version = security.tokens.claims(token)
+    claims = security.tokens.claims(token)
     try:
-        return Viewer(PydanticObjectId(subject), token_version)
+        return Viewer(PydanticObjectId(claims.user_id), claims.session_id, claims.token_version)
     except (InvalidId, TypeError, ValueError):
         raise Unauthorized("token", "is invalid") from None
 
@@ -85,15 +85,17 @@ def optional_viewer_id(
     return None if viewer is None else viewer.id
 
 
-async def current_user(
-    security: SecurityDep, token: Annotated[str, Depends(required_token)]
-) -> User:
-    """The calling account, loaded and checked; 401 for a revoked or orphaned token."""
-    viewer = _viewer(security, token)
+def token_viewer(security: SecurityDep, token: Annotated[str, Depends(required_token)]) -> Viewer:
+    """Who a required token names, by its signature alone (the account is not read yet)."""
+    return _viewer(security, token)
+
+
+async def current_user(viewer: Annotated[Viewer, Depends(token_viewer)]) -> User:
+    """The calling account, loaded and checked; 401 for an ended session or a deleted account."""
     user = await user_by_id(str(viewer.id))
     if user is None:
         raise Unauthorized("token", "names no existing user")
-    if user.token_version != viewer.token_version:
+    if not honours(viewer, (session.id for session in user.sessions), user.token_version):
         raise Unauthorized("token", "has been revoked; sign in again")
     return user
 
@@ -105,14 +107,13 @@ async def writing_user(user: Annotated[User, Depends(current_user)], limits: Rat
 
 
 async def acting_viewer(
-    security: SecurityDep, token: Annotated[str, Depends(required_token)], limits: RateLimitsDep
+    viewer: Annotated[Viewer, Depends(token_viewer)], limits: RateLimitsDep
 ) -> Viewer:
     """The caller of an edge write (favorite, follow): a current token, counted as a write.
 
     Unlike `current_user` it loads no account: a confirmation of the token from the last
     `CONFIRMED_FOR_SECONDS` is trusted, which keeps these writes within four round trips.
     """
-    viewer = _viewer(security, token)
     if not await is_recently_current(viewer):
         raise Unauthorized("token", "has been revoked; sign in again")
     await limits.hit(limits.writes_per_user, "writes", str(viewer.id))
@@ -121,6 +122,7 @@ async def acting_viewer(
 
 AccessToken = Annotated[str, Depends(required_token)]
 ActingViewer = Annotated[Viewer, Depends(acting_viewer)]
+TokenViewer = Annotated[Viewer, Depends(token_viewer)]
 WritingUser = Annotated[User, Depends(writing_user)]
 OptionalViewer = Annotated[Viewer | None, Depends(optional_viewer)]
 OptionalViewerId = Annotated[PydanticObjectId | None, Depends(optional_viewer_id)]

@@ -1,7 +1,9 @@
-"""Account queries: registration, authentication and updates. No HTTP here."""
+"""Account queries: registration, authentication, updates and sessions. No HTTP here."""
 
+import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +14,9 @@ from pymongo.errors import DuplicateKeyError
 
 from models import User
 from models.common import utc_now
+from models.users import MAX_SESSIONS, Session
 from service.db import collection
-from service.errors import Invalid, Unauthorized
+from service.errors import Conflict, Unauthorized
 from service.security import Passwords
 from service.users.names import username_key
 
@@ -22,28 +25,49 @@ TAKEN = "has already been taken"
 
 @dataclass(frozen=True)
 class Viewer:
-    """Who a valid token says is calling, before any database read confirms it."""
+    """Who a valid token says is calling, and from which session, before any read confirms it.
+
+    `session_id` is None for a token issued before sessions existed; such a token carries the
+    account's `token_version` instead.
+    """
 
     id: PydanticObjectId
-    token_version: int
+    session_id: str | None
+    token_version: int = 0
+
+
+def honours(viewer: Viewer, session_ids: Iterable[str], token_version: int) -> bool:
+    """Whether an account with these live sessions (and token version) accepts the viewer's token."""
+    if viewer.session_id is None:
+        return token_version == viewer.token_version
+    return viewer.session_id in session_ids
+
+
+def new_session() -> Session:
+    """A session with a fresh, unguessable id."""
+    return Session(id=secrets.token_urlsafe(12))
 
 
 async def current_username(viewer: Viewer) -> str | None:
-    """The caller's username if the account exists and the token's version is current, else None."""
-    user = await collection(User).find_one({"_id": viewer.id}, {"token_version": 1, "username": 1})
-    if user is None or user.get("token_version", 0) != viewer.token_version:
+    """The caller's username if the account exists and still honours the token, else None."""
+    user = await collection(User).find_one(
+        {"_id": viewer.id}, {"token_version": 1, "username": 1, "sessions.id": 1}
+    )
+    if user is None or not honours(
+        viewer, (s["id"] for s in user.get("sessions", [])), user.get("token_version", 0)
+    ):
         return None
     _remember(viewer)
     return str(user["username"])
 
 
 async def is_current(viewer: Viewer) -> bool:
-    """Whether the account still exists and the token's version is its current one."""
+    """Whether the account still exists and honours the token."""
     return await current_username(viewer) is not None
 
 
 # Tokens recently confirmed current, so that edge writes (favorite, follow) need no lookup.
-# A password change forgets its user here at once; other processes notice within the TTL.
+# Ending sessions forgets the user here at once; other processes notice within the TTL.
 CONFIRMED_FOR_SECONDS = 30.0
 _CONFIRMED_LIMIT = 10_000
 _confirmed: "OrderedDict[Viewer, float]" = OrderedDict()
@@ -57,7 +81,7 @@ def _remember(viewer: Viewer) -> None:
 
 
 def forget_confirmations(user_id: PydanticObjectId) -> None:
-    """Drop this process's confirmations of a user's tokens (after a password change)."""
+    """Drop this process's confirmations of a user's tokens (after sessions end)."""
     for viewer in [v for v in _confirmed if v.id == user_id]:
         del _confirmed[viewer]
 
@@ -67,6 +91,8 @@ async def is_recently_current(viewer: Viewer) -> bool:
     if _confirmed.get(viewer, 0.0) > time.monotonic():
         return True
     return await is_current(viewer)
+
+
 UNIQUE_FIELDS = ("username_key", "email")
 
 
@@ -83,13 +109,17 @@ async def _taken_field(values: dict[str, Any], excluding: PydanticObjectId | Non
     return "username" if "username_key" in wanted else next(iter(wanted), "user")
 
 
-async def register(passwords: Passwords, *, username: str, email: str, password: str) -> User:
-    """Create an account; a taken username or email raises Invalid."""
+async def register(
+    passwords: Passwords, *, username: str, email: str, password: str
+) -> tuple[User, str]:
+    """Create an account, signed in with one session; a taken username or email raises Conflict."""
+    session = new_session()
     user = User(
         username=username,
         username_key=username_key(username),
         email=email,
         password_hash=await passwords.hash(password),
+        sessions=[session],
     )
     try:
         await user.insert()
@@ -97,16 +127,22 @@ async def register(passwords: Passwords, *, username: str, email: str, password:
         field = await _taken_field(
             {"username_key": user.username_key, "email": email}, excluding=None
         )
-        raise Invalid(field, TAKEN) from None
-    return user
+        raise Conflict(field, TAKEN) from None
+    return user, session.id
 
 
-async def authenticate(passwords: Passwords, *, email: str, password: str) -> User:
-    """The account these credentials open; one generic error whatever was wrong."""
+async def authenticate(passwords: Passwords, *, email: str, password: str) -> tuple[User, str]:
+    """The account these credentials open, and a new session for it; one error for any failure."""
     user = await User.find_one({"email": email.strip().lower()})
     if not await passwords.verify(user.password_hash if user else None, password) or user is None:
-        raise Unauthorized("credentials", "email or password is invalid")
-    return user
+        raise Unauthorized("credentials", "invalid")
+    session = new_session()
+    # The oldest sessions beyond MAX_SESSIONS fall off, so the account document stays small.
+    await collection(User).update_one(
+        {"_id": user.id},
+        {"$push": {"sessions": {"$each": [session.model_dump()], "$slice": -MAX_SESSIONS}}},
+    )
+    return user, session.id
 
 
 async def user_by_id(user_id: str) -> User | None:
@@ -117,20 +153,66 @@ async def user_by_id(user_id: str) -> User | None:
         return None
 
 
-async def update_user(passwords: Passwords, user: User, changes: dict[str, Any]) -> User:
-    """Apply changes to an account in one atomic update; a taken username or email raises Invalid."""
+def _ending_other_sessions(viewer: Viewer) -> tuple[dict[str, Any], str]:
+    """The update that ends every session but the viewer's, and the session that survives.
+
+    A token from before sessions existed cannot be told apart from others like it, so those
+    all end (the token version moves on) and the caller continues in a new session.
+    """
+    if viewer.session_id is not None:
+        keep = viewer.session_id
+        return {"$pull": {"sessions": {"id": {"$ne": keep}}}, "$inc": {"token_version": 1}}, keep
+    session = new_session()
+    return {"$set": {"sessions": [session.model_dump()]}, "$inc": {"token_version": 1}}, session.id
+
+
+async def update_user(
+    passwords: Passwords, user: User, viewer: Viewer, changes: dict[str, Any]
+) -> tuple[User, str | None]:
+    """Apply changes to an account in one atomic update; a taken username or email raises Conflict.
+
+    A new password ends every other session; the caller's own session goes on, and its id is
+    returned so that a fresh token can be issued for it (None when no session changed).
+    """
     update: dict[str, Any] = {}
+    kept_session = None
     if "username" in changes:
         changes["username_key"] = username_key(changes["username"])
     if "password" in changes:
         changes["password_hash"] = await passwords.hash(changes.pop("password"))
-        update["$inc"] = {"token_version": 1}  # every earlier token stops working
+        update, kept_session = _ending_other_sessions(viewer)
         forget_confirmations(user.id)  # type: ignore[arg-type]
     changes["updated_at"] = utc_now()
+    update["$set"] = {**update.get("$set", {}), **changes}
     try:
         updated = await collection(User).find_one_and_update(
-            {"_id": user.id}, {"$set": changes, **update}, return_document=ReturnDocument.AFTER
+            {"_id": user.id}, update, return_document=ReturnDocument.AFTER
         )
     except DuplicateKeyError:
-        raise Invalid(await _taken_field(changes, excluding=user.id), TAKEN) from None
-    return User.model_validate(updated)
+        raise Conflict(await _taken_field(changes, excluding=user.id), TAKEN) from None
+    if updated is None:  # deleted between the token check and this update
+        raise Unauthorized("token", "names no existing user")
+    return User.model_validate(updated), kept_session
+
+
+async def end_session(viewer: Viewer) -> None:
+    """Sign the viewer's session out: its tokens stop working; other sessions go on."""
+    if viewer.session_id is None:
+        update: dict[str, Any] = {"$inc": {"token_version": 1}}
+    else:
+        update = {"$pull": {"sessions": {"id": viewer.session_id}}}
+    await collection(User).update_one({"_id": viewer.id}, update)
+    forget_confirmations(viewer.id)
+
+
+async def end_other_sessions(viewer: Viewer) -> tuple[int, str]:
+    """End every session of the viewer's account but theirs; how many ended, and the one kept."""
+    update, kept_session = _ending_other_sessions(viewer)
+    before = await collection(User).find_one_and_update(
+        {"_id": viewer.id}, update, {"sessions.id": 1}, return_document=ReturnDocument.BEFORE
+    )
+    forget_confirmations(viewer.id)
+    if before is None:
+        raise Unauthorized("token", "names no existing user")
+    ended = [s["id"] for s in before.get("sessions", []) if s["id"] != kept_session]
+    return len(ended), kept_session

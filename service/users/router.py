@@ -1,6 +1,6 @@
 """Registration, login and the current user: `/users`, `/users/login`, `/user`."""
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from models import User
 from service.errors import Invalid, Unauthorized
@@ -12,18 +12,21 @@ from service.users.deps import (
     CurrentUser,
     RateLimitsDep,
     SecurityDep,
+    TokenViewer,
     WritingUser,
 )
 from service.users.schemas import (
     LoginUserRequest,
     NewUserRequest,
+    RevokedSessionsOut,
+    RevokedSessionsResponse,
     UpdateUserRequest,
     UserOut,
     UserResponse,
 )
 
 router = APIRouter(
-    tags=["User and Authentication"], responses=error_responses(401, 413, 422, 429)
+    tags=["User and Authentication"], responses=error_responses(401, 409, 413, 422, 429)
 )
 
 
@@ -46,12 +49,12 @@ def user_response(user: User, token: str) -> UserResponse:
 async def register(
     body: NewUserRequest, security: SecurityDep, limits: RateLimitsDep, address: ClientAddress
 ) -> UserResponse:
-    """Create an account and answer it with a token (422 if the username or email is taken)."""
+    """Create an account and answer it with a token (409 if the username or email is taken)."""
     await limits.hit(limits.register_per_address, "registration", address)
     await limits.hit(limits.register_per_account, "registration", body.user.email)
     await limits.hit(limits.register_per_account, "registration", body.user.username)
-    user = await queries.register(security.passwords, **body.user.model_dump())
-    return user_response(user, security.tokens.issue(str(user.id), user.token_version))
+    user, session_id = await queries.register(security.passwords, **body.user.model_dump())
+    return user_response(user, security.tokens.issue(str(user.id), session_id))
 
 
 @router.post(
@@ -60,19 +63,19 @@ async def register(
 async def login(
     body: LoginUserRequest, security: SecurityDep, limits: RateLimitsDep, address: ClientAddress
 ) -> UserResponse:
-    """Exchange email and password for a token (401 with one generic message on failure)."""
+    """Exchange email and password for a token in a new session (401 `credentials` on failure)."""
     account = body.user.email.strip().lower()
     await limits.hit(limits.login_per_address, "login", address)
     # Only failures count against an account, so guessing cannot lock its owner out as quickly.
     await limits.check(limits.login_per_account, "login", account)
     try:
-        user = await queries.authenticate(
+        user, session_id = await queries.authenticate(
             security.passwords, email=body.user.email, password=body.user.password
         )
     except Unauthorized:
         await limits.hit(limits.login_per_account, "login", account)
         raise
-    return user_response(user, security.tokens.issue(str(user.id), user.token_version))
+    return user_response(user, security.tokens.issue(str(user.id), session_id))
 
 
 @router.get("/user", name="users:current", response_model=UserResponse, summary="Get current user")
@@ -85,16 +88,58 @@ async def current(user: CurrentUser, token: AccessToken) -> UserResponse:
     "/user", name="users:update", response_model=UserResponse, summary="Update current user"
 )
 async def update(
-    body: UpdateUserRequest, user: WritingUser, security: SecurityDep, token: AccessToken
+    body: UpdateUserRequest,
+    user: WritingUser,
+    viewer: TokenViewer,
+    security: SecurityDep,
+    token: AccessToken,
 ) -> UserResponse:
     """Change any of email, username, password, bio and image (at least one).
 
-    A new password revokes every earlier token; the answer carries a fresh one.
+    `bio` or `image` set to `""` or `null` is stored and answered as `null`. A new password
+    signs out every other session; the token sent stays valid, and the answer carries a fresh
+    one for the same session.
     """
     changes = body.user.changes()
     if not changes:
         raise Invalid("user", "at least one field is required")
-    updated = await queries.update_user(security.passwords, user, changes)
-    if updated.token_version != user.token_version:
-        token = security.tokens.issue(str(updated.id), updated.token_version)
+    updated, session_id = await queries.update_user(security.passwords, user, viewer, changes)
+    if session_id is not None:
+        token = security.tokens.issue(str(updated.id), session_id)
     return user_response(updated, token)
+
+
+@router.post(
+    "/user/logout",
+    name="users:logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Sign out this session (Folio)",
+)
+async def logout(user: CurrentUser, viewer: TokenViewer) -> Response:
+    """End the calling session: the token sent (and any other of this session) stops working.
+
+    The account's other sessions go on. Not part of RealWorld; additive.
+    """
+    await queries.end_session(viewer)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/user/sessions/revoke",
+    name="users:revoke_sessions",
+    response_model=RevokedSessionsResponse,
+    summary="Sign out every other session (Folio)",
+)
+async def revoke_sessions(
+    user: WritingUser, viewer: TokenViewer, security: SecurityDep, token: AccessToken
+) -> RevokedSessionsResponse:
+    """End every session of the account but the caller's, e.g. after losing a device.
+
+    Answers how many ended, and the token to go on with: the one sent, unless it was issued
+    before sessions existed, in which case a new one. Not part of RealWorld; additive.
+    """
+    revoked, session_id = await queries.end_other_sessions(viewer)
+    if session_id != viewer.session_id:
+        token = security.tokens.issue(str(user.id), session_id)
+    return RevokedSessionsResponse(sessions=RevokedSessionsOut(revoked=revoked, token=token))

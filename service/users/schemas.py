@@ -3,13 +3,13 @@
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, field_validator
 
-from service.schemas import RequestModel, WireModel, web_url
+from service.schemas import NullableProfileText, RequestModel, WireModel, web_url
 from service.users.names import normalise_username, single_script
 
 USERNAME_PATTERN = r"^\w[\w.\-]*$"
-CLEARED_BY_NULL = {"bio": "", "image": ""}
+CLEARED_BY_NULL = {"bio": None, "image": None}
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
 
@@ -21,8 +21,9 @@ def _normalise_email(value: str) -> str:
     return value
 
 
-def _blank_means_unchanged(value: object) -> object:
-    return None if value == "" else value
+def _blank_means_unset(value: object) -> object:
+    """Blank text clears the field: it is stored and answered as null, as RealWorld 2.0 says."""
+    return None if isinstance(value, str) and not value.strip() else value
 
 
 Username = Annotated[
@@ -47,15 +48,8 @@ Password = Annotated[
     str, StringConstraints(min_length=8, max_length=128), Field(description="8–128 characters")
 ]
 Bio = Annotated[str, StringConstraints(max_length=1000)]
-
-
-def _web_url_or_blank(value: str) -> str:
-    """An absolute http(s) URL, or empty for no image."""
-    return web_url(value) if value else value
-
-
 ImageUrl = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_web_url_or_blank)
+    str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(web_url)
 ]
 
 
@@ -89,19 +83,27 @@ class LoginUserRequest(RequestModel):
 class UpdateUser(RequestModel):
     """Fields of the current user to change; at least one is required.
 
-    An empty password means "unchanged", as settings forms send one when left blank.
+    Email, username and password can be left out but not blanked: `""` or `null` answers
+    422 `can't be blank`, as RealWorld 2.0 requires.
     """
 
     READ_ONLY = frozenset({"token"})
 
     email: Email | None = None
     username: Username | None = None
-    password: Annotated[Password | None, BeforeValidator(_blank_means_unchanged)] = None
-    bio: Bio | None = None
-    image: ImageUrl | None = None
+    password: Password | None = None
+    bio: Annotated[Bio | None, BeforeValidator(_blank_means_unset)] = None
+    image: Annotated[ImageUrl | None, BeforeValidator(_blank_means_unset)] = None
+
+    @field_validator("email", "username", "password", mode="before")
+    @classmethod
+    def _sent_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("can't be blank")
+        return value
 
     def changes(self) -> dict[str, Any]:
-        """The fields the client sent; null clears bio and image and leaves the others alone."""
+        """The fields the client sent; null or "" clears bio and image, null leaves the rest."""
         return self.sent_fields(CLEARED_BY_NULL)
 
 
@@ -117,11 +119,24 @@ class UserOut(WireModel):
     email: str
     token: str
     username: str
-    bio: str
-    image: str
+    bio: NullableProfileText = Field(description="null until set")
+    image: NullableProfileText = Field(description="an http(s) URL; null until set")
 
 
 class UserResponse(WireModel):
     """The `user` envelope."""
 
     user: UserOut
+
+
+class RevokedSessionsOut(WireModel):
+    """How many sessions ended, and the token the caller goes on with."""
+
+    revoked: int = Field(description="sessions of this account that were signed out")
+    token: str = Field(description="the caller's token: the one sent, unless it predates sessions")
+
+
+class RevokedSessionsResponse(WireModel):
+    """The `sessions` envelope of a revocation."""
+
+    sessions: RevokedSessionsOut
