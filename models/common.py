@@ -1,6 +1,6 @@
 """Helpers shared by every document model."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 def to_milliseconds(moment: datetime) -> datetime:
@@ -11,3 +11,17 @@ def to_milliseconds(moment: datetime) -> datetime:
 def utc_now() -> datetime:
     """The current UTC time, at MongoDB's millisecond precision."""
     return to_milliseconds(datetime.now(UTC))
+
+
+def utc_now_after(previous: datetime | None) -> datetime:
+    """The current UTC time, but at least a millisecond after `previous`.
+
+    An update's `updatedAt` then always differs from the one before, even when both fall in
+    the same millisecond (clients compare them to notice a change).
+    """
+    now = utc_now()
+    if previous is None:
+        return now
+    if previous.tzinfo is None:  # drivers read BSON dates as naive UTC unless told otherwise
+        previous = previous.replace(tzinfo=UTC)
+    return max(now, previous + timedelta(milliseconds=1))

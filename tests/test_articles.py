@@ -2,9 +2,11 @@
 
 import asyncio
 import re
+from datetime import UTC, datetime
 
 import pytest
 
+from models.common import utc_now_after
 from tests.factories import create_article, favorite, follow, register
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -461,3 +463,28 @@ async def test_favorite_needs_a_token_and_an_existing_article(client):
     assert (await client.post("/api/articles/nope/favorite", headers=jake.headers)).status_code == 404
     assert (await client.delete("/api/articles/nope/favorite", headers=jake.headers)).status_code == 404
     assert (await client.get(f"/api/articles/{article['slug']}")).json()["article"]["favoritesCount"] == 0
+
+
+async def test_an_update_in_the_same_millisecond_still_moves_updated_at(client, monkeypatch):
+    # RealWorld 2.0's suite updates an article milliseconds after creating it and expects
+    # createdAt unchanged and updatedAt different; a frozen clock makes that instant the same.
+    frozen = datetime(2026, 5, 1, 12, 0, 0, 123000, tzinfo=UTC)
+    monkeypatch.setattr("models.common.utc_now", lambda: frozen)
+    monkeypatch.setattr("service.articles.queries.utc_now", lambda: frozen)
+    jake = await register(client)
+    created = await create_article(client, jake)
+    url = f"/api/articles/{created['slug']}"
+    stamps = [created["updatedAt"]]
+    for body in ("one", "two"):
+        response = await client.put(url, json={"article": {"body": body}}, headers=jake.headers)
+        assert response.json()["article"]["createdAt"] == created["createdAt"]
+        stamps.append(response.json()["article"]["updatedAt"])
+    assert stamps == [
+        "2026-05-01T12:00:00.123Z", "2026-05-01T12:00:00.124Z", "2026-05-01T12:00:00.125Z"
+    ]
+
+
+def test_utc_now_after_reads_naive_driver_dates_as_utc():
+    later = utc_now_after(datetime(2999, 1, 1, 0, 0, 0))
+    assert later == datetime(2999, 1, 1, 0, 0, 0, 1000, tzinfo=UTC)
+    assert utc_now_after(None).tzinfo is UTC

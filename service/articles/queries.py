@@ -18,7 +18,7 @@ from slugify import slugify
 
 from models import Article, Comment, Favorite, User
 from models.articles import NEWEST_CREATED, NEWEST_PUBLISHED, SCHEMA_VERSION
-from models.common import utc_now
+from models.common import utc_now, utc_now_after
 from service.articles.content import reading_time_minutes, render_markdown
 from service.articles.counts import count_key, counts
 from service.cursors import after_condition, keyset_cursor
@@ -364,7 +364,7 @@ async def update_article(
     article: dict[str, Any], author: User, changes: dict[str, Any]
 ) -> dict[str, Any]:
     """Apply changes in one atomic update; a title that slugifies differently moves the slug."""
-    now = utc_now()
+    now = utc_now_after(article.get("updated_at"))
     changes = {**changes, **derived_fields(changes, article, now), "updated_at": now}
 
     async def write(slug: str | None) -> dict[str, Any] | None:
