@@ -8,6 +8,7 @@ from bson import ObjectId
 from models import AppliedMigration, Article
 from scripts import migrate
 from scripts.migrations import m0001_article_computed_fields as m0001
+from scripts.migrations import m0003_null_profile_fields as m0003
 from service.db import collection, transaction
 from tests.factories import register
 
@@ -108,3 +109,23 @@ def test_discovered_migrations_are_ordered_and_complete():
     assert [m.id for m in found] == sorted(m.id for m in found)
     for migration in found:
         assert callable(migration.module.up) and callable(migration.module.down)
+
+
+async def test_empty_profile_fields_become_null_and_down_restores_them(app, client):
+    # Accounts as Folio wrote them before RealWorld 2.0: "" for an unset bio or image.
+    jake, jane = await register(client, "m3jake"), await register(client, "m3jane")
+    users = collection(Article).database.users
+    await users.update_one({"username": jake.username}, {"$set": {"bio": "", "image": ""}})
+    await users.update_one({"username": jane.username},
+                           {"$set": {"bio": "kept", "image": "https://example.com/j.png"}})
+    before = await users.find({}).sort("_id", 1).to_list(None)
+    # Read as null before the migration runs, so a rolling deploy needs no downtime.
+    profile = (await client.get(f"/api/profiles/{jake.username}")).json()["profile"]
+    assert (profile["bio"], profile["image"]) == (None, None)
+    database = app.state.engine.database
+    assert await m0003.up(database, None) == 2
+    jake_doc = await users.find_one({"username": jake.username})
+    assert (jake_doc["bio"], jake_doc["image"]) == (None, None)
+    assert await m0003.up(database, None) == 0  # idempotent
+    assert await m0003.down(database, None) == 2
+    assert await users.find({}).sort("_id", 1).to_list(None) == before
