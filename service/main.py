@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 
 from service.api import api_router
@@ -62,7 +63,9 @@ def create_app(
         finally:
             engine.close()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc served from the fastapi-offline package, never from a CDN, so /docs
+    # and /redoc work on a machine with no internet.
+    app = FastAPIOffline(
         title="Folio",
         version="0.1.0",
         description=DESCRIPTION,

@@ -29,9 +29,16 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
 ]
-# The API serves JSON only; the interactive docs load their own scripts and styles.
+# The API serves JSON only; the interactive docs may load scripts, styles and images from this
+# server alone (their assets ship in the fastapi-offline package), so they never reach a CDN.
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
-DOCS_PATHS = ("/docs", "/redoc", "/openapi.json")
+DOCS_CSP = (
+    b"content-security-policy",
+    b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
+    b"frame-ancestors 'none'",
+)
+DOCS_PATHS = ("/docs", "/redoc", "/openapi.json", "/static-offline-docs")
 
 # One token at a time, in a single left-to-right pass: an escape, a quote or a bracket.
 JSON_TOKENS = re.compile(rb'\\.|["\[\]{}]', re.DOTALL)
@@ -145,8 +152,7 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 extra = [(REQUEST_ID_HEADER, request_id), *SECURITY_HEADERS]
-                if not is_docs:
-                    extra.append(API_CSP)
+                extra.append(DOCS_CSP if is_docs else API_CSP)
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 

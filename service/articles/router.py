@@ -1,6 +1,6 @@
 """Articles, the feed and favorites: `/articles...`."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 
@@ -8,17 +8,15 @@ from service.articles import queries
 from service.articles.deps import ArticleBySlug, OwnedArticle
 from service.articles.meta import meta_filters
 from service.articles.schemas import (
-    ArticleOut,
     MultipleArticlesResponse,
     NewArticleRequest,
     SingleArticleResponse,
     UpdateArticleRequest,
 )
 from service.errors import Invalid
-from service.profiles.queries import followee_ids, is_following
+from service.profiles.queries import followee_ids
 from service.schemas import PageParams, error_responses
 from service.users.deps import (
-    ActingViewer,
     CurrentUser,
     OptionalViewer,
     OptionalViewerId,
@@ -32,11 +30,6 @@ router = APIRouter(
 )
 
 Page = Annotated[PageParams, Query()]
-
-
-def single(article: dict[str, Any]) -> SingleArticleResponse:
-    """The `article` envelope for a pipeline result that carries its viewer flags."""
-    return SingleArticleResponse(article=ArticleOut.model_validate(article))
 
 
 def multiple(page: queries.ArticlePage) -> MultipleArticlesResponse:
@@ -115,7 +108,7 @@ async def create_article(body: NewArticleRequest, user: WritingUser) -> SingleAr
     article = await queries.create_article(user, body.article.model_dump())
     article["favorited"] = False
     article["author"]["following"] = False
-    return single(article)
+    return SingleArticleResponse.of(article)
 
 
 @router.get(
@@ -124,7 +117,7 @@ async def create_article(body: NewArticleRequest, user: WritingUser) -> SingleAr
 async def get_article(article: ArticleBySlug, viewer_id: OptionalViewerId) -> SingleArticleResponse:
     """One article, body included; auth optional."""
     await queries.add_viewer_flags([article], viewer_id)
-    return single(article)
+    return SingleArticleResponse.of(article)
 
 
 @router.put(
@@ -142,7 +135,7 @@ async def update_article(
         raise Invalid("article", "at least one field is required")
     updated = await queries.update_article(article, user, changes)
     await queries.add_viewer_flags([updated], user.id)
-    return single(updated)
+    return SingleArticleResponse.of(updated)
 
 
 @router.delete(
@@ -156,33 +149,3 @@ async def delete_article(article: OwnedArticle) -> Response:
     """Delete an article you wrote, with its comments and favorites."""
     await queries.delete_article(article["_id"])
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.post(
-    "/{slug}/favorite",
-    name="articles:favorite",
-    response_model=SingleArticleResponse,
-    tags=["Favorites"],
-    summary="Favorite an article",
-)
-async def favorite(viewer: ActingViewer, article: ArticleBySlug) -> SingleArticleResponse:
-    """Favorite an article (idempotent)."""
-    article["favorites_count"] = await queries.favorite(article, viewer.id)
-    article["favorited"] = True
-    article["author"]["following"] = await is_following(viewer.id, article["author_id"])
-    return single(article)
-
-
-@router.delete(
-    "/{slug}/favorite",
-    name="articles:unfavorite",
-    response_model=SingleArticleResponse,
-    tags=["Favorites"],
-    summary="Unfavorite an article",
-)
-async def unfavorite(viewer: ActingViewer, article: ArticleBySlug) -> SingleArticleResponse:
-    """Take back a favorite (idempotent)."""
-    article["favorites_count"] = await queries.unfavorite(article, viewer.id)
-    article["favorited"] = False
-    article["author"]["following"] = await is_following(viewer.id, article["author_id"])
-    return single(article)

@@ -210,6 +210,11 @@ class SingleArticleResponse(WireModel):
 
     article: ArticleOut
 
+    @classmethod
+    def of(cls, article: dict[str, Any]) -> "SingleArticleResponse":
+        """The envelope for a pipeline result that carries its viewer flags."""
+        return cls(article=ArticleOut.model_validate(article))
+
 
 class MultipleArticlesResponse(WireModel):
     """A page of articles and the total number that match."""

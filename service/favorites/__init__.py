@@ -1,0 +1,1 @@
+"""The favorites domain: marking articles, counted on the article by `$inc`."""
