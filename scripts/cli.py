@@ -1,19 +1,28 @@
-"""The `folio` command line: serve the API, and the data tooling operators use."""
+"""The `folio` command line: serve the API, and the data tooling operators use.
+
+An operator's mistake (a bad URL, an unreachable server, a wrong file) ends in one clear line
+on stderr and exit status 1, never a traceback: see `main`.
+"""
 
 import asyncio
 import os
 import secrets
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 import uvicorn
+from pydantic import ValidationError
+from pymongo.errors import PyMongoError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from service.config import Settings
+from service.config import Settings, settings_problem
+from service.db import EngineUnavailable
 
 T = TypeVar("T")
 # On SIGTERM, uvicorn stops accepting connections and lets in-flight requests finish this long.
@@ -24,13 +33,90 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one message, one line, however narrow
 
 UrlOption = Annotated[
     str | None,
-    typer.Option("--url", help="MongoDB URL [default: FOLIO_MONGODB_URL, else the embedded engine]"),
+    typer.Option("--url", help="MongoDB URL",
+                 show_default="FOLIO_MONGODB_URL, else the embedded engine"),
 ]
-DbOption = Annotated[str | None, typer.Option("--db", help="database [default: FOLIO_DATABASE]")]
+DbOption = Annotated[
+    str | None, typer.Option("--db", help="database name", show_default="FOLIO_DATABASE, else folio")
+]
+
+
+class OperatorError(Exception):
+    """A mistake in what the operator asked for, told in one line."""
+
+
+def fail(message: str) -> NoReturn:
+    """Print one line to stderr and exit with status 1."""
+    console.print(f"[red]folio: {escape(message)}[/red]")
+    raise SystemExit(1)
+
+
+def _describe(error: Exception) -> str:
+    """One line for an error an operator can cause and fix."""
+    if isinstance(error, ValidationError):
+        return settings_problem(error)
+    if isinstance(error, OSError) and error.strerror:
+        where = f"{error.filename}: " if error.filename else ""
+        return f"{where}{error.strerror}"
+    if isinstance(error, PyMongoError):
+        return f"MongoDB: {str(error).splitlines()[0]}"
+    return str(error)
+
+
+OPERATOR_ERRORS = (OperatorError, EngineUnavailable, ValidationError, OSError, PyMongoError)
+
+
+def main() -> None:
+    """The `folio` entry point: operator mistakes end in one clear line and exit status 1.
+
+    Set FOLIO_CLI_TRACEBACK=1 to see the full traceback instead (for developers).
+    """
+    try:
+        app()
+    except OPERATOR_ERRORS as error:
+        if os.environ.get("FOLIO_CLI_TRACEBACK"):
+            raise
+        fail(_describe(error))
+
+
+def writable_file(path: Path, what: str) -> Path:
+    """Check before any work that `path` can be written as a file; OperatorError if not."""
+    if path.is_dir():
+        raise OperatorError(f"{what} {path} is a directory; name a file")
+    if not path.parent.is_dir():
+        raise OperatorError(f"{what} {path}: the directory {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise OperatorError(f"{what} {path} cannot be written (permission denied)")
+    return path
+
+
+def readable_file(path: Path, what: str) -> Path:
+    """Check that `path` is a file that can be read; OperatorError if not."""
+    if not path.exists():
+        raise OperatorError(f"{what} {path} does not exist")
+    if not path.is_file():
+        raise OperatorError(f"{what} {path} is not a file")
+    if not os.access(path, os.R_OK):
+        raise OperatorError(f"{what} {path} cannot be read (permission denied)")
+    return path
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Bind the address once, as uvicorn will, so that a taken port fails before any work."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as error:
+        raise OperatorError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise OperatorError(f"cannot listen on {host}:{port}: {error.strerror}") from None
 
 
 def tool_settings(url: str | None = None, db: str | None = None) -> Settings:
@@ -51,25 +137,51 @@ def tool_settings(url: str | None = None, db: str | None = None) -> Settings:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind; 0.0.0.0 for all")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
     reload: Annotated[bool, typer.Option(help="restart on code changes (development)")] = False,
     demo: Annotated[
         bool, typer.Option(help="seed the embedded engine with demo data at start-up")
     ] = False,
     load: Annotated[
+        Path | None, typer.Option(help="start the embedded engine from a `folio export` file")
+    ] = None,
+    save: Annotated[
         Path | None,
-        typer.Option(help="start the embedded engine from a `folio export` file", exists=True),
+        typer.Option(help="on shutdown, write the embedded engine's data to this file "
+                          "(a `folio export` file, for --load or `folio import`)"),
     ] = None,
 ) -> None:
     """Run the API server (the embedded in-memory engine unless FOLIO_MONGODB_URL is set).
 
     With --demo, the embedded engine starts with about 25 users and 200 articles; sign in as
-    demo@folio.dev with the password folio-demo-password.
+    demo@folio.dev with the password folio-demo-password. --demo and --load exclude each
+    other. Everything is checked before the server starts: the settings, the database, the
+    files and the port.
     """
+    from scripts.dump import ImportRefused, read_dump
+    from service.db import check_reachable
+
+    settings = Settings()  # a configuration mistake stops here, in one line
+    if demo and load:
+        raise OperatorError("--demo and --load both fill the embedded engine; choose one")
+    if (demo or load or save) and not settings.embedded:
+        raise OperatorError("--demo, --load and --save work on the embedded engine only; with "
+                            "FOLIO_MONGODB_URL set use `folio seed`, `folio import` or `folio export`")
+    if load:
+        try:
+            read_dump(readable_file(load, "--load"))
+        except ImportRefused as error:
+            raise OperatorError(f"--load {load}: {error}") from None
+    if save:
+        writable_file(save, "--save")
+    asyncio.run(check_reachable(settings))
+    check_port_free(host, port)
     if demo:
         os.environ["FOLIO_DEMO"] = "1"
     if load:
         os.environ["FOLIO_LOAD"] = str(load.resolve())
+    if save:
+        os.environ["FOLIO_SAVE"] = str(save.resolve())
     uvicorn.run(
         "scripts.serve:build_app",
         factory=True,
@@ -215,17 +327,34 @@ def export_command(
     url: UrlOption = None,
     db: DbOption = None,
 ) -> None:
-    """Write every collection to one file, losslessly (canonical Extended JSON, one per line)."""
+    """Write every collection to one file, losslessly (canonical Extended JSON, one per line).
+
+    The file appears only once it is complete. The embedded engine starts empty in every
+    command, so there is nothing to export from it: use `folio serve --save FILE` to keep
+    what a running embedded server holds.
+    """
     from scripts.dump import export
 
-    counts = run_with_engine(tool_settings(url, db), lambda engine: export(engine, out))
-    console.print(f"Exported {sum(counts.values())} documents to {out}: "
+    writable_file(out, "--out")
+    settings = tool_settings(url, db)
+    if settings.embedded:
+        raise OperatorError(
+            "nothing to export: the embedded engine starts empty in every command. Point --url "
+            "(or FOLIO_MONGODB_URL) at MongoDB, or run `folio serve --save FILE` to write what "
+            "a running embedded server holds"
+        )
+    counts = run_with_engine(settings, lambda engine: export(engine, out))
+    total = sum(counts.values())
+    if not total:
+        console.print(f"[yellow]The database {escape(settings.database)} holds no documents: "
+                      f"{escape(str(out))} is an empty export.[/yellow]")
+    console.print(f"Exported {total} documents to {escape(str(out))}: "
                   + ", ".join(f"{n} {name}" for name, n in counts.items()))
 
 
 @app.command("import")
 def import_command(
-    file: Annotated[Path, typer.Argument(help="a file written by `folio export`", exists=True)],
+    file: Annotated[Path, typer.Argument(help="a file written by `folio export`")],
     drop: Annotated[bool, typer.Option(help="empty Folio's collections first")] = False,
     url: UrlOption = None,
     db: DbOption = None,
@@ -233,12 +362,13 @@ def import_command(
     """Load an export: re-creates the indexes; refuses a database with data unless --drop."""
     from scripts.dump import ImportRefused, import_dump
 
+    readable_file(file, "import file")
     try:
         counts = run_with_engine(
             tool_settings(url, db), lambda engine: import_dump(engine, file, drop=drop)
         )
     except ImportRefused as error:
-        console.print(f"[red]Refusing to import: {error}[/red]")
+        console.print(f"[red]Refusing to import: {escape(str(error))}[/red]")
         raise typer.Exit(1) from None
     console.print(f"Imported {sum(counts.values())} documents: "
                   + ", ".join(f"{n} {name}" for name, n in counts.items()))
@@ -294,9 +424,9 @@ def db_check(url: UrlOption = None, db: DbOption = None) -> None:
 
 
 @app.callback()
-def main() -> None:
+def commands() -> None:
     """Folio's operator commands."""
 
 
 if __name__ == "__main__":
-    app()
+    main()

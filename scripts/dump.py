@@ -5,9 +5,11 @@ canonical mode, so ObjectIds, dates (to the millisecond) and 32/64-bit integers 
 exactly, and the file reads in `mongoimport`-style tooling or by eye.
 """
 
+import os
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from bson import json_util
 from bson.json_util import CANONICAL_JSON_OPTIONS
@@ -30,24 +32,41 @@ def _collections() -> dict[str, type]:
 
 
 async def export(engine: Engine, path: Path) -> dict[str, int]:
-    """Write every collection, documents in `_id` order; returns documents per collection."""
+    """Write every collection, documents in `_id` order; returns documents per collection.
+
+    The file is written beside its target and renamed into place once complete, so a failure
+    half-way leaves any earlier export untouched.
+    """
     counts: dict[str, int] = {}
-    with path.open("w", encoding="utf-8") as out:
-        for name, model in _collections().items():
-            counts[name] = 0
-            async for document in collection(model).find({}).sort("_id", 1):
-                line = {"collection": name, "document": document}
-                out.write(json_util.dumps(line, json_options=OPTIONS) + "\n")
-                counts[name] += 1
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            for name, model in _collections().items():
+                counts[name] = 0
+                async for document in collection(model).find({}).sort("_id", 1):
+                    line = {"collection": name, "document": document}
+                    out.write(json_util.dumps(line, json_options=OPTIONS) + "\n")
+                    counts[name] += 1
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     return counts
+
+
+def _lines(source: TextIO, path: Path) -> Iterator[str]:
+    """The file's lines; a file that is not UTF-8 text is refused, not half-read."""
+    try:
+        yield from source
+    except UnicodeDecodeError:
+        raise ImportRefused(f"{path} is not a text file; expected a `folio export` file") from None
 
 
 def read_dump(path: Path) -> dict[str, list[dict[str, Any]]]:
     """Parse an export file; refuses unknown collections and malformed lines, naming the line."""
     known = _collections()
     documents: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    with path.open(encoding="utf-8") as source:
-        for number, text in enumerate(source, start=1):
+    with path.open(encoding="utf-8", errors="strict") as source:
+        for number, text in enumerate(_lines(source, path), start=1):
             if not text.strip():
                 continue
             try:

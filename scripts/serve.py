@@ -37,6 +37,21 @@ async def load_export(app: FastAPI, engine: Engine) -> None:
     log.warning("Loaded %d documents from %s", sum(counts.values()), path)
 
 
+async def save_export(app: FastAPI, engine: Engine) -> None:
+    """On shutdown, write what the embedded engine holds to the --save file."""
+    from pathlib import Path
+
+    from scripts.dump import export
+
+    path = Path(app.state.settings.save)
+    try:
+        counts = await export(engine, path)
+    except OSError as error:  # e.g. the disk filled up while serving; the old file is kept
+        log.error("Could not save the data to %s: %s", path, error.strerror or error)
+        return
+    log.warning("Saved %d documents to %s", sum(counts.values()), path)
+
+
 def build_app() -> FastAPI:
     """The app for `uvicorn --factory scripts.serve:build_app`, with the start-up tasks asked for."""
     settings = get_settings()
@@ -45,4 +60,5 @@ def build_app() -> FastAPI:
         tasks.append(load_export)
     elif settings.demo:
         tasks.append(seed_demo)
-    return create_app(settings, startup_tasks=tasks)
+    on_shutdown = [save_export] if settings.save else []
+    return create_app(settings, startup_tasks=tasks, shutdown_tasks=on_shutdown)

@@ -4,7 +4,7 @@ import secrets
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_LENGTH = 32
@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     rate_limit_writes_per_user: str = Field(default="300/minute", description="writes per user")
     demo: bool = Field(default=False, description="`folio serve`: seed demo data at start-up")
     load: str | None = Field(default=None, description="`folio serve`: load an export at start-up")
+    save: str | None = Field(
+        default=None, description="`folio serve`: write an export of the embedded engine on shutdown"
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -84,6 +87,16 @@ class Settings(BaseSettings):
             return None
         if value is not None and not value.startswith(("mongodb://", "mongodb+srv://")):
             raise ValueError("FOLIO_MONGODB_URL must start with mongodb:// or mongodb+srv://")
+        if value is not None and value.startswith("mongodb://"):
+            # The driver's own parser, which needs no network for mongodb:// (a +srv URL asks
+            # DNS, so it is left to the client); unknown options warn, as the client does.
+            from pymongo.errors import ConfigurationError
+            from pymongo.uri_parser import parse_uri
+
+            try:
+                parse_uri(value, warn=True)
+            except (ConfigurationError, ValueError) as error:
+                raise ValueError(f"FOLIO_MONGODB_URL is not a valid MongoDB URL: {error}") from None
         return value
 
     @model_validator(mode="after")
@@ -104,6 +117,11 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when no MongoDB URL is configured and data lives in process memory."""
         return self.mongodb_url is None
+
+
+def settings_problem(error: ValidationError) -> str:
+    """One line naming what is wrong with the configuration, without pydantic's decoration."""
+    return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
 
 
 @lru_cache

@@ -14,7 +14,7 @@ from typing import Any
 from beanie import Document, init_beanie
 from mongomock_motor import AsyncMongoMockClient
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
-from pymongo.errors import ConnectionFailure
+from pymongo.errors import ConfigurationError, ConnectionFailure
 
 from models import DOCUMENT_MODELS
 from models.articles import SEARCH_WEIGHTS
@@ -46,19 +46,49 @@ class Engine:
         self.client.close()
 
 
+class EngineUnavailable(Exception):
+    """The configured MongoDB cannot be used: the URL is unusable or no server answers it."""
+
+
+def _first_line(error: Exception) -> str:
+    """The driver's own words, without the topology dump a selection timeout appends."""
+    return str(error).split(", Timeout:")[0].split(" (configured timeouts")[0].split("\n")[0]
+
+
 def build_client(settings: Settings, **client_options: Any) -> Any:
     """Build the Motor client for a real MongoDB, or the embedded engine when no URL is set."""
     if settings.embedded:
         return AsyncMongoMockClient()
-    return AsyncIOMotorClient(
-        settings.mongodb_url,
-        appname="folio",
-        uuidRepresentation="standard",
-        serverSelectionTimeoutMS=settings.server_selection_timeout_ms,
-        connectTimeoutMS=settings.server_selection_timeout_ms,
-        socketTimeoutMS=settings.socket_timeout_ms,
-        **client_options,
-    )
+    try:
+        return AsyncIOMotorClient(
+            settings.mongodb_url,
+            appname="folio",
+            uuidRepresentation="standard",
+            serverSelectionTimeoutMS=settings.server_selection_timeout_ms,
+            connectTimeoutMS=settings.server_selection_timeout_ms,
+            socketTimeoutMS=settings.socket_timeout_ms,
+            **client_options,
+        )
+    except (ConfigurationError, ValueError, TypeError) as error:  # a +srv URL's DNS, options
+        raise EngineUnavailable(f"FOLIO_MONGODB_URL is not usable: {_first_line(error)}") from None
+
+
+def _unreachable(settings: Settings, error: Exception) -> EngineUnavailable:
+    seconds = settings.server_selection_timeout_ms / 1000
+    return EngineUnavailable(f"cannot reach MongoDB within {seconds:g} s: {_first_line(error)}")
+
+
+async def check_reachable(settings: Settings) -> None:
+    """Ping the configured MongoDB once; EngineUnavailable if it cannot be used."""
+    if settings.embedded:
+        return
+    client = build_client(settings)
+    try:
+        await client.admin.command("ping")
+    except ConnectionFailure as error:
+        raise _unreachable(settings, error) from None
+    finally:
+        client.close()
 
 
 # The engine that `open_engine` connected last: Beanie binds models process-wide the same way.
@@ -66,11 +96,18 @@ _current: Engine | None = None
 
 
 async def open_engine(settings: Settings, **client_options: Any) -> Engine:
-    """Connect, bind every Beanie model and create the declared indexes."""
+    """Connect, bind every Beanie model and create the declared indexes.
+
+    EngineUnavailable when the URL is unusable or no server answers it in time.
+    """
     global _current
     client = build_client(settings, **client_options)
     database = client[settings.database]
-    await init_beanie(database=database, document_models=DOCUMENT_MODELS)
+    try:
+        await init_beanie(database=database, document_models=DOCUMENT_MODELS)
+    except ConnectionFailure as error:
+        client.close()
+        raise _unreachable(settings, error) from None
     if settings.embedded:
         log.warning(EMBEDDED_WARNING)
     else:

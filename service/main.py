@@ -11,7 +11,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 
 from service.api import api_router
-from service.config import Settings, get_settings
+from service.config import Settings, get_settings, settings_problem
 from service.db import Engine, open_engine
 from service.errors import install_error_handlers
 from service.health.router import router as health_router
@@ -46,9 +46,13 @@ StartupTask = Callable[[FastAPI, Engine], Awaitable[None]]
 
 
 def create_app(
-    settings: Settings | None = None, *, startup_tasks: Sequence[StartupTask] = ()
+    settings: Settings | None = None,
+    *,
+    startup_tasks: Sequence[StartupTask] = (),
+    shutdown_tasks: Sequence[StartupTask] = (),
 ) -> FastAPI:
-    """Build the app; the lifespan opens the database, then runs any start-up tasks (demo data)."""
+    """Build the app; the lifespan opens the database, runs any start-up tasks (demo data), and
+    on the way out any shutdown tasks (saving an export) before it closes the database."""
     settings = settings or get_settings()
     configure_logging()
 
@@ -60,6 +64,8 @@ def create_app(
             await task(app, engine)
         try:
             yield
+            for task in shutdown_tasks:
+                await task(app, engine)
         finally:
             engine.close()
 
@@ -104,8 +110,7 @@ def _settings_or_exit() -> Settings:
     try:
         return get_settings()
     except ValidationError as error:
-        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
-        sys.exit(f"Folio cannot start: {problems}")
+        sys.exit(f"Folio cannot start: {settings_problem(error)}")
 
 
 def __getattr__(name: str) -> FastAPI:

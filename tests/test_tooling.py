@@ -118,7 +118,6 @@ def test_cli_seed_migrate_and_db_commands_run_on_the_embedded_engine(tmp_path):
     schema = json.loads(runner.invoke(cli, ["db", "schema"]).output)
     assert set(schema) == {"users", "follows", "articles", "favorites", "comments", "counters",
                            "migrations"}
-    assert runner.invoke(cli, ["export", "--out", str(tmp_path / "x.jsonl")]).exit_code == 0
 
 
 async def test_serve_load_starts_the_embedded_engine_from_an_export(app, tmp_path):

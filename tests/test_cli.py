@@ -1,0 +1,194 @@
+"""The `folio` command as an operator meets it: mistakes end in one clear line, never a traceback.
+
+These run the real command in a subprocess (`python -m scripts.cli`), so that what is checked is
+exactly what a terminal shows: standard error, the exit status and nothing else.
+"""
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from scripts.cli import app as cli
+from tests.servers import ROOT, free_port, running
+
+FAST_FAILURE = {"FOLIO_SERVER_SELECTION_TIMEOUT_MS": "200", "FOLIO_JWT_SECRET": "s" * 40}
+UNREACHABLE = "mongodb://127.0.0.1:1"
+
+
+def folio(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run `folio ARGS` with no database configured unless `env` says otherwise."""
+    environment = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "scripts.cli", *args], cwd=ROOT, env=environment,
+                          capture_output=True, text=True, timeout=60)
+
+
+def assert_one_line_failure(result: subprocess.CompletedProcess, *expected: str) -> str:
+    """Exit status 1, nothing on stdout, one `folio: …` line on stderr that says `expected`."""
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("folio: "), lines
+    for text in expected:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
+# A bad or unreachable database URL, in `serve` and every data command --------------------------
+
+DATA_COMMANDS = [
+    ["seed"], ["migrate", "status"], ["migrate", "up"], ["db", "sync"], ["db", "check"],
+    ["export", "--out", "/tmp/folio-never-written.jsonl"], ["import", "pyproject.toml"],
+    ["serve", "--port", "1"],
+]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("foo://x", "FOLIO_MONGODB_URL must start with mongodb:// or mongodb+srv://"),
+        ("mongodb://127.0.0.1:99999", "Port must be an integer between 0 and 65535"),
+        ("mongodb://user:pw@", "is not a valid MongoDB URL"),
+        (UNREACHABLE, "cannot reach MongoDB within 0.2 s: 127.0.0.1:1"),
+    ],
+    ids=["scheme", "port", "no-host", "unreachable"],
+)
+@pytest.mark.parametrize("command", DATA_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_a_bad_or_unreachable_url_is_one_line_in_every_command(command, url, expected):
+    result = folio(*command, env={**FAST_FAILURE, "FOLIO_MONGODB_URL": url})
+    line = assert_one_line_failure(result, expected)
+    assert "pw" not in line  # credentials in a URL are never echoed
+
+
+def test_the_url_option_is_checked_like_the_environment():
+    result = folio("db", "check", "--url", "mongodb://127.0.0.1:99999")
+    assert_one_line_failure(result, "Port must be an integer")
+
+
+# Files -------------------------------------------------------------------------------------------
+
+
+def test_import_of_a_binary_file_is_refused_in_one_line(tmp_path):
+    binary = tmp_path / "photo.png"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    result = folio("import", str(binary))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{binary} is not a text file; expected a `folio export` file" in result.stderr
+
+
+@pytest.mark.parametrize("target", ["directory", "missing"])
+def test_import_of_a_directory_or_a_missing_file_is_one_line(tmp_path, target):
+    path = tmp_path if target == "directory" else tmp_path / "missing.jsonl"
+    result = folio("import", str(path))
+    assert_one_line_failure(result, str(path), "is not a file" if target == "directory"
+                            else "does not exist")
+
+
+def test_export_into_a_missing_directory_is_one_line_before_any_work(tmp_path):
+    result = folio("export", "--out", str(tmp_path / "nowhere" / "x.jsonl"))
+    assert_one_line_failure(result, f"the directory {tmp_path / 'nowhere'} does not exist")
+
+
+def test_export_onto_a_directory_is_one_line(tmp_path):
+    assert_one_line_failure(folio("export", "--out", str(tmp_path)), "is a directory; name a file")
+
+
+def test_export_from_the_embedded_engine_writes_nothing_and_says_why(tmp_path):
+    out = tmp_path / "x.jsonl"
+    result = folio("export", "--out", str(out))
+    assert_one_line_failure(result, "nothing to export", "folio serve --save FILE")
+    assert not out.exists()
+
+
+def test_serve_load_of_a_bad_file_is_one_line_and_starts_nothing(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"collection": "users", "document": {}}\nnot json\n')
+    result = folio("serve", "--load", str(bad), "--port", str(free_port()))
+    assert_one_line_failure(result, f"--load {bad}: line 2 is not a Folio export line")
+
+
+def test_serve_refuses_demo_and_load_together(tmp_path):
+    result = folio("serve", "--demo", "--load", str(tmp_path / "x.jsonl"))
+    assert_one_line_failure(result, "--demo and --load both fill the embedded engine; choose one")
+
+
+def test_serve_save_into_a_missing_directory_is_refused_before_starting(tmp_path):
+    result = folio("serve", "--save", str(tmp_path / "nowhere" / "x.jsonl"))
+    assert_one_line_failure(result, "does not exist")
+
+
+def test_serve_demo_save_and_load_refuse_a_real_database():
+    result = folio("serve", "--demo", env={**FAST_FAILURE, "FOLIO_MONGODB_URL": UNREACHABLE})
+    assert_one_line_failure(result, "work on the embedded engine only")
+
+
+def test_serve_on_a_port_in_use_fails_at_once_without_seeding():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = folio("serve", "--demo", "--port", str(port))
+    assert_one_line_failure(result, f"cannot listen on 127.0.0.1:{port}: Address already in use")
+    assert "Demo data loaded" not in result.stderr
+
+
+# Saving the embedded engine on shutdown, and starting from the save -------------------------------
+
+
+def test_serve_save_writes_the_data_on_shutdown_and_load_brings_it_back(tmp_path):
+    saved = tmp_path / "kept.jsonl"
+    port = free_port()
+    command = [sys.executable, "-m", "scripts.cli", "serve", "--save", str(saved),
+               "--port", str(port)]
+    user = {"username": "keeper", "email": "keeper@example.com", "password": "keep-me-please"}
+    with running(command, port, stderr=subprocess.DEVNULL) as server:
+        base = f"http://127.0.0.1:{port}/api"
+        assert httpx.post(f"{base}/users", json={"user": user}).status_code == 201
+        assert not saved.exists()  # written on shutdown, not before
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+    collections = {json.loads(line)["collection"] for line in saved.read_text().splitlines()}
+    assert "users" in collections
+    assert not saved.with_name(saved.name + ".partial").exists()
+
+    port = free_port()
+    command = [sys.executable, "-m", "scripts.cli", "serve", "--load", str(saved),
+               "--port", str(port)]
+    with running(command, port, stderr=subprocess.DEVNULL):
+        login = httpx.post(f"http://127.0.0.1:{port}/api/users/login", json={
+            "user": {"email": user["email"], "password": user["password"]}})
+        assert login.status_code == 200, login.text
+
+
+# Help ----------------------------------------------------------------------------------------------
+
+
+def test_help_shows_where_url_and_db_default_from():
+    result = CliRunner().invoke(cli, ["seed", "--help"], env={"COLUMNS": "200"})
+    assert "[default: (FOLIO_MONGODB_URL, else the embedded engine)]" in result.output
+    assert "[default: (FOLIO_DATABASE, else folio)]" in result.output
+
+
+def test_serve_help_names_save_and_the_demo_load_rule():
+    output = CliRunner().invoke(cli, ["serve", "--help"], env={"COLUMNS": "200"}).output
+    words = " ".join(output.split())
+    assert "--save" in words and "--demo and --load exclude each other" in words
+
+
+def test_an_unexpected_error_still_shows_its_traceback_to_developers(tmp_path):
+    # FOLIO_CLI_TRACEBACK=1 is for developers: the one-line rule must not hide a real bug.
+    result = folio("import", str(tmp_path), env={"FOLIO_CLI_TRACEBACK": "1"})
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_the_folio_script_is_the_one_line_entry_point():
+    scripts = Path(ROOT / "pyproject.toml").read_text()
+    assert 'folio = "scripts.cli:main"' in scripts
