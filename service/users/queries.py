@@ -200,7 +200,9 @@ async def end_session(viewer: Viewer) -> None:
     if viewer.session_id is None:
         update: dict[str, Any] = {"$inc": {"token_version": 1}}
     else:
-        update = {"$pull": {"sessions": {"id": viewer.session_id}}}
+        # An operator makes this a condition applied to each element as a document (MongoDB's
+        # $pull), matching by id alone; a plain {"id": …} would need the exact element.
+        update = {"$pull": {"sessions": {"id": {"$eq": viewer.session_id}}}}
     await collection(User).update_one({"_id": viewer.id}, update)
     forget_confirmations(viewer.id)
 
