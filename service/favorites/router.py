@@ -1,5 +1,7 @@
 """Favorites: `/articles/{slug}/favorite`, under the spec's own `Favorites` tag only."""
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from service.articles import queries
@@ -8,6 +10,7 @@ from service.articles.schemas import SingleArticleResponse
 from service.profiles.queries import is_following
 from service.schemas import error_responses
 from service.users.deps import ActingViewer
+from service.users.queries import Viewer
 
 router = APIRouter(
     prefix="/articles", tags=["Favorites"], responses=error_responses(401, 404, 413, 422, 429)
@@ -22,10 +25,7 @@ router = APIRouter(
 )
 async def favorite(viewer: ActingViewer, article: ArticleBySlug) -> SingleArticleResponse:
     """Favorite an article (idempotent)."""
-    article["favorites_count"] = await queries.favorite(article, viewer.id)
-    article["favorited"] = True
-    article["author"]["following"] = await is_following(viewer.id, article["author_id"])
-    return SingleArticleResponse.of(article)
+    return await _answer(article, viewer, await queries.favorite(article, viewer.id), True)
 
 
 @router.delete(
@@ -36,7 +36,14 @@ async def favorite(viewer: ActingViewer, article: ArticleBySlug) -> SingleArticl
 )
 async def unfavorite(viewer: ActingViewer, article: ArticleBySlug) -> SingleArticleResponse:
     """Take back a favorite (idempotent)."""
-    article["favorites_count"] = await queries.unfavorite(article, viewer.id)
-    article["favorited"] = False
+    return await _answer(article, viewer, await queries.unfavorite(article, viewer.id), False)
+
+
+async def _answer(
+    article: dict[str, Any], viewer: Viewer, favorites_count: int, favorited: bool
+) -> SingleArticleResponse:
+    """The article as the viewer now sees it: its new count, their flag, and whether they follow."""
+    article["favorites_count"] = favorites_count
+    article["favorited"] = favorited
     article["author"]["following"] = await is_following(viewer.id, article["author_id"])
     return SingleArticleResponse.of(article)
