@@ -34,8 +34,11 @@ class Settings(BaseSettings):
     server_selection_timeout_ms: int = Field(
         default=3000, ge=100, description="how long to wait for a reachable MongoDB"
     )
-    socket_timeout_ms: int = Field(
-        default=10000, ge=100, description="how long one database operation may take"
+    operation_timeout_ms: int = Field(
+        default=10000,
+        ge=100,
+        description="how long one database operation may take, server time included; the driver "
+        "sends the rest of it to MongoDB as maxTimeMS (PyMongo timeoutMS), so MongoDB stops too",
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger bodies get 413")
     max_json_depth: int = Field(default=32, ge=4, description="deeper JSON bodies get 422")

@@ -14,7 +14,12 @@ from typing import Any
 from beanie import Document, init_beanie
 from mongomock_motor import AsyncMongoMockClient
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
-from pymongo.errors import ConfigurationError, ConnectionFailure
+from pymongo.errors import (
+    ConfigurationError,
+    ConnectionFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
 
 from models import DOCUMENT_MODELS
 from models.articles import SEARCH_WEIGHTS
@@ -23,9 +28,21 @@ from service.config import Settings
 log = logging.getLogger("folio.db")
 
 SEARCHED_FIELDS = tuple(SEARCH_WEIGHTS)
-# What the driver raises while the server cannot be reached (selection timeout, network error,
-# lost primary); the API answers these with 503 and Retry-After.
-UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (ConnectionFailure,)
+def database_outage(error: PyMongoError) -> str | None:
+    """How an API answer should read a driver error: "unavailable", "timeout", or None (a bug).
+
+    No server reachable (selection timeout, network error, lost primary) is "unavailable": 503.
+    An operation that used up its time budget (`timeoutMS`: the server stopped it on
+    `maxTimeMS`, or the client gave up waiting) is "timeout": 504. PyMongo marks both kinds of
+    timeout with `error.timeout`; a selection timeout is one too, but means no server.
+    """
+    if isinstance(error, ServerSelectionTimeoutError):
+        return "unavailable"
+    if error.timeout:
+        return "timeout"
+    if isinstance(error, ConnectionFailure):
+        return "unavailable"
+    return None
 
 EMBEDDED_WARNING = (
     "Folio is running on the EMBEDDED in-memory engine: all data is lost when the process stops. "
@@ -66,7 +83,10 @@ def build_client(settings: Settings, **client_options: Any) -> Any:
             uuidRepresentation="standard",
             serverSelectionTimeoutMS=settings.server_selection_timeout_ms,
             connectTimeoutMS=settings.server_selection_timeout_ms,
-            socketTimeoutMS=settings.socket_timeout_ms,
+            # A whole-operation budget (client-side operation timeout): each command carries
+            # maxTimeMS, so a slow query stops on the server too instead of running on after
+            # the client gave up. It replaces socketTimeoutMS.
+            timeoutMS=settings.operation_timeout_ms,
             **client_options,
         )
     except (ConfigurationError, ValueError, TypeError) as error:  # a +srv URL's DNS, options
@@ -147,7 +167,7 @@ def text_search_stages(
 
 
 async def ping(engine: Engine) -> None:
-    """Reach the server once; raises one of UNAVAILABLE_ERRORS when it cannot be reached."""
+    """Reach the server once; raises ConnectionFailure when it cannot be reached."""
     if not engine.embedded:
         await engine.client.admin.command("ping")
 

@@ -10,9 +10,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.db import UNAVAILABLE_ERRORS
+from service.db import database_outage
 
 log = logging.getLogger("folio.errors")
 RETRY_AFTER_SECONDS = 5
@@ -155,9 +156,17 @@ def _request_id(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", "unknown"))
 
 
-async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("database unavailable on %s %s (request %s): %s", request.method,
+async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    """503 while MongoDB cannot be reached, 504 for an operation out of time, else a 500."""
+    assert isinstance(exc, PyMongoError)
+    outage = database_outage(exc)
+    if outage is None:
+        return await _on_unexpected_error(request, exc)
+    log.warning("database %s on %s %s (request %s): %s", outage, request.method,
                 request.url.path, _request_id(request), type(exc).__name__)
+    if outage == "timeout":
+        return JSONResponse(error_body("database", "took too long to answer; try a narrower "
+                                       "request or try again later"), 504)
     return JSONResponse(
         error_body("database", "is unavailable; try again shortly"),
         503,
@@ -181,6 +190,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(FolioError, _on_folio_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    for error in UNAVAILABLE_ERRORS:
-        app.add_exception_handler(error, _on_database_unavailable)
+    app.add_exception_handler(PyMongoError, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected_error)

@@ -112,6 +112,7 @@ ERROR_MEANINGS = {
     429: "rate limit reached; see Retry-After",
     500: "unexpected error; the message carries the request id",
     503: "the database cannot be reached; see Retry-After",
+    504: "a database operation ran out of its time budget (FOLIO_OPERATION_TIMEOUT_MS)",
 }
 
 
@@ -119,7 +120,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI declarations of the error statuses a router answers, all with the envelope."""
     return {
         code: {"model": ErrorEnvelope, "description": ERROR_MEANINGS[code]}
-        for code in sorted({*codes, 500, 503})
+        for code in sorted({*codes, 500, 503, 504})
     }
 
 

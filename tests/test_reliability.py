@@ -4,7 +4,13 @@ import json
 
 import pytest
 from mongomock.collection import Collection as MockCollection
-from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
+from pymongo.errors import (
+    AutoReconnect,
+    ExecutionTimeout,
+    NetworkTimeout,
+    OperationFailure,
+    ServerSelectionTimeoutError,
+)
 
 from service import db as engine_adapter
 from service.middleware import json_depth_exceeds
@@ -185,8 +191,41 @@ def test_real_mongodb_clients_fail_fast_rather_than_hanging():
     )
     options = client.options
     assert options.server_selection_timeout == 3
-    assert options.pool_options.socket_timeout == 10
+    # One budget per operation (timeoutMS), which PyMongo also sends to MongoDB as maxTimeMS.
+    assert options.timeout == 10
     client.close()
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (ExecutionTimeout("operation exceeded time limit", 50, {"code": 50}), 504),
+        (NetworkTimeout("timed out", errors={"timeout": True}), 504),
+        (ServerSelectionTimeoutError("no servers"), 503),
+        (AutoReconnect("connection refused"), 503),
+    ],
+    ids=["server-stopped-it", "client-deadline", "no-server", "connection-lost"],
+)
+async def test_out_of_time_answers_504_and_unreachable_503(client, monkeypatch, error, status):
+    # Embedded engine: the driver's errors are raised by hand, as MongoDB would cause them.
+    async def failing(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr("service.tags.router.queries.all_tags", failing)
+    response = await client.get("/api/tags")
+    assert response.status_code == status
+    assert list(response.json()["errors"]) == ["database"]
+    assert ("retry-after" in response.headers) == (status == 503)
+
+
+async def test_another_driver_error_is_a_500_with_a_request_id(client, monkeypatch):
+    async def failing(*args, **kwargs):
+        raise OperationFailure("bad query", 2)
+
+    monkeypatch.setattr("service.tags.router.queries.all_tags", failing)
+    response = await client.get("/api/tags")
+    assert response.status_code == 500
+    assert "request id" in response.json()["errors"]["server"][0]
 
 
 async def test_a_failed_counter_update_takes_the_favorite_edge_back(client, monkeypatch):
