@@ -9,6 +9,7 @@ one answers 422.
 import base64
 import binascii
 import json
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,8 +17,12 @@ from bson import ObjectId
 from bson.errors import InvalidId
 
 from service.errors import Invalid
+from service.schemas import MAX_OFFSET
 
 Sort = list[tuple[str, int]]
+# BSON integers are 64-bit: a larger one from a tampered cursor could not even be sent to
+# MongoDB (PyMongo raises OverflowError while encoding), so it is refused here as a 422.
+INT64 = range(-(2**63), 2**63)
 
 
 def _encode(payload: dict[str, Any]) -> str:
@@ -53,7 +58,11 @@ def _typed(value: Any) -> Any:
             return ObjectId(value["o"])
     except (InvalidId, TypeError, ValueError, OverflowError, OSError):
         pass
-    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+    if isinstance(value, bool):
+        raise Invalid("cursor", "is not a cursor this API issued")
+    if isinstance(value, str) or (isinstance(value, int) and value in INT64):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
         return value
     raise Invalid("cursor", "is not a cursor this API issued")
 
@@ -69,7 +78,12 @@ def offset_cursor(offset: int) -> str:
 
 
 def after_condition(cursor: str, sort: Sort) -> dict[str, Any]:
-    """The `$match` condition for the items after a keyset cursor, in this sort order."""
+    """The `$match` condition for the items after a keyset cursor, in this sort order.
+
+    Besides the exact `$or` of "after" branches, the first sort key gets a plain range of its
+    own ({published_at: {$lte: t}} for newest first): the planner turns that into tight index
+    bounds starting at the cursor, so the keys examined stay near the page size at any depth.
+    """
     payload = _decode(cursor)
     fields = [field for field, _ in sort]
     values = payload.get("v")
@@ -81,7 +95,8 @@ def after_condition(cursor: str, sort: Sort) -> dict[str, Any]:
         branch = {f: typed[i] for i, (f, _) in enumerate(sort[:position])}
         branch[field] = {"$lt" if direction < 0 else "$gt": typed[position]}
         branches.append(branch)
-    return {"$or": branches}
+    first, direction = sort[0]
+    return {first: {"$lte" if direction < 0 else "$gte": typed[0]}, "$or": branches}
 
 
 def offset_of(cursor: str) -> int:
@@ -89,4 +104,6 @@ def offset_of(cursor: str) -> int:
     offset = _decode(cursor).get("o")
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
         raise Invalid("cursor", "is not a cursor this API issued")
+    if offset > MAX_OFFSET:
+        raise Invalid("cursor", f"goes past the deepest page (offset {MAX_OFFSET})")
     return offset

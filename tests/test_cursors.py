@@ -1,5 +1,6 @@
 """Keyset pagination: `cursor` / `nextCursor` on lists, the feed and search."""
 
+import base64
 from datetime import UTC, datetime
 
 import pytest
@@ -103,9 +104,42 @@ def test_after_condition_continues_strictly_after_the_last_item():
     moment = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
     last = {"published_at": moment, "_id": __import__("bson").ObjectId("65a000000000000000000001")}
     condition = after_condition(keyset_cursor(sort, last), sort)
-    assert condition == {"$or": [
+    # The leading range gives the index tight bounds; the $or is exact about ties.
+    assert condition == {"published_at": {"$lte": moment}, "$or": [
         {"published_at": {"$lt": moment}},
         {"published_at": moment, "_id": {"$lt": last["_id"]}},
     ]}
     pipeline = article_page_pipeline({"a": 1}, offset=0, limit=5, sort=sort, after=condition)
-    assert pipeline[3]["$facet"]["page"][:2] == [{"$match": condition}, {"$limit": 5}]
+    assert pipeline[:3] == [
+        {"$match": {"$and": [{"a": 1}, condition]}},
+        {"$sort": dict(sort)},
+        {"$limit": 5},
+    ]
+
+
+
+def forged(json_text: str) -> str:
+    """A cursor as a client could make one: base64url of any JSON text."""
+    return base64.urlsafe_b64encode(json_text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "literal",
+    [str(2**63), str(-(2**63) - 1), "1" + "0" * 30, "Infinity", "NaN", "true"],
+    ids=["int64-max+1", "int64-min-1", "huge", "infinity", "nan", "bool"],
+)
+async def test_a_cursor_with_a_number_mongodb_cannot_hold_answers_422(client, literal):
+    # On MongoDB an int beyond 64 bits made PyMongo raise OverflowError while encoding: a 500.
+    cursor = forged('{"s": ["published_at", "_id"], "v": [{"t": 0}, ' + literal + "]}")
+    response = await client.get("/api/articles", params={"cursor": cursor})
+    assert response.status_code == 422, response.text
+    assert list(response.json()["errors"]) == ["cursor"]
+
+
+async def test_a_search_cursor_past_the_deepest_offset_answers_422(client):
+    response = await client.get("/api/search", params={"q": "x", "cursor": forged('{"o": 1e20}')})
+    assert response.status_code == 422
+    deep = await client.get("/api/search", params={"q": "x", "cursor": forged('{"o": 10001}')})
+    assert deep.json() == {"errors": {"cursor": ["goes past the deepest page (offset 10000)"]}}
+    ok = await client.get("/api/search", params={"q": "x", "cursor": forged('{"o": 10000}')})
+    assert ok.status_code == 200

@@ -1,10 +1,12 @@
 """Article queries: page pipelines, viewer flags, writes and favorites. No HTTP here.
 
-Every list is one aggregation (filter, sort, count and author join), plus at most one query
-to resolve usernames in the filters and one `$in` query per viewer flag: a bounded number of
-round trips whatever the page size.
+Every list is one aggregation (filter, sort, page and author join) and, when no recent count
+is kept, one `count_documents` run beside it; plus at most one query to resolve usernames in
+the filters and one `$in` query per viewer flag: a bounded number of round trips whatever the
+page size or depth.
 """
 
+import asyncio
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -68,19 +70,23 @@ def article_page_pipeline(
     limit: int,
     sort: Sort = NEWEST_PUBLISHED,
     after: dict[str, Any] | None = None,
-    count: bool = True,
 ) -> list[dict[str, Any]]:
-    """A page of matching articles (no body) with authors, and the total count of matches.
+    """A page of matching articles (no body) with authors; the total is counted separately.
 
-    `after` (from a cursor) starts the page after a given item; the total still counts all.
-    Without `count`, only the page's own rows are read: the index range up to it, no further.
+    `$match` then `$sort` lead, so an index serves both (the sort without a blocking stage) and
+    `$skip`/`$limit` stop the scan at the page. `after` (from a cursor) joins the filter, which
+    keeps the index bounds tight at any depth. Only the page's rows reach the author join.
     """
-    start = [{"$match": after}] if after else [{"$skip": offset}]
-    page = [*start, {"$limit": limit}, *author_stages(LIST_FIELDS)]
-    head: list[dict[str, Any]] = [{"$match": match}, {"$sort": dict(sort)}, {"$project": LIST_FIELDS}]
-    if not count:
-        return [*head, *page]
-    return [*head, {"$facet": {"total": [{"$count": "n"}], "page": page}}]
+    condition = {"$and": [match, after]} if after else match
+    paging = [] if after or not offset else [{"$skip": offset}]
+    return [
+        {"$match": condition},
+        {"$sort": dict(sort)},
+        *paging,
+        {"$limit": limit},
+        {"$project": LIST_FIELDS},
+        *author_stages(LIST_FIELDS),
+    ]
 
 
 def article_by_slug_pipeline(slug: str) -> list[dict[str, Any]]:
@@ -217,12 +223,6 @@ class ArticlePage:
     next_cursor: str | None = None
 
 
-def facet_counts(result: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
-    """The one document a `$facet` pipeline returns, and its `total` count (0 when empty)."""
-    facets = result[0] if result else {"total": [], "page": []}
-    return facets, facets["total"][0]["n"] if facets["total"] else 0
-
-
 async def article_page(
     query: ArticleQuery,
     viewer_id: PydanticObjectId | None,
@@ -236,19 +236,21 @@ async def article_page(
     if query.match is None:
         return ArticlePage([], 0)
     after = after_condition(cursor, query.sort) if cursor else None
+    pipeline = article_page_pipeline(
+        query.match, offset=offset, limit=limit, sort=query.sort, after=after
+    )
+    page_rows = collection(Article).aggregate(pipeline).to_list(length=limit)
     key = count_key(query.match)
     known = counts().get(key)
-    pipeline = article_page_pipeline(
-        query.match, offset=offset, limit=limit, sort=query.sort, after=after,
-        count=known is None,
-    )
     if known is None:
-        result = await collection(Article).aggregate(pipeline).to_list(length=1)
-        facets, total = facet_counts(result)
+        # Counted apart from the page, on the filter alone, so that the count can use the
+        # index too (inside a $facet it could not), and concurrently, so it costs no latency.
+        rows, total = await asyncio.gather(
+            page_rows, collection(Article).count_documents(query.match)
+        )
         counts().put(key, total)
-        rows = facets["page"]
     else:
-        rows, total = await collection(Article).aggregate(pipeline).to_list(length=limit), known
+        rows, total = await page_rows, known
     page = await add_viewer_flags(rows, viewer_id, follows_every_author=follows_every_author)
     next_cursor = keyset_cursor(query.sort, page[-1]) if len(page) == limit else None
     return ArticlePage(page, total, next_cursor)

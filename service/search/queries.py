@@ -5,12 +5,19 @@ from typing import Any
 from beanie import PydanticObjectId
 
 from models import Article
-from service.articles.queries import LIST_FIELDS, ArticleQuery, add_viewer_flags, facet_counts
+from service.articles.queries import LIST_FIELDS, ArticleQuery, add_viewer_flags
 from service.cursors import offset_cursor
 from service.db import collection, text_search_stages
 from service.profiles.queries import author_stages
+from service.schemas import MAX_OFFSET
 
 FACET_SIZE = 20
+
+
+def facet_counts(result: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
+    """The one document a `$facet` pipeline returns, and its `total` count (0 when empty)."""
+    facets = result[0] if result else {"total": [], "page": []}
+    return facets, facets["total"][0]["n"] if facets["total"] else 0
 
 
 def search_pipeline(
@@ -73,6 +80,8 @@ async def search_articles(
     return {
         "articles": page,
         "articles_count": total,
-        "next_cursor": offset_cursor(following) if following < total else None,
+        # No cursor past the deepest offset a cursor may carry (it would only be refused).
+        "next_cursor": offset_cursor(following)
+        if following < total and following <= MAX_OFFSET else None,
         "facets": {"tags": facets.get("tags", []), "authors": facets.get("authors", [])},
     }
