@@ -1,5 +1,6 @@
 """Migrations: ordered, recorded, idempotent, and `up` then `down` restores the data exactly."""
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -9,10 +10,14 @@ from models import AppliedMigration, Article
 from scripts import migrate
 from scripts.migrations import m0001_article_computed_fields as m0001
 from scripts.migrations import m0003_null_profile_fields as m0003
-from service.db import collection, transaction
+from service.db import collection
 from tests.factories import register
 
 CREATED = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def ignore(done: int) -> None:
+    """A migration's progress, unwatched."""
 
 
 async def insert_legacy_articles(client, count: int = 5) -> list[dict]:
@@ -21,7 +26,7 @@ async def insert_legacy_articles(client, count: int = 5) -> list[dict]:
     author = await collection(Article).database.users.find_one({"username": jake.username})
     documents = [
         {"_id": ObjectId(), "slug": f"legacy-{n}", "title": f"Legacy {n}", "description": "d",
-         "body": "word " * (n * 200 + 1), "tag_list": ["old"], "author_id": author["_id"],
+         "body": "word " * (n % 5 * 200 + 1), "tag_list": ["old"], "author_id": author["_id"],
          "favorites_count": n, "status": "published", "publish_at": None, "published_at": CREATED,
          "meta": {}, "cover_image": None, "canonical_url": None,
          "created_at": CREATED, "updated_at": CREATED}
@@ -71,13 +76,13 @@ async def test_migrations_are_recorded_and_not_applied_twice(app, client):
 async def test_an_interrupted_run_is_completed_by_running_it_again(app, client):
     documents = await insert_legacy_articles(client)
     database = app.state.engine.database
-    await m0001.up(database, None)
+    await m0001.up(database, ignore)
     await collection(Article).update_many(
         {"_id": {"$in": [d["_id"] for d in documents[:3]]}},
         {"$unset": {"body_html": "", "reading_time_minutes": "", "schema_version": ""}},
     )  # as if the first run stopped after two documents
-    assert await m0001.up(database, None) == 3
-    assert await m0001.up(database, None) == 0
+    assert await m0001.up(database, ignore) == 3
+    assert await m0001.up(database, ignore) == 0
     assert await collection(Article).count_documents({"schema_version": 2}) == 5
 
 
@@ -95,13 +100,44 @@ async def test_legacy_articles_stay_readable_before_the_migration(app, client):
     assert [a["readingTimeMinutes"] for a in listed] == [None, None]
 
 
-async def test_without_a_replica_set_a_migration_runs_without_a_transaction(app, caplog):
-    if not app.state.engine.embedded:
-        pytest.skip("the embedded engine has no transactions; MongoDB may")
-    with caplog.at_level("WARNING", logger="folio.db"):
-        async with transaction(app.state.engine, "migration x up") as session:
-            assert session is None
-    assert "migration x up runs without a transaction on the embedded engine" in caplog.text
+async def test_a_migration_completes_while_the_api_takes_writes(app, client):
+    # No transaction: on MongoDB one over the whole collection would abort on the first write
+    # conflict with these requests (or pass its 60 s limit). Batches just carry on.
+    documents = await insert_legacy_articles(client, count=3 * migrate.BATCH_SIZE // 2)
+    writer = await register(client)
+    batches: list[int] = []
+
+    async def api_writes() -> list[int]:
+        statuses = []
+        for n in range(30):
+            response = await client.post("/api/articles", headers=writer.headers, json={
+                "article": {"title": f"During {n}", "description": "d", "body": "b"}})
+            statuses.append(response.status_code)
+            await asyncio.sleep(0)
+        return statuses
+
+    migrated, statuses = await asyncio.gather(
+        migrate.up(app.state.engine, m0001.ID, progress=lambda _, done: batches.append(done)),
+        api_writes(),
+    )
+    assert statuses == [201] * 30
+    assert migrated == [(m0001.ID, len(documents))]
+    assert batches == [migrate.BATCH_SIZE, len(documents) - migrate.BATCH_SIZE]
+    assert await collection(Article).count_documents({"schema_version": {"$ne": 2}}) == 0
+
+
+async def test_an_interrupted_batch_run_resumes_where_it_stopped(app, client):
+    await insert_legacy_articles(client, count=migrate.BATCH_SIZE + 10)
+    database = app.state.engine.database
+
+    def stop_after_first_batch(done: int) -> None:
+        raise KeyboardInterrupt  # as if the operator pressed Ctrl-C after one batch
+
+    with pytest.raises(KeyboardInterrupt):
+        await m0001.up(database, stop_after_first_batch)
+    assert await collection(Article).count_documents({"schema_version": 2}) == migrate.BATCH_SIZE
+    assert await collection(AppliedMigration).count_documents({}) == 0  # the ledger waits
+    assert await m0001.up(database, ignore) == 10
 
 
 def test_discovered_migrations_are_ordered_and_complete():
@@ -123,9 +159,9 @@ async def test_empty_profile_fields_become_null_and_down_restores_them(app, clie
     profile = (await client.get(f"/api/profiles/{jake.username}")).json()["profile"]
     assert (profile["bio"], profile["image"]) == (None, None)
     database = app.state.engine.database
-    assert await m0003.up(database, None) == 2
+    assert await m0003.up(database, ignore) == 2
     jake_doc = await users.find_one({"username": jake.username})
     assert (jake_doc["bio"], jake_doc["image"]) == (None, None)
-    assert await m0003.up(database, None) == 0  # idempotent
-    assert await m0003.down(database, None) == 2
+    assert await m0003.up(database, ignore) == 0  # idempotent
+    assert await m0003.down(database, ignore) == 2
     assert await users.find({}).sort("_id", 1).to_list(None) == before

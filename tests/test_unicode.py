@@ -59,10 +59,10 @@ async def test_migration_0002_backfills_keys_and_reports_look_alikes(app, client
         {"username": "other", "email": "o@example.com", "password_hash": "h"},
     ])
     database = app.state.engine.database
-    assert await m0002.up(database, None) == 2
+    assert await m0002.up(database, lambda done: None) == 2
     keys = {u["username"]: u.get("username_key") async for u in collection(User).find({})}
     assert keys["other"] == "other"
     assert sorted(str(keys[name]) for name in ("Old", "OLD")) == ["None", "old"]
-    assert await m0002.up(database, None) == 0
-    assert await m0002.down(database, None) == 2
+    assert await m0002.up(database, lambda done: None) == 0
+    assert await m0002.down(database, lambda done: None) == 2
     assert await collection(User).count_documents({"username_key": {"$exists": True}}) == 0
