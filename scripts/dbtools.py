@@ -2,14 +2,18 @@
 
 import types
 import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from beanie import Document, PydanticObjectId
 from pydantic import BaseModel
 
-from models import DOCUMENT_MODELS
-from service.db import Engine, apply_validator, collection
+from models import DOCUMENT_MODELS, Article, Favorite
+from service.articles.queries import favorite_counts_pipeline
+from service.db import Engine, apply_validator, collection, create_collection
+from service.indexes import changed_indexes, declared_indexes, drift_report
 
 SKIPPED = "the embedded engine (mongomock) does not support collection validators"
 BSON_INTEGER = ["int", "long"]
@@ -76,39 +80,6 @@ def validator_for(model: type[Document]) -> dict[str, Any]:
     return {"$jsonSchema": object_schema(model)}
 
 
-def declared_indexes(model: type[Document]) -> dict[str, dict[str, Any]]:
-    """The model's named indexes, as index documents."""
-    indexes = getattr(model.Settings, "indexes", [])
-    return {index.document["name"]: index.document for index in indexes}
-
-
-def _keys(key: Any) -> list[tuple[str, Any]]:
-    items = key.items() if isinstance(key, dict) else key
-    return [(field, direction) for field, direction in items]
-
-
-def index_drift(declared: dict[str, dict[str, Any]], actual: dict[str, dict[str, Any]]) -> list[str]:
-    """Every difference between declared and actual indexes of one collection."""
-    drift = []
-    for name, spec in declared.items():
-        found = actual.get(name)
-        if found is None:
-            drift.append(f"missing index {name}")
-            continue
-        keys = _keys(spec["key"])
-        if any(direction == "text" for _, direction in keys):
-            if "weights" in found and found["weights"] != spec.get("weights", found["weights"]):
-                drift.append(f"index {name}: weights {found['weights']} != {spec['weights']}")
-        elif _keys(found["key"]) != keys:
-            drift.append(f"index {name}: keys {_keys(found['key'])} != {keys}")
-        if bool(found.get("unique")) != bool(spec.get("unique")):
-            drift.append(f"index {name}: unique is {bool(found.get('unique'))}, declared "
-                         f"{bool(spec.get('unique'))}")
-    for name in actual.keys() - declared.keys() - {"_id_"}:
-        drift.append(f"undeclared index {name}")
-    return drift
-
-
 async def ensure_indexes(model: type[Document]) -> int:
     """Create a model's declared indexes (a no-op for those that exist); returns how many."""
     indexes = getattr(model.Settings, "indexes", [])
@@ -119,26 +90,97 @@ async def ensure_indexes(model: type[Document]) -> int:
 
 async def check(engine: Engine) -> dict[str, list[str]]:
     """Drift per collection (only collections with any)."""
-    report = {}
-    for model in DOCUMENT_MODELS:
-        actual = await collection(model).index_information()
-        drift = index_drift(declared_indexes(model), actual)
-        if drift:
-            report[collection(model).name] = drift
-    return report
+    return await drift_report()
 
 
-async def sync(engine: Engine) -> list[str]:
-    """Create missing collections, apply validators (moderate) where the engine can, create indexes."""
+class SyncRefused(Exception):
+    """An index exists under its declared name with other keys or options: rebuilding it needs
+    the operator's word (--rebuild-changed), since the collection loses that index meanwhile."""
+
+
+async def sync(engine: Engine, *, rebuild_changed: bool = False) -> list[str]:
+    """Create missing collections (with their validator), apply validators to existing ones,
+    create missing indexes, and drop and rebuild changed ones when `rebuild_changed`.
+
+    MongoDB builds indexes without blocking reads and writes; this is the step that owns the
+    builds, run before the API starts (the API only checks them).
+    """
     lines = []
     existing = set(await engine.database.list_collection_names())
+    changed = {
+        collection(model).name: changed_indexes(
+            declared_indexes(model), await collection(model).index_information()
+        )
+        for model in DOCUMENT_MODELS
+        if collection(model).name in existing
+    }
+    refused = [f"{name}.{index}" for name, indexes in changed.items() for index in indexes]
+    if refused and not rebuild_changed:
+        raise SyncRefused(
+            f"{', '.join(refused)} exist with other keys or options than declared; run again "
+            "with --rebuild-changed to drop and rebuild them (queries lose them while they build)"
+        )
     for model in DOCUMENT_MODELS:
         name = collection(model).name
+        validator = validator_for(model)
         if name not in existing:
-            await engine.database.create_collection(name)
-            lines.append(f"{name}: created")
-        applied = await apply_validator(engine, name, validator_for(model))
-        outcome = "applied (validationLevel moderate)" if applied else f"skipped: {SKIPPED}"
-        lines.append(f"{name}: validator {outcome}")
+            with_validator = await create_collection(engine, name, validator)
+            lines.append(f"{name}: created" + (" with its validator (validationLevel moderate)"
+                                               if with_validator else f"; validator {SKIPPED}"))
+        else:
+            applied = await apply_validator(engine, name, validator)
+            outcome = "applied (validationLevel moderate)" if applied else f"skipped: {SKIPPED}"
+            lines.append(f"{name}: validator {outcome}")
+        for index in changed.get(name, []):
+            await collection(model).drop_index(index)
+            lines.append(f"{name}: dropped {index} to rebuild it as declared")
         lines.append(f"{name}: {await ensure_indexes(model)} declared indexes ensured")
     return lines
+
+
+@dataclass
+class Recount:
+    """What `folio db recount` found: articles checked, counters fixed, and those skipped."""
+
+    checked: int = 0
+    fixed: list[tuple[str, int, int]] = field(default_factory=list)  # slug, stored, edges
+    moved_meanwhile: list[str] = field(default_factory=list)
+
+
+async def recount(engine: Engine, report: Callable[[int], None]) -> Recount:
+    """Reconcile every article's `favorites_count` with its favorite edges, in batches.
+
+    Safe while serving: each correction is an `$inc` by the difference, applied only if the
+    counter still holds the value read (a favorite arriving meanwhile makes it skip that one,
+    reported, for the next run). On a standalone server a favorite caught between its edge
+    and its `$inc` can still be counted twice: run it again at a quiet moment to settle.
+    """
+    from scripts.migrate import in_batches
+
+    result = Recount()
+
+    async def check(batch: list[dict[str, Any]]) -> int:
+        ids = [article["_id"] for article in batch]
+        edges = {
+            group["_id"]: group["edges"]
+            async for group in collection(Favorite).aggregate(favorite_counts_pipeline(ids))
+        }
+        fixed = 0
+        for article in batch:
+            stored, true = article.get("favorites_count", 0), edges.get(article["_id"], 0)
+            result.checked += 1
+            if stored == true:
+                continue
+            moved = await collection(Article).update_one(
+                {"_id": article["_id"], "favorites_count": stored},
+                {"$inc": {"favorites_count": true - stored}},
+            )
+            if moved.modified_count:
+                result.fixed.append((article["slug"], stored, true))
+                fixed += 1
+            else:
+                result.moved_meanwhile.append(article["slug"])
+        return fixed
+
+    await in_batches(collection(Article), {}, {"slug": 1, "favorites_count": 1}, check, report)
+    return result

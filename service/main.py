@@ -15,6 +15,7 @@ from service.config import Settings, get_settings, settings_problem
 from service.db import Engine, open_engine
 from service.errors import install_error_handlers
 from service.health.router import router as health_router
+from service.indexes import drift_report
 from service.middleware import BodyGuard, RequestContext
 from service.ratelimit import RateLimits
 from service.security import build_security
@@ -42,6 +43,7 @@ def configure_logging() -> None:
     _stderr_logger("folio.access", "%(message)s")
 
 
+log = logging.getLogger("folio.startup")
 StartupTask = Callable[[FastAPI, Engine], Awaitable[None]]
 
 
@@ -60,6 +62,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = await open_engine(settings)
         app.state.engine = engine
+        for name, lines in (await drift_report()).items():
+            for line in lines:
+                log.warning("index drift in %s: %s; run `folio db sync`", name, line)
         for task in startup_tasks:
             await task(app, engine)
         try:

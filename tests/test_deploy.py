@@ -16,7 +16,9 @@ def test_compose_runs_a_pinned_mongodb_replica_set_with_a_healthcheck_and_volume
     image, _, tag = mongo["image"].partition(":")
     assert image == "mongo" and tag.split(".")[0] in {"7", "8"}
     assert "--replSet" in mongo["command"]
-    assert "rs.initiate" in " ".join(mongo["healthcheck"]["test"])
+    check = " ".join(mongo["healthcheck"]["test"])
+    assert "rs.initiate" in check
+    assert "quit(db.hello().isWritablePrimary ? 0 : 1)" in check  # healthy only once PRIMARY
     assert any(volume.startswith("mongo-data:") for volume in mongo["volumes"])
     assert "mongo-data" in compose()["volumes"]
 
@@ -25,8 +27,20 @@ def test_compose_wires_the_api_to_mongodb_without_a_committed_secret():
     api = compose()["services"]["api"]
     assert api["build"] == "."
     assert api["depends_on"]["mongo"]["condition"] == "service_healthy"
+    assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert api["environment"]["FOLIO_MONGODB_URL"].startswith("mongodb://mongo:27017/")
     assert api["environment"]["FOLIO_JWT_SECRET"] == "${FOLIO_JWT_SECRET:-}"
+
+
+def test_compose_syncs_indexes_and_migrates_once_before_the_api():
+    migrate = compose()["services"]["migrate"]
+    assert migrate["command"] == ["sh", "-c", "folio db sync && folio migrate up"]
+    assert migrate["restart"] == "no"
+    assert migrate["depends_on"]["mongo"]["condition"] == "service_healthy"
+    assert migrate["environment"] == {
+        key: value for key, value in compose()["services"]["api"]["environment"].items()
+        if key != "FOLIO_CORS_ORIGINS"
+    }
 
 
 def test_ci_runs_the_readme_test_command():
@@ -35,6 +49,7 @@ def test_ci_runs_the_readme_test_command():
     command = "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/pytest"
     assert command in readme
     assert command in ci
+    assert ci.rstrip().endswith("bash .ci/wire-tier")  # then the real driver over the wire
 
 
 def test_the_code_passes_ruff():
