@@ -49,10 +49,20 @@ def _field_name(index_field: str, wanted: str) -> bool:
 
 def served(collection: str, filter_: dict[str, Any], sort: list[tuple[str, int]]) -> bool:
     """Whether some declared index of the collection serves this filter and sort."""
+    if "$and" in filter_:  # e.g. a list's filter joined with a cursor's condition
+        merged = {k: v for k, v in filter_.items() if k != "$and"}
+        for part in filter_["$and"]:
+            if "$or" in part and "$or" in merged:
+                return False  # two $or branches at once: this rule does not judge that
+            merged.update(part)  # a field in both keeps one of its two ranges: same index
+        return served(collection, merged, sort)
     if "$or" in filter_:
         rest = {k: v for k, v in filter_.items() if k != "$or"}
         return all(served(collection, {**rest, **branch}, sort) for branch in filter_["$or"])
     equality, ranges = _split(filter_)
+    # A sort key the filter pins to one value orders nothing: {published_at: t} sorted by
+    # (published_at, _id) needs an index on (published_at, _id) with the first key fixed.
+    sort = [(field, direction) for field, direction in sort if field not in equality]
     for keys in INDEXES.get(collection, []):
         fields = [field for field, _ in keys]
         prefix = 0

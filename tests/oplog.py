@@ -84,10 +84,34 @@ def _wrap(method_name: str) -> None:
     setattr(MockCollection, method_name, recording)
 
 
+COUNT_STAGE = {"$group": {"_id": 1, "n": {"$sum": 1}}}  # how PyMongo's count_documents counts
+
+
+def _from_command(name: str, command: dict[str, Any]) -> Operation:
+    """The operation a driver command carries, with its filter or pipeline, as recorded above."""
+    op = Operation(str(command.get(name)), name)
+    if name == "aggregate":
+        op.pipeline = list(command.get("pipeline", []))
+        if COUNT_STAGE in op.pipeline:
+            op.name = "count_documents"
+    elif name == "find":
+        op.filter = command.get("filter") or {}
+    elif name == "distinct":
+        op.key, op.filter = command.get("key"), command.get("query") or {}
+    elif name in ("findAndModify", "count"):
+        op.filter = command.get("query") or {}
+    elif name in ("update", "delete"):
+        statements = command.get("updates" if name == "update" else "deletes") or [{}]
+        op.filter = statements[0].get("q") or {}
+    return op
+
+
 class _CommandRecorder(monitoring.CommandListener):
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if event.command_name not in IGNORED_COMMANDS:
-            _record(str(event.command.get(event.command_name)), event.command_name)
+            operation = _from_command(event.command_name, dict(event.command))
+            for log in _active:
+                log.details.append(operation)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass

@@ -14,6 +14,7 @@ import pytest
 
 from models import Article, Comment, User
 from service.db import collection
+from tests.conftest import WIRE_NULL_DATES
 from tests.factories import add_comment, create_article, favorite, follow, register
 
 FUTURE = "2099-01-01T00:00:00Z"
@@ -132,6 +133,7 @@ def expected_tags(records: list[Record], now: datetime, days: int) -> dict[str, 
 # --- /analytics/tags --------------------------------------------------------------------------
 
 
+@WIRE_NULL_DATES
 async def test_tag_trends_count_live_articles_of_the_window_with_favorites_and_every_week(client):
     alice, bob, carol, dave = [await register(client) for _ in range(4)]
     now = now_ms()
@@ -175,6 +177,7 @@ async def test_tag_trends_count_live_articles_of_the_window_with_favorites_and_e
     assert sorted(web_weeks)[-2:] == [1, 1] and sum(web_weeks) == 2 and 0 in web_weeks
 
 
+@WIRE_NULL_DATES
 async def test_tag_trends_are_empty_when_no_live_article_was_created_in_the_window(client):
     jake = await register(client)
     await create_article(client, jake, tagList=["hidden"], status="draft")
@@ -285,6 +288,7 @@ def expected_author(
     }
 
 
+@WIRE_NULL_DATES
 async def test_author_stats_count_only_live_articles_their_favorites_comments_and_followers(client):
     jake, ann, ben, cat, other = [await register(client) for _ in range(5)]
     fans = [ann, ben, cat]
@@ -337,6 +341,7 @@ async def test_author_stats_count_only_live_articles_their_favorites_comments_an
     assert sum(month["articles"] for month in stats["monthly"]) == 6
 
 
+@WIRE_NULL_DATES
 async def test_author_stats_for_a_user_without_articles_are_zeros_with_followers(client):
     jake, ann = await register(client), await register(client)
     await create_article(client, jake, status="draft")
@@ -408,6 +413,7 @@ def expected_overview(
     }
 
 
+@WIRE_NULL_DATES
 async def test_overview_has_totals_and_one_entry_per_day_of_the_window(client):
     now = now_ms()
     since = window_first_day(7, now)
@@ -483,3 +489,17 @@ async def test_overview_refuses_a_window_out_of_range_with_422_naming_days(clien
     response = await client.get("/api/analytics/overview", params={"days": days})
     assert response.status_code == 422
     assert list(response.json()["errors"]) == ["days"]
+
+
+async def test_analytics_answers_are_kept_ten_seconds_and_cleared_by_article_writes(client):
+    from tests import oplog
+
+    jake = await register(client)
+    await create_article(client, jake, tagList=["kept"])
+    first = (await client.get("/api/analytics/overview", params={"days": 7})).json()
+    with oplog.recording() as log:
+        again = (await client.get("/api/analytics/overview", params={"days": 7})).json()
+    assert again == first and len(log) == 0
+    await create_article(client, jake)
+    later = (await client.get("/api/analytics/overview", params={"days": 7})).json()
+    assert later["totals"]["articles"] == first["totals"]["articles"] + 1

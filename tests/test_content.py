@@ -10,7 +10,7 @@ from service.articles import content
 from service.articles.content import reading_time_minutes, render_markdown
 from service.articles.meta import meta_filters, parse_filter_value, validate_meta
 from service.errors import Invalid
-from tests.conftest import REAL_MONGODB_URL
+from tests.conftest import REAL_MONGODB_URL, WIRE_NULL_DATES
 from tests.factories import create_article, register
 
 REL = "noopener noreferrer nofollow"
@@ -613,6 +613,7 @@ async def test_more_than_five_meta_filters_answer_422(client):
     assert response.json() == {"errors": {"meta": ["at most 5 meta filters at once"]}}
 
 
+@WIRE_NULL_DATES
 async def test_meta_filters_only_list_live_articles(client):
     jake = await register(client)
     await create_article(client, jake, title="Draft", status="draft", meta={"k": "v"})

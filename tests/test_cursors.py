@@ -64,6 +64,7 @@ async def test_the_feed_and_filters_page_by_cursor_too(client):
     assert len(await walk(client, "/api/articles/feed", {"limit": 2}, reader.headers)) == 5
 
 
+@pytest.mark.not_on_wire("mongoeco has no $text")
 async def test_search_pages_by_cursor(client):
     jake = await register(client)
     created = [(await create_article(client, jake, title=f"Dragon {n}"))["slug"] for n in range(5)]
@@ -136,6 +137,7 @@ async def test_a_cursor_with_a_number_mongodb_cannot_hold_answers_422(client, li
     assert list(response.json()["errors"]) == ["cursor"]
 
 
+@pytest.mark.not_on_wire("mongoeco has no $text")
 async def test_a_search_cursor_past_the_deepest_offset_answers_422(client):
     response = await client.get("/api/search", params={"q": "x", "cursor": forged('{"o": 1e20}')})
     assert response.status_code == 422

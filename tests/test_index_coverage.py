@@ -23,6 +23,9 @@ async def exercise_the_whole_api(client) -> None:
         for params in ({}, {"tag": "dragons"}, {"author": jake.username},
                        {"favorited": anna.username}, {"meta.series": "x"}, {"limit": 5, "offset": 1}):
             await client.get("/api/articles", params=params, headers=headers)
+        cursor = (await client.get("/api/articles", params={"limit": 1},
+                                   headers=headers)).json()["nextCursor"]
+        await client.get("/api/articles", params={"limit": 1, "cursor": cursor}, headers=headers)
         await client.get(f"/api/articles/{slug}", headers=headers)
         await client.get(f"/api/articles/{slug}/comments", headers=headers)
         await client.get(f"/api/profiles/{jake.username}", headers=headers)

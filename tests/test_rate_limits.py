@@ -5,10 +5,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from service.main import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_settings, serving
 from tests.factories import PASSWORD
 
 
@@ -20,7 +19,7 @@ async def limited() -> AsyncIterator[httpx.AsyncClient]:
         rate_limit_register_per_address="4/minute", rate_limit_register_per_account="2/minute",
         rate_limit_writes_per_user="3/minute",
     ))
-    async with LifespanManager(app):
+    async with serving(app):
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 4711))
         async with httpx.AsyncClient(transport=transport, base_url="http://folio.test") as client:
             yield client

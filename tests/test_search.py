@@ -1,7 +1,10 @@
 """Search: matching, order, paging, facets, filters, visibility, literal text and validation.
 
-These run on the embedded engine, which matches `q` case-insensitively as a literal substring
-of title, description or body, and orders matches newest published first.
+Engines: the embedded engine matches `q` case-insensitively as a literal substring of title,
+description or body, newest published first; MongoDB uses its weighted `$text` index (whole
+words, stemming, stop words, relevance first). Tests marked `embedded_only` describe the
+substring fallback; the others use whole words that both match the same way. The wire server
+has no `$text` at all, so none of these run there.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -12,6 +15,9 @@ import pytest
 from models import Article
 from service.db import collection
 from tests.factories import Account, create_article, favorite, follow, register
+
+pytestmark = pytest.mark.not_on_wire("mongoeco has no $text")
+SUBSTRING = pytest.mark.embedded_only("substring matching; $text matches whole words by score")
 
 FUTURE = "2099-01-01T00:00:00Z"
 LIST_KEYS = {
@@ -53,6 +59,7 @@ def slugs(body: dict) -> list[str]:
 # --- matching and order -----------------------------------------------------------------------
 
 
+@SUBSTRING
 async def test_search_matches_title_description_or_body_case_insensitively(client):
     jake = await register(client)
     in_title = await published(client, jake, 3, title="Dragon riders")
@@ -270,6 +277,7 @@ async def test_a_scheduled_article_appears_once_its_time_has_come(client):
         ("|", []),
     ],
 )
+@SUBSTRING
 async def test_regex_characters_in_the_query_are_matched_literally(client, q, matching):
     jake = await register(client)
     titles = ["Glob .* patterns", "Smile (please)", "Sum a+b here", "Summing aab here",
@@ -297,6 +305,7 @@ async def test_search_refuses_a_missing_blank_or_long_query_with_422_naming_q(cl
     assert list(response.json()["errors"]) == ["q"]
 
 
+@SUBSTRING
 async def test_search_accepts_a_query_of_200_characters(client):
     jake = await register(client)
     article = await published(client, jake, 1, body="y" + "x" * 200 + "y")
@@ -325,3 +334,16 @@ async def test_search_accepts_the_limit_bounds(client, limit):
     await published(client, jake, 2, title="Falcon b")
     body = await search(client, q="falcon", limit=limit)
     assert (len(body["articles"]), body["articlesCount"]) == (min(limit, 2), 2)
+
+
+async def test_search_considers_at_most_the_best_candidates(client, monkeypatch):
+    # MongoDB sorts by relevance keeping only the top SEARCH_CANDIDATES (a bounded top-k sort);
+    # count, pages and facets all come from them.
+    monkeypatch.setattr("service.search.queries.SEARCH_CANDIDATES", 3)
+    jake = await register(client)
+    for n in range(5):
+        await published(client, jake, n + 1, title=f"Falcon {n}", tagList=["birds"])
+    body = await search(client, q="falcon")
+    assert body["articlesCount"] == 3 and len(body["articles"]) == 3
+    assert body["facets"]["tags"] == [{"tag": "birds", "count": 3}]
+    assert body["nextCursor"] is None

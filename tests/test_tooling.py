@@ -7,16 +7,21 @@ from typer.testing import CliRunner
 
 from models import Article, Comment, Favorite, User
 from scripts.cli import app as cli
-from scripts.dbtools import check, declared_indexes, index_drift, sync, validator_for
+from scripts.dbtools import SyncRefused, check, sync, validator_for
 from scripts.dump import ImportRefused, export, import_dump, read_dump
 from scripts.seed import SeedPlan, seed
 from service.db import collection, open_engine
+from service.indexes import declared_indexes, index_drift
 from tests.conftest import make_settings
 
 runner = CliRunner()
 SMALL = SeedPlan(users=8, articles=30, comments=40, follows=10, favorites=30, random_seed=3)
 
 
+NO_COLLMOD = pytest.mark.not_on_wire("no collMod, which syncing an existing collection uses")
+
+
+@NO_COLLMOD
 async def test_check_finds_no_drift_after_sync_and_reports_each_kind_of_drift(app):
     engine = app.state.engine
     await sync(engine)
@@ -36,12 +41,57 @@ async def test_check_finds_no_drift_after_sync_and_reports_each_kind_of_drift(ap
 def test_index_drift_notices_changed_keys_and_uniqueness():
     declared = {"a": {"name": "a", "key": {"x": 1}, "unique": True}}
     assert index_drift(declared, {"a": {"key": [("x", -1)], "unique": True}}) == [
-        "index a: keys [('x', -1)] != [('x', 1)]"
+        "index a differs: {'key': [('x', -1)], 'unique': True} where "
+        "{'key': {'x': 1}, 'unique': True} is declared"
     ]
     assert index_drift(declared, {"a": {"key": [("x", 1)]}}) == [
-        "index a: unique is False, declared True"
+        "index a differs: {'key': [('x', 1)]} where {'key': {'x': 1}, 'unique': True} is declared"
     ]
 
+
+@NO_COLLMOD
+async def test_sync_rebuilds_a_changed_index_only_when_told(app):
+    # A changed index under its declared name: MongoDB refuses to create it again (the API
+    # used to crash-loop on IndexOptionsConflict); sync asks before dropping it.
+    engine = app.state.engine
+    await collection(Article).drop_index("created_at")
+    await collection(Article).create_index([("created_at", 1)], name="created_at")
+    with pytest.raises(SyncRefused, match="articles.created_at exist with other keys"):
+        await sync(engine)
+    lines = await sync(engine, rebuild_changed=True)
+    assert "articles: dropped created_at to rebuild it as declared" in lines
+    assert await check(engine) == {}
+
+
+async def test_the_api_logs_index_drift_at_start_up(caplog, monkeypatch):
+    from asgi_lifespan import LifespanManager
+
+    from service.main import create_app
+
+    async def drift():
+        return {"articles": ["missing index tag_published_at"]}
+
+    monkeypatch.setattr("service.main.drift_report", drift)
+    with caplog.at_level("WARNING", logger="folio.startup"):
+        async with LifespanManager(create_app(make_settings())):
+            pass
+    assert ("index drift in articles: missing index tag_published_at; run `folio db sync`"
+            in caplog.text)
+
+
+async def test_start_up_builds_indexes_only_on_the_embedded_engine():
+    settings = make_settings()
+    engine = await open_engine(settings)
+    try:
+        names = set(await collection(Article).index_information())
+        if settings.embedded:
+            assert "tag_published_at" in names
+        else:  # MongoDB: `folio db sync` builds them, never an API process
+            assert "tag_published_at" not in names
+    finally:
+        if not settings.embedded:
+            await engine.client.drop_database(settings.database)
+        engine.close()
 
 def test_validators_come_from_the_models():
     schema = validator_for(Article)["$jsonSchema"]
@@ -144,9 +194,37 @@ async def test_an_import_whose_documents_are_refused_says_so(app, tmp_path):
     from bson.json_util import dumps
 
     duplicate = ObjectId()
-    lines = [dumps({"collection": "users", "document": {"_id": duplicate, "username": f"x{n}"}})
-             for n in range(2)]
+    lines = [dumps({"collection": "users", "document": {
+        "_id": duplicate, "username": f"x{n}", "email": f"x{n}@example.com", "password_hash": "h"}})
+        for n in range(2)]
     dump = tmp_path / "twice.jsonl"
     dump.write_text("\n".join(lines) + "\n")
     with pytest.raises(ImportRefused, match="1 users documents were refused"):
         await import_dump(app.state.engine, dump)
+
+
+async def test_recount_fixes_drifted_favorite_counters_and_reports_them(app, client):
+    from scripts.dbtools import recount
+    from tests.factories import create_article, favorite, register
+
+    jake, anna, bob = await register(client), await register(client), await register(client)
+    drifted = await create_article(client, jake)
+    exact = await create_article(client, jake)
+    for fan in (anna, bob):
+        await favorite(client, fan, drifted["slug"])
+    await favorite(client, anna, exact["slug"])
+    # As after a failover on a standalone server: the counter moved once too often.
+    await collection(Article).update_one({"slug": drifted["slug"]}, {"$inc": {"favorites_count": 1}})
+    batches: list[int] = []
+    found = await recount(app.state.engine, batches.append)
+    assert (found.checked, found.fixed, found.moved_meanwhile) == (2, [(drifted["slug"], 3, 2)], [])
+    assert batches == [2]
+    article = (await client.get(f"/api/articles/{drifted['slug']}")).json()["article"]
+    assert article["favoritesCount"] == 2
+    assert (await recount(app.state.engine, batches.append)).fixed == []  # settled
+
+
+def test_cli_recount_runs_on_the_embedded_engine():
+    result = runner.invoke(cli, ["db", "recount"])
+    assert result.exit_code == 0, result.output
+    assert "Checked 0 articles, fixed 0." in result.output

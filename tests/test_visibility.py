@@ -6,6 +6,7 @@ import pytest
 
 from models import Article
 from service.db import collection
+from tests.conftest import WIRE_NULL_DATES
 from tests.factories import add_comment, create_article, favorite, follow, register
 
 FUTURE = "2099-01-01T00:00:00.000Z"
@@ -44,6 +45,7 @@ async def test_hidden_articles_answer_404_to_everyone_but_their_author(client, k
     assert own.json()["article"]["status"] == ("draft" if kind == "draft" else "published")
 
 
+@WIRE_NULL_DATES
 @HIDDEN_KINDS
 async def test_hidden_articles_stay_out_of_lists_feed_tags_and_search(client, kind):
     jake, anna = await register(client), await register(client)
@@ -90,6 +92,7 @@ async def test_the_author_can_work_on_a_hidden_article(client, kind):
     assert updated.status_code == 200 and updated.json()["article"]["body"] == "better"
 
 
+@WIRE_NULL_DATES
 async def test_the_author_lists_their_own_drafts_and_scheduled_articles(client):
     jake, anna = await register(client), await register(client)
     draft = await make_hidden(client, jake, "draft")
@@ -119,6 +122,7 @@ async def test_nobody_else_can_list_someones_drafts(client):
     assert (await client.get("/api/articles", params={"status": "secret"})).status_code == 422
 
 
+@WIRE_NULL_DATES
 async def test_a_scheduled_article_appears_everywhere_at_its_instant(client):
     jake, anna = await register(client), await register(client)
     scheduled = await make_hidden(client, jake, "scheduled")
@@ -132,6 +136,7 @@ async def test_a_scheduled_article_appears_everywhere_at_its_instant(client):
     assert (await client.get("/api/search", params={"q": "hidden"})).json()["articlesCount"] == 1
 
 
+@WIRE_NULL_DATES
 async def test_publishing_a_draft_makes_it_visible_and_unpublishing_hides_it_again(client):
     jake, anna = await register(client), await register(client)
     draft = await make_hidden(client, jake, "draft")
