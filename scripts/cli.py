@@ -298,11 +298,22 @@ def _run_migrations(direction: str, to: str | None, url: str | None, db: str | N
     from scripts import migrate
 
     step = getattr(migrate, direction)
-    try:
-        done = run_with_engine(tool_settings(url, db), lambda engine: step(engine, to))
-    except migrate.UnknownMigration as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
+    with Progress(TextColumn("{task.description}"), MofNCompleteColumn(), TextColumn("documents"),
+                  TimeElapsedColumn(), console=console) as progress:
+        tasks: dict[str, Any] = {}
+
+        def report(migration_id: str, done: int) -> None:
+            if migration_id not in tasks:
+                tasks[migration_id] = progress.add_task(f"{direction} {migration_id}", total=None)
+            progress.advance(tasks[migration_id], done)
+
+        try:
+            done = run_with_engine(
+                tool_settings(url, db), lambda engine: step(engine, to, progress=report)
+            )
+        except migrate.UnknownMigration as error:
+            console.print(f"[red]{error}[/red]")
+            raise typer.Exit(2) from None
     if not done:
         console.print("Nothing to do.")
     for migration_id, changed in done:
@@ -400,12 +411,51 @@ def db_schema() -> None:
 
 
 @db_app.command("sync")
-def db_sync(url: UrlOption = None, db: DbOption = None) -> None:
-    """Create missing collections, apply validators (validationLevel moderate), create indexes."""
-    from scripts.dbtools import sync
+def db_sync(
+    rebuild_changed: Annotated[
+        bool, typer.Option(help="drop and rebuild indexes whose keys or options changed")
+    ] = False,
+    url: UrlOption = None,
+    db: DbOption = None,
+) -> None:
+    """Create missing collections with their validators, create missing indexes.
 
-    for line in run_with_engine(tool_settings(url, db), sync):
+    Run it before the API starts on MongoDB (docker compose's `migrate` service does): the API
+    never builds indexes itself, it only logs drift. An index whose keys or options changed
+    is rebuilt only with --rebuild-changed.
+    """
+    from scripts.dbtools import SyncRefused, sync
+
+    try:
+        lines = run_with_engine(
+            tool_settings(url, db), lambda engine: sync(engine, rebuild_changed=rebuild_changed)
+        )
+    except SyncRefused as error:
+        raise OperatorError(str(error)) from None
+    for line in lines:
         console.print(line)
+
+
+@db_app.command("recount")
+def db_recount(url: UrlOption = None, db: DbOption = None) -> None:
+    """Reconcile articles' favorites_count with their favorite edges; safe while serving.
+
+    Reports every counter it fixed. A counter that moved while it was being checked is left
+    for the next run.
+    """
+    from scripts.dbtools import recount
+
+    with Progress(TextColumn("recount"), MofNCompleteColumn(), TextColumn("articles"),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("recount", total=None)
+        found = run_with_engine(
+            tool_settings(url, db), lambda engine: recount(engine, lambda n: progress.advance(task, n))
+        )
+    for slug, stored, edges in found.fixed:
+        console.print(f"{escape(slug)}: favorites_count {stored} -> {edges}")
+    for slug in found.moved_meanwhile:
+        console.print(f"[yellow]{escape(slug)}: changed while checked; run again to settle[/yellow]")
+    console.print(f"Checked {found.checked} articles, fixed {len(found.fixed)}.")
 
 
 @db_app.command("check")

@@ -6,11 +6,11 @@ mongomock-motor engine. Everything that must differ between the two lives here.
 
 import logging
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import pymongo
 from beanie import Document, init_beanie
 from mongomock_motor import AsyncMongoMockClient
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
@@ -26,6 +26,7 @@ from models.articles import SEARCH_WEIGHTS
 from service.config import Settings
 
 log = logging.getLogger("folio.db")
+T = TypeVar("T")
 
 SEARCHED_FIELDS = tuple(SEARCH_WEIGHTS)
 def database_outage(error: PyMongoError) -> str | None:
@@ -57,6 +58,7 @@ class Engine:
     client: Any
     database: AsyncIOMotorDatabase
     embedded: bool
+    transactions: bool | None = None  # learnt on first use (supports_transactions)
 
     def close(self) -> None:
         """Release the client's connections."""
@@ -98,15 +100,29 @@ def _unreachable(settings: Settings, error: Exception) -> EngineUnavailable:
     return EngineUnavailable(f"cannot reach MongoDB within {seconds:g} s: {_first_line(error)}")
 
 
+async def _ping(client: Any, settings: Settings) -> None:
+    """Reach the server within FOLIO_SERVER_SELECTION_TIMEOUT_MS; EngineUnavailable if not.
+
+    With timeoutMS set, PyMongo waits for a server for as long as the operation's budget
+    allows and no longer applies serverSelectionTimeoutMS; this budget makes start-up and the
+    tools' checks fail as fast as that setting says.
+    """
+    try:
+        with pymongo.timeout(settings.server_selection_timeout_ms / 1000):
+            await client.admin.command("ping")
+    except PyMongoError as error:
+        if database_outage(error) is None:
+            raise
+        raise _unreachable(settings, error) from None
+
+
 async def check_reachable(settings: Settings) -> None:
     """Ping the configured MongoDB once; EngineUnavailable if it cannot be used."""
     if settings.embedded:
         return
     client = build_client(settings)
     try:
-        await client.admin.command("ping")
-    except ConnectionFailure as error:
-        raise _unreachable(settings, error) from None
+        await _ping(client, settings)
     finally:
         client.close()
 
@@ -116,18 +132,25 @@ _current: Engine | None = None
 
 
 async def open_engine(settings: Settings, **client_options: Any) -> Engine:
-    """Connect, bind every Beanie model and create the declared indexes.
+    """Connect and bind every Beanie model; on the embedded engine, create the indexes too.
 
+    On MongoDB the API never builds indexes: a build on a large collection would hold start-up
+    (and every process would crash-loop), and a changed index would fail every process with
+    IndexOptionsConflict. `folio db sync` owns them; start-up only reports drift.
     EngineUnavailable when the URL is unusable or no server answers it in time.
     """
     global _current
     client = build_client(settings, **client_options)
     database = client[settings.database]
     try:
-        await init_beanie(database=database, document_models=DOCUMENT_MODELS)
-    except ConnectionFailure as error:
+        if not settings.embedded:
+            await _ping(client, settings)
+        await init_beanie(
+            database=database, document_models=DOCUMENT_MODELS, skip_indexes=not settings.embedded
+        )
+    except EngineUnavailable:
         client.close()
-        raise _unreachable(settings, error) from None
+        raise
     if settings.embedded:
         log.warning(EMBEDDED_WARNING)
     else:
@@ -178,28 +201,43 @@ def collection(model: type[Document]) -> AsyncIOMotorCollection:
 
 
 async def supports_transactions(engine: Engine) -> bool:
-    """Whether multi-document transactions are available: a replica set or sharded MongoDB."""
+    """Whether multi-document transactions are available: a replica set or sharded MongoDB.
+
+    Asked once per engine (a `hello`), then remembered.
+    """
     if engine.embedded:
         return False
-    hello = await engine.client.admin.command("hello")
-    return "setName" in hello or hello.get("msg") == "isdbgrid"
+    if engine.transactions is None:
+        hello = await engine.client.admin.command("hello")
+        engine.transactions = "setName" in hello or hello.get("msg") == "isdbgrid"
+    return engine.transactions
 
 
-@asynccontextmanager
-async def transaction(engine: Engine, purpose: str) -> AsyncIterator[Any | None]:
-    """A session inside a transaction where the server offers one, else None with a warning.
+async def atomically(work: Callable[[Any | None], Awaitable[T]]) -> T:
+    """Run `work(session)` as one transaction where the server has them, else `work(None)`.
 
-    Work run without a transaction must be written so that running it again completes it.
+    On a replica set the driver's `with_transaction` commits, and retries the whole callback
+    on TransientTransactionError and the commit on UnknownTransactionCommitResult (a failover
+    in the middle), so either every write in `work` applies or none does. Elsewhere (a
+    standalone server, the embedded engine) `work` runs as it is and must compensate itself.
     """
+    engine = current_engine()
     if not await supports_transactions(engine):
-        where = "the embedded engine" if engine.embedded else "a standalone MongoDB"
-        log.warning("%s runs without a transaction on %s; re-run it if it is interrupted",
-                    purpose, where)
-        yield None
-        return
+        return await work(None)
     async with await engine.client.start_session() as session:
-        async with session.start_transaction():
-            yield session
+        return await session.with_transaction(work)
+
+
+async def create_collection(engine: Engine, name: str, validator: dict[str, Any]) -> bool:
+    """Create a collection with its validator (`create`, so no `collMod` is needed); False
+    where the engine has no validators (it is created plain)."""
+    if engine.embedded:
+        await engine.database.create_collection(name)
+        return False
+    await engine.database.create_collection(
+        name, validator=validator, validationLevel="moderate"
+    )
+    return True
 
 
 async def apply_validator(engine: Engine, name: str, validator: dict[str, Any]) -> bool:

@@ -19,6 +19,7 @@ from service.analytics.queries import (
 from service.articles.queries import (
     article_by_slug_pipeline,
     article_page_pipeline,
+    favorite_counts_pipeline,
     filter_owners_pipeline,
     status_condition,
     visible_at,
@@ -27,6 +28,7 @@ from service.comments.queries import comments_pipeline
 from service.db import text_search_stages
 from service.profiles.queries import author_stages
 from service.search.queries import search_pipeline
+from service.tags.queries import live_tags_pipeline
 
 # What ../shared/ENGINE_NOTES.md lists as working on both the embedded engine and MongoDB.
 PORTABLE_OPERATORS = {
@@ -60,6 +62,8 @@ def operators(value: Any) -> set[str]:
 ALL_PIPELINES = {
     "page": article_page_pipeline({"tag_list": "x"}, offset=0, limit=20),
     "by_slug": article_by_slug_pipeline("a-slug"),
+    "favorite_counts": favorite_counts_pipeline([ObjectId()]),
+    "live_tags": live_tags_pipeline(visible_at(NOW)),
     "owners": filter_owners_pipeline(["a", "b"], with_favorites=True),
     "comments": comments_pipeline(ObjectId()),
     "search_embedded": search_pipeline(

@@ -236,7 +236,7 @@ async def test_a_failed_counter_update_takes_the_favorite_edge_back(client, monk
     url = f"/api/articles/{article['slug']}/favorite"
     original = queries._move_favorites_count
 
-    async def broken(article_id, delta):
+    async def broken(article_id, delta, session=None):
         raise AutoReconnect("lost the primary")
 
     monkeypatch.setattr(queries, "_move_favorites_count", broken)
@@ -276,3 +276,32 @@ async def test_profile_images_must_be_web_urls(client, image):
     response = await client.put("/api/user", json={"user": {"image": image}}, headers=jake.headers)
     assert response.status_code == 422
     assert "image" in response.json()["errors"]
+
+
+async def test_a_favorite_is_one_transaction_where_the_server_has_them(app, client, settings,
+                                                                       monkeypatch):
+    # Wire tier and MongoDB: mongoeco runs transactions although its `hello` names no replica
+    # set, so the test says it has them. A failed counter update aborts the transaction: the
+    # edge is rolled back by the server, with no compensating write of ours.
+    if settings.embedded:
+        pytest.skip("the embedded engine has no transactions")
+    from models import Favorite
+    from service.articles import queries
+    from service.db import collection
+
+    app.state.engine.transactions = True
+    jake, anna = await register(client), await register(client)
+    article = await create_article(client, jake)
+    url = f"/api/articles/{article['slug']}/favorite"
+    original = queries._move_favorites_count
+
+    async def broken(article_id, delta, session=None):
+        assert session is not None  # inside the transaction
+        raise OperationFailure("simulated failure after the edge was written", 2)
+
+    monkeypatch.setattr(queries, "_move_favorites_count", broken)
+    assert (await client.post(url, headers=anna.headers)).status_code == 500
+    assert await collection(Favorite).count_documents({}) == 0
+    monkeypatch.setattr(queries, "_move_favorites_count", original)
+    assert (await client.post(url, headers=anna.headers)).json()["article"]["favoritesCount"] == 1
+    assert (await client.delete(url, headers=anna.headers)).json()["article"]["favoritesCount"] == 0

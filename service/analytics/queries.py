@@ -5,13 +5,16 @@ midnight UTC `days - 1` days before today, so `days=7` is today and the six days
 """
 
 import asyncio
+import copy
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from beanie import PydanticObjectId
 
 from models import Article, Comment, Follow, User
 from models.common import utc_now
+from service.articles.counts import counts
 from service.articles.queries import visible_at
 from service.db import collection
 from service.errors import NotFound
@@ -21,6 +24,7 @@ WEEK_FORMAT = "%G-W%V"  # ISO 8601 week, e.g. 2026-W03
 MONTH_FORMAT = "%Y-%m"
 TOP_TAGS = 50
 TOP_ARTICLES = 5
+T = TypeVar("T")
 
 
 # --- windows ---------------------------------------------------------------------------------
@@ -59,10 +63,11 @@ def _count_of(label: str, counts: str) -> dict[str, Any]:
     return {"$ifNull": [{"$arrayElemAt": [{"$map": {"input": matching, "as": "m", "in": "$$m.count"}}, 0]}, 0]}
 
 
-def series_stages(labels: list[str]) -> list[dict[str, Any]]:
-    """Count documents per `label` and lay the counts over every label, zeros included."""
+def series_stages(labels: list[str], weight: Any = 1) -> list[dict[str, Any]]:
+    """Count documents per `label` (each counting `weight`: 1, or a field holding a count) and
+    lay the counts over every label, zeros included."""
     return [
-        {"$group": {"_id": "$label", "count": {"$sum": 1}}},
+        {"$group": {"_id": "$label", "count": {"$sum": weight}}},
         {"$group": {"_id": None, "counts": {"$push": {"label": "$_id", "count": "$count"}}}},
         {
             "$project": {
@@ -155,17 +160,9 @@ def author_stats_pipeline(author_id: PydanticObjectId, now: datetime) -> list[di
                         }
                     }
                 ],
-                "comments": [
-                    {
-                        "$lookup": {
-                            "from": "comments",
-                            "localField": "_id",
-                            "foreignField": "article_id",
-                            "as": "comments",
-                        }
-                    },
-                    {"$group": {"_id": None, "count": {"$sum": {"$size": "$comments"}}}},
-                ],
+                # Their ids, for a comment count on the comments' own index: a $lookup here
+                # gathered every comment, bodies included, into each article's document.
+                "ids": [{"$group": {"_id": None, "ids": {"$push": "$_id"}}}],
                 "top": [
                     {"$sort": {"favorites_count": -1, "slug": 1}},
                     {"$limit": TOP_ARTICLES},
@@ -220,24 +217,31 @@ def articles_overview_pipeline(
 def comments_overview_pipeline(
     since: datetime, now: datetime, days: list[str]
 ) -> list[dict[str, Any]]:
-    """All comments on live articles, and those written per day of the window."""
+    """All comments on live articles, and those written per day of the window.
+
+    Comments are first counted per article and day, so the join to `articles` (to leave out
+    drafts) runs once per group, not once per comment.
+    """
     return [
         {"$match": {"created_at": {"$lte": now}}},
+        {"$project": {"article_id": 1, "label": _date_label(DAY_FORMAT)}},
+        {"$group": {"_id": {"article_id": "$article_id", "label": "$label"}, "n": {"$sum": 1}}},
         {
             "$lookup": {
                 "from": "articles",
-                "localField": "article_id",
+                "localField": "_id.article_id",
                 "foreignField": "_id",
                 "as": "article",
             }
         },
         {"$unwind": "$article"},
         {"$match": {"article.published_at": {"$lte": now}}},
-        {"$project": {"created_at": 1}},
+        {"$project": {"_id": 0, "label": "$_id.label", "n": 1}},
         {
             "$facet": {
-                "total": [{"$count": "n"}],
-                "daily": daily_stages(since, days),
+                "total": [{"$group": {"_id": None, "n": {"$sum": "$n"}}}],
+                # Day labels sort as text, so the window is a string range.
+                "daily": [{"$match": {"label": {"$gte": days[0]}}}, *series_stages(days, "$n")],
             }
         },
     ]
@@ -258,16 +262,42 @@ def _series(facet: dict[str, Any], size: int) -> list[int]:
     return list(daily[0]["series"])
 
 
+async def _kept(key: str, compute: Callable[[], Awaitable[T]]) -> T:
+    """An answer kept COUNT_TTL_SECONDS (10 s) per process: each one scans its whole window.
+
+    This process's article writes clear it at once (with the list counts); comments, follows
+    and sign-ups show within the 10 s.
+    """
+    cached = counts().get(key)
+    if cached is None:
+        cached = await compute()
+        counts().put(key, cached)
+    return copy.deepcopy(cached)
+
+
 async def tag_trends(days: int) -> list[dict[str, Any]]:
-    """The top tags of the window with their weekly series."""
+    """The top tags of the window with their weekly series, kept 10 s."""
+    return await _kept(f"analytics:tags:{days}", lambda: _tag_trends(days))
+
+
+async def author_stats(username: str) -> dict[str, Any]:
+    """An author's figures, kept 10 s; NotFound for an unknown username."""
+    return await _kept(f"analytics:author:{username}", lambda: _author_stats(username))
+
+
+async def overview(days: int) -> dict[str, Any]:
+    """Totals and a per-day series for the window, kept 10 s."""
+    return await _kept(f"analytics:overview:{days}", lambda: _overview(days))
+
+
+async def _tag_trends(days: int) -> list[dict[str, Any]]:
     now = utc_now()
     since = window_start(days, now)
     pipeline = tag_trends_pipeline(since, now, week_labels(since, now))
     return await collection(Article).aggregate(pipeline).to_list(None)
 
 
-async def author_stats(username: str) -> dict[str, Any]:
-    """An author's figures; NotFound for an unknown username."""
+async def _author_stats(username: str) -> dict[str, Any]:
     author = await collection(User).find_one({"username": username}, {"username": 1})
     if author is None:
         raise NotFound("profile", "not found")
@@ -276,20 +306,21 @@ async def author_stats(username: str) -> dict[str, Any]:
     author["followers"] = await collection(Follow).count_documents({"followee_id": author["_id"]})
     facets = await _one(Article, author_stats_pipeline(author["_id"], utc_now()))
     totals = (facets.get("totals") or [{"articles": 0, "favorites": 0}])[0]
-    comments = (facets.get("comments") or [{"count": 0}])[0]
+    live_ids = (facets.get("ids") or [{"ids": []}])[0]["ids"]
+    comments = await collection(Comment).count_documents({"article_id": {"$in": live_ids}})
     return {
         "username": author["username"],
         "articles": totals["articles"],
         "favorites_received": totals["favorites"],
-        "comments_received": comments["count"],
+        "comments_received": comments,
         "followers": author["followers"],
         "top_articles": facets.get("top", []),
         "monthly": facets.get("monthly", []),
     }
 
 
-async def overview(days: int) -> dict[str, Any]:
-    """Totals and a per-day series for the window; one pipeline per collection, run together."""
+async def _overview(days: int) -> dict[str, Any]:
+    """One pipeline per collection, run together."""
     now = utc_now()
     since = window_start(days, now)
     labels = day_labels(since, now)

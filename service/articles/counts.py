@@ -5,6 +5,9 @@ the whole `published_at` range on every unfiltered request). So a count is kept 
 COUNT_TTL_SECONDS per filter and per process: a page served within that time skips the count and
 reads only its own rows. Every article write in this process clears the counts at once; other
 processes see a change within the TTL, and so does an article reaching its scheduled instant.
+
+The tag list (`GET /api/tags`, a scan of every live article) is kept the same way, under
+TAGS_KEY, so it is cleared by the same writes.
 """
 
 import time
@@ -17,6 +20,7 @@ from service.db import Engine, current_engine
 
 COUNT_TTL_SECONDS = 10.0
 MAX_FILTERS = 1_000
+TAGS_KEY = "<all live tags>"
 
 
 def count_key(match: dict[str, Any]) -> str:
@@ -36,16 +40,16 @@ class CountCache:
     """Counts by filter key, each valid for COUNT_TTL_SECONDS."""
 
     def __init__(self) -> None:
-        self._counts: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self._counts: OrderedDict[str, tuple[float, Any]] = OrderedDict()
 
-    def get(self, key: str) -> int | None:
+    def get(self, key: str) -> Any:
         """A count still fresh, or None."""
         found = self._counts.get(key)
         if found is None or found[0] < time.monotonic():
             return None
         return found[1]
 
-    def put(self, key: str, total: int) -> None:
+    def put(self, key: str, total: Any) -> None:
         """Remember a count just computed."""
         self._counts[key] = (time.monotonic() + COUNT_TTL_SECONDS, total)
         self._counts.move_to_end(key)

@@ -21,10 +21,11 @@ from slugify import slugify
 from models import Article, Comment, Favorite, User
 from models.articles import NEWEST_CREATED, NEWEST_PUBLISHED, SCHEMA_VERSION
 from models.common import utc_now, utc_now_after
+from models.favorites import SCHEMA_VERSION as FAVORITE_VERSION
 from service.articles.content import reading_time_minutes, render_markdown
 from service.articles.counts import count_key, counts
 from service.cursors import after_condition, keyset_cursor
-from service.db import collection
+from service.db import atomically, collection
 from service.errors import Conflict, Forbidden, NotFound, Unauthorized
 from service.profiles.queries import author_stages, followed_among, public_author
 from service.users.queries import Viewer, current_username, is_current
@@ -86,6 +87,14 @@ def article_page_pipeline(
         {"$limit": limit},
         {"$project": LIST_FIELDS},
         *author_stages(LIST_FIELDS),
+    ]
+
+
+def favorite_counts_pipeline(article_ids: list[PydanticObjectId]) -> list[dict[str, Any]]:
+    """How many favorite edges each of these articles has (served by the `article` index)."""
+    return [
+        {"$match": {"article_id": {"$in": article_ids}}},
+        {"$group": {"_id": "$article_id", "edges": {"$sum": 1}}},
     ]
 
 
@@ -397,48 +406,82 @@ async def delete_article(article_id: PydanticObjectId) -> None:
     await collection(Favorite).delete_many({"article_id": article_id})
 
 
-async def _move_favorites_count(article_id: PydanticObjectId, delta: int) -> int | None:
+async def _move_favorites_count(
+    article_id: PydanticObjectId, delta: int, session: Any = None
+) -> int | None:
     """Atomically add delta to the article's counter; None if the article is gone."""
     updated = await collection(Article).find_one_and_update(
         {"_id": article_id},
         {"$inc": {"favorites_count": delta}},
         projection={"favorites_count": 1},
         return_document=ReturnDocument.AFTER,
+        session=session,
     )
     return None if updated is None else updated["favorites_count"]
 
 
+class _AlreadyDone(Exception):
+    """The edge was already there (or already gone): nothing to write."""
+
+
 async def favorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
-    """Record the favorite edge and bump the counter once; returns the new favorites count."""
+    """Record the favorite edge and bump the counter once; returns the new favorites count.
+
+    On a replica set both writes are one transaction. Elsewhere a failed counter update takes
+    the edge back; after a failover on a standalone server the outcome of that update is
+    unknown, so the count can drift by one: `folio db recount` repairs it.
+    """
     edge = {"user_id": user_id, "article_id": article["_id"]}
+
+    async def write(session: Any) -> int:
+        try:
+            await collection(Favorite).insert_one(
+                edge | {"created_at": utc_now(), "schema_version": FAVORITE_VERSION}, session=session
+            )
+        except DuplicateKeyError:
+            raise _AlreadyDone from None
+        try:
+            count = await _move_favorites_count(article["_id"], +1, session)
+        except BaseException:
+            if session is None:  # no transaction to abort: take the edge back
+                await collection(Favorite).delete_one(edge)
+            raise
+        if count is None:  # the article was deleted meanwhile
+            if session is None:
+                await collection(Favorite).delete_one(edge)
+            raise NotFound("article", "not found")
+        return count
+
     try:
-        await Favorite(**edge).insert()
-    except DuplicateKeyError:
+        return await atomically(write)
+    except _AlreadyDone:
         return article["favorites_count"]  # already favorited: nothing moves
-    try:
-        count = await _move_favorites_count(article["_id"], +1)
-    except BaseException:
-        # The counter did not move: take the edge back so that a retry starts clean.
-        await collection(Favorite).delete_one(edge)
-        raise
-    if count is None:  # the article was deleted meanwhile: take the edge back
-        await collection(Favorite).delete_one(edge)
-        raise NotFound("article", "not found")
-    return count
 
 
 async def unfavorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
-    """Remove the favorite edge and drop the counter once; returns the new favorites count."""
+    """Remove the favorite edge and drop the counter once; returns the new favorites count.
+
+    One transaction on a replica set; elsewhere a failed counter update restores the edge.
+    """
     edge = {"user_id": user_id, "article_id": article["_id"]}
-    removed = await collection(Favorite).delete_one(edge)
-    if removed.deleted_count == 0:
-        return article["favorites_count"]
+
+    async def write(session: Any) -> int:
+        removed = await collection(Favorite).delete_one(edge, session=session)
+        if removed.deleted_count == 0:
+            raise _AlreadyDone
+        try:
+            count = await _move_favorites_count(article["_id"], -1, session)
+        except BaseException:
+            if session is None:
+                await collection(Favorite).insert_one(
+                    edge | {"created_at": utc_now(), "schema_version": FAVORITE_VERSION}
+                )
+            raise
+        if count is None:
+            raise NotFound("article", "not found")
+        return count
+
     try:
-        count = await _move_favorites_count(article["_id"], -1)
-    except BaseException:
-        # The counter did not move: restore the edge so that a retry starts clean.
-        await collection(Favorite).insert_one(edge | {"created_at": utc_now(), "schema_version": 1})
-        raise
-    if count is None:
-        raise NotFound("article", "not found")
-    return count
+        return await atomically(write)
+    except _AlreadyDone:
+        return article["favorites_count"]

@@ -12,6 +12,10 @@ from service.profiles.queries import author_stages
 from service.schemas import MAX_OFFSET
 
 FACET_SIZE = 20
+# The best matches a search considers: its page, total and facets come from these alone. With
+# the `$limit` right after the relevance `$sort`, MongoDB keeps only the top ones while sorting
+# (a bounded top-k sort) instead of sorting, and faceting, every match in memory.
+SEARCH_CANDIDATES = 1_000
 
 
 def facet_counts(result: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
@@ -23,9 +27,11 @@ def facet_counts(result: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
 def search_pipeline(
     search_stages: list[dict[str, Any]], *, offset: int, limit: int
 ) -> list[dict[str, Any]]:
-    """Matches in relevance order, then in one `$facet`: the total, a page and tag/author counts."""
+    """The best SEARCH_CANDIDATES matches in relevance order, then in one `$facet`: their
+    number, a page and tag/author counts."""
     return [
         *search_stages,
+        {"$limit": SEARCH_CANDIDATES},
         {"$project": LIST_FIELDS},
         {
             "$facet": {
