@@ -60,6 +60,8 @@ def served(collection: str, filter_: dict[str, Any], sort: list[tuple[str, int]]
         rest = {k: v for k, v in filter_.items() if k != "$or"}
         return all(served(collection, {**rest, **branch}, sort) for branch in filter_["$or"])
     equality, ranges = _split(filter_)
+    if sort and any(field.startswith("meta.") for field in equality):
+        return False  # the wildcard index finds the matches, but cannot order them
     # A sort key the filter pins to one value orders nothing: {published_at: t} sorted by
     # (published_at, _id) needs an index on (published_at, _id) with the first key fixed.
     sort = [(field, direction) for field, direction in sort if field not in equality]

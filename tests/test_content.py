@@ -836,3 +836,20 @@ def test_filter_values_parse_strictly_as_json_numbers():
     assert parse_filter_value("-2.5e3") == [-2500.0, "-2.5e3"]
     assert parse_filter_value("1e400") == ["1e400"]
     assert parse_filter_value(str(2**64)) == [str(2**64)]
+
+
+async def test_meta_filters_matching_more_than_the_cap_answer_422(client, monkeypatch):
+    # MongoDB sorts meta-filtered matches in memory (the wildcard index cannot order them), so
+    # the API counts them first, no further than the cap, and refuses past it.
+    monkeypatch.setattr("service.articles.queries.META_SORT_CAP", 2)
+    jake = await register(client)
+    for _ in range(3):
+        await create_article(client, jake, meta={"series": "big"})
+    await create_article(client, jake, meta={"series": "small"})
+    refused = await client.get("/api/articles", params={"meta.series": "big"})
+    assert refused.status_code == 422
+    assert refused.json() == {"errors": {"meta": [
+        "matches more than 2 articles, too many to order by date; narrow it with tag or author, "
+        "or another meta filter"]}}
+    small = await client.get("/api/articles", params={"meta.series": "small"})
+    assert small.status_code == 200 and small.json()["articlesCount"] == 1

@@ -58,6 +58,13 @@ def is_embedded_search_fallback(operation) -> bool:
     return any("$regex" in repr(branch) for branch in match.get("$or", []))
 
 
+def is_capped_meta_sort(operation) -> bool:
+    """A meta-filtered page: the wildcard index finds its matches and MongoDB sorts them in
+    memory, which the API allows only after counting at most META_SORT_CAP of them."""
+    match = (operation.pipeline or [{}])[0].get("$match", {})
+    return operation.collection == "articles" and any(k.startswith("meta.") for k in match)
+
+
 async def test_every_operation_the_api_issues_is_served_by_a_declared_index(client, settings):
     with oplog.recording() as log:
         await exercise_the_whole_api(client)
@@ -65,7 +72,7 @@ async def test_every_operation_the_api_issues_is_served_by_a_declared_index(clie
     unserved = [
         problem
         for operation in log.details
-        if not is_embedded_search_fallback(operation)
+        if not is_embedded_search_fallback(operation) and not is_capped_meta_sort(operation)
         for problem in problems(operation)
     ]
     assert unserved == []
@@ -83,3 +90,6 @@ def test_the_rule_itself_tells_served_from_unserved_queries():
     assert not served("articles", {"tag_list": "x"}, [("title", 1)])
     assert not served("comments", {"body": "x"}, [])
     assert not served("users", {"$or": [{"username": "a"}, {"bio": "b"}]}, [])
+    # The wildcard index finds meta matches but cannot give them the newest-first order.
+    assert not served("articles", {"meta.series": "x", "published_at": {"$lte": 1}},
+                      [("published_at", -1), ("_id", -1)])

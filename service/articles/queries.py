@@ -26,7 +26,7 @@ from service.articles.content import reading_time_minutes, render_markdown
 from service.articles.counts import count_key, counts
 from service.cursors import after_condition, keyset_cursor
 from service.db import atomically, collection
-from service.errors import Conflict, Forbidden, NotFound, Unauthorized
+from service.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from service.profiles.queries import author_stages, followed_among, public_author
 from service.users.queries import Viewer, current_username, is_current
 
@@ -232,6 +232,23 @@ class ArticlePage:
     next_cursor: str | None = None
 
 
+# A `meta.<key>` filter is served by the wildcard index, which cannot also give the newest-first
+# order: MongoDB sorts the matches in memory. Up to this many are sorted; more answer 422.
+META_SORT_CAP = 10_000
+
+
+async def _meta_matches(match: dict[str, Any]) -> int:
+    """How many articles a meta-filtered list matches, counting no further than the cap."""
+    total = await collection(Article).count_documents(match, limit=META_SORT_CAP + 1)
+    if total > META_SORT_CAP:
+        raise Invalid(
+            "meta",
+            f"matches more than {META_SORT_CAP} articles, too many to order by date; "
+            "narrow it with tag or author, or another meta filter",
+        )
+    return total
+
+
 async def article_page(
     query: ArticleQuery,
     viewer_id: PydanticObjectId | None,
@@ -248,9 +265,12 @@ async def article_page(
     pipeline = article_page_pipeline(
         query.match, offset=offset, limit=limit, sort=query.sort, after=after
     )
-    page_rows = collection(Article).aggregate(pipeline).to_list(length=limit)
     key = count_key(query.match)
     known = counts().get(key)
+    if known is None and any(field.startswith("meta.") for field in query.match):
+        known = await _meta_matches(query.match)
+        counts().put(key, known)
+    page_rows = collection(Article).aggregate(pipeline).to_list(length=limit)
     if known is None:
         # Counted apart from the page, on the filter alone, so that the count can use the
         # index too (inside a $facet it could not), and concurrently, so it costs no latency.
