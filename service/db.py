@@ -29,6 +29,8 @@ log = logging.getLogger("folio.db")
 T = TypeVar("T")
 
 SEARCHED_FIELDS = tuple(SEARCH_WEIGHTS)
+
+
 def database_outage(error: PyMongoError) -> str | None:
     """How an API answer should read a driver error: "unavailable", "timeout", or None (a bug).
 
@@ -44,6 +46,7 @@ def database_outage(error: PyMongoError) -> str | None:
     if isinstance(error, ConnectionFailure):
         return "unavailable"
     return None
+
 
 EMBEDDED_WARNING = (
     "Folio is running on the EMBEDDED in-memory engine: all data is lost when the process stops. "
