@@ -42,8 +42,8 @@ def dataset(password_hash: str) -> dict[str, list[dict[str, Any]]]:
     rng = random.Random(6)
     now = utc_now()
     users = [{"_id": ObjectId(), "username": f"bench{n}", "username_key": f"bench{n}",
-              "email": f"bench{n}@example.com", "password_hash": password_hash, "bio": "",
-              "image": "", "created_at": now, "updated_at": now} for n in range(50)]
+              "email": f"bench{n}@example.com", "password_hash": password_hash, "bio": None,
+              "image": None, "created_at": now, "updated_at": now} for n in range(50)]
     articles = []
     for n in range(500):
         created = now - timedelta(minutes=n)
@@ -92,7 +92,7 @@ def build_app() -> FastAPI:
     page = json.dumps({"articles": [{
         "slug": f"article-{n}", "title": f"Article {n}", "description": "A benchmark article",
         "tagList": TAGS[:3], "createdAt": stamp, "updatedAt": stamp, "favorited": False,
-        "favoritesCount": 1, "author": {"username": "bench1", "bio": "", "image": "",
+        "favoritesCount": 1, "author": {"username": "bench1", "bio": None, "image": None,
                                         "following": False},
         "status": "published", "publishAt": None, "publishedAt": stamp, "readingTimeMinutes": 1,
         "meta": {}, "coverImage": None, "canonicalUrl": None,

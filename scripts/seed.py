@@ -138,8 +138,8 @@ def generate(plan: SeedPlan, now: datetime, *, run_tag: str = "") -> SeedData:
             "username_key": username_key(username[:40]),
             "email": DEMO_EMAIL if username == DEMO_USERNAME else f"{username[:40]}@example.com",
             "password_hash": "",  # filled with the one demo hash by `seed`
-            "bio": fake.sentence(nb_words=10) if rng.random() < 0.7 else "",
-            "image": "",
+            "bio": fake.sentence(nb_words=10) if rng.random() < 0.7 else None,
+            "image": None,
             "schema_version": 1,
             "created_at": created,
             "updated_at": created,
