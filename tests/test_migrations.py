@@ -100,7 +100,13 @@ async def test_legacy_articles_stay_readable_before_the_migration(app, client):
     assert [a["readingTimeMinutes"] for a in listed] == [None, None]
 
 
-async def test_a_migration_completes_while_the_api_takes_writes(app, client):
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Batches of 20, so that a few dozen documents make several (the wire server is slow)."""
+    monkeypatch.setattr(migrate, "BATCH_SIZE", 20)
+
+
+async def test_a_migration_completes_while_the_api_takes_writes(app, client, small_batches):
     # No transaction: on MongoDB one over the whole collection would abort on the first write
     # conflict with these requests (or pass its 60 s limit). Batches just carry on.
     documents = await insert_legacy_articles(client, count=3 * migrate.BATCH_SIZE // 2)
@@ -126,7 +132,7 @@ async def test_a_migration_completes_while_the_api_takes_writes(app, client):
     assert await collection(Article).count_documents({"schema_version": {"$ne": 2}}) == 0
 
 
-async def test_an_interrupted_batch_run_resumes_where_it_stopped(app, client):
+async def test_an_interrupted_batch_run_resumes_where_it_stopped(app, client, small_batches):
     await insert_legacy_articles(client, count=migrate.BATCH_SIZE + 10)
     database = app.state.engine.database
 
