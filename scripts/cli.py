@@ -123,8 +123,10 @@ def tool_settings(url: str | None = None, db: str | None = None) -> Settings:
     """Settings for a command-line tool: the environment, with --url/--db on top.
 
     Tools never issue tokens, so a missing FOLIO_JWT_SECRET is replaced by a throwaway one.
+    They run with no per-operation time budget: an index build, an export's cursor or a
+    migration may rightly take longer than an API request may (the server would stop them).
     """
-    overrides: dict[str, object] = {}
+    overrides: dict[str, object] = {"operation_timeout_ms": 0}
     if url:
         overrides["mongodb_url"] = url
     if db:
@@ -422,7 +424,8 @@ def db_sync(
 
     Run it before the API starts on MongoDB (docker compose's `migrate` service does): the API
     never builds indexes itself, it only logs drift. An index whose keys or options changed
-    is rebuilt only with --rebuild-changed.
+    is rebuilt only with --rebuild-changed; stop the API first when that index is unique,
+    since duplicates written while it is gone would make the rebuild fail.
     """
     from scripts.dbtools import SyncRefused, sync
 

@@ -152,8 +152,10 @@ async def recount(engine: Engine, report: Callable[[int], None]) -> Recount:
 
     Safe while serving: each correction is an `$inc` by the difference, applied only if the
     counter still holds the value read (a favorite arriving meanwhile makes it skip that one,
-    reported, for the next run). On a standalone server a favorite caught between its edge
-    and its `$inc` can still be counted twice: run it again at a quiet moment to settle.
+    reported, for the next run). It is not airtight: a favorite caught between its edge and
+    its `$inc` (on a standalone server), or a favorite and an unfavorite both landing between
+    the read and the fix, can leave a counter off again. Run it at a quiet moment, and once
+    more to confirm nothing is left to fix.
     """
     from scripts.migrate import in_batches
 
@@ -171,8 +173,10 @@ async def recount(engine: Engine, report: Callable[[int], None]) -> Recount:
             result.checked += 1
             if stored == true:
                 continue
+            unchanged = ({"favorites_count": stored} if "favorites_count" in article
+                         else {"favorites_count": {"$exists": False}})
             moved = await collection(Article).update_one(
-                {"_id": article["_id"], "favorites_count": stored},
+                {"_id": article["_id"], **unchanged},
                 {"$inc": {"favorites_count": true - stored}},
             )
             if moved.modified_count:

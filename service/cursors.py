@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -41,10 +41,15 @@ def _decode(cursor: str) -> dict[str, Any]:
     return payload
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MILLISECOND = timedelta(milliseconds=1)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return {"t": int(moment.timestamp() * 1000)}
+        # Integer arithmetic: `timestamp() * 1000` is a float, 1 ms low for some instants.
+        return {"t": (moment - EPOCH) // MILLISECOND}
     if isinstance(value, ObjectId):
         return {"o": str(value)}
     return value
@@ -53,7 +58,7 @@ def _plain(value: Any) -> Any:
 def _typed(value: Any) -> Any:
     try:
         if isinstance(value, dict) and set(value) == {"t"} and isinstance(value["t"], int):
-            return datetime.fromtimestamp(value["t"] / 1000, tz=UTC)
+            return EPOCH + value["t"] * MILLISECOND
         if isinstance(value, dict) and set(value) == {"o"}:
             return ObjectId(value["o"])
     except (InvalidId, TypeError, ValueError, OverflowError, OSError):

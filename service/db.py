@@ -81,19 +81,19 @@ def build_client(settings: Settings, **client_options: Any) -> Any:
     """Build the Motor client for a real MongoDB, or the embedded engine when no URL is set."""
     if settings.embedded:
         return AsyncMongoMockClient()
+    options: dict[str, Any] = {
+        "appname": "folio",
+        "uuidRepresentation": "standard",
+        "serverSelectionTimeoutMS": settings.server_selection_timeout_ms,
+        "connectTimeoutMS": settings.server_selection_timeout_ms,
+    }
+    if settings.operation_timeout_ms:
+        # A whole-operation budget (client-side operation timeout): each command carries
+        # maxTimeMS, so a slow query stops on the server too instead of running on after the
+        # client gave up. It replaces socketTimeoutMS. The tools run without one (0).
+        options["timeoutMS"] = settings.operation_timeout_ms
     try:
-        return AsyncIOMotorClient(
-            settings.mongodb_url,
-            appname="folio",
-            uuidRepresentation="standard",
-            serverSelectionTimeoutMS=settings.server_selection_timeout_ms,
-            connectTimeoutMS=settings.server_selection_timeout_ms,
-            # A whole-operation budget (client-side operation timeout): each command carries
-            # maxTimeMS, so a slow query stops on the server too instead of running on after
-            # the client gave up. It replaces socketTimeoutMS.
-            timeoutMS=settings.operation_timeout_ms,
-            **client_options,
-        )
+        return AsyncIOMotorClient(settings.mongodb_url, **{**options, **client_options})
     except (ConfigurationError, ValueError, TypeError) as error:  # a +srv URL's DNS, options
         raise EngineUnavailable(f"FOLIO_MONGODB_URL is not usable: {_first_line(error)}") from None
 

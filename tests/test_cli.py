@@ -192,3 +192,17 @@ def test_an_unexpected_error_still_shows_its_traceback_to_developers(tmp_path):
 def test_the_folio_script_is_the_one_line_entry_point():
     scripts = Path(ROOT / "pyproject.toml").read_text()
     assert 'folio = "scripts.cli:main"' in scripts
+
+
+def test_tools_run_without_the_api_operation_budget():
+    # An index build or an export's cursor may rightly outlast an API request's 10 s budget,
+    # which PyMongo would send as maxTimeMS and MongoDB would enforce.
+    from scripts.cli import tool_settings
+    from service.db import build_client
+
+    settings = tool_settings("mongodb://127.0.0.1:1")
+    assert settings.operation_timeout_ms == 0
+    client = build_client(settings)
+    assert client.options.timeout is None
+    assert client.options.server_selection_timeout == 3
+    client.close()

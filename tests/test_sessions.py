@@ -289,3 +289,36 @@ async def test_a_token_for_a_deleted_account_can_not_log_out(client):
     response = await client.post("/api/user/logout", headers=jake.headers)
     assert response.status_code == 401
     assert response.json() == {"errors": {"token": ["names no existing user"]}}
+
+
+async def test_a_login_racing_a_password_change_gets_no_session(client, app, monkeypatch):
+    # The password check is slow on purpose; a change landing during it must not let the old
+    # password open a session that the change's "end every other session" already missed.
+    jake = await register(client, "jake")
+    passwords = app.state.security.passwords
+    original = passwords.verify
+
+    async def verify_then_change(password_hash, password):
+        ok = await original(password_hash, password)
+        await collection(User).update_one({"username": "jake"},
+                                          {"$set": {"password_hash": "changed meanwhile"}})
+        return ok
+
+    monkeypatch.setattr(passwords, "verify", verify_then_change)
+    response = await client.post("/api/users/login",
+                                 json={"user": {"email": jake.email, "password": PASSWORD}})
+    assert response.status_code == 401
+    assert response.json() == {"errors": {"credentials": ["invalid"]}}
+    stored = await collection(User).find_one({"username": "jake"})
+    assert len(stored["sessions"]) == 1  # registration's only
+
+
+async def test_ending_other_sessions_from_a_session_ended_meanwhile_is_refused(client, app):
+    from service.users import queries
+
+    jake = await register(client, "jake")
+    claims = jwt.decode(jake.token, options={"verify_signature": False})
+    viewer = queries.Viewer(ObjectId(claims["sub"]), claims["sid"])
+    await client.post("/api/user/logout", headers=jake.headers)
+    with pytest.raises(Exception, match="revoked"):
+        await queries.end_other_sessions(viewer)

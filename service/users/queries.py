@@ -138,10 +138,14 @@ async def authenticate(passwords: Passwords, *, email: str, password: str) -> tu
         raise Unauthorized("credentials", "invalid")
     session = new_session()
     # The oldest sessions beyond MAX_SESSIONS fall off, so the account document stays small.
-    await collection(User).update_one(
-        {"_id": user.id},
+    # Only while the password checked is still the account's: a password change that lands
+    # during the (slow, deliberate) check must not gain a session from the old password.
+    started = await collection(User).update_one(
+        {"_id": user.id, "password_hash": user.password_hash},
         {"$push": {"sessions": {"$each": [session.model_dump()], "$slice": -MAX_SESSIONS}}},
     )
+    if started.matched_count == 0:
+        raise Unauthorized("credentials", "invalid")
     return user, session.id
 
 
@@ -151,6 +155,14 @@ async def user_by_id(user_id: str) -> User | None:
         return await User.get(PydanticObjectId(user_id))
     except (InvalidId, TypeError, ValueError):
         return None
+
+
+def _still_signed_in(user_id: PydanticObjectId | None, viewer: Viewer) -> dict[str, Any]:
+    """The filter for an update that must find the caller's session still live (not ended by
+    another request since the token was checked)."""
+    if viewer.session_id is None:
+        return {"_id": user_id, "token_version": viewer.token_version}
+    return {"_id": user_id, "sessions.id": viewer.session_id}
 
 
 def _ending_other_sessions(viewer: Viewer) -> tuple[dict[str, Any], str]:
@@ -186,12 +198,12 @@ async def update_user(
     update["$set"] = {**update.get("$set", {}), **changes}
     try:
         updated = await collection(User).find_one_and_update(
-            {"_id": user.id}, update, return_document=ReturnDocument.AFTER
+            _still_signed_in(user.id, viewer), update, return_document=ReturnDocument.AFTER
         )
     except DuplicateKeyError:
         raise Conflict(await _taken_field(changes, excluding=user.id), TAKEN) from None
-    if updated is None:  # deleted between the token check and this update
-        raise Unauthorized("token", "names no existing user")
+    if updated is None:  # deleted, or signed out elsewhere, since the token check
+        raise Unauthorized("token", "has been revoked; sign in again")
     return User.model_validate(updated), kept_session
 
 
@@ -211,10 +223,11 @@ async def end_other_sessions(viewer: Viewer) -> tuple[int, str]:
     """End every session of the viewer's account but theirs; how many ended, and the one kept."""
     update, kept_session = _ending_other_sessions(viewer)
     before = await collection(User).find_one_and_update(
-        {"_id": viewer.id}, update, {"sessions.id": 1}, return_document=ReturnDocument.BEFORE
+        _still_signed_in(viewer.id, viewer), update, {"sessions.id": 1},
+        return_document=ReturnDocument.BEFORE,
     )
     forget_confirmations(viewer.id)
     if before is None:
-        raise Unauthorized("token", "names no existing user")
+        raise Unauthorized("token", "has been revoked; sign in again")
     ended = [s["id"] for s in before.get("sessions", []) if s["id"] != kept_session]
     return len(ended), kept_session
