@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from beanie import Document
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from models.common import utc_now
@@ -28,7 +28,8 @@ class User(Document):
     username_key: str | None = None
     email: str
     password_hash: str
-    # Null (or absent) until set; an empty string from before RealWorld 2.0 reads as null too.
+    # Null (or absent) until set. An empty string from before RealWorld 2.0 is answered as null
+    # (the wire schemas' NullableProfileText) until migration 0003 rewrites it.
     bio: str | None = None
     image: str | None = None
     # The live sessions, newest last and at most MAX_SESSIONS: a token is good while its
@@ -39,11 +40,6 @@ class User(Document):
     schema_version: int = SCHEMA_VERSION
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
-
-    @field_validator("bio", "image", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
 
     class Settings:
         name = "users"

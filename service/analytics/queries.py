@@ -5,16 +5,14 @@ midnight UTC `days - 1` days before today, so `days=7` is today and the six days
 """
 
 import asyncio
-import copy
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from beanie import PydanticObjectId
 
 from models import Article, Comment, Follow, User
 from models.common import utc_now
-from service.articles.counts import counts
+from service.articles.counts import kept
 from service.articles.queries import visible_at
 from service.db import collection
 from service.errors import NotFound
@@ -24,7 +22,6 @@ WEEK_FORMAT = "%G-W%V"  # ISO 8601 week, e.g. 2026-W03
 MONTH_FORMAT = "%Y-%m"
 TOP_TAGS = 50
 TOP_ARTICLES = 5
-T = TypeVar("T")
 
 
 # --- windows ---------------------------------------------------------------------------------
@@ -262,32 +259,23 @@ def _series(facet: dict[str, Any], size: int) -> list[int]:
     return list(daily[0]["series"])
 
 
-async def _kept(key: str, compute: Callable[[], Awaitable[T]]) -> T:
-    """An answer kept COUNT_TTL_SECONDS (10 s) per process: each one scans its whole window.
-
-    This process's article writes clear it at once (with the list counts); comments, follows
-    and sign-ups show within the 10 s.
-    """
-    cached = counts().get(key)
-    if cached is None:
-        cached = await compute()
-        counts().put(key, cached)
-    return copy.deepcopy(cached)
+# Each answer scans its whole window, so it is kept 10 s per process (`kept`): this process's
+# article writes clear it at once; comments, follows and sign-ups show within the 10 s.
 
 
 async def tag_trends(days: int) -> list[dict[str, Any]]:
     """The top tags of the window with their weekly series, kept 10 s."""
-    return await _kept(f"analytics:tags:{days}", lambda: _tag_trends(days))
+    return await kept(f"analytics:tags:{days}", lambda: _tag_trends(days))
 
 
 async def author_stats(username: str) -> dict[str, Any]:
     """An author's figures, kept 10 s; NotFound for an unknown username."""
-    return await _kept(f"analytics:author:{username}", lambda: _author_stats(username))
+    return await kept(f"analytics:author:{username}", lambda: _author_stats(username))
 
 
 async def overview(days: int) -> dict[str, Any]:
     """Totals and a per-day series for the window, kept 10 s."""
-    return await _kept(f"analytics:overview:{days}", lambda: _overview(days))
+    return await kept(f"analytics:overview:{days}", lambda: _overview(days))
 
 
 async def _tag_trends(days: int) -> list[dict[str, Any]]:

@@ -10,14 +10,17 @@ The tag list (`GET /api/tags`, a scan of every live article) is kept the same wa
 TAGS_KEY, so it is cleared by the same writes.
 """
 
+import copy
 import time
 import weakref
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from service.db import Engine, current_engine
 
+T = TypeVar("T")
 COUNT_TTL_SECONDS = 10.0
 MAX_FILTERS = 1_000
 TAGS_KEY = "<all live tags>"
@@ -67,3 +70,16 @@ _caches: "weakref.WeakKeyDictionary[Engine, CountCache]" = weakref.WeakKeyDictio
 def counts() -> CountCache:
     """The count cache of the open engine."""
     return _caches.setdefault(current_engine(), CountCache())
+
+
+async def kept(key: str, compute: Callable[[], Awaitable[T]]) -> T:
+    """An answer kept COUNT_TTL_SECONDS per process under `key`, computed when missing.
+
+    This process's article writes clear it at once; each caller gets its own copy, so that
+    changing an answer cannot change the one kept.
+    """
+    cached = counts().get(key)
+    if cached is None:
+        cached = await compute()
+        counts().put(key, cached)
+    return copy.deepcopy(cached)

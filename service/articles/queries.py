@@ -440,6 +440,11 @@ async def _move_favorites_count(
     return None if updated is None else updated["favorites_count"]
 
 
+def _edge_document(edge: dict[str, Any]) -> dict[str, Any]:
+    """A favorite edge as stored, stamped now."""
+    return edge | {"created_at": utc_now(), "schema_version": FAVORITE_VERSION}
+
+
 class _AlreadyDone(Exception):
     """The edge was already there (or already gone): nothing to write."""
 
@@ -456,7 +461,7 @@ async def favorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
     async def write(session: Any) -> int:
         try:
             await collection(Favorite).insert_one(
-                edge | {"created_at": utc_now(), "schema_version": FAVORITE_VERSION}, session=session
+                _edge_document(edge), session=session
             )
         except DuplicateKeyError:
             raise _AlreadyDone from None
@@ -494,7 +499,7 @@ async def unfavorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
         except BaseException:
             if session is None:
                 await collection(Favorite).insert_one(
-                    edge | {"created_at": utc_now(), "schema_version": FAVORITE_VERSION}
+                    _edge_document(edge)
                 )
             raise
         if count is None:

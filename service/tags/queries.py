@@ -4,7 +4,7 @@ from typing import Any
 
 from models import Article
 from models.common import utc_now
-from service.articles.counts import TAGS_KEY, counts
+from service.articles.counts import TAGS_KEY, kept
 from service.articles.queries import visible_at
 from service.db import collection
 
@@ -30,10 +30,9 @@ async def all_tags() -> list[str]:
     Kept for COUNT_TTL_SECONDS (10 s) per process, and cleared at once by this process's
     article writes: other processes show a new tag within 10 s.
     """
-    cached = counts().get(TAGS_KEY)
-    if cached is not None:
-        return list(cached)
-    cursor = collection(Article).aggregate(live_tags_pipeline(visible_at(utc_now())))
-    tags = [group["_id"] async for group in cursor]
-    counts().put(TAGS_KEY, tags)
-    return list(tags)
+
+    async def scan() -> list[str]:
+        cursor = collection(Article).aggregate(live_tags_pipeline(visible_at(utc_now())))
+        return [group["_id"] async for group in cursor]
+
+    return await kept(TAGS_KEY, scan)
