@@ -4,11 +4,14 @@ from datetime import datetime
 
 from beanie import Document, PydanticObjectId
 from pydantic import Field
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from models.common import utc_now
 
 SCHEMA_VERSION = 1
+
+# A user's favorites list runs most recently favorited first; `_id` breaks ties.
+NEWEST_FAVORITED = [("created_at", DESCENDING), ("_id", DESCENDING)]
 
 
 class Favorite(Document):
@@ -22,11 +25,17 @@ class Favorite(Document):
     class Settings:
         name = "favorites"
         indexes = [
-            # Serves "articles X favorited" and "which of these articles has X favorited" (flags).
+            # Serves "which of these articles has X favorited" (the viewer flag).
             IndexModel(
                 [("user_id", ASCENDING), ("article_id", ASCENDING)],
                 name="user_article_unique",
                 unique=True,
+            ),
+            # Serves `?favorited=<user>`, newest edge first, and its count: the work is bounded
+            # by the page however many favorites the user has.
+            IndexModel(
+                [("user_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
+                name="user_newest",
             ),
             # Serves removing an article's favorites when the article is deleted.
             IndexModel([("article_id", ASCENDING)], name="article"),

@@ -22,7 +22,8 @@ from service.analytics.queries import (
 from service.articles.queries import (
     article_by_slug_pipeline,
     article_page_pipeline,
-    filter_owners_pipeline,
+    favorites_count_pipeline,
+    favorites_page_pipeline,
     visible_at,
 )
 from service.comments.queries import comments_pipeline
@@ -65,9 +66,19 @@ def sections() -> list[tuple[str, str, str, list[dict[str, Any]]]]:
          article_page_pipeline({"tag_list": "dragons", **live}, offset=0, limit=20)),
         ("Article by slug", "articles", "`GET /api/articles/{slug}`; served by `slug_unique`.",
          article_by_slug_pipeline("how-to-train-your-dragon")),
-        ("Usernames in list filters", "users",
-         "Resolves `author=` and `favorited=` in one round trip, with the favorite article ids.",
-         filter_owners_pipeline(["jake", "anna"], with_favorites=True)),
+        ("A user's favorites", "favorites",
+         "`GET /api/articles?favorited=anna`: anna's edges, most recently favorited first, by "
+         "`user_newest`; only the page's edges are joined to their articles (by `_id`) and "
+         "authors. Articles no longer live are dropped after the next cursor is taken.",
+         favorites_page_pipeline(AUTHOR, None, offset=0, limit=20)),
+        ("A user's favorites, with other filters", "favorites",
+         "`?favorited=anna&tag=dragons`: the newest 10,000 edges at most are joined and "
+         "filtered, then paged; a user with more favorites gets a 422 for such a list.",
+         favorites_page_pipeline(AUTHOR, {"tag_list": "dragons", **live}, offset=0, limit=20,
+                                 scan_cap=10_000)),
+        ("Count of a user's favorites, with other filters", "favorites",
+         "The total for the list above (alone, the total is a `count_documents` on `user_newest`).",
+         favorites_count_pipeline(AUTHOR, {"tag_list": "dragons", **live}, scan_cap=10_000)),
         ("Comments of an article", "comments", "Served by `article_created_at`.",
          comments_pipeline(ARTICLE)),
         ("Search on MongoDB", "articles",

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from bson import ObjectId
 from mongomock_motor import AsyncMongoMockClient
 
@@ -20,7 +21,9 @@ from service.articles.queries import (
     article_by_slug_pipeline,
     article_page_pipeline,
     favorite_counts_pipeline,
-    filter_owners_pipeline,
+    favorites_count_pipeline,
+    favorites_page_pipeline,
+    prefixed,
     status_condition,
     visible_at,
 )
@@ -64,7 +67,11 @@ ALL_PIPELINES = {
     "by_slug": article_by_slug_pipeline("a-slug"),
     "favorite_counts": favorite_counts_pipeline([ObjectId()]),
     "live_tags": live_tags_pipeline(visible_at(NOW)),
-    "owners": filter_owners_pipeline(["a", "b"], with_favorites=True),
+    "favorites": favorites_page_pipeline(ObjectId(), None, offset=0, limit=20),
+    "favorites_narrowed": favorites_page_pipeline(
+        ObjectId(), {"tag_list": "x"}, offset=20, limit=20, scan_cap=100
+    ),
+    "favorites_count": favorites_count_pipeline(ObjectId(), {"tag_list": "x"}, scan_cap=100),
     "comments": comments_pipeline(ObjectId()),
     "search_embedded": search_pipeline(
         text_search_stages("q", visible_at(NOW), embedded=True), offset=0, limit=20
@@ -120,9 +127,44 @@ def test_author_stages_keep_no_private_user_fields():
     assert projection["author.username"] == 1 and projection["body"] == 1
 
 
-def test_owner_pipeline_only_joins_favorites_when_asked():
-    assert "$lookup" not in operators(filter_owners_pipeline(["a"], with_favorites=False))
-    assert "$lookup" in operators(filter_owners_pipeline(["a"], with_favorites=True))
+def test_favorites_page_reads_a_page_of_edges_newest_first_before_joining_articles():
+    # The join is per edge of the page: the work follows the page, not the user's favorites.
+    user = ObjectId()
+    pipeline = favorites_page_pipeline(user, None, offset=40, limit=20)
+    assert pipeline[:4] == [
+        {"$match": {"user_id": user}},
+        {"$sort": {"created_at": -1, "_id": -1}},
+        {"$skip": 40},
+        {"$limit": 20},
+    ]
+    assert pipeline[4]["$lookup"]["from"] == "articles"
+    assert pipeline[4]["$lookup"]["foreignField"] == "_id"
+    assert "$facet" not in operators(pipeline) and "$group" not in operators(pipeline)
+
+
+def test_favorites_page_with_other_filters_joins_at_most_the_cap_then_pages_the_matches():
+    user = ObjectId()
+    pipeline = favorites_page_pipeline(user, {"tag_list": "x"}, offset=40, limit=20, scan_cap=100)
+    assert pipeline[2] == {"$limit": 100}
+    names = [next(iter(stage)) for stage in pipeline]
+    match_at = names.index("$match", 1)
+    assert pipeline[match_at] == {"$match": {"article.tag_list": "x"}}
+    assert pipeline[match_at + 1 : match_at + 3] == [{"$skip": 40}, {"$limit": 20}]
+
+
+def test_a_favorites_cursor_replaces_the_skip_and_joins_the_edge_filter():
+    after = {"created_at": {"$lte": NOW}}
+    pipeline = favorites_page_pipeline(ObjectId(), None, offset=40, limit=20, after=after)
+    assert pipeline[0]["$match"]["$and"][1] == after
+    assert {"$skip": 40} not in pipeline
+
+
+def test_prefixed_moves_field_conditions_under_a_joined_document_only():
+    assert prefixed({"tag_list": "x", "meta.k": 1}, "article.") == {
+        "article.tag_list": "x", "article.meta.k": 1,
+    }
+    with pytest.raises(AssertionError):
+        prefixed({"$or": []}, "article.")
 
 
 async def test_page_pipeline_results_on_the_embedded_engine():

@@ -11,6 +11,7 @@ from bson import ObjectId
 
 from models.articles import NEWEST_PUBLISHED
 from models.common import utc_now
+from models.favorites import NEWEST_FAVORITED
 from service.analytics.queries import (
     articles_overview_pipeline,
     author_stats_pipeline,
@@ -19,8 +20,10 @@ from service.analytics.queries import (
     window_start,
 )
 from service.articles.queries import (
+    FAVORITES_FILTER_CAP,
     article_by_slug_pipeline,
     article_page_pipeline,
+    favorites_page_pipeline,
     visible_at,
 )
 from service.comments.queries import comments_pipeline
@@ -64,7 +67,6 @@ async def test_every_api_query_is_served_by_an_index(app, client):
         "tag": article_page_pipeline({"tag_list": "dragons", **live}, **page),
         "author": article_page_pipeline({"author_id": author_id, **live}, **page),
         "feed": article_page_pipeline({"author_id": {"$in": [author_id]}, **live}, **page),
-        "favorited": article_page_pipeline({"_id": {"$in": [article_id]}, **live}, **page),
         "meta": article_page_pipeline({"meta.series": {"$in": ["x"]}, **live}, **page),
         "slug": article_by_slug_pipeline(article["slug"]),
         "search": search_pipeline(text_search_stages("dragons", live, embedded=False), **page),
@@ -77,6 +79,9 @@ async def test_every_api_query_is_served_by_an_index(app, client):
         assert_index_served(plan), name
     for collection, pipeline in [
         ("users", users_overview_pipeline(since, now, [])),
+        ("favorites", favorites_page_pipeline(reader_id, None, **page)),
+        ("favorites", favorites_page_pipeline(
+            reader_id, {"tag_list": "dragons", **live}, **page, scan_cap=FAVORITES_FILTER_CAP)),
     ]:
         plan = await explain(db, {"aggregate": collection, "pipeline": pipeline, "cursor": {}})
         assert_index_served(plan)
@@ -94,6 +99,7 @@ async def test_every_api_query_is_served_by_an_index(app, client):
         ("follows", {"follower_id": reader_id, "followee_id": {"$in": [author_id, ObjectId()]}}),
         ("favorites", {"user_id": reader_id, "article_id": {"$in": [article_id]}}),
         ("favorites", {"article_id": article_id}),
+        ("favorites", {"user_id": reader_id}),
         ("comments", {"article_id": article_id}),
     ]
     for collection, query in finds:
@@ -161,3 +167,34 @@ async def test_pages_examine_about_a_page_of_keys_at_any_depth_with_no_blocking_
             db, {"aggregate": "articles", "pipeline": deep, "cursor": {}})
         assert "SORT" not in stages and "COLLSCAN" not in stages, (name, stages)
         assert keys <= 2 * limit + 2, (name, keys, returned)
+
+
+async def test_a_favorites_page_examines_about_a_page_of_edges_at_any_depth(app, client):
+    # A user with 200,000 favorites cannot be built here; 400 edges show the shape: the page
+    # reads its own edges from `user_newest` in order (no SORT), first page and 300 deep.
+    fan, author = await register(client), await register(client)
+    article = await create_article(client, author)
+    db = app.state.engine.database
+    fan_id = (await db.users.find_one({"username": fan.username}))["_id"]
+    article_id = (await db.articles.find_one({"slug": article["slug"]}))["_id"]
+    now = utc_now()
+    # Edges to one article under distinct (fake) users' ids would break the unique index, so
+    # each edge names its own article id; a missing article only drops the row after the join.
+    await db.favorites.insert_many([
+        {"user_id": fan_id, "article_id": article_id if n == 0 else ObjectId(),
+         "created_at": now - timedelta(minutes=n), "schema_version": 1}
+        for n in range(400)
+    ])
+    limit = 20
+    first = favorites_page_pipeline(fan_id, None, offset=0, limit=limit)
+    stages, keys, returned = await execution(
+        db, {"aggregate": "favorites", "pipeline": first, "cursor": {}})
+    assert "SORT" not in stages and "COLLSCAN" not in stages, stages
+    assert keys <= 2 * limit + 2, (keys, returned)
+    rows = await db.favorites.find({"user_id": fan_id}).sort(NEWEST_FAVORITED).skip(299).to_list(1)
+    after = after_condition(keyset_cursor(NEWEST_FAVORITED, rows[0]), NEWEST_FAVORITED)
+    deep = favorites_page_pipeline(fan_id, None, offset=0, limit=limit, after=after)
+    stages, keys, returned = await execution(
+        db, {"aggregate": "favorites", "pipeline": deep, "cursor": {}})
+    assert "SORT" not in stages and "COLLSCAN" not in stages, stages
+    assert keys <= 2 * limit + 2, (keys, returned)

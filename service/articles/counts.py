@@ -59,6 +59,11 @@ class CountCache:
         while len(self._counts) > MAX_FILTERS:
             self._counts.popitem(last=False)
 
+    def forget(self, prefix: str) -> None:
+        """Forget the counts whose keys start with `prefix` (one user's favorites changed)."""
+        for key in [key for key in self._counts if key.startswith(prefix)]:
+            del self._counts[key]
+
     def clear(self) -> None:
         """Forget every count (an article was written)."""
         self._counts.clear()

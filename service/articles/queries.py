@@ -21,9 +21,10 @@ from slugify import slugify
 from models import Article, Comment, Favorite, User
 from models.articles import NEWEST_CREATED, NEWEST_PUBLISHED, SCHEMA_VERSION
 from models.common import utc_now, utc_now_after
+from models.favorites import NEWEST_FAVORITED
 from models.favorites import SCHEMA_VERSION as FAVORITE_VERSION
 from service.articles.content import reading_time_minutes, render_markdown
-from service.articles.counts import count_key, counts
+from service.articles.counts import count_key, counts, kept
 from service.cursors import after_condition, keyset_cursor
 from service.db import atomically, collection
 from service.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
@@ -103,25 +104,79 @@ def article_by_slug_pipeline(slug: str) -> list[dict[str, Any]]:
     return [{"$match": {"slug": slug}}, {"$limit": 1}, *author_stages(FULL_FIELDS)]
 
 
-def filter_owners_pipeline(usernames: list[str], *, with_favorites: bool) -> list[dict[str, Any]]:
-    """Resolve the usernames named by `author` / `favorited` filters, with favorite ids if needed."""
-    pipeline: list[dict[str, Any]] = [
-        {"$match": {"username": {"$in": usernames}}},
-        {"$project": {"username": 1}},
+def prefixed(match: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The same conditions on fields under `prefix` (for a joined document)."""
+    assert not any(key.startswith("$") for key in match), "only field conditions can be moved"
+    return {f"{prefix}{key}": condition for key, condition in match.items()}
+
+
+def favorites_page_pipeline(
+    user_id: PydanticObjectId,
+    article_match: dict[str, Any] | None,
+    *,
+    offset: int,
+    limit: int,
+    after: dict[str, Any] | None = None,
+    scan_cap: int = 0,
+) -> list[dict[str, Any]]:
+    """A page of one user's favorites, most recently favorited first, with authors.
+
+    Driven from `favorites` by the `user_newest` index, so the edges read are bounded by the
+    page however many favorites the user has; each edge joins its article by `_id`, and the
+    edge's position rides along as `favorite` for the next cursor. Without `article_match`
+    the page's edges are all joined (the caller drops articles that are no longer live).
+    With it (other filters combined), the newest `scan_cap` edges are joined and filtered,
+    and the page is taken from the matches: bounded by the cap, not by the page.
+    """
+    edges = {"user_id": user_id}
+    condition = {"$and": [edges, after]} if after else edges
+    paging = [*([] if after or not offset else [{"$skip": offset}]), {"$limit": limit}]
+    head = paging if article_match is None else [{"$limit": scan_cap}]
+    tail = [] if article_match is None else [
+        {"$match": prefixed(article_match, "article.")},
+        *paging,
     ]
-    if with_favorites:
-        pipeline += [
-            {
-                "$lookup": {
-                    "from": "favorites",
-                    "localField": "_id",
-                    "foreignField": "user_id",
-                    "as": "favorites",
-                }
-            },
-            {"$project": {"username": 1, "favorite_article_ids": "$favorites.article_id"}},
-        ]
-    return pipeline
+    fields = {**LIST_FIELDS, "favorite": 1}
+    return [
+        {"$match": condition},
+        {"$sort": dict(NEWEST_FAVORITED)},
+        *head,
+        *_joined_articles(),
+        *tail,
+        {"$addFields": {"article.favorite": {"at": "$created_at", "id": "$_id"}}},
+        {"$replaceRoot": {"newRoot": "$article"}},
+        {"$project": fields},
+        *author_stages(fields),
+    ]
+
+
+def _joined_articles() -> list[dict[str, Any]]:
+    """Join each favorite edge to its article (by `_id`), dropping edges whose article is gone."""
+    return [
+        {
+            "$lookup": {
+                "from": "articles",
+                "localField": "article_id",
+                "foreignField": "_id",
+                "as": "article",
+            }
+        },
+        {"$unwind": "$article"},
+    ]
+
+
+def favorites_count_pipeline(
+    user_id: PydanticObjectId, article_match: dict[str, Any], *, scan_cap: int
+) -> list[dict[str, Any]]:
+    """How many of the user's newest `scan_cap` favorites match the other filters."""
+    return [
+        {"$match": {"user_id": user_id}},
+        {"$sort": dict(NEWEST_FAVORITED)},
+        {"$limit": scan_cap},
+        *_joined_articles(),
+        {"$match": prefixed(article_match, "article.")},
+        {"$count": "total"},
+    ]
 
 
 # --- reads ----------------------------------------------------------------------------------
@@ -140,10 +195,16 @@ class ArticleFilters:
 
 @dataclass(frozen=True)
 class ArticleQuery:
-    """A resolved list query: the `$match` (None when nothing can match) and its order."""
+    """A resolved list query: the `$match` (None when nothing can match) and its order.
+
+    `favorites_of` makes it a list of that user's favorites, driven from the edges; `narrowed`
+    says that filters beyond visibility (tag, author, meta, status) apply to it as well.
+    """
 
     match: dict[str, Any] | None
     sort: Sort = field(default_factory=lambda: list(NEWEST_PUBLISHED))
+    favorites_of: PydanticObjectId | None = None
+    narrowed: bool = False
 
 
 def status_condition(status: str, now: datetime) -> tuple[dict[str, Any], Sort]:
@@ -173,15 +234,16 @@ async def resolve_filters(filters: ArticleFilters, viewer: Viewer | None) -> Art
     names = [name for name in (author, filters.favorited) if name is not None]
     if not names:
         return ArticleQuery(match, sort)
-    pipeline = filter_owners_pipeline(names, with_favorites=filters.favorited is not None)
-    owners = {owner["username"]: owner async for owner in collection(User).aggregate(pipeline)}
+    found = collection(User).find({"username": {"$in": names}}, {"username": 1})
+    owners = {owner["username"]: owner["_id"] async for owner in found}
     if any(name not in owners for name in names):
         return ArticleQuery(None, sort)
     if author is not None:
-        match["author_id"] = owners[author]["_id"]
-    if filters.favorited is not None:
-        match["_id"] = {"$in": owners[filters.favorited]["favorite_article_ids"]}
-    return ArticleQuery(match, sort)
+        match["author_id"] = owners[author]
+    if filters.favorited is None:
+        return ArticleQuery(match, sort)
+    narrowed = match.keys() != condition.keys() or filters.status != "published"
+    return ArticleQuery(match, list(NEWEST_FAVORITED), owners[filters.favorited], narrowed)
 
 
 def feed_query(author_ids: list[PydanticObjectId]) -> ArticleQuery:
@@ -261,6 +323,8 @@ async def article_page(
     """A page of articles with viewer flags, the total number of matches, and the next cursor."""
     if query.match is None:
         return ArticlePage([], 0)
+    if query.favorites_of is not None:
+        return await favorites_page(query, viewer_id, offset=offset, limit=limit, cursor=cursor)
     after = after_condition(cursor, query.sort) if cursor else None
     pipeline = article_page_pipeline(
         query.match, offset=offset, limit=limit, sort=query.sort, after=after
@@ -282,6 +346,89 @@ async def article_page(
         rows, total = await page_rows, known
     page = await add_viewer_flags(rows, viewer_id, follows_every_author=follows_every_author)
     next_cursor = keyset_cursor(query.sort, page[-1]) if len(page) == limit else None
+    return ArticlePage(page, total, next_cursor)
+
+
+# `?favorited=` combined with other filters joins and filters up to this many of the user's
+# newest favorites (each one index lookup); a user with more answers 422 for such a list.
+FAVORITES_FILTER_CAP = 10_000
+
+
+def favorites_key(user_id: PydanticObjectId) -> str:
+    """The count-cache prefix of one user's favorites lists (their writes forget it)."""
+    return f"favorites of {user_id}"
+
+
+async def _favorites_total(user_id: PydanticObjectId) -> int:
+    """How many favorite edges the user has (kept like any list count)."""
+    key = favorites_key(user_id)
+    total = counts().get(key)
+    if total is None:
+        total = await collection(Favorite).count_documents({"user_id": user_id})
+        counts().put(key, total)
+    return total
+
+
+async def _narrowed_total(query: ArticleQuery) -> int:
+    """How many of the user's favorites match the other filters too, under the cap."""
+    assert query.favorites_of is not None and query.match is not None
+    pipeline = favorites_count_pipeline(
+        query.favorites_of, query.match, scan_cap=FAVORITES_FILTER_CAP
+    )
+    found = await collection(Favorite).aggregate(pipeline).to_list(length=1)
+    return found[0]["total"] if found else 0
+
+
+async def favorites_page(
+    query: ArticleQuery,
+    viewer_id: PydanticObjectId | None,
+    *,
+    offset: int,
+    limit: int,
+    cursor: str | None,
+) -> ArticlePage:
+    """A page of one user's favorites, most recently favorited first (see ArticleQuery).
+
+    Alone, `articlesCount` counts the user's favorites, including any article unpublished
+    since; such an article is left out of its page, which is then shorter than `limit`.
+    Combined with other filters, page and count are exact, up to FAVORITES_FILTER_CAP.
+    """
+    user_id = query.favorites_of
+    assert user_id is not None and query.match is not None
+    after = after_condition(cursor, query.sort) if cursor else None
+    favorites = collection(Favorite)
+    if not query.narrowed:
+        pipeline = favorites_page_pipeline(
+            user_id, None, offset=offset, limit=limit, after=after
+        )
+        rows, total = await asyncio.gather(
+            favorites.aggregate(pipeline).to_list(length=limit), _favorites_total(user_id)
+        )
+    else:
+        if await _favorites_total(user_id) > FAVORITES_FILTER_CAP:
+            raise Invalid(
+                "favorited",
+                f"has more than {FAVORITES_FILTER_CAP} favorites, too many to combine with "
+                "other filters; list them alone",
+            )
+        pipeline = favorites_page_pipeline(
+            user_id, query.match, offset=offset, limit=limit, after=after,
+            scan_cap=FAVORITES_FILTER_CAP,
+        )
+        key = f"{favorites_key(user_id)} {count_key(query.match)}"
+        rows, total = await asyncio.gather(
+            favorites.aggregate(pipeline).to_list(length=limit),
+            kept(key, lambda: _narrowed_total(query)),
+        )
+    next_cursor = None
+    if len(rows) == limit:  # taken before dropping rows, so that a page of them still moves on
+        position = rows[-1]["favorite"]
+        next_cursor = keyset_cursor(query.sort, {"created_at": position["at"], "_id": position["id"]})
+    for row in rows:
+        del row["favorite"]
+    if not query.narrowed:
+        rows = [row for row in rows if is_live(row)]
+    page = await add_viewer_flags(rows, viewer_id)
     return ArticlePage(page, total, next_cursor)
 
 
@@ -481,6 +628,8 @@ async def favorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
         return await atomically(write)
     except _AlreadyDone:
         return article["favorites_count"]  # already favorited: nothing moves
+    finally:
+        counts().forget(favorites_key(user_id))
 
 
 async def unfavorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
@@ -510,3 +659,5 @@ async def unfavorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
         return await atomically(write)
     except _AlreadyDone:
         return article["favorites_count"]
+    finally:
+        counts().forget(favorites_key(user_id))
