@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import pymongo
 from beanie import Document, init_beanie
-from mongomock_motor import AsyncMongoMockClient
+from mongomock_motor import AsyncMongoMockClient, AsyncMongoMockCollection
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
 from pymongo.errors import (
     ConfigurationError,
@@ -24,6 +24,7 @@ from pymongo.errors import (
 from models import DOCUMENT_MODELS
 from models.articles import SEARCH_WEIGHTS
 from service.config import Settings
+from service.embedded import EmbeddedCollection
 
 log = logging.getLogger("folio.db")
 T = TypeVar("T")
@@ -199,8 +200,15 @@ async def ping(engine: Engine) -> None:
 
 
 def collection(model: type[Document]) -> AsyncIOMotorCollection:
-    """The raw collection behind a model, for pipelines and atomic updates."""
-    return model.get_motor_collection()
+    """The raw collection behind a model, for pipelines and atomic updates.
+
+    On the embedded engine its `aggregate` and `find` first run the leading stages as one
+    query that reads only the page, as MongoDB's planner does (see service/embedded.py).
+    """
+    raw = model.get_motor_collection()
+    if isinstance(raw, AsyncMongoMockCollection):
+        return EmbeddedCollection(raw)  # type: ignore[return-value]
+    return raw
 
 
 async def supports_transactions(engine: Engine) -> bool:

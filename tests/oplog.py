@@ -1,7 +1,7 @@
 """Records the database operations a request issues, on either engine.
 
-On the embedded engine it wraps mongomock's collection methods (only the outermost call
-counts, since mongomock calls its own methods internally). On a real MongoDB it listens to
+On the embedded engine it wraps mongomock's collection methods and the adapter's planner
+(`service/embedded.py`); only the outermost call counts, since both call mongomock internally. On a real MongoDB it listens to
 pymongo's command monitoring. Either way one entry is one round trip to the database.
 """
 
@@ -14,12 +14,15 @@ from typing import Any
 from mongomock.collection import Collection as MockCollection
 from pymongo import monitoring
 
+from service.embedded import EmbeddedCollection
+
 MOCK_OPERATIONS = (
     "find", "find_one", "aggregate", "count_documents", "estimated_document_count", "distinct",
     "insert_one", "insert_many", "update_one", "update_many", "replace_one", "delete_one",
     "delete_many", "find_one_and_update", "find_one_and_delete", "find_one_and_replace",
     "bulk_write",
 )  # fmt: skip
+EMBEDDED_OPERATIONS = ("find", "aggregate")
 IGNORED_COMMANDS = {"getMore", "killCursors", "endSessions", "hello", "isMaster", "ping"}
 
 
@@ -67,8 +70,8 @@ def _record(collection: str, operation: str, args: tuple = (), kwargs: dict | No
         log.details.append(op)
 
 
-def _wrap(method_name: str) -> None:
-    original = getattr(MockCollection, method_name)
+def _wrap(method_name: str, owner: type = MockCollection) -> None:
+    original = getattr(owner, method_name)
 
     @functools.wraps(original)
     def recording(self, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -81,7 +84,7 @@ def _wrap(method_name: str) -> None:
         finally:
             _depth -= 1
 
-    setattr(MockCollection, method_name, recording)
+    setattr(owner, method_name, recording)
 
 
 COUNT_STAGE = {"$group": {"_id": 1, "n": {"$sum": 1}}}  # how PyMongo's count_documents counts
@@ -124,6 +127,8 @@ def install() -> None:
     """Hook both engines once per test session."""
     for name in MOCK_OPERATIONS:
         _wrap(name)
+    for name in EMBEDDED_OPERATIONS:  # the adapter's planner, which reads the store directly
+        _wrap(name, EmbeddedCollection)
     monitoring.register(_CommandRecorder())
 
 

@@ -13,6 +13,7 @@ from pymongo.errors import (
 )
 
 from service import db as engine_adapter
+from service import embedded
 from service.middleware import json_depth_exceeds
 from tests.factories import create_article, register
 
@@ -150,10 +151,14 @@ def outage(monkeypatch):
                          "find_one_and_update", "distinct", "delete_one"):
                 originals[name] = getattr(MockCollection, name)
                 monkeypatch.setattr(MockCollection, name, fail)
+            # The adapter's planner (service/embedded.py) reads the store through this instead.
+            originals["run_query"] = embedded.run_query
+            monkeypatch.setattr(embedded, "run_query", fail)
 
         def recover(self):
             for name, original in originals.items():
-                monkeypatch.setattr(MockCollection, name, original)
+                monkeypatch.setattr(embedded if name == "run_query" else MockCollection, name,
+                                    original)
 
     return Outage()
 

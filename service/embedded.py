@@ -1,0 +1,195 @@
+"""The embedded engine's query planner: what MongoDB does with a pipeline's leading stages.
+
+Only `service/db.py` uses this module. mongomock answers `aggregate` by deep-copying every
+document of the collection and running each stage in Python, and a `find` by copying every
+match before it sorts and slices. MongoDB instead turns a pipeline's leading `$match`, `$sort`,
+`$skip`, `$limit` and `$project` into one query (the "pipeline optimization" of its manual) and
+reads only the page. This module does the same on the embedded engine, so that its cost follows
+the page rather than the collection, while the query shapes stay the ones MongoDB wants:
+
+- `split_pipeline` (pure) takes the leading stages a query can run;
+- `run_query` runs them on a mongomock collection, sorting and slicing the stored documents
+  before copying only the ones returned (the one place that touches mongomock's internals);
+- `EmbeddedCollection` wraps a mongomock-motor collection: `aggregate` and `find` go through
+  the two above, every other method goes to the wrapped collection unchanged.
+
+The results are those of the plain path, document for document: `tests/test_embedded.py`
+checks that with random pipelines from Folio's own builders on random data.
+"""
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from mongomock import aggregate as mongomock_aggregate
+from mongomock import filtering, helpers
+
+Sort = list[tuple[str, int]]
+PUSHABLE_OPTIONS = {"filter", "projection", "sort", "skip", "limit"}
+
+
+@dataclass
+class Query:
+    """What one `find` does: filter, order, window and projection."""
+
+    filter: dict[str, Any] = field(default_factory=dict)
+    sort: Sort = field(default_factory=list)
+    skip: int = 0
+    limit: int = 0  # 0: no limit, as in PyMongo
+    projection: dict[str, Any] | None = None
+
+
+def _is_inclusion(projection: Any) -> bool:
+    """A projection that `find` and `$project` treat alike: fields kept with 1 or True."""
+    return (
+        isinstance(projection, dict)
+        and bool(projection)
+        and all(value is True or (type(value) is int and value == 1) for value in projection.values())
+    )
+
+
+def split_pipeline(pipeline: list[dict[str, Any]]) -> tuple[Query, list[dict[str, Any]]]:
+    """The leading stages as one query, and the stages left to run on its results.
+
+    Taken in MongoDB's order and no further: `$match`, then `$sort`, then `$skip`, then
+    `$limit`, then an inclusion `$project`; a stage out of that order ends the query.
+    """
+    query = Query()
+    position = 0
+
+    def stage(name: str) -> Any:
+        nonlocal position
+        if position < len(pipeline) and list(pipeline[position]) == [name]:
+            position += 1
+            return pipeline[position - 1][name]
+        return None
+
+    if (match := stage("$match")) is not None:
+        query.filter = match
+    if (order := stage("$sort")) is not None:
+        query.sort = list(order.items())
+    if (skip := stage("$skip")) is not None:
+        query.skip = skip
+    if (limit := stage("$limit")) is not None:
+        query.limit = limit
+    if position < len(pipeline) and list(pipeline[position]) == ["$project"]:
+        if _is_inclusion(pipeline[position]["$project"]):
+            query.projection = dict(pipeline[position]["$project"])
+            position += 1
+    return query, pipeline[position:]
+
+
+def _stored(raw: Any, query: Query) -> Iterator[dict[str, Any]]:
+    """The stored documents the query returns, in order, not yet copied."""
+    spec = helpers.patch_datetime_awareness_in_document(query.filter)
+    documents: Any = raw._iter_documents(spec)  # a lazy filter over the stored documents
+    for key, direction in reversed(query.sort):  # stable sorts, last key first, as mongomock
+        documents = sorted(
+            documents,
+            key=lambda document, key=key: filtering.resolve_sort_key(key, document),
+            reverse=direction < 0,
+        )
+    stop = query.skip + query.limit if query.limit else None
+    return itertools.islice(documents, query.skip, stop)
+
+
+def run_query(raw: Any, query: Query) -> list[dict[str, Any]]:
+    """Run a query on a mongomock collection, copying only the documents it returns."""
+    projection = None if query.projection is None else dict(query.projection)  # mongomock pops
+    found = [raw._copy_only_fields(document, projection and dict(projection), dict)
+             for document in _stored(raw, query)]
+    if raw.codec_options.tz_aware:
+        found = [helpers.make_datetime_timezone_aware_in_document(document) for document in found]
+    return found
+
+
+class ListCursor:
+    """An async cursor over results already computed, as Motor's cursors are used by Folio."""
+
+    def __init__(self, documents: list[dict[str, Any]]) -> None:
+        self._documents = documents
+        self._position = 0
+
+    def __aiter__(self) -> "ListCursor":
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        if self._position >= len(self._documents):
+            raise StopAsyncIteration
+        self._position += 1
+        return self._documents[self._position - 1]
+
+    async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
+        """The remaining documents, at most `length` of them (as Motor's `to_list`)."""
+        end = len(self._documents) if not length else self._position + length
+        rest = self._documents[self._position : end]
+        self._position += len(rest)
+        return rest
+
+
+class FindCursor(ListCursor):
+    """A `find` whose sort and window are collected, then run as one query on first read."""
+
+    def __init__(self, raw: Any, query: Query) -> None:
+        super().__init__([])
+        self._raw, self._query, self._ran = raw, query, False
+
+    def sort(self, key_or_list: Any, direction: int | None = None) -> "FindCursor":
+        """Order the results (same arguments as PyMongo's `Cursor.sort`)."""
+        self._query.sort = list(helpers.create_index_list(key_or_list, direction))
+        return self
+
+    def skip(self, count: int) -> "FindCursor":
+        """Skip this many results."""
+        self._query.skip = count
+        return self
+
+    def limit(self, count: int) -> "FindCursor":
+        """Return at most this many results (0: all)."""
+        self._query.limit = count
+        return self
+
+    def _run(self) -> None:
+        if not self._ran:
+            self._documents, self._ran = run_query(self._raw, self._query), True
+
+    async def __anext__(self) -> dict[str, Any]:
+        self._run()
+        return await super().__anext__()
+
+    async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
+        """The remaining documents, at most `length` of them."""
+        self._run()
+        return await super().to_list(length)
+
+
+class EmbeddedCollection:
+    """A mongomock-motor collection whose `aggregate` and `find` read only what they return."""
+
+    def __init__(self, wrapped: Any) -> None:
+        self._wrapped = wrapped
+        self._raw = wrapped._AsyncMongoMockCollection__collection  # the mongomock collection
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wrapped, name)
+
+    def aggregate(self, pipeline: list[dict[str, Any]], **options: Any) -> ListCursor:
+        """Run the leading stages as one query, then the rest on its results only."""
+        if options:
+            return self._wrapped.aggregate(pipeline, **options)
+        query, rest = split_pipeline(pipeline)
+        documents = run_query(self._raw, query)
+        if rest:
+            documents = list(mongomock_aggregate.process_pipeline(documents, self._raw.database,
+                                                                  rest, None))
+        return ListCursor(documents)
+
+    def find(self, filter: dict[str, Any] | None = None, projection: Any = None,
+             **options: Any) -> Any:
+        """A cursor that sorts and slices before copying (options it does not know go plain)."""
+        if set(options) - PUSHABLE_OPTIONS or not (projection is None or isinstance(projection, dict)):
+            return self._wrapped.find(filter, projection, **options)
+        query = Query(filter or {}, list(options.get("sort") or []), options.get("skip", 0),
+                      options.get("limit", 0), projection)
+        return FindCursor(self._raw, query)
