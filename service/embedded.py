@@ -17,11 +17,13 @@ The results are those of the plain path, document for document: `tests/test_embe
 checks that with random pipelines from Folio's own builders on random data.
 """
 
+import heapq
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from bson import ObjectId
 from mongomock import aggregate as mongomock_aggregate
 from mongomock import filtering, helpers
 
@@ -80,17 +82,61 @@ def split_pipeline(pipeline: list[dict[str, Any]]) -> tuple[Query, list[dict[str
     return query, pipeline[position:]
 
 
+class _Position:
+    """A document's place in a multi-key order: compared key by key, each in its direction."""
+
+    __slots__ = ("keys", "directions")
+
+    def __init__(self, keys: list[Any], directions: list[int]) -> None:
+        self.keys, self.directions = keys, directions
+
+    def __lt__(self, other: "_Position") -> bool:
+        for mine, theirs, direction in zip(self.keys, other.keys, self.directions, strict=True):
+            if mine < theirs:
+                return direction > 0
+            if theirs < mine:
+                return direction < 0
+        return False
+
+
+def _single_id(spec: dict[str, Any]) -> Any:
+    """The one `_id` an equality filter names, or None (what MongoDB's `_id` index answers)."""
+    wanted = spec.get("_id")
+    if isinstance(wanted, (str, ObjectId)) or (type(wanted) is int):
+        return wanted
+    return None
+
+
+def _candidates(raw: Any, spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The stored documents matching a filter, by `_id` when it names one, else by a scan."""
+    wanted = _single_id(spec)
+    if wanted is None:
+        return raw._iter_documents(spec)  # a lazy filter over the stored documents
+    store = raw._store  # a dict keyed by `_id` (for non-document ids): mongomock's own index
+    found = [store[wanted]] if wanted in store else []
+    return (document for document in found if filtering.filter_applies(spec, document))
+
+
 def _stored(raw: Any, query: Query) -> Iterator[dict[str, Any]]:
-    """The stored documents the query returns, in order, not yet copied."""
+    """The stored documents the query returns, in order, not yet copied.
+
+    One stable sort on all keys (or a heap of the first skip + limit) gives the order that
+    mongomock's successive stable sorts give, at a fraction of the comparisons.
+    """
     spec = helpers.patch_datetime_awareness_in_document(query.filter)
-    documents: Any = raw._iter_documents(spec)  # a lazy filter over the stored documents
-    for key, direction in reversed(query.sort):  # stable sorts, last key first, as mongomock
-        documents = sorted(
-            documents,
-            key=lambda document, key=key: filtering.resolve_sort_key(key, document),
-            reverse=direction < 0,
-        )
+    documents: Any = _candidates(raw, spec)
     stop = query.skip + query.limit if query.limit else None
+    if query.sort:
+        keys = [key for key, _ in query.sort]
+        directions = [direction for _, direction in query.sort]
+
+        def position(document: dict[str, Any]) -> _Position:
+            return _Position([filtering.resolve_sort_key(k, document) for k in keys], directions)
+
+        if stop is None:
+            documents = sorted(documents, key=position)
+        else:
+            documents = heapq.nsmallest(stop, documents, key=position)
     return itertools.islice(documents, query.skip, stop)
 
 
@@ -102,6 +148,31 @@ def run_query(raw: Any, query: Query) -> list[dict[str, Any]]:
     if raw.codec_options.tz_aware:
         found = [helpers.make_datetime_timezone_aware_in_document(document) for document in found]
     return found
+
+
+def _joins_by_id(stage: dict[str, Any]) -> bool:
+    """A `$lookup` on the joined collection's `_id` by `localField` (served by `_id`)."""
+    options = stage.get("$lookup")
+    return (
+        isinstance(options, dict)
+        and options.get("foreignField") == "_id"
+        and set(options) == {"from", "localField", "foreignField", "as"}
+        and "." not in options["as"]
+    )
+
+
+def _lookup_by_id(database: Any, options: dict[str, Any], documents: list[dict[str, Any]]
+                  ) -> list[dict[str, Any]]:
+    """`$lookup` by `_id`: each document's joined array, read through the `_id` fast path."""
+    foreign = database.get_collection(options["from"])
+    for document in documents:
+        try:
+            value = helpers.get_value_by_dot(document, options["localField"])
+        except KeyError:
+            value = None
+        condition = {"$in": value} if isinstance(value, list) else value
+        document[options["as"]] = run_query(foreign, Query({"_id": condition}))
+    return documents
 
 
 class ListCursor:
@@ -180,9 +251,12 @@ class EmbeddedCollection:
             return self._wrapped.aggregate(pipeline, **options)
         query, rest = split_pipeline(pipeline)
         documents = run_query(self._raw, query)
-        if rest:
-            documents = list(mongomock_aggregate.process_pipeline(documents, self._raw.database,
-                                                                  rest, None))
+        for stage in rest:
+            if _joins_by_id(stage):
+                documents = _lookup_by_id(self._raw.database, stage["$lookup"], documents)
+            else:
+                documents = list(mongomock_aggregate.process_pipeline(
+                    documents, self._raw.database, [stage], None))
         return ListCursor(documents)
 
     def find(self, filter: dict[str, Any] | None = None, projection: Any = None,

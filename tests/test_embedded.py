@@ -1,0 +1,304 @@
+"""The embedded engine's planner (service/embedded.py) gives exactly what mongomock gives.
+
+The planner runs a pipeline's leading stages as one query that sorts and slices the stored
+documents before copying them. Its answers must be identical, document for document and in
+order, to mongomock's plain `aggregate` and `find`. The property tests below check that with
+random pipelines built by Folio's own builders, on random data full of ties, missing fields,
+nulls, drafts and dangling references. These tests run on the embedded engine's library alone,
+so they hold wherever the suite runs.
+
+    FOLIO_PROPERTY_EXAMPLES=2000 .venv/bin/pytest tests/test_embedded.py   # a larger budget
+"""
+
+import asyncio
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from bson import ObjectId
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mongomock_motor import AsyncMongoMockClient
+
+from models.articles import NEWEST_CREATED, NEWEST_PUBLISHED
+from models.favorites import NEWEST_FAVORITED
+from service.analytics.queries import (
+    articles_overview_pipeline,
+    author_stats_pipeline,
+    comments_overview_pipeline,
+    day_labels,
+    tag_trends_pipeline,
+    users_overview_pipeline,
+    week_labels,
+    window_start,
+)
+from service.articles.queries import (
+    LIST_FIELDS,
+    article_by_slug_pipeline,
+    article_page_pipeline,
+    favorite_counts_pipeline,
+    favorites_count_pipeline,
+    favorites_page_pipeline,
+    status_condition,
+)
+from service.comments.queries import comments_pipeline
+from service.cursors import after_condition, keyset_cursor
+from service.db import text_search_stages
+from service.embedded import EmbeddedCollection, Query, split_pipeline
+from service.search.queries import search_pipeline
+from service.tags.queries import live_tags_pipeline
+
+EXAMPLES = int(os.environ.get("FOLIO_PROPERTY_EXAMPLES", "150"))
+PROPERTY = settings(
+    max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 150,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+# Few distinct instants and values, so that sorts meet ties and filters meet matches.
+INSTANTS = [NOW - timedelta(days=d, milliseconds=ms) for d in (0, 1, 9, 40) for ms in (0, 7)]
+TAGS = ["a", "b", "c", "d"]
+USER_IDS = [ObjectId(f"65a0000000000000000000{n:02d}") for n in range(6)]
+ARTICLE_IDS = [ObjectId(f"65b0000000000000000000{n:02d}") for n in range(30)]
+
+
+def maybe(strategy: st.SearchStrategy, missing: bool = True) -> st.SearchStrategy:
+    """A value, null, or (with `missing`) no field at all (the marker `...`)."""
+    options = [strategy, st.none()]
+    return st.one_of(*options, st.just(...)) if missing else st.one_of(*options)
+
+
+def document(**fields: Any) -> dict[str, Any]:
+    """A document without the fields drawn as missing."""
+    return {key: value for key, value in fields.items() if value is not ...}
+
+
+@st.composite
+def articles(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Articles with random visibility, tags, authors (some dangling), counts and meta."""
+    count = draw(st.integers(0, len(ARTICLE_IDS)))
+    ids = draw(st.permutations(ARTICLE_IDS))[:count]  # stored in an order unlike `_id`'s
+    return [
+        document(
+            _id=article_id,
+            slug=f"s{draw(st.integers(0, 40))}-{n}",
+            title=draw(st.sampled_from(["Dragons", "dragons here", "Cats", ""])),
+            description="d",
+            body=draw(st.sampled_from(["about dragons", "nothing", "DRAGONS!"])),
+            tag_list=draw(st.lists(st.sampled_from(TAGS), unique=True, max_size=3)),
+            author_id=draw(st.sampled_from([*USER_IDS, ObjectId("65c000000000000000000000")])),
+            favorites_count=draw(st.integers(0, 3)),
+            status=draw(st.sampled_from(["published", "draft"])),
+            published_at=draw(maybe(st.sampled_from(INSTANTS))),
+            created_at=draw(st.sampled_from(INSTANTS)),
+            updated_at=draw(st.sampled_from(INSTANTS)),
+            meta=draw(maybe(st.dictionaries(st.sampled_from(["series", "n"]),
+                                            st.sampled_from(["x", "y", 1, 2]), max_size=2))),
+        )
+        for n, article_id in enumerate(ids)
+    ]
+
+
+@st.composite
+def datasets(draw: st.DrawFn) -> dict[str, list[dict[str, Any]]]:
+    """Users, articles, favorite edges (some to missing articles) and comments."""
+    users = [
+        document(_id=user_id, username=f"u{n}", bio=draw(maybe(st.just("bio"))),
+                 image=None, created_at=draw(st.sampled_from(INSTANTS)), password_hash="x")
+        for n, user_id in enumerate(draw(st.permutations(USER_IDS)))
+    ]
+    edges = draw(st.lists(st.tuples(st.sampled_from(USER_IDS), st.sampled_from(ARTICLE_IDS)),
+                          unique=True, max_size=40))
+    favorites = [
+        {"_id": ObjectId(), "user_id": user, "article_id": article,
+         "created_at": draw(st.sampled_from(INSTANTS)), "schema_version": 1}
+        for user, article in edges
+    ]
+    comments = [
+        {"_id": n, "article_id": draw(st.sampled_from(ARTICLE_IDS)), "body": "c",
+         "author_id": draw(st.sampled_from(USER_IDS)), "created_at": draw(st.sampled_from(INSTANTS))}
+        for n in range(draw(st.integers(0, 15)))
+    ]
+    return {"users": users, "articles": draw(articles()), "favorites": favorites,
+            "comments": comments}
+
+
+def article_matches(draw: st.DrawFn) -> tuple[dict[str, Any], list[tuple[str, int]]]:
+    """A list filter as `resolve_filters` builds one, and its order."""
+    condition, sort = status_condition(draw(st.sampled_from(["published", "draft", "scheduled"])),
+                                       NOW)
+    match = dict(condition)
+    if draw(st.booleans()):
+        match["tag_list"] = draw(st.sampled_from(TAGS))
+    author = draw(st.sampled_from([None, "one", "many"]))
+    if author == "one":
+        match["author_id"] = draw(st.sampled_from(USER_IDS))
+    elif author == "many":
+        match["author_id"] = {"$in": draw(st.lists(st.sampled_from(USER_IDS), max_size=3))}
+    if draw(st.booleans()):
+        match["meta.series"] = {"$in": draw(st.lists(st.sampled_from(["x", "y", 1]), min_size=1))}
+    return match, sort
+
+
+def cursor_after(draw: st.DrawFn, sort: list[tuple[str, int]]) -> dict[str, Any] | None:
+    """A keyset condition after a random position (a value that may or may not exist)."""
+    if not draw(st.booleans()):
+        return None
+    last = {field: draw(st.sampled_from(ARTICLE_IDS if field == "_id" else INSTANTS))
+            for field, _ in sort}
+    return after_condition(keyset_cursor(sort, last), sort)
+
+
+@st.composite
+def pipelines(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]]]:
+    """One of Folio's pipelines with random arguments, and the collection it runs on."""
+    kind = draw(st.sampled_from([
+        "page", "by_slug", "favorites", "favorites_narrowed", "favorites_count", "edge_counts",
+        "comments", "search", "tags", "tag_trends", "author_stats", "overview",
+    ]))
+    offset, limit = draw(st.integers(0, 12)), draw(st.integers(1, 12))
+    if kind == "page":
+        match, sort = article_matches(draw)
+        after = cursor_after(draw, sort)
+        return "articles", article_page_pipeline(match, offset=offset, limit=limit, sort=sort,
+                                                 after=after)
+    if kind == "by_slug":
+        return "articles", article_by_slug_pipeline(f"s{draw(st.integers(0, 40))}-0")
+    user = draw(st.sampled_from(USER_IDS))
+    if kind == "favorites":
+        return "favorites", favorites_page_pipeline(
+            user, None, offset=offset, limit=limit, after=cursor_after(draw, NEWEST_FAVORITED))
+    if kind == "favorites_narrowed":
+        match, _ = article_matches(draw)
+        return "favorites", favorites_page_pipeline(
+            user, match, offset=offset, limit=limit, after=cursor_after(draw, NEWEST_FAVORITED),
+            scan_cap=draw(st.integers(1, 40)))
+    if kind == "favorites_count":
+        match, _ = article_matches(draw)
+        return "favorites", favorites_count_pipeline(user, match, scan_cap=draw(st.integers(1, 40)))
+    if kind == "edge_counts":
+        ids = draw(st.lists(st.sampled_from(ARTICLE_IDS), max_size=5))
+        return "favorites", favorite_counts_pipeline(ids)
+    if kind == "comments":
+        return "comments", comments_pipeline(draw(st.sampled_from(ARTICLE_IDS)))
+    live = status_condition("published", NOW)[0]
+    if kind == "search":
+        stages = text_search_stages(draw(st.sampled_from(["dragons", "cat", "x"])), live,
+                                    embedded=True)
+        return "articles", search_pipeline(stages, offset=offset, limit=limit)
+    if kind == "tags":
+        return "articles", live_tags_pipeline(live)
+    since = window_start(45, NOW)
+    if kind == "tag_trends":
+        return "articles", tag_trends_pipeline(since, NOW, week_labels(since, NOW))
+    if kind == "author_stats":
+        return "articles", author_stats_pipeline(user, NOW)
+    builder = draw(st.sampled_from([users_overview_pipeline, articles_overview_pipeline,
+                                    comments_overview_pipeline]))
+    collection = {users_overview_pipeline: "users", articles_overview_pipeline: "articles",
+                  comments_overview_pipeline: "comments"}[builder]
+    return collection, builder(since, NOW, day_labels(since, NOW))
+
+
+async def loaded(data: dict[str, list[dict[str, Any]]]) -> Any:
+    """A fresh embedded database holding the data."""
+    database = AsyncMongoMockClient()["planner"]
+    for name, documents in data.items():
+        if documents:
+            await database[name].insert_many([dict(d) for d in documents])
+    return database
+
+
+@PROPERTY
+@given(data=datasets(), drawn=pipelines())
+def test_planned_aggregations_equal_mongomocks_own(data, drawn):
+    collection, pipeline = drawn
+
+    async def both_ways() -> tuple[list[Any], list[Any]]:
+        database = await loaded(data)
+        plain = await database[collection].aggregate(pipeline).to_list(None)
+        planned = await EmbeddedCollection(database[collection]).aggregate(pipeline).to_list(None)
+        return plain, planned
+
+    plain, planned = asyncio.run(both_ways())
+    assert planned == plain
+
+
+@st.composite
+def finds(draw: st.DrawFn) -> dict[str, Any]:
+    """A `find` on articles as Folio and its tools issue them: filter, order, window, fields."""
+    match, sort = article_matches(draw)
+    return {
+        "filter": match,
+        "projection": draw(st.sampled_from([None, {"slug": 1}, {"body": 0}, dict(LIST_FIELDS),
+                                            {"slug": 1, "_id": 0}])),
+        "sort": draw(st.sampled_from([None, NEWEST_PUBLISHED, NEWEST_CREATED, [("_id", 1)],
+                                      [("favorites_count", -1), ("slug", 1)]])),
+        "skip": draw(st.integers(0, 10)),
+        "limit": draw(st.integers(0, 10)),
+    }
+
+
+@PROPERTY
+@given(data=datasets(), query=finds(), chained=st.booleans())
+def test_planned_finds_equal_mongomocks_own(data, query, chained):
+    async def both_ways() -> tuple[list[Any], list[Any]]:
+        database = await loaded(data)
+        results = []
+        for articles in (database.articles, EmbeddedCollection(database.articles)):
+            if chained:  # find(...).sort(...).skip(...).limit(...), as scripts page through
+                cursor = articles.find(query["filter"], query["projection"])
+                if query["sort"]:
+                    cursor = cursor.sort(query["sort"])
+                cursor = cursor.skip(query["skip"]).limit(query["limit"])
+            else:
+                cursor = articles.find(query["filter"], query["projection"], sort=query["sort"],
+                                       skip=query["skip"], limit=query["limit"])
+            results.append([document async for document in cursor])
+        return results[0], results[1]
+
+    plain, planned = asyncio.run(both_ways())
+    assert planned == plain
+
+
+# --- split_pipeline, on its own ----------------------------------------------------------
+
+
+def test_the_leading_match_sort_skip_limit_and_inclusion_project_become_one_query():
+    pipeline = [{"$match": {"a": 1}}, {"$sort": {"b": -1}}, {"$skip": 5}, {"$limit": 10},
+                {"$project": {"b": 1}}, {"$lookup": {"from": "x"}}]
+    query, rest = split_pipeline(pipeline)
+    assert query == Query({"a": 1}, [("b", -1)], 5, 10, {"b": 1})
+    assert rest == [{"$lookup": {"from": "x"}}]
+
+
+def test_a_limit_before_a_skip_ends_the_query_there():
+    # $limit then $skip keeps documents limit - skip, which find's skip/limit cannot express.
+    query, rest = split_pipeline([{"$match": {}}, {"$limit": 10}, {"$skip": 5}])
+    assert (query.skip, query.limit) == (0, 10) and rest == [{"$skip": 5}]
+
+
+@pytest.mark.parametrize("projection", [{"b": 0}, {"b": "$c"}, {"b": {"$size": "$c"}}, {}])
+def test_projections_that_compute_or_exclude_stay_in_the_pipeline(projection):
+    query, rest = split_pipeline([{"$match": {}}, {"$project": projection}])
+    assert query.projection is None and rest == [{"$project": projection}]
+
+
+def test_a_pipeline_not_led_by_match_still_pushes_its_sort_and_window():
+    query, rest = split_pipeline([{"$sort": {"a": 1}}, {"$limit": 3}, {"$group": {"_id": 1}}])
+    assert query == Query({}, [("a", 1)], 0, 3, None) and rest == [{"$group": {"_id": 1}}]
+
+
+async def test_a_page_copies_only_its_own_documents(monkeypatch):
+    # The point of the planner: sorting and slicing happen before the copy.
+    database = await loaded({"articles": [{"_id": n, "n": n} for n in range(50)]})
+    import mongomock.collection as mongomock_collection
+
+    copied = []
+    original = mongomock_collection._copy_field
+    monkeypatch.setattr(mongomock_collection, "_copy_field",
+                        lambda obj, container: copied.append(obj) or original(obj, container))
+    planned = EmbeddedCollection(database.articles)
+    page = await planned.aggregate([{"$match": {}}, {"$sort": {"n": -1}}, {"$limit": 3}]).to_list(None)
+    assert [d["n"] for d in page] == [49, 48, 47]
+    assert len([obj for obj in copied if isinstance(obj, dict) and "n" in obj]) == 3
