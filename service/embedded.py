@@ -19,8 +19,10 @@ checks that with random pipelines from Folio's own builders on random data.
 
 import heapq
 import itertools
-from collections.abc import Iterator
+import operator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -107,14 +109,161 @@ def _single_id(spec: dict[str, Any]) -> Any:
     return None
 
 
+# --- matching: simple filters compiled to Python tests, anything else left to mongomock -----
+
+# Values a compiled test compares natively: Python and BSON agree on their equality and order
+# within each type (numbers are left out: BSON equates 1, 1.0 and Decimal128, Python's True == 1).
+NATIVE = (str, ObjectId, datetime)
+RANGES = {"$lt": operator.lt, "$lte": operator.le, "$gt": operator.gt, "$gte": operator.ge}
+UNSURE = None  # a compiled test's answer when only mongomock's own matcher can tell
+Test = Callable[[dict[str, Any]], bool | None]
+
+
+def _native(value: Any) -> bool:
+    return type(value) in NATIVE
+
+
+def _field_test(field: str, condition: Any) -> Test | None:
+    """A test of one top-level field, or None if it is not one of the simple shapes."""
+    if "." in field or field.startswith("$"):
+        return None
+    if _native(condition):
+        wanted_type = type(condition)
+
+        def equals(document: dict[str, Any]) -> bool | None:
+            value = document.get(field)
+            if type(value) is wanted_type:
+                return bool(value == condition)
+            return UNSURE if isinstance(value, list) else False
+
+        return equals
+    if not isinstance(condition, dict) or not condition:
+        return None
+    if list(condition) == ["$in"] and isinstance(condition["$in"], list):
+        options = condition["$in"]
+        if not all(_native(option) for option in options):
+            return None
+        wanted = {(type(option), option) for option in options}
+
+        def among(document: dict[str, Any]) -> bool | None:
+            value = document.get(field)
+            if _native(value):
+                return (type(value), value) in wanted
+            return UNSURE if isinstance(value, list) else False
+
+        return among
+    if set(condition) <= RANGES.keys() and all(_native(bound) for bound in condition.values()):
+        bounds = [(RANGES[name], bound, type(bound)) for name, bound in condition.items()]
+
+        def within(document: dict[str, Any]) -> bool | None:
+            value = document.get(field)
+            if isinstance(value, list):
+                return UNSURE  # an array matches element-wise, bound by bound
+            return all(type(value) is kind and compare(value, bound)
+                       for compare, bound, kind in bounds)
+
+        return within
+    return None
+
+
+def compile_filter(spec: dict[str, Any]) -> Test | None:
+    """A test equivalent to mongomock's matcher on the shapes Folio's lists use, else None.
+
+    Understood: equality to a string, ObjectId or date; `$in` of those; ranges on them;
+    `$and` and `$or` of such filters, on top-level fields. A test answers UNSURE for a
+    document holding an array in a tested field, and that document goes to mongomock's matcher.
+    """
+    tests: list[Test] = []
+    for key, condition in spec.items():
+        if key in ("$and", "$or"):
+            if not isinstance(condition, list) or not condition:
+                return None
+            parts = [compile_filter(part) if isinstance(part, dict) else None
+                     for part in condition]
+            if any(part is None for part in parts):
+                return None
+            tests.append(_combined(parts, every=key == "$and"))  # type: ignore[arg-type]
+        else:
+            test = _field_test(key, condition)
+            if test is None:
+                return None
+            tests.append(test)
+    return _combined(tests, every=True)
+
+
+def _combined(tests: list[Test], *, every: bool) -> Test:
+    """All (or any) of the tests, UNSURE if the known answers do not settle it."""
+
+    def combined(document: dict[str, Any]) -> bool | None:
+        unsure = False
+        for test in tests:
+            answer = test(document)
+            if answer is UNSURE:
+                unsure = True
+            elif answer is not every:
+                return answer
+        return UNSURE if unsure else every
+
+    return combined
+
+
 def _candidates(raw: Any, spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The stored documents matching a filter, by `_id` when it names one, else by a scan."""
     wanted = _single_id(spec)
-    if wanted is None:
-        return raw._iter_documents(spec)  # a lazy filter over the stored documents
-    store = raw._store  # a dict keyed by `_id` (for non-document ids): mongomock's own index
-    found = [store[wanted]] if wanted in store else []
-    return (document for document in found if filtering.filter_applies(spec, document))
+    if wanted is not None:
+        store = raw._store  # a dict keyed by `_id` (non-document ids): mongomock's own index
+        found = [store[wanted]] if wanted in store else []
+        return (document for document in found if filtering.filter_applies(spec, document))
+    test = compile_filter(spec)
+    if test is None or raw._store.is_empty:
+        return raw._iter_documents(spec)  # mongomock's matcher (it also validates the filter)
+    return (
+        document for document in list(raw._store.documents)
+        if (answer := test(document)) is True
+        or (answer is UNSURE and filtering.filter_applies(spec, document))
+    )
+
+
+# --- ordering ---------------------------------------------------------------------------
+
+
+def _native_keys(documents: list[dict[str, Any]], keys: list[str]) -> bool:
+    """Whether every document holds each sort key as a value of one native type per key."""
+    for key in keys:
+        if "." in key:
+            return False
+        kinds = {type(document.get(key)) for document in documents}
+        if len(kinds) != 1 or next(iter(kinds)) not in NATIVE:
+            return False
+    return True
+
+
+def _ordered(documents: Any, sort: Sort, stop: int | None) -> Any:
+    """The documents in this order (only the first `stop` when set), stable as mongomock's.
+
+    Plain tuples when every key holds one native type and all directions agree; otherwise
+    BSON comparison through mongomock's sort keys, one direction per key.
+    """
+    keys = [key for key, _ in sort]
+    directions = [direction for _, direction in sort]
+    documents = list(documents)
+    if _native_keys(documents, keys) and len(set(directions)) == 1:
+        descending = directions[0] < 0
+
+        def values(document: dict[str, Any]) -> tuple[Any, ...]:
+            return tuple(document[key] for key in keys)
+
+        if stop is None:
+            return sorted(documents, key=values, reverse=descending)
+        pick = heapq.nlargest if descending else heapq.nsmallest
+        return pick(stop, documents, key=values)
+
+    def position(document: dict[str, Any]) -> _Position:
+        return _Position([filtering.resolve_sort_key(k, document) for k in keys], directions)
+
+    if stop is None:
+        return sorted(documents, key=position)
+    return heapq.nsmallest(stop, documents, key=position)
 
 
 def _stored(raw: Any, query: Query) -> Iterator[dict[str, Any]]:
@@ -127,16 +276,7 @@ def _stored(raw: Any, query: Query) -> Iterator[dict[str, Any]]:
     documents: Any = _candidates(raw, spec)
     stop = query.skip + query.limit if query.limit else None
     if query.sort:
-        keys = [key for key, _ in query.sort]
-        directions = [direction for _, direction in query.sort]
-
-        def position(document: dict[str, Any]) -> _Position:
-            return _Position([filtering.resolve_sort_key(k, document) for k in keys], directions)
-
-        if stop is None:
-            documents = sorted(documents, key=position)
-        else:
-            documents = heapq.nsmallest(stop, documents, key=position)
+        documents = _ordered(documents, query.sort, stop)
     return itertools.islice(documents, query.skip, stop)
 
 
