@@ -25,6 +25,7 @@ from models import DOCUMENT_MODELS
 from models.articles import SEARCH_WEIGHTS
 from service.config import Settings
 from service.embedded import EmbeddedCollection
+from service.embedded import install as install_planner
 
 log = logging.getLogger("folio.db")
 T = TypeVar("T")
@@ -156,6 +157,8 @@ async def open_engine(settings: Settings, **client_options: Any) -> Engine:
         client.close()
         raise
     if settings.embedded:
+        for model in DOCUMENT_MODELS:
+            install_planner(model.get_motor_collection())
         log.warning(EMBEDDED_WARNING)
     else:
         log.info("Folio is using MongoDB database %r", settings.database)

@@ -119,8 +119,23 @@ UNSURE = None  # a compiled test's answer when only mongomock's own matcher can 
 Test = Callable[[dict[str, Any]], bool | None]
 
 
+def _kind(value: Any) -> type | None:
+    """The native type a value is (subclasses included: Beanie stores PydanticObjectId)."""
+    for kind in NATIVE:
+        if isinstance(value, kind):
+            return kind
+    return None
+
+
 def _native(value: Any) -> bool:
-    return type(value) in NATIVE
+    return _kind(value) is not None
+
+
+def _any_element(values: list[Any], test: Callable[[Any], bool]) -> bool | None:
+    """Whether an array of native values has an element passing `test`; UNSURE for others."""
+    if not all(_native(element) for element in values):
+        return UNSURE  # nested arrays, documents, numbers, nulls: mongomock's matcher decides
+    return any(test(element) for element in values)
 
 
 def _field_test(field: str, condition: Any) -> Test | None:
@@ -128,13 +143,15 @@ def _field_test(field: str, condition: Any) -> Test | None:
     if "." in field or field.startswith("$"):
         return None
     if _native(condition):
-        wanted_type = type(condition)
+        wanted_kind = _kind(condition)
 
         def equals(document: dict[str, Any]) -> bool | None:
             value = document.get(field)
-            if type(value) is wanted_type:
+            if _kind(value) is wanted_kind:
                 return bool(value == condition)
-            return UNSURE if isinstance(value, list) else False
+            if isinstance(value, list):  # an array matches when one of its elements does
+                return _any_element(value, lambda element: element == condition)
+            return False
 
         return equals
     if not isinstance(condition, dict) or not condition:
@@ -143,23 +160,25 @@ def _field_test(field: str, condition: Any) -> Test | None:
         options = condition["$in"]
         if not all(_native(option) for option in options):
             return None
-        wanted = {(type(option), option) for option in options}
+        wanted = {(_kind(option), option) for option in options}
 
         def among(document: dict[str, Any]) -> bool | None:
             value = document.get(field)
             if _native(value):
-                return (type(value), value) in wanted
-            return UNSURE if isinstance(value, list) else False
+                return (_kind(value), value) in wanted
+            if isinstance(value, list):
+                return _any_element(value, lambda element: (_kind(element), element) in wanted)
+            return False
 
         return among
     if set(condition) <= RANGES.keys() and all(_native(bound) for bound in condition.values()):
-        bounds = [(RANGES[name], bound, type(bound)) for name, bound in condition.items()]
+        bounds = [(RANGES[name], bound, _kind(bound)) for name, bound in condition.items()]
 
         def within(document: dict[str, Any]) -> bool | None:
             value = document.get(field)
             if isinstance(value, list):
                 return UNSURE  # an array matches element-wise, bound by bound
-            return all(type(value) is kind and compare(value, bound)
+            return all(_kind(value) is kind and compare(value, bound)
                        for compare, bound, kind in bounds)
 
         return within
@@ -207,8 +226,13 @@ def _combined(tests: list[Test], *, every: bool) -> Test:
     return combined
 
 
+def _plain(raw: Any) -> Callable[[dict[str, Any]], Iterator[dict[str, Any]]]:
+    """mongomock's own matcher of this collection (from before `install`)."""
+    return getattr(raw, "_folio_plain_iter_documents", raw._iter_documents)
+
+
 def _candidates(raw: Any, spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The stored documents matching a filter, by `_id` when it names one, else by a scan."""
+    """The stored documents matching a filter, in stored order, by `_id` when it names one."""
     wanted = _single_id(spec)
     if wanted is not None:
         store = raw._store  # a dict keyed by `_id` (non-document ids): mongomock's own index
@@ -216,12 +240,26 @@ def _candidates(raw: Any, spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
         return (document for document in found if filtering.filter_applies(spec, document))
     test = compile_filter(spec)
     if test is None or raw._store.is_empty:
-        return raw._iter_documents(spec)  # mongomock's matcher (it also validates the filter)
+        return _plain(raw)(spec)  # mongomock's matcher (it also validates the filter)
     return (
         document for document in list(raw._store.documents)
         if (answer := test(document)) is True
         or (answer is UNSURE and filtering.filter_applies(spec, document))
     )
+
+
+def install(motor_collection: Any) -> None:
+    """Make every operation of a mongomock-motor collection match through `_candidates`.
+
+    mongomock's writes, counts and unique-index checks all find their documents through
+    `_iter_documents`; with this, a favorite's duplicate check or an update by `_id` no longer
+    runs the generic matcher on every stored document.
+    """
+    raw = motor_collection._AsyncMongoMockCollection__collection
+    if hasattr(raw, "_folio_plain_iter_documents"):
+        return
+    raw._folio_plain_iter_documents = raw._iter_documents
+    raw._iter_documents = lambda spec: _candidates(raw, spec)
 
 
 # --- ordering ---------------------------------------------------------------------------
@@ -232,8 +270,8 @@ def _native_keys(documents: list[dict[str, Any]], keys: list[str]) -> bool:
     for key in keys:
         if "." in key:
             return False
-        kinds = {type(document.get(key)) for document in documents}
-        if len(kinds) != 1 or next(iter(kinds)) not in NATIVE:
+        kinds = {_kind(document.get(key)) for document in documents}
+        if len(kinds) != 1 or None in kinds:
             return False
     return True
 

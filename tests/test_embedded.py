@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from beanie import PydanticObjectId
 from bson import ObjectId
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -45,7 +46,7 @@ from service.articles.queries import (
 from service.comments.queries import comments_pipeline
 from service.cursors import after_condition, keyset_cursor
 from service.db import text_search_stages
-from service.embedded import EmbeddedCollection, Query, split_pipeline
+from service.embedded import EmbeddedCollection, Query, install, split_pipeline
 from service.search.queries import search_pipeline
 from service.tags.queries import live_tags_pipeline
 
@@ -86,7 +87,9 @@ def articles(draw: st.DrawFn) -> list[dict[str, Any]]:
             description="d",
             body=draw(st.sampled_from(["about dragons", "nothing", "DRAGONS!"])),
             tag_list=draw(st.lists(st.sampled_from(TAGS), unique=True, max_size=3)),
-            author_id=draw(st.sampled_from([*USER_IDS, ObjectId("65c000000000000000000000")])),
+            # Beanie stores PydanticObjectId, a subclass; raw writes store ObjectId.
+            author_id=draw(st.sampled_from([PydanticObjectId, ObjectId]))(
+                draw(st.sampled_from([*USER_IDS, ObjectId("65c000000000000000000000")]))),
             favorites_count=draw(st.integers(0, 3)),
             status=draw(st.sampled_from(["published", "draft"])),
             published_at=draw(maybe(st.sampled_from(INSTANTS))),
@@ -255,9 +258,11 @@ def finds(draw: st.DrawFn) -> dict[str, Any]:
 @given(data=datasets(), query=finds(), chained=st.booleans())
 def test_planned_finds_equal_mongomocks_own(data, query, chained):
     async def both_ways() -> tuple[list[Any], list[Any]]:
-        database = await loaded(data)
+        database, installed = await loaded(data), await loaded(data)
+        install(installed.articles)  # mongomock's own find, matching through the planner
         results = []
-        for articles in (database.articles, EmbeddedCollection(database.articles)):
+        for articles in (database.articles, EmbeddedCollection(database.articles),
+                         installed.articles):
             if chained:  # find(...).sort(...).skip(...).limit(...), as scripts page through
                 cursor = articles.find(query["filter"], query["projection"])
                 if query["sort"]:
@@ -267,10 +272,13 @@ def test_planned_finds_equal_mongomocks_own(data, query, chained):
                 cursor = articles.find(query["filter"], query["projection"], sort=query["sort"],
                                        skip=query["skip"], limit=query["limit"])
             results.append([document async for document in cursor])
-        return results[0], results[1]
+        counted = [await articles.count_documents(query["filter"])
+                   for articles in (database.articles, installed.articles)]
+        assert counted[0] == counted[1]
+        return results[0], results[1:]
 
     plain, planned = asyncio.run(both_ways())
-    assert planned == plain
+    assert planned == [plain, plain]
 
 
 # --- split_pipeline, on its own ----------------------------------------------------------
