@@ -121,6 +121,8 @@ Test = Callable[[dict[str, Any]], bool | None]
 
 def _kind(value: Any) -> type | None:
     """The native type a value is (subclasses included: Beanie stores PydanticObjectId)."""
+    if type(value) in NATIVE:
+        return type(value)
     for kind in NATIVE:
         if isinstance(value, kind):
             return kind
@@ -143,11 +145,11 @@ def _field_test(field: str, condition: Any) -> Test | None:
     if "." in field or field.startswith("$"):
         return None
     if _native(condition):
-        wanted_kind = _kind(condition)
+        wanted_kind, wanted_class = _kind(condition), type(condition)
 
         def equals(document: dict[str, Any]) -> bool | None:
             value = document.get(field)
-            if _kind(value) is wanted_kind:
+            if type(value) is wanted_class or _kind(value) is wanted_kind:
                 return bool(value == condition)
             if isinstance(value, list):  # an array matches when one of its elements does
                 return _any_element(value, lambda element: element == condition)
@@ -212,6 +214,8 @@ def compile_filter(spec: dict[str, Any]) -> Test | None:
 
 def _combined(tests: list[Test], *, every: bool) -> Test:
     """All (or any) of the tests, UNSURE if the known answers do not settle it."""
+    if len(tests) == 1:
+        return tests[0]
 
     def combined(document: dict[str, Any]) -> bool | None:
         unsure = False
@@ -242,10 +246,17 @@ def _candidates(raw: Any, spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
     if test is None or raw._store.is_empty:
         return _plain(raw)(spec)  # mongomock's matcher (it also validates the filter)
     return (
-        document for document in list(raw._store.documents)
+        document for document in _snapshot(raw._store)
         if (answer := test(document)) is True
         or (answer is UNSURE and filtering.filter_applies(spec, document))
     )
+
+
+def _snapshot(store: Any) -> list[dict[str, Any]]:
+    """The stored documents, as `store.documents` yields them, in one step under its lock."""
+    store._remove_expired_documents()  # TTL indexes, as every read of mongomock's does
+    with store._rwlock.reader():
+        return list(store._documents.values())
 
 
 def install(motor_collection: Any) -> None:
@@ -353,6 +364,20 @@ def _lookup_by_id(database: Any, options: dict[str, Any], documents: list[dict[s
     return documents
 
 
+def _unwinds_joined(stage: dict[str, Any], documents: list[dict[str, Any]]) -> bool:
+    """A plain `$unwind` of a field holding at most one element in every document (a join).
+
+    mongomock deep-copies every document it unwinds; with one element, a shallow copy
+    shares nothing with another result, so it is the same answer without the copy.
+    """
+    path = stage.get("$unwind")
+    if not isinstance(path, str) or not path.startswith("$") or "." in path:
+        return False
+    field = path[1:]
+    return all(isinstance(document.get(field), list) and len(document[field]) <= 1
+               for document in documents)
+
+
 class ListCursor:
     """An async cursor over results already computed, as Motor's cursors are used by Folio."""
 
@@ -432,6 +457,10 @@ class EmbeddedCollection:
         for stage in rest:
             if _joins_by_id(stage):
                 documents = _lookup_by_id(self._raw.database, stage["$lookup"], documents)
+            elif _unwinds_joined(stage, documents):
+                field = stage["$unwind"][1:]
+                documents = [{**document, field: document[field][0]} for document in documents
+                             if document[field]]
             else:
                 documents = list(mongomock_aggregate.process_pipeline(
                     documents, self._raw.database, [stage], None))

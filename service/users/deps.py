@@ -21,17 +21,21 @@ authorization_header = APIKeyHeader(
 )
 
 
-def get_security(request: Request) -> Security:
+# Every dependency here is `async def` although none awaits: FastAPI runs a plain `def`
+# dependency in a worker thread, and a thread hop per dependency cost more than the work.
+
+
+async def get_security(request: Request) -> Security:
     """The app's password hasher and token codec."""
     return request.app.state.security
 
 
-def get_rate_limits(request: Request) -> RateLimits:
+async def get_rate_limits(request: Request) -> RateLimits:
     """The app's rate limits."""
     return request.app.state.rate_limits
 
 
-def client_address(request: Request) -> str:
+async def client_address(request: Request) -> str:
     """The peer's address; uvicorn puts the X-Forwarded-For client here only for trusted proxies."""
     return request.client.host if request.client else "unknown"
 
@@ -41,7 +45,7 @@ RateLimitsDep = Annotated[RateLimits, Depends(get_rate_limits)]
 ClientAddress = Annotated[str, Depends(client_address)]
 
 
-def presented_token(
+async def presented_token(
     authorization: Annotated[str | None, Depends(authorization_header)],
 ) -> str | None:
     """The raw token from `Token <jwt>` or `Bearer <jwt>`, or None when no header was sent."""
@@ -53,7 +57,7 @@ def presented_token(
     return token.strip()
 
 
-def required_token(token: Annotated[str | None, Depends(presented_token)]) -> str:
+async def required_token(token: Annotated[str | None, Depends(presented_token)]) -> str:
     """The raw token; a protected endpoint without one answers 401."""
     if token is None:
         raise Unauthorized("token", "is missing")
@@ -68,7 +72,7 @@ def _viewer(security: Security, token: str) -> Viewer:
         raise Unauthorized("token", "is invalid") from None
 
 
-def optional_viewer(
+async def optional_viewer(
     security: SecurityDep, token: Annotated[str | None, Depends(presented_token)]
 ) -> Viewer | None:
     """Who a valid token names, without a database read; None when anonymous.
@@ -78,14 +82,14 @@ def optional_viewer(
     return None if token is None else _viewer(security, token)
 
 
-def optional_viewer_id(
+async def optional_viewer_id(
     viewer: Annotated[Viewer | None, Depends(optional_viewer)],
 ) -> PydanticObjectId | None:
     """The caller's user id from a valid token, or None when anonymous."""
     return None if viewer is None else viewer.id
 
 
-def token_viewer(security: SecurityDep, token: Annotated[str, Depends(required_token)]) -> Viewer:
+async def token_viewer(security: SecurityDep, token: Annotated[str, Depends(required_token)]) -> Viewer:
     """Who a required token names, by its signature alone (the account is not read yet)."""
     return _viewer(security, token)
 
