@@ -1,6 +1,6 @@
 """The benchmark: Folio on the embedded engine against a no-database floor, in one run.
 
-    python -m scripts.bench [--seconds 10] [--port 8765] [--json out.json]
+    python -m scripts.bench [--seconds 10] [--port 8765] [--json out.json] [--articles 500]
 
 It starts Folio (one uvicorn worker, uvloop + httptools) with a fixed dataset: 50 users; 500
 articles with 3 tags each from a pool of 20 and bodies of about 400 bytes; 250 follows; 500
@@ -37,15 +37,18 @@ TAGS = [f"tag{n:02d}" for n in range(20)]
 CONCURRENCY = 16
 
 
-def dataset(password_hash: str) -> dict[str, list[dict[str, Any]]]:
-    """The fixed benchmark dataset, the same every run."""
+ARTICLES = int(os.environ.get("BENCH_ARTICLES", "500"))
+
+
+def dataset(password_hash: str, articles_count: int = 500) -> dict[str, list[dict[str, Any]]]:
+    """The fixed benchmark dataset, the same every run: favorites grow with the articles."""
     rng = random.Random(6)
     now = utc_now()
     users = [{"_id": ObjectId(), "username": f"bench{n}", "username_key": f"bench{n}",
               "email": f"bench{n}@example.com", "password_hash": password_hash, "bio": None,
               "image": None, "created_at": now, "updated_at": now} for n in range(50)]
     articles = []
-    for n in range(500):
+    for n in range(articles_count):
         created = now - timedelta(minutes=n)
         body = ("lorem ipsum dolor sit amet " * 15)[:400]
         articles.append({
@@ -62,8 +65,8 @@ def dataset(password_hash: str) -> dict[str, list[dict[str, Any]]]:
         a, b = rng.sample(range(50), 2)
         follows.add((a, b))
     favorites = set()
-    while len(favorites) < 500:
-        favorites.add((rng.randrange(50), rng.randrange(500)))
+    while len(favorites) < articles_count:
+        favorites.add((rng.randrange(50), rng.randrange(articles_count)))
     for _, article in favorites:
         articles[article]["favorites_count"] += 1
     return {
@@ -82,7 +85,7 @@ def build_app() -> FastAPI:
 
     async def load(app: FastAPI, engine: Any) -> None:
         password_hash = await app.state.security.passwords.hash(DEMO_PASSWORD)
-        data = dataset(password_hash)
+        data = dataset(password_hash, ARTICLES)
         for model, name in ((User, "users"), (Article, "articles"), (Follow, "follows"),
                             (Favorite, "favorites")):
             await insert_batches(model, data[name])
@@ -96,7 +99,7 @@ def build_app() -> FastAPI:
                                         "following": False},
         "status": "published", "publishAt": None, "publishedAt": stamp, "readingTimeMinutes": 1,
         "meta": {}, "coverImage": None, "canonicalUrl": None,
-    } for n in range(20)], "articlesCount": 500, "nextCursor": None}).encode()
+    } for n in range(20)], "articlesCount": ARTICLES, "nextCursor": None}).encode()
 
     @app.get("/floor", include_in_schema=False)
     async def floor() -> Any:
@@ -135,11 +138,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--articles", type=int, default=500,
+                        help="articles in the dataset (favorites grow with them)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_")}
     env["FOLIO_RATE_LIMITS_ENABLED"] = "false"
+    env["BENCH_ARTICLES"] = str(args.articles)
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "scripts.bench:build_app", "--factory", "--port",
          str(args.port), "--workers", "1", "--loop", "uvloop", "--http", "httptools",
@@ -147,7 +153,7 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{args.port}"
     try:
-        for _ in range(100):
+        for _ in range(3000):  # a large dataset takes a while to load
             try:
                 if httpx.get(f"{base}/healthz").status_code == 200:
                     break
@@ -171,7 +177,8 @@ def main() -> None:
         server.wait(30)
     floor = results["floor"]["rps"]
     print(f"Measured {datetime.now(UTC):%Y-%m-%d} on {os.cpu_count()} cores, "
-          f"{args.seconds} s per endpoint, concurrency {CONCURRENCY}.\n")
+          f"{args.articles} articles, {args.seconds} s per endpoint, "
+          f"concurrency {CONCURRENCY}.\n")
     print("| endpoint | req/s | p50 ms | p99 ms | share of floor | non-2xx |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, result in results.items():

@@ -152,7 +152,9 @@ def _field_test(field: str, condition: Any) -> Test | None:
             if type(value) is wanted_class or _kind(value) is wanted_kind:
                 return bool(value == condition)
             if isinstance(value, list):  # an array matches when one of its elements does
-                return _any_element(value, lambda element: element == condition)
+                if condition in value:  # only a value of the same kind is ever equal
+                    return True
+                return _any_element(value, lambda element: False)
             return False
 
         return equals
@@ -180,8 +182,11 @@ def _field_test(field: str, condition: Any) -> Test | None:
             value = document.get(field)
             if isinstance(value, list):
                 return UNSURE  # an array matches element-wise, bound by bound
-            return all(_kind(value) is kind and compare(value, bound)
-                       for compare, bound, kind in bounds)
+            value_kind = _kind(value)
+            for compare, bound, kind in bounds:
+                if value_kind is not kind or not compare(value, bound):
+                    return False
+            return True
 
         return within
     return None
