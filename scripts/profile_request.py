@@ -2,8 +2,9 @@
 
     python -m scripts.profile_request [--path /api/articles?limit=20] [--requests 50]
 
-Runs the benchmark app (scripts.bench) in process, times every outermost call into mongomock,
-and profiles the rest with cProfile, printing the functions of ours that cost the most.
+Runs the benchmark app (scripts.bench) in process, times every outermost call into the engine
+(mongomock, and the adapter's planner in service/embedded.py), and profiles the rest with
+cProfile, printing the functions of ours that cost the most.
 """
 
 import argparse
@@ -24,11 +25,20 @@ ENGINE_CALLS = ("find", "find_one", "aggregate", "distinct", "count_documents", 
                 "update_one", "find_one_and_update", "delete_one", "delete_many", "insert_many")
 
 
+def _engine_entry_points() -> list[tuple[type, str]]:
+    """mongomock's collection methods, and the adapter's planner that reads the store itself."""
+    from service.embedded import EmbeddedCollection, FindCursor
+
+    return [(Collection, name) for name in ENGINE_CALLS] + [
+        (EmbeddedCollection, "aggregate"), (FindCursor, "_run"),
+    ]
+
+
 def _time_engine() -> list[float]:
     spent = [0.0]
     depth = [0]
-    for name in ENGINE_CALLS:
-        original = getattr(Collection, name)
+    for owner, name in _engine_entry_points():
+        original = getattr(owner, name)
 
         @functools.wraps(original)
         def timed(self, *args, _original=original, **kwargs):  # type: ignore[no-untyped-def]
@@ -41,7 +51,7 @@ def _time_engine() -> list[float]:
                 if depth[0] == 0:
                     spent[0] += time.perf_counter() - started
 
-        setattr(Collection, name, timed)
+        setattr(owner, name, timed)
     return spent
 
 
