@@ -24,7 +24,7 @@ from pymongo.errors import (
 from models import DOCUMENT_MODELS
 from models.articles import SEARCH_WEIGHTS
 from service.config import Settings
-from service.embedded import EmbeddedCollection
+from service.embedded import EmbeddedCollection, mongomock_collection
 from service.embedded import install as install_planner
 
 log = logging.getLogger("folio.db")
@@ -209,7 +209,7 @@ def collection(model: type[Document]) -> AsyncIOMotorCollection:
     query that reads only the page, as MongoDB's planner does (see service/embedded.py).
     """
     raw = model.get_motor_collection()
-    if isinstance(raw, AsyncMongoMockCollection):
+    if isinstance(raw, AsyncMongoMockCollection) and mongomock_collection(raw) is not None:
         return EmbeddedCollection(raw)  # type: ignore[return-value]
     return raw
 

@@ -271,8 +271,8 @@ def install(motor_collection: Any) -> None:
     `_iter_documents`; with this, a favorite's duplicate check or an update by `_id` no longer
     runs the generic matcher on every stored document.
     """
-    raw = motor_collection._AsyncMongoMockCollection__collection
-    if hasattr(raw, "_folio_plain_iter_documents"):
+    raw = mongomock_collection(motor_collection)
+    if raw is None or hasattr(raw, "_folio_plain_iter_documents"):
         return
     raw._folio_plain_iter_documents = raw._iter_documents
     raw._iter_documents = lambda spec: _candidates(raw, spec)
@@ -443,12 +443,32 @@ class FindCursor(ListCursor):
         return await super().to_list(length)
 
 
+MONGOMOCK_INTERNALS = ("_iter_documents", "_store", "_copy_only_fields", "codec_options")
+
+
+def mongomock_collection(motor_collection: Any) -> Any | None:
+    """The mongomock collection inside a mongomock-motor one, if it has what the planner reads.
+
+    None for any other version's layout: the adapter then leaves the collection as it is,
+    slower but correct.
+    """
+    raw = getattr(motor_collection, "_AsyncMongoMockCollection__collection", None)
+    if raw is None or not all(hasattr(raw, name) for name in MONGOMOCK_INTERNALS):
+        return None
+    store = raw._store
+    if not all(hasattr(store, name) for name in ("_documents", "_rwlock",
+                                                   "_remove_expired_documents")):
+        return None
+    return raw
+
+
 class EmbeddedCollection:
     """A mongomock-motor collection whose `aggregate` and `find` read only what they return."""
 
     def __init__(self, wrapped: Any) -> None:
         self._wrapped = wrapped
-        self._raw = wrapped._AsyncMongoMockCollection__collection  # the mongomock collection
+        self._raw = mongomock_collection(wrapped)
+        assert self._raw is not None, "check mongomock_collection() before wrapping"
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._wrapped, name)

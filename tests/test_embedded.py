@@ -46,7 +46,13 @@ from service.articles.queries import (
 from service.comments.queries import comments_pipeline
 from service.cursors import after_condition, keyset_cursor
 from service.db import text_search_stages
-from service.embedded import EmbeddedCollection, Query, install, split_pipeline
+from service.embedded import (
+    EmbeddedCollection,
+    Query,
+    install,
+    mongomock_collection,
+    split_pipeline,
+)
 from service.search.queries import search_pipeline
 from service.tags.queries import live_tags_pipeline
 
@@ -322,3 +328,13 @@ async def test_a_page_copies_only_its_own_documents(monkeypatch):
     page = await planned.aggregate([{"$match": {}}, {"$sort": {"n": -1}}, {"$limit": 3}]).to_list(None)
     assert [d["n"] for d in page] == [49, 48, 47]
     assert len([obj for obj in copied if isinstance(obj, dict) and "n" in obj]) == 3
+
+
+def test_a_mongomock_layout_the_planner_does_not_know_is_left_plain():
+    # Another mongomock-motor version: the adapter must fall back, not break.
+    class Unknown:
+        pass
+
+    assert mongomock_collection(Unknown()) is None
+    database = AsyncMongoMockClient()["planner"]
+    assert mongomock_collection(database.articles) is not None
