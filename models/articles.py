@@ -29,7 +29,8 @@ class CoverImage(BaseModel):
 class Article(Document):
     """A post. `published_at` is when it is (or will be) public: null for drafts.
 
-    `favorites_count` moves only by `$inc`, next to the favorite edge write. `body_html` and
+    `favorites_count` and `comments_count` move only by `$inc`, next to the edge or comment
+    write (`folio db recount` reconciles both). `body_html` and
     `reading_time_minutes` are computed from `body` on every write that changes it.
     """
 
@@ -42,6 +43,7 @@ class Article(Document):
     tag_list: list[str] = Field(default_factory=list)
     author_id: PydanticObjectId
     favorites_count: int = 0
+    comments_count: int = 0
     status: Literal["draft", "published"] = "published"
     publish_at: datetime | None = None
     published_at: datetime | None = None

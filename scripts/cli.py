@@ -441,9 +441,9 @@ def db_sync(
 
 @db_app.command("recount")
 def db_recount(url: UrlOption = None, db: DbOption = None) -> None:
-    """Reconcile articles' favorites_count with their favorite edges; safe while serving.
+    """Reconcile articles' favorites_count and comments_count with their edges and comments.
 
-    Reports every counter it fixed. A counter that moved while it was being checked is left
+    Safe while serving. Reports every counter it fixed. A counter that moved while it was being checked is left
     for the next run.
     """
     from scripts.dbtools import recount
@@ -454,10 +454,11 @@ def db_recount(url: UrlOption = None, db: DbOption = None) -> None:
         found = run_with_engine(
             tool_settings(url, db), lambda engine: recount(engine, lambda n: progress.advance(task, n))
         )
-    for slug, stored, edges in found.fixed:
-        console.print(f"{escape(slug)}: favorites_count {stored} -> {edges}")
-    for slug in found.moved_meanwhile:
-        console.print(f"[yellow]{escape(slug)}: changed while checked; run again to settle[/yellow]")
+    for slug, counter, stored, true in found.fixed:
+        console.print(f"{escape(slug)}: {counter} {stored} -> {true}")
+    for slug, counter in found.moved_meanwhile:
+        console.print(f"[yellow]{escape(slug)}: {counter} changed while checked; "
+                      "run again to settle[/yellow]")
     console.print(f"Checked {found.checked} articles, fixed {len(found.fixed)}.")
 
 

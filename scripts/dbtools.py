@@ -10,8 +10,8 @@ from typing import Any
 from beanie import Document, PydanticObjectId
 from pydantic import BaseModel
 
-from models import DOCUMENT_MODELS, Article, Favorite
-from service.articles.queries import favorite_counts_pipeline
+from models import DOCUMENT_MODELS, Article, Comment, Favorite
+from service.articles.queries import counts_per_article_pipeline
 from service.db import Engine, apply_validator, collection, create_collection
 from service.indexes import changed_indexes, declared_indexes, drift_report
 
@@ -143,19 +143,24 @@ class Recount:
     """What `folio db recount` found: articles checked, counters fixed, and those skipped."""
 
     checked: int = 0
-    fixed: list[tuple[str, int, int]] = field(default_factory=list)  # slug, stored, edges
-    moved_meanwhile: list[str] = field(default_factory=list)
+    fixed: list[tuple[str, str, int, int]] = field(default_factory=list)  # slug, counter, was, is
+    moved_meanwhile: list[tuple[str, str]] = field(default_factory=list)  # slug, counter
+
+
+# Each article counter, and the collection whose documents it counts (by `article_id`).
+COUNTERS = (("favorites_count", Favorite), ("comments_count", Comment))
 
 
 async def recount(engine: Engine, report: Callable[[int], None]) -> Recount:
-    """Reconcile every article's `favorites_count` with its favorite edges, in batches.
+    """Reconcile every article's `favorites_count` and `comments_count`, in batches.
 
-    Safe while serving: each correction is an `$inc` by the difference, applied only if the
-    counter still holds the value read (a favorite arriving meanwhile makes it skip that one,
-    reported, for the next run). It is not airtight: a favorite caught between its edge and
-    its `$inc` (on a standalone server), or a favorite and an unfavorite both landing between
-    the read and the fix, can leave a counter off again. Run it at a quiet moment, and once
-    more to confirm nothing is left to fix.
+    The truth is the favorite edges and the comments that name the article. Safe while
+    serving: each correction is an `$inc` by the difference, applied only if the counter still
+    holds the value read (a favorite or comment arriving meanwhile makes it skip that one,
+    reported, for the next run). It is not airtight: a write caught between its document and
+    its `$inc` (on a standalone server), or two opposite writes both landing between the read
+    and the fix, can leave a counter off again. Run it at a quiet moment, and once more to
+    confirm nothing is left to fix.
     """
     from scripts.migrate import in_batches
 
@@ -163,28 +168,30 @@ async def recount(engine: Engine, report: Callable[[int], None]) -> Recount:
 
     async def check(batch: list[dict[str, Any]]) -> int:
         ids = [article["_id"] for article in batch]
-        edges = {
-            group["_id"]: group["edges"]
-            async for group in collection(Favorite).aggregate(favorite_counts_pipeline(ids))
-        }
         fixed = 0
-        for article in batch:
-            stored, true = article.get("favorites_count", 0), edges.get(article["_id"], 0)
-            result.checked += 1
-            if stored == true:
-                continue
-            unchanged = ({"favorites_count": stored} if "favorites_count" in article
-                         else {"favorites_count": {"$exists": False}})
-            moved = await collection(Article).update_one(
-                {"_id": article["_id"], **unchanged},
-                {"$inc": {"favorites_count": true - stored}},
-            )
-            if moved.modified_count:
-                result.fixed.append((article["slug"], stored, true))
-                fixed += 1
-            else:
-                result.moved_meanwhile.append(article["slug"])
+        result.checked += len(batch)
+        for counter, model in COUNTERS:
+            truth = {
+                group["_id"]: group["edges"]
+                async for group in collection(model).aggregate(counts_per_article_pipeline(ids))
+            }
+            for article in batch:
+                stored, true = article.get(counter, 0), truth.get(article["_id"], 0)
+                if stored == true and counter in article:
+                    continue
+                unchanged = ({counter: stored} if counter in article
+                             else {counter: {"$exists": False}})
+                moved = await collection(Article).update_one(
+                    {"_id": article["_id"], **unchanged}, {"$inc": {counter: true - stored}},
+                )
+                if moved.modified_count or (moved.matched_count and true == stored):
+                    if true != stored:
+                        result.fixed.append((article["slug"], counter, stored, true))
+                        fixed += 1
+                else:
+                    result.moved_meanwhile.append((article["slug"], counter))
         return fixed
 
-    await in_batches(collection(Article), {}, {"slug": 1, "favorites_count": 1}, check, report)
+    fields = {"slug": 1, **{counter: 1 for counter, _ in COUNTERS}}
+    await in_batches(collection(Article), {}, fields, check, report)
     return result

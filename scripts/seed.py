@@ -188,6 +188,7 @@ def generate(plan: SeedPlan, now: datetime, *, run_tag: str = "") -> SeedData:
             "tag_list": tags,
             "author_id": author["_id"],
             "favorites_count": 0,
+            "comments_count": 0,
             "status": status,
             "publish_at": publish_at,
             "published_at": published_at,
@@ -234,6 +235,7 @@ def generate(plan: SeedPlan, now: datetime, *, run_tag: str = "") -> SeedData:
     for _ in range(plan.comments if live else 0):
         article = rng.choices(live, weights=live_weights)[0]
         created = moment_after(article["published_at"])
+        article["comments_count"] += 1
         data.comments.append({"_id": 0, "article_id": article["_id"],
                               "author_id": rng.choice(data.users)["_id"],
                               "body": fake.paragraph(nb_sentences=rng.randint(1, 4)),

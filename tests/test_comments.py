@@ -487,3 +487,21 @@ async def test_deleting_an_article_leaves_other_articles_comments_alone(client):
 
     assert response.status_code == 204
     assert await comment_ids(client, other["slug"]) == [kept["id"]]
+
+
+async def test_each_article_counts_its_comments_by_inc(app, client):
+    # The counter behind author analytics: +1 per comment, -1 per delete, never below the truth.
+    jake = await register(client)
+    article = await create_article(client, jake)
+    first = await add_comment(client, jake, article["slug"])
+    await add_comment(client, jake, article["slug"])
+    articles = app.state.engine.database.articles
+
+    async def counted() -> int:
+        return (await articles.find_one({"slug": article["slug"]}))["comments_count"]
+
+    assert await counted() == 2
+    url = f"/api/articles/{article['slug']}/comments/{first['id']}"
+    assert (await client.delete(url, headers=jake.headers)).status_code == 204
+    assert (await client.delete(url, headers=jake.headers)).status_code == 404
+    assert await counted() == 1

@@ -38,7 +38,7 @@ from service.articles.queries import (
     LIST_FIELDS,
     article_by_slug_pipeline,
     article_page_pipeline,
-    favorite_counts_pipeline,
+    counts_per_article_pipeline,
     favorites_count_pipeline,
     favorites_page_pipeline,
     status_condition,
@@ -199,7 +199,7 @@ def pipelines(draw: st.DrawFn, data: dict[str, Any]) -> tuple[str, list[dict[str
         return "favorites", favorites_count_pipeline(user, match, scan_cap=draw(st.integers(1, 40)))
     if kind == "edge_counts":
         ids = draw(st.lists(st.sampled_from(ARTICLE_IDS), max_size=5))
-        return "favorites", favorite_counts_pipeline(ids)
+        return "favorites", counts_per_article_pipeline(ids)
     if kind == "comments":
         return "comments", comments_pipeline(draw(st.sampled_from(ARTICLE_IDS)))
     live = status_condition("published", NOW)[0]

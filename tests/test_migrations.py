@@ -171,3 +171,25 @@ async def test_empty_profile_fields_become_null_and_down_restores_them(app, clie
     assert await m0003.up(database, ignore) == 0  # idempotent
     assert await m0003.down(database, ignore) == 2
     assert await users.find({}).sort("_id", 1).to_list(None) == before
+
+
+async def test_comment_counts_are_counted_in_and_down_removes_them(app, client):
+    from scripts.migrations import m0004_comment_counts as m0004
+    from tests.factories import add_comment, create_article
+
+    jake = await register(client)
+    slugs = [(await create_article(client, jake))["slug"] for _ in range(3)]
+    for slug in (slugs[0], slugs[0], slugs[1]):
+        await add_comment(client, jake, slug)
+    database = app.state.engine.database
+    # As before the counter existed: none stored, and one stale.
+    await database.articles.update_many({}, {"$unset": {"comments_count": ""}})
+    await database.articles.update_one({"slug": slugs[1]}, {"$set": {"comments_count": 7}})
+    assert await m0004.up(database, ignore) == 3  # two missing (one of them has none), one stale
+    counted = {a["slug"]: a["comments_count"] async for a in database.articles.find({})}
+    assert counted == {slugs[0]: 2, slugs[1]: 1, slugs[2]: 0}
+    assert await m0004.up(database, ignore) == 0  # idempotent
+    await add_comment(client, jake, slugs[2])  # the API keeps counting after it
+    assert (await database.articles.find_one({"slug": slugs[2]}))["comments_count"] == 1
+    assert await m0004.down(database, ignore) == 3
+    assert await database.articles.count_documents({"comments_count": {"$exists": True}}) == 0

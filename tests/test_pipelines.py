@@ -20,7 +20,7 @@ from service.analytics.queries import (
 from service.articles.queries import (
     article_by_slug_pipeline,
     article_page_pipeline,
-    favorite_counts_pipeline,
+    counts_per_article_pipeline,
     favorites_count_pipeline,
     favorites_page_pipeline,
     prefixed,
@@ -65,7 +65,7 @@ def operators(value: Any) -> set[str]:
 ALL_PIPELINES = {
     "page": article_page_pipeline({"tag_list": "x"}, offset=0, limit=20),
     "by_slug": article_by_slug_pipeline("a-slug"),
-    "favorite_counts": favorite_counts_pipeline([ObjectId()]),
+    "favorite_counts": counts_per_article_pipeline([ObjectId()]),
     "live_tags": live_tags_pipeline(visible_at(NOW)),
     "favorites": favorites_page_pipeline(ObjectId(), None, offset=0, limit=20),
     "favorites_narrowed": favorites_page_pipeline(

@@ -217,11 +217,29 @@ async def test_recount_fixes_drifted_favorite_counters_and_reports_them(app, cli
     await collection(Article).update_one({"slug": drifted["slug"]}, {"$inc": {"favorites_count": 1}})
     batches: list[int] = []
     found = await recount(app.state.engine, batches.append)
-    assert (found.checked, found.fixed, found.moved_meanwhile) == (2, [(drifted["slug"], 3, 2)], [])
+    assert (found.checked, found.moved_meanwhile) == (2, [])
+    assert found.fixed == [(drifted["slug"], "favorites_count", 3, 2)]
     assert batches == [2]
     article = (await client.get(f"/api/articles/{drifted['slug']}")).json()["article"]
     assert article["favoritesCount"] == 2
     assert (await recount(app.state.engine, batches.append)).fixed == []  # settled
+
+
+async def test_recount_fixes_comment_counters_and_backfills_missing_ones(app, client):
+    from scripts.dbtools import recount
+    from tests.factories import add_comment, create_article, register
+
+    jake = await register(client)
+    drifted, missing = await create_article(client, jake), await create_article(client, jake)
+    for slug in (drifted["slug"], missing["slug"], missing["slug"]):
+        await add_comment(client, jake, slug)
+    await collection(Article).update_one({"slug": drifted["slug"]}, {"$inc": {"comments_count": 4}})
+    await collection(Article).update_one({"slug": missing["slug"]}, {"$unset": {"comments_count": 1}})
+    found = await recount(app.state.engine, lambda n: None)
+    assert sorted(found.fixed) == [(drifted["slug"], "comments_count", 5, 1),
+                                   (missing["slug"], "comments_count", 0, 2)]
+    stored = {a["slug"]: a["comments_count"] async for a in collection(Article).find({})}
+    assert stored == {drifted["slug"]: 1, missing["slug"]: 2}
 
 
 def test_cli_recount_runs_on_the_embedded_engine():

@@ -91,8 +91,11 @@ def article_page_pipeline(
     ]
 
 
-def favorite_counts_pipeline(article_ids: list[PydanticObjectId]) -> list[dict[str, Any]]:
-    """How many favorite edges each of these articles has (served by the `article` index)."""
+def counts_per_article_pipeline(article_ids: list[PydanticObjectId]) -> list[dict[str, Any]]:
+    """How many documents (favorite edges, comments) name each of these articles.
+
+    Run on `favorites` (served by its `article` index) or `comments` (`article_created_at`).
+    """
     return [
         {"$match": {"article_id": {"$in": article_ids}}},
         {"$group": {"_id": "$article_id", "edges": {"$sum": 1}}},

@@ -4,10 +4,10 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
-from models import Comment, User
+from models import Article, Comment, User
 from models.common import utc_now
 from service.counters import next_sequence
-from service.db import collection
+from service.db import atomically, collection
 from service.errors import NotFound
 from service.profiles.queries import author_stages, followed_among, public_author
 
@@ -34,8 +34,22 @@ async def comments_for(
     return comments
 
 
+async def _move_comments_count(
+    article_id: PydanticObjectId, delta: int, session: Any = None
+) -> bool:
+    """Atomically add delta to the article's `comments_count`; False if the article is gone."""
+    moved = await collection(Article).update_one(
+        {"_id": article_id}, {"$inc": {"comments_count": delta}}, session=session
+    )
+    return moved.matched_count == 1
+
+
 async def add_comment(article_id: PydanticObjectId, author: User, body: str) -> dict[str, Any]:
-    """Store a comment under the next integer id from the `comments` counter."""
+    """Store a comment under the next integer id from the `comments` counter, and count it.
+
+    The comment and the article's `$inc` are one transaction on a replica set; elsewhere a
+    failed `$inc` takes the comment back (`folio db recount` repairs what a failover leaves).
+    """
     now = utc_now()
     comment = Comment(
         id=await next_sequence("comments"),
@@ -45,7 +59,21 @@ async def add_comment(article_id: PydanticObjectId, author: User, body: str) -> 
         created_at=now,
         updated_at=now,
     )
-    await comment.insert()
+
+    async def write(session: Any) -> None:
+        await comment.insert(session=session)
+        try:
+            counted = await _move_comments_count(article_id, +1, session)
+        except BaseException:
+            if session is None:  # no transaction to abort: take the comment back
+                await collection(Comment).delete_one({"_id": comment.id})
+            raise
+        if not counted:  # the article was deleted meanwhile
+            if session is None:
+                await collection(Comment).delete_one({"_id": comment.id})
+            raise NotFound("article", "not found")
+
+    await atomically(write)
     return {
         "_id": comment.id,
         "body": body,
@@ -59,13 +87,19 @@ async def add_comment(article_id: PydanticObjectId, author: User, body: str) -> 
 async def comment_on_article(article_id: PydanticObjectId, comment_id: int) -> dict[str, Any]:
     """The comment with this id under this article; NotFound otherwise."""
     comment = await collection(Comment).find_one(
-        {"_id": comment_id, "article_id": article_id}, {"author_id": 1}
+        {"_id": comment_id, "article_id": article_id}, {"author_id": 1, "article_id": 1}
     )
     if comment is None:
         raise NotFound("comment", "not found")
     return comment
 
 
-async def delete_comment(comment_id: int) -> None:
-    """Delete one comment."""
-    await collection(Comment).delete_one({"_id": comment_id})
+async def delete_comment(comment: dict[str, Any]) -> None:
+    """Delete one comment and uncount it (one transaction on a replica set)."""
+
+    async def write(session: Any) -> None:
+        removed = await collection(Comment).delete_one({"_id": comment["_id"]}, session=session)
+        if removed.deleted_count:  # a concurrent delete already uncounted it otherwise
+            await _move_comments_count(comment["article_id"], -1, session)
+
+    await atomically(write)

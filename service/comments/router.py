@@ -59,5 +59,5 @@ async def create_comment(
 )
 async def delete_comment(comment: OwnedComment) -> Response:
     """Delete a comment you wrote."""
-    await queries.delete_comment(comment["_id"])
+    await queries.delete_comment(comment)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
