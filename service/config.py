@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         default="30/minute", description="registrations per email or username"
     )
     rate_limit_writes_per_user: str = Field(default="300/minute", description="writes per user")
+    site_url: str | None = Field(
+        default=None,
+        description="the public reading site (e.g. https://blog.example.com): Atom entries link "
+        "to <site_url>/article/<slug>; unset, they link to the article in the API",
+    )
     demo: bool = Field(default=False, description="`folio serve`: seed demo data at start-up")
     load: str | None = Field(default=None, description="`folio serve`: load an export at start-up")
     save: str | None = Field(

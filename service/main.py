@@ -14,6 +14,7 @@ from service.api import api_router
 from service.config import Settings, get_settings, settings_problem
 from service.db import Engine, open_engine
 from service.errors import install_error_handlers
+from service.feeds.router import router as feeds_router
 from service.health.router import router as health_router
 from service.indexes import drift_report
 from service.middleware import BodyGuard, RequestContext
@@ -97,11 +98,12 @@ def create_app(
             allow_credentials=False,  # tokens travel in a header, never in cookies
             allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-Requested-With", "X-Request-ID"],
-            expose_headers=["X-Request-ID", "Retry-After"],
+            expose_headers=["X-Request-ID", "Retry-After", "ETag"],
         )
     app.add_middleware(RequestContext)
     app.include_router(api_router, prefix="/api")
     app.include_router(health_router)
+    app.include_router(feeds_router)  # /feeds/articles.atom: where feed readers look, not /api
 
     @app.get("/", include_in_schema=False)
     async def index() -> dict[str, str]:

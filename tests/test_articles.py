@@ -488,3 +488,12 @@ def test_utc_now_after_reads_naive_driver_dates_as_utc():
     later = utc_now_after(datetime(2999, 1, 1, 0, 0, 0))
     assert later == datetime(2999, 1, 1, 0, 0, 0, 1000, tzinfo=UTC)
     assert utc_now_after(None).tzinfo is UTC
+
+
+async def test_an_article_titled_like_another_route_gets_a_slug_it_can_be_read_by(client):
+    # `GET /api/articles/feed` is the feed: an article with the slug "feed" could never be read.
+    jake = await register(client)
+    article = await create_article(client, jake, title="Feed")
+    assert article["slug"].startswith("feed-") and article["slug"] != "feed"
+    found = await client.get(f"/api/articles/{article['slug']}")
+    assert found.status_code == 200 and found.json()["article"]["title"] == "Feed"

@@ -35,6 +35,9 @@ T = TypeVar("T")
 
 SLUG_MAX_LENGTH = 80
 SLUG_ATTEMPTS = 6
+# Path segments that another route under /articles owns: `GET /api/articles/feed` is the feed,
+# so an article titled "Feed" gets a suffixed slug, or it could never be read by slug.
+RESERVED_SLUGS = frozenset({"feed"})
 
 LIST_FIELDS = {
     "slug": 1,
@@ -72,8 +75,11 @@ def article_page_pipeline(
     limit: int,
     sort: Sort = NEWEST_PUBLISHED,
     after: dict[str, Any] | None = None,
+    fields: dict[str, int] = LIST_FIELDS,
 ) -> list[dict[str, Any]]:
-    """A page of matching articles (no body) with authors; the total is counted separately.
+    """A page of matching articles (`fields`: no body by default) with authors.
+
+    The total is counted separately.
 
     `$match` then `$sort` lead, so an index serves both (the sort without a blocking stage) and
     `$skip`/`$limit` stop the scan at the page. `after` (from a cursor) joins the filter, which
@@ -86,8 +92,8 @@ def article_page_pipeline(
         {"$sort": dict(sort)},
         *paging,
         {"$limit": limit},
-        {"$project": LIST_FIELDS},
-        *author_stages(LIST_FIELDS),
+        {"$project": fields},
+        *author_stages(fields),
     ]
 
 
@@ -481,7 +487,8 @@ async def with_unique_slug(title: str, write: Callable[[str], Awaitable[T]]) -> 
     """Run a write with the title's slug, adding a random suffix while the unique index objects."""
     base = slug_base(title)
     for attempt in range(SLUG_ATTEMPTS):
-        slug = base if attempt == 0 else f"{base}-{secrets.token_hex(3)}"
+        plain = attempt == 0 and base not in RESERVED_SLUGS
+        slug = base if plain else f"{base}-{secrets.token_hex(3)}"
         try:
             return await write(slug)
         except DuplicateKeyError:
