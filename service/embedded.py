@@ -49,8 +49,18 @@ def _is_inclusion(projection: Any) -> bool:
     return (
         isinstance(projection, dict)
         and bool(projection)
+        # Dotted paths are left to `$project`: through arrays of scalars the rules differ.
+        and not any("." in key for key in projection)
         and all(value is True or (type(value) is int and value == 1) for value in projection.values())
     )
+
+
+def _is_count(pipeline: list[dict[str, Any]], position: int, name: str, *, minimum: int) -> bool:
+    """Whether the stage at `position` is `name` with a plain integer at least `minimum`."""
+    if position >= len(pipeline) or list(pipeline[position]) != [name]:
+        return False
+    value = pipeline[position][name]
+    return type(value) is int and value >= minimum
 
 
 def split_pipeline(pipeline: list[dict[str, Any]]) -> tuple[Query, list[dict[str, Any]]]:
@@ -73,10 +83,10 @@ def split_pipeline(pipeline: list[dict[str, Any]]) -> tuple[Query, list[dict[str
         query.filter = match
     if (order := stage("$sort")) is not None:
         query.sort = list(order.items())
-    if (skip := stage("$skip")) is not None:
-        query.skip = skip
-    if (limit := stage("$limit")) is not None:
-        query.limit = limit
+    if _is_count(pipeline, position, "$skip", minimum=0):
+        query.skip = stage("$skip")
+    if _is_count(pipeline, position, "$limit", minimum=1):  # find's limit 0 means "no limit"
+        query.limit = stage("$limit")
     if position < len(pipeline) and list(pipeline[position]) == ["$project"]:
         if _is_inclusion(pipeline[position]["$project"]):
             query.projection = dict(pipeline[position]["$project"])
@@ -100,6 +110,12 @@ class _Position:
                 return direction < 0
         return False
 
+    def __eq__(self, other: object) -> bool:
+        # Ties must compare equal: heapq then falls back on arrival order, keeping it stable.
+        return isinstance(other, _Position) and not self < other and not other < self
+
+    __hash__ = None  # type: ignore[assignment]
+
 
 def _single_id(spec: dict[str, Any]) -> Any:
     """The one `_id` an equality filter names, or None (what MongoDB's `_id` index answers)."""
@@ -120,12 +136,12 @@ Test = Callable[[dict[str, Any]], bool | None]
 
 
 def _kind(value: Any) -> type | None:
-    """The native type a value is (subclasses included: Beanie stores PydanticObjectId)."""
+    """The native type a value is: ObjectId and datetime subclasses included (Beanie stores
+    PydanticObjectId), but only plain `str` (Beanie's ExpressionField compares specially)."""
     if type(value) in NATIVE:
         return type(value)
-    for kind in NATIVE:
-        if isinstance(value, kind):
-            return kind
+    if isinstance(value, (ObjectId, datetime)):
+        return ObjectId if isinstance(value, ObjectId) else datetime
     return None
 
 
@@ -245,8 +261,11 @@ def _candidates(raw: Any, spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
     wanted = _single_id(spec)
     if wanted is not None:
         store = raw._store  # a dict keyed by `_id` (non-document ids): mongomock's own index
-        found = [store[wanted]] if wanted in store else []
-        return (document for document in found if filtering.filter_applies(spec, document))
+        store._remove_expired_documents()
+        with store._rwlock.reader():
+            found = store._documents.get(wanted)
+        return (document for document in ([found] if found is not None else [])
+                if filtering.filter_applies(spec, document))
     test = compile_filter(spec)
     if test is None or raw._store.is_empty:
         return _plain(raw)(spec)  # mongomock's matcher (it also validates the filter)
@@ -416,7 +435,10 @@ class FindCursor(ListCursor):
 
     def sort(self, key_or_list: Any, direction: int | None = None) -> "FindCursor":
         """Order the results (same arguments as PyMongo's `Cursor.sort`)."""
-        self._query.sort = list(helpers.create_index_list(key_or_list, direction))
+        created = helpers.create_index_list(key_or_list, direction)
+        pairs = isinstance(created, list) and all(
+            isinstance(item, (list, tuple)) and len(item) == 2 for item in created)
+        self._query.sort = [tuple(item) for item in created] if pairs else created
         return self
 
     def skip(self, count: int) -> "FindCursor":
@@ -431,7 +453,14 @@ class FindCursor(ListCursor):
 
     def _run(self) -> None:
         if not self._ran:
-            self._documents, self._ran = run_query(self._raw, self._query), True
+            query = self._query
+            if _plannable(query):
+                self._documents = run_query(self._raw, query)
+            else:
+                self._documents = list(self._raw.find(
+                    query.filter, query.projection, sort=query.sort or None, skip=query.skip,
+                    limit=query.limit))
+            self._ran = True
 
     async def __anext__(self) -> dict[str, Any]:
         self._run()
@@ -479,6 +508,8 @@ class EmbeddedCollection:
             return self._wrapped.aggregate(pipeline, **options)
         query, rest = split_pipeline(pipeline)
         documents = run_query(self._raw, query)
+        if query.projection is not None:  # `$project` puts `_id` first, where find puts it last
+            documents = [{"_id": d.pop("_id"), **d} if "_id" in d else d for d in documents]
         for stage in rest:
             if _joins_by_id(stage):
                 documents = _lookup_by_id(self._raw.database, stage["$lookup"], documents)
@@ -496,6 +527,20 @@ class EmbeddedCollection:
         """A cursor that sorts and slices before copying (options it does not know go plain)."""
         if set(options) - PUSHABLE_OPTIONS or not (projection is None or isinstance(projection, dict)):
             return self._wrapped.find(filter, projection, **options)
-        query = Query(filter or {}, list(options.get("sort") or []), options.get("skip", 0),
+        query = Query(filter or {}, options.get("sort") or [], options.get("skip", 0),
                       options.get("limit", 0), projection)
         return FindCursor(self._raw, query)
+
+
+def _plannable(query: Query) -> bool:
+    """Whether a `find` is one the planner runs exactly as mongomock would; else it runs plain.
+
+    Left plain: dict or `$natural` sorts, and skips or limits that are not plain counts.
+    """
+    sort_ok = isinstance(query.sort, list) and all(
+        isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+        and not item[0].startswith("$") and item[1] in (1, -1)
+        for item in query.sort
+    )
+    counts_ok = all(type(n) is int and n >= 0 for n in (query.skip, query.limit))
+    return sort_ok and counts_ok

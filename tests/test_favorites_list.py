@@ -125,3 +125,38 @@ async def test_a_tampered_favorites_cursor_answers_422(client):
         "/api/articles", params={"favorited": anna.username, "cursor": "not-a-cursor"}
     )
     assert response.status_code == 422
+
+
+async def test_a_count_computed_across_a_favorite_is_not_kept(app, client, monkeypatch):
+    # A count read before a write and stored after that write's cache clearing would hide
+    # the write for 10 s; the cache refuses an answer computed across a clearing.
+    from models.common import utc_now
+
+    jake, anna = await register(client), await register(client)
+    first, second = await create_article(client, jake), await create_article(client, jake)
+    await favorite(client, anna, first["slug"])
+    database = app.state.engine.database
+    anna_id = (await database.users.find_one({"username": anna.username}))["_id"]
+    second_id = (await database.articles.find_one({"slug": second["slug"]}))["_id"]
+    original = queries.collection
+
+    def racing(model):
+        found = original(model)
+        if model is queries.Favorite:
+            counting = found.count_documents
+
+            async def count_then_favorite(*args, **kwargs):
+                total = await counting(*args, **kwargs)  # 1: read before the write below
+                # A favorite by another request lands now, and clears the cache as it does.
+                await database.favorites.insert_one(
+                    {"user_id": anna_id, "article_id": second_id, "created_at": utc_now()})
+                queries.counts().forget(queries.favorites_key(anna_id))
+                return total
+
+            found.count_documents = count_then_favorite
+        return found
+
+    monkeypatch.setattr(queries, "collection", racing)
+    assert (await favorites_of(client, anna.username))["articlesCount"] == 1
+    monkeypatch.setattr(queries, "collection", original)
+    assert (await favorites_of(client, anna.username))["articlesCount"] == 2

@@ -44,6 +44,9 @@ class CountCache:
 
     def __init__(self) -> None:
         self._counts: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        # Moves on every forget/clear: an answer computed across one is not kept (it may
+        # predate the write that caused it).
+        self.generation = 0
 
     def get(self, key: str) -> Any:
         """A count still fresh, or None."""
@@ -52,8 +55,10 @@ class CountCache:
             return None
         return found[1]
 
-    def put(self, key: str, total: Any) -> None:
-        """Remember a count just computed."""
+    def put(self, key: str, total: Any, since: int | None = None) -> None:
+        """Remember a count just computed (unless a write came since generation `since`)."""
+        if since is not None and since != self.generation:
+            return
         self._counts[key] = (time.monotonic() + COUNT_TTL_SECONDS, total)
         self._counts.move_to_end(key)
         while len(self._counts) > MAX_FILTERS:
@@ -61,11 +66,13 @@ class CountCache:
 
     def forget(self, prefix: str) -> None:
         """Forget the counts whose keys start with `prefix` (one user's favorites changed)."""
+        self.generation += 1
         for key in [key for key in self._counts if key.startswith(prefix)]:
             del self._counts[key]
 
     def clear(self) -> None:
         """Forget every count (an article was written)."""
+        self.generation += 1
         self._counts.clear()
 
 
@@ -85,6 +92,7 @@ async def kept(key: str, compute: Callable[[], Awaitable[T]]) -> T:
     """
     cached = counts().get(key)
     if cached is None:
+        since = counts().generation
         cached = await compute()
-        counts().put(key, cached)
+        counts().put(key, cached, since)
     return copy.deepcopy(cached)

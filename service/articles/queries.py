@@ -126,7 +126,7 @@ def favorites_page_pipeline(
     offset: int,
     limit: int,
     after: dict[str, Any] | None = None,
-    scan_cap: int = 0,
+    scan_cap: int | None = None,
 ) -> list[dict[str, Any]]:
     """A page of one user's favorites, most recently favorited first, with authors.
 
@@ -137,6 +137,7 @@ def favorites_page_pipeline(
     With it (other filters combined), the newest `scan_cap` edges are joined and filtered,
     and the page is taken from the matches: bounded by the cap, not by the page.
     """
+    assert article_match is None or (scan_cap or 0) >= 1, "filtered pages need a scan cap"
     edges = {"user_id": user_id}
     condition = {"$and": [edges, after]} if after else edges
     paging = [*([] if after or not offset else [{"$skip": offset}]), {"$limit": limit}]
@@ -339,10 +340,10 @@ async def article_page(
         query.match, offset=offset, limit=limit, sort=query.sort, after=after
     )
     key = count_key(query.match)
-    known = counts().get(key)
+    known, since = counts().get(key), counts().generation
     if known is None and any(field.startswith("meta.") for field in query.match):
         known = await _meta_matches(query.match)
-        counts().put(key, known)
+        counts().put(key, known, since)
     page_rows = collection(Article).aggregate(pipeline).to_list(length=limit)
     if known is None:
         # Counted apart from the page, on the filter alone, so that the count can use the
@@ -350,7 +351,7 @@ async def article_page(
         rows, total = await asyncio.gather(
             page_rows, collection(Article).count_documents(query.match)
         )
-        counts().put(key, total)
+        counts().put(key, total, since)
     else:
         rows, total = await page_rows, known
     page = await add_viewer_flags(rows, viewer_id, follows_every_author=follows_every_author)
@@ -373,8 +374,9 @@ async def _favorites_total(user_id: PydanticObjectId) -> int:
     key = favorites_key(user_id)
     total = counts().get(key)
     if total is None:
+        since = counts().generation
         total = await collection(Favorite).count_documents({"user_id": user_id})
-        counts().put(key, total)
+        counts().put(key, total, since)
     return total
 
 
