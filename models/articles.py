@@ -44,6 +44,9 @@ class Article(Document):
     author_id: PydanticObjectId
     favorites_count: int = 0
     comments_count: int = 0
+    # Moves by one on every update (`$inc`); `If-Match` compares it. Absent on documents from
+    # before versions, which read as version 1 and store 2 at their next update.
+    version: int = 1
     status: Literal["draft", "published"] = "published"
     publish_at: datetime | None = None
     published_at: datetime | None = None

@@ -54,6 +54,12 @@ class Conflict(FolioError):
     status_code = 409
 
 
+class PreconditionFailed(FolioError):
+    """An `If-Match` names a version that is no longer current: nothing was written."""
+
+    status_code = 412
+
+
 class TooManyRequests(FolioError):
     """A rate limit was reached; `retry_after` seconds until the window frees a slot."""
 

@@ -2,9 +2,10 @@
 
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Header
 
 from service.articles import queries
+from service.conditional import match_tags
 from service.errors import Forbidden
 from service.users.deps import OptionalViewer, WritingUser
 
@@ -25,3 +26,34 @@ async def owned_article(user: WritingUser, article: ArticleBySlug) -> dict[str, 
 
 
 OwnedArticle = Annotated[dict[str, Any], Depends(owned_article)]
+
+
+def article_tag(article: dict[str, Any], representation: str) -> str:
+    """The article's strong entity tag: `"<id>-<version>-<digest of this representation>"`.
+
+    The digest makes a 304 safe (favoritesCount or a flag that moved changes the tag); the
+    version is what If-Match compares, so a favorite never makes an editor's write fail.
+    """
+    return f'"{article["_id"]}-{queries.version_of(article)}-{representation}"'
+
+
+async def checked_version(
+    article: OwnedArticle,
+    if_match: Annotated[
+        str | None,
+        Header(description="an ETag from GET: write only while the article is at that version"),
+    ] = None,
+) -> bool:
+    """Whether the write must be at the version read; 412 at once if If-Match names another."""
+    if if_match is None:
+        return False
+    tags = match_tags(if_match)
+    if tags is None:  # `*`: any current article will do, and this one exists
+        return False
+    current = f"{article['_id']}-{queries.version_of(article)}-"
+    if not any(tag.startswith(current) for tag in tags):
+        raise queries.stale()
+    return True
+
+
+IfVersion = Annotated[bool, Depends(checked_version)]

@@ -27,7 +27,14 @@ from service.articles.content import reading_time_minutes, render_markdown
 from service.articles.counts import count_key, counts, kept
 from service.cursors import after_condition, keyset_cursor
 from service.db import atomically, collection
-from service.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from service.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PreconditionFailed,
+    Unauthorized,
+)
 from service.profiles.queries import author_stages, followed_among, public_author
 from service.users.queries import Viewer, current_username, is_current
 
@@ -55,6 +62,7 @@ LIST_FIELDS = {
     "meta": 1,
     "cover_image": 1,
     "canonical_url": 1,
+    "version": 1,
 }
 FULL_FIELDS = {**LIST_FIELDS, "body": 1, "body_html": 1}
 Sort = list[tuple[str, int]]
@@ -550,18 +558,45 @@ async def create_article(author: User, fields: dict[str, Any]) -> dict[str, Any]
     return with_author(article.model_dump(by_alias=False) | {"_id": article.id}, author)
 
 
+def version_of(article: dict[str, Any]) -> int:
+    """The article's version (1 for a document from before versions)."""
+    return article.get("version") or 1
+
+
+def _at_version(article: dict[str, Any]) -> dict[str, Any]:
+    """The filter condition that the stored article is still at the version read."""
+    if article.get("version") is None:
+        return {"version": {"$exists": False}}
+    return {"version": article["version"]}
+
+
+def stale() -> PreconditionFailed:
+    """The 412 for an `If-Match` that names a version no longer current."""
+    return PreconditionFailed("article", "was changed by someone else")
+
+
 async def update_article(
-    article: dict[str, Any], author: User, changes: dict[str, Any]
+    article: dict[str, Any], author: User, changes: dict[str, Any], *, if_version: bool = False
 ) -> dict[str, Any]:
-    """Apply changes in one atomic update; a title that slugifies differently moves the slug."""
+    """Apply changes in one atomic update; a title that slugifies differently moves the slug.
+
+    The version moves by one. With `if_version`, the write applies only while the stored
+    article is still at the version read (checked in the same `find_one_and_update`, never by
+    a read before it), else PreconditionFailed and nothing is written.
+    """
     now = utc_now_after(article.get("updated_at"))
     changes = {**changes, **derived_fields(changes, article, now), "updated_at": now}
+    selector = {"_id": article["_id"], **(_at_version(article) if if_version else {})}
 
     async def write(slug: str | None) -> dict[str, Any] | None:
         update = changes if slug is None else {**changes, "slug": slug}
+        if article.get("version") is None:  # from before versions: $inc would store 1
+            bump: dict[str, Any] = {"$set": {**update, "version": 2}}
+        else:
+            bump = {"$set": update, "$inc": {"version": 1}}
         return await collection(Article).find_one_and_update(
-            {"_id": article["_id"]},
-            {"$set": update},
+            selector,
+            bump,
             projection=dict(FULL_FIELDS),  # a copy: the embedded engine adds `_id` to it in place
             return_document=ReturnDocument.AFTER,
         )
@@ -572,14 +607,21 @@ async def update_article(
     else:
         updated = await write(None)
     if updated is None:
-        raise NotFound("article", "not found")
+        raise stale() if if_version else NotFound("article", "not found")
     counts().clear()
     return with_author(readable(updated), author)
 
 
-async def delete_article(article_id: PydanticObjectId) -> None:
-    """Delete an article, then its comments and favorites (orphans are invisible meanwhile)."""
-    await collection(Article).delete_one({"_id": article_id})
+async def delete_article(article: dict[str, Any], *, if_version: bool = False) -> None:
+    """Delete an article, then its comments and favorites (orphans are invisible meanwhile).
+
+    With `if_version`, only while it is still at the version read (else PreconditionFailed).
+    """
+    article_id = article["_id"]
+    selector = {"_id": article_id, **(_at_version(article) if if_version else {})}
+    removed = await collection(Article).delete_one(selector)
+    if removed.deleted_count == 0 and if_version:
+        raise stale()
     counts().clear()
     await collection(Comment).delete_many({"article_id": article_id})
     await collection(Favorite).delete_many({"article_id": article_id})

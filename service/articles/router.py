@@ -1,11 +1,11 @@
 """Articles, the feed and favorites: `/articles...`."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from service.articles import queries
-from service.articles.deps import ArticleBySlug, OwnedArticle
+from service.articles.deps import ArticleBySlug, IfVersion, OwnedArticle, article_tag
 from service.articles.meta import meta_filters
 from service.articles.schemas import (
     MultipleArticlesResponse,
@@ -13,6 +13,7 @@ from service.articles.schemas import (
     SingleArticleResponse,
     UpdateArticleRequest,
 )
+from service.conditional import digest, none_match
 from service.errors import Invalid
 from service.profiles.queries import followee_ids
 from service.schemas import PageParams, error_responses
@@ -111,13 +112,30 @@ async def create_article(body: NewArticleRequest, user: WritingUser) -> SingleAr
     return SingleArticleResponse.of(article)
 
 
+def with_tag(article: dict[str, Any], if_none_match: str | None = None) -> Response:
+    """The article's JSON with its ETag; 304 and no body when If-None-Match names that tag."""
+    body = SingleArticleResponse.of(article).model_dump_json(by_alias=True).encode()
+    etag = article_tag(article, digest(body))
+    if none_match(if_none_match, etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+    return Response(body, media_type="application/json", headers={"ETag": etag})
+
+
 @router.get(
-    "/{slug}", name="articles:get", response_model=SingleArticleResponse, summary="Get an article"
+    "/{slug}",
+    name="articles:get",
+    response_model=SingleArticleResponse,
+    summary="Get an article",
+    responses={304: {"description": "unchanged since the ETag sent in If-None-Match"}},
 )
-async def get_article(article: ArticleBySlug, viewer_id: OptionalViewerId) -> SingleArticleResponse:
-    """One article, body included; auth optional."""
+async def get_article(
+    article: ArticleBySlug,
+    viewer_id: OptionalViewerId,
+    if_none_match: Annotated[str | None, Header(description="an ETag from an earlier GET")] = None,
+) -> Response:
+    """One article, body included; auth optional. Its `ETag` serves If-None-Match and If-Match."""
     await queries.add_viewer_flags([article], viewer_id)
-    return SingleArticleResponse.of(article)
+    return with_tag(article, if_none_match)
 
 
 @router.put(
@@ -125,17 +143,22 @@ async def get_article(article: ArticleBySlug, viewer_id: OptionalViewerId) -> Si
     name="articles:update",
     response_model=SingleArticleResponse,
     summary="Update an article",
+    responses=error_responses(412),
 )
 async def update_article(
-    body: UpdateArticleRequest, user: WritingUser, article: OwnedArticle
-) -> SingleArticleResponse:
-    """Change an article you wrote; a new title gives a new slug."""
+    body: UpdateArticleRequest, user: WritingUser, article: OwnedArticle, if_version: IfVersion
+) -> Response:
+    """Change an article you wrote; a new title gives a new slug.
+
+    With `If-Match` (an ETag from GET), the change applies only if nobody changed the article
+    since: otherwise 412, and nothing is written.
+    """
     changes = body.article.changes()
     if not changes:
         raise Invalid("article", "at least one field is required")
-    updated = await queries.update_article(article, user, changes)
+    updated = await queries.update_article(article, user, changes, if_version=if_version)
     await queries.add_viewer_flags([updated], user.id)
-    return SingleArticleResponse.of(updated)
+    return with_tag(updated)
 
 
 @router.delete(
@@ -144,8 +167,9 @@ async def update_article(
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     summary="Delete an article",
+    responses=error_responses(412),
 )
-async def delete_article(article: OwnedArticle) -> Response:
-    """Delete an article you wrote, with its comments and favorites."""
-    await queries.delete_article(article["_id"])
+async def delete_article(article: OwnedArticle, if_version: IfVersion) -> Response:
+    """Delete an article you wrote, with its comments and favorites (honours If-Match)."""
+    await queries.delete_article(article, if_version=if_version)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

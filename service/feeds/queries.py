@@ -1,6 +1,5 @@
 """Atom feeds: the newest live articles, bodies included, as Atom 1.0. No HTTP here."""
 
-import hashlib
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -79,20 +78,3 @@ def atom_document(
         for tag in article.get("tag_list", []):
             entry.category(term=tag)
     return feed.atom_str(pretty=False)
-
-
-def entity_tag(document: bytes) -> str:
-    """A weak ETag for a feed document: its digest."""
-    return f'W/"{hashlib.sha256(document).hexdigest()[:32]}"'
-
-
-def matches_any(if_none_match: str | None, etag: str) -> bool:
-    """Whether an If-None-Match header names this ETag (weak comparison, RFC 9110 13.1.2)."""
-    if if_none_match is None:
-        return False
-    wanted = etag.removeprefix("W/")
-    for candidate in if_none_match.split(","):
-        candidate = candidate.strip()
-        if candidate == "*" or candidate.removeprefix("W/") == wanted:
-            return True
-    return False

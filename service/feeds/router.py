@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
+from service.conditional import digest, none_match
 from service.errors import NotFound
 from service.feeds import queries
 from service.schemas import error_responses
@@ -56,8 +57,8 @@ async def articles_feed(
         authority=urlsplit(site).hostname if site else request.url.hostname,
         article_url=article_url,
     )
-    etag = queries.entity_tag(document)
+    etag = f'W/"{digest(document)}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if queries.matches_any(if_none_match, etag):
+    if none_match(if_none_match, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(document, media_type=ATOM, headers=headers)
