@@ -23,13 +23,14 @@ import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bson import ObjectId
 from mongomock import aggregate as mongomock_aggregate
 from mongomock import filtering, helpers
 
 Sort = list[tuple[str, int]]
+T = TypeVar("T")
 PUSHABLE_OPTIONS = {"filter", "projection", "sort", "skip", "limit"}
 
 
@@ -55,12 +56,9 @@ def _is_inclusion(projection: Any) -> bool:
     )
 
 
-def _is_count(pipeline: list[dict[str, Any]], position: int, name: str, *, minimum: int) -> bool:
-    """Whether the stage at `position` is `name` with a plain integer at least `minimum`."""
-    if position >= len(pipeline) or list(pipeline[position]) != [name]:
-        return False
-    value = pipeline[position][name]
-    return type(value) is int and value >= minimum
+def _at_least(minimum: int) -> Callable[[Any], bool]:
+    """A check that a stage's value is a plain integer of at least `minimum`."""
+    return lambda value: type(value) is int and value >= minimum
 
 
 def split_pipeline(pipeline: list[dict[str, Any]]) -> tuple[Query, list[dict[str, Any]]]:
@@ -72,25 +70,26 @@ def split_pipeline(pipeline: list[dict[str, Any]]) -> tuple[Query, list[dict[str
     query = Query()
     position = 0
 
-    def stage(name: str) -> Any:
+    def take(name: str, acceptable: Callable[[Any], bool] = lambda value: True) -> Any:
+        """The next stage's value if it is `name` and acceptable (then step past it), else None."""
         nonlocal position
         if position < len(pipeline) and list(pipeline[position]) == [name]:
-            position += 1
-            return pipeline[position - 1][name]
+            value = pipeline[position][name]
+            if acceptable(value):
+                position += 1
+                return value
         return None
 
-    if (match := stage("$match")) is not None:
+    if (match := take("$match")) is not None:
         query.filter = match
-    if (order := stage("$sort")) is not None:
+    if (order := take("$sort")) is not None:
         query.sort = list(order.items())
-    if _is_count(pipeline, position, "$skip", minimum=0):
-        query.skip = stage("$skip")
-    if _is_count(pipeline, position, "$limit", minimum=1):  # find's limit 0 means "no limit"
-        query.limit = stage("$limit")
-    if position < len(pipeline) and list(pipeline[position]) == ["$project"]:
-        if _is_inclusion(pipeline[position]["$project"]):
-            query.projection = dict(pipeline[position]["$project"])
-            position += 1
+    if (skip := take("$skip", _at_least(0))) is not None:
+        query.skip = skip
+    if (limit := take("$limit", _at_least(1))) is not None:  # find's limit 0: "no limit"
+        query.limit = limit
+    if (projection := take("$project", _is_inclusion)) is not None:
+        query.projection = dict(projection)
     return query, pipeline[position:]
 
 
@@ -120,7 +119,7 @@ class _Position:
 def _single_id(spec: dict[str, Any]) -> Any:
     """The one `_id` an equality filter names, or None (what MongoDB's `_id` index answers)."""
     wanted = spec.get("_id")
-    if isinstance(wanted, (str, ObjectId)) or (type(wanted) is int):
+    if isinstance(wanted, ObjectId) or type(wanted) in (str, int):  # as `_kind`: plain str only
         return wanted
     return None
 
@@ -260,10 +259,8 @@ def _candidates(raw: Any, spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The stored documents matching a filter, in stored order, by `_id` when it names one."""
     wanted = _single_id(spec)
     if wanted is not None:
-        store = raw._store  # a dict keyed by `_id` (non-document ids): mongomock's own index
-        store._remove_expired_documents()
-        with store._rwlock.reader():
-            found = store._documents.get(wanted)
+        # The store is a dict keyed by `_id` (for non-document ids): mongomock's own index.
+        found = _read(raw._store, lambda documents: documents.get(wanted))
         return (document for document in ([found] if found is not None else [])
                 if filtering.filter_applies(spec, document))
     test = compile_filter(spec)
@@ -276,11 +273,16 @@ def _candidates(raw: Any, spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
     )
 
 
-def _snapshot(store: Any) -> list[dict[str, Any]]:
-    """The stored documents, as `store.documents` yields them, in one step under its lock."""
+def _read(store: Any, read: Callable[[dict[Any, dict[str, Any]]], T]) -> T:
+    """`read` of the store's documents by `_id`, in one step under its lock, as mongomock reads."""
     store._remove_expired_documents()  # TTL indexes, as every read of mongomock's does
     with store._rwlock.reader():
-        return list(store._documents.values())
+        return read(store._documents)
+
+
+def _snapshot(store: Any) -> list[dict[str, Any]]:
+    """The stored documents, in stored order, as `store.documents` yields them."""
+    return _read(store, lambda documents: list(documents.values()))
 
 
 def install(motor_collection: Any) -> None:
@@ -355,8 +357,8 @@ def _stored(raw: Any, query: Query) -> Iterator[dict[str, Any]]:
 
 def run_query(raw: Any, query: Query) -> list[dict[str, Any]]:
     """Run a query on a mongomock collection, copying only the documents it returns."""
-    projection = None if query.projection is None else dict(query.projection)  # mongomock pops
-    found = [raw._copy_only_fields(document, projection and dict(projection), dict)
+    found = [raw._copy_only_fields(  # a fresh projection each time: mongomock pops `_id` from it
+                 document, None if query.projection is None else dict(query.projection), dict)
              for document in _stored(raw, query)]
     if raw.codec_options.tz_aware:
         found = [helpers.make_datetime_timezone_aware_in_document(document) for document in found]

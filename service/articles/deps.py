@@ -28,13 +28,18 @@ async def owned_article(user: WritingUser, article: ArticleBySlug) -> dict[str, 
 OwnedArticle = Annotated[dict[str, Any], Depends(owned_article)]
 
 
+def _version_part(article: dict[str, Any]) -> str:
+    """The part of the article's tags that names its version: `<id>-<version>-`."""
+    return f"{article['_id']}-{queries.version_of(article)}-"
+
+
 def article_tag(article: dict[str, Any], representation: str) -> str:
     """The article's strong entity tag: `"<id>-<version>-<digest of this representation>"`.
 
     The digest makes a 304 safe (favoritesCount or a flag that moved changes the tag); the
     version is what If-Match compares, so a favorite never makes an editor's write fail.
     """
-    return f'"{article["_id"]}-{queries.version_of(article)}-{representation}"'
+    return f'"{_version_part(article)}{representation}"'
 
 
 async def checked_version(
@@ -50,8 +55,7 @@ async def checked_version(
     tags = match_tags(if_match)
     if tags is None:  # `*`: any current article will do, and this one exists
         return False
-    current = f"{article['_id']}-{queries.version_of(article)}-"
-    if not any(tag.startswith(current) for tag in tags):
+    if not any(tag.startswith(_version_part(article)) for tag in tags):
         raise queries.stale()
     return True
 

@@ -379,13 +379,10 @@ def favorites_key(user_id: PydanticObjectId) -> str:
 
 async def _favorites_total(user_id: PydanticObjectId) -> int:
     """How many favorite edges the user has (kept like any list count)."""
-    key = favorites_key(user_id)
-    total = counts().get(key)
-    if total is None:
-        since = counts().generation
-        total = await collection(Favorite).count_documents({"user_id": user_id})
-        counts().put(key, total, since)
-    return total
+    return await kept(
+        favorites_key(user_id),
+        lambda: collection(Favorite).count_documents({"user_id": user_id}),
+    )
 
 
 async def _narrowed_total(query: ArticleQuery) -> int:
@@ -627,18 +624,44 @@ async def delete_article(article: dict[str, Any], *, if_version: bool = False) -
     await collection(Favorite).delete_many({"article_id": article_id})
 
 
-async def _move_favorites_count(
-    article_id: PydanticObjectId, delta: int, session: Any = None
+async def move_counter(
+    article_id: PydanticObjectId, counter: str, delta: int, session: Any = None
 ) -> int | None:
-    """Atomically add delta to the article's counter; None if the article is gone."""
+    """Atomically add delta to one of the article's counters; its new value, None if gone."""
     updated = await collection(Article).find_one_and_update(
         {"_id": article_id},
-        {"$inc": {"favorites_count": delta}},
-        projection={"favorites_count": 1},
+        {"$inc": {counter: delta}},
+        projection={counter: 1},
         return_document=ReturnDocument.AFTER,
         session=session,
     )
-    return None if updated is None else updated["favorites_count"]
+    return None if updated is None else updated[counter]
+
+
+async def counted_insert(
+    article_id: PydanticObjectId,
+    counter: str,
+    insert: Callable[[Any], Awaitable[Any]],
+    undo: Callable[[], Awaitable[Any]],
+    session: Any,
+) -> int:
+    """Insert a document that an article counts (`insert(session)`), then `$inc` the counter.
+
+    Inside a transaction both apply or neither. Without one, a failed `$inc`, or an article
+    deleted meanwhile (NotFound), makes `undo()` take the document back. Returns the new count.
+    """
+    await insert(session)
+    try:
+        count = await move_counter(article_id, counter, +1, session)
+    except BaseException:
+        if session is None:  # no transaction to abort: take the document back
+            await undo()
+        raise
+    if count is None:  # the article was deleted meanwhile
+        if session is None:
+            await undo()
+        raise NotFound("article", "not found")
+    return count
 
 
 def _edge_document(edge: dict[str, Any]) -> dict[str, Any]:
@@ -659,24 +682,17 @@ async def favorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
     """
     edge = {"user_id": user_id, "article_id": article["_id"]}
 
-    async def write(session: Any) -> int:
+    async def insert(session: Any) -> None:
         try:
-            await collection(Favorite).insert_one(
-                _edge_document(edge), session=session
-            )
+            await collection(Favorite).insert_one(_edge_document(edge), session=session)
         except DuplicateKeyError:
             raise _AlreadyDone from None
-        try:
-            count = await _move_favorites_count(article["_id"], +1, session)
-        except BaseException:
-            if session is None:  # no transaction to abort: take the edge back
-                await collection(Favorite).delete_one(edge)
-            raise
-        if count is None:  # the article was deleted meanwhile
-            if session is None:
-                await collection(Favorite).delete_one(edge)
-            raise NotFound("article", "not found")
-        return count
+
+    async def write(session: Any) -> int:
+        return await counted_insert(
+            article["_id"], "favorites_count", insert,
+            lambda: collection(Favorite).delete_one(edge), session,
+        )
 
     try:
         return await atomically(write)
@@ -698,7 +714,7 @@ async def unfavorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
         if removed.deleted_count == 0:
             raise _AlreadyDone
         try:
-            count = await _move_favorites_count(article["_id"], -1, session)
+            count = await move_counter(article["_id"], "favorites_count", -1, session)
         except BaseException:
             if session is None:
                 await collection(Favorite).insert_one(

@@ -4,8 +4,9 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
-from models import Article, Comment, User
+from models import Comment, User
 from models.common import utc_now
+from service.articles.queries import counted_insert, move_counter
 from service.counters import next_sequence
 from service.db import atomically, collection
 from service.errors import NotFound
@@ -34,16 +35,6 @@ async def comments_for(
     return comments
 
 
-async def _move_comments_count(
-    article_id: PydanticObjectId, delta: int, session: Any = None
-) -> bool:
-    """Atomically add delta to the article's `comments_count`; False if the article is gone."""
-    moved = await collection(Article).update_one(
-        {"_id": article_id}, {"$inc": {"comments_count": delta}}, session=session
-    )
-    return moved.matched_count == 1
-
-
 async def add_comment(article_id: PydanticObjectId, author: User, body: str) -> dict[str, Any]:
     """Store a comment under the next integer id from the `comments` counter, and count it.
 
@@ -61,17 +52,10 @@ async def add_comment(article_id: PydanticObjectId, author: User, body: str) -> 
     )
 
     async def write(session: Any) -> None:
-        await comment.insert(session=session)
-        try:
-            counted = await _move_comments_count(article_id, +1, session)
-        except BaseException:
-            if session is None:  # no transaction to abort: take the comment back
-                await collection(Comment).delete_one({"_id": comment.id})
-            raise
-        if not counted:  # the article was deleted meanwhile
-            if session is None:
-                await collection(Comment).delete_one({"_id": comment.id})
-            raise NotFound("article", "not found")
+        await counted_insert(
+            article_id, "comments_count", lambda session: comment.insert(session=session),
+            lambda: collection(Comment).delete_one({"_id": comment.id}), session,
+        )
 
     await atomically(write)
     return {
@@ -100,6 +84,6 @@ async def delete_comment(comment: dict[str, Any]) -> None:
     async def write(session: Any) -> None:
         removed = await collection(Comment).delete_one({"_id": comment["_id"]}, session=session)
         if removed.deleted_count:  # a concurrent delete already uncounted it otherwise
-            await _move_comments_count(comment["article_id"], -1, session)
+            await move_counter(comment["article_id"], "comments_count", -1, session)
 
     await atomically(write)
