@@ -6,17 +6,26 @@ from models.counters import Counter
 from models.favorites import Favorite
 from models.follows import Follow
 from models.migrations import AppliedMigration
+from models.moderation_log import ModerationEntry
+from models.reports import Report
+from models.revisions import ArticleRevision
 from models.users import User
 
-DOCUMENT_MODELS = [User, Follow, Article, Favorite, Comment, Counter, AppliedMigration]
+DOCUMENT_MODELS = [
+    User, Follow, Article, Favorite, Comment, Counter, AppliedMigration,
+    ArticleRevision, Report, ModerationEntry,
+]
 
 __all__ = [
     "DOCUMENT_MODELS",
     "AppliedMigration",
     "Article",
+    "ArticleRevision",
     "Comment",
     "Counter",
     "Favorite",
     "Follow",
+    "ModerationEntry",
+    "Report",
     "User",
 ]

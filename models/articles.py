@@ -7,7 +7,7 @@ from beanie import Document, PydanticObjectId
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING, DESCENDING, TEXT, IndexModel
 
-from models.common import utc_now
+from models.common import Moderation, utc_now
 
 # Version 2 added the computed `body_html` and `reading_time_minutes` (migration 0001); a
 # version-1 document lacks both and is still read (see service.articles.queries.readable).
@@ -24,6 +24,12 @@ class CoverImage(BaseModel):
 
     url: str
     alt: str
+
+
+class ArticleModeration(Moderation):
+    """A hidden article's moderation; `published_at` keeps the instant hiding took away."""
+
+    published_at: datetime | None = None
 
 
 class Article(Document):
@@ -47,6 +53,12 @@ class Article(Document):
     # Moves by one on every update (`$inc`); `If-Match` compares it. Absent on documents from
     # before versions, which read as version 1 and store 2 at their next update.
     version: int = 1
+    # Who wrote the current version (null: its author); a revision keeps it as its editor.
+    edited_by: PydanticObjectId | None = None
+    # Null unless hidden by a moderator. Hiding moves `published_at` in here and sets it to
+    # null, so that every visibility filter (`published_at <= now`) and its index stay as they
+    # are: a hidden article is a draft to everyone but its author and moderators.
+    moderation: ArticleModeration | None = None
     status: Literal["draft", "published"] = "published"
     publish_at: datetime | None = None
     published_at: datetime | None = None

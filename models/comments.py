@@ -6,7 +6,7 @@ from beanie import Document, PydanticObjectId
 from pydantic import Field
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from models.common import utc_now
+from models.common import Moderation, utc_now
 
 SCHEMA_VERSION = 1
 
@@ -18,12 +18,17 @@ class Comment(Document):
     article_id: PydanticObjectId
     author_id: PydanticObjectId
     body: str
+    # Moves by one on every edit (`$inc`); `If-Match` compares it.
+    version: int = 1
+    # Absent unless a moderator hid the comment (keep_nulls is off for comments).
+    moderation: Moderation | None = None
     schema_version: int = SCHEMA_VERSION
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
 
     class Settings:
         name = "comments"
+        keep_nulls = False
         indexes = [
             IndexModel(
                 [("article_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],

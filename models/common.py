@@ -2,6 +2,9 @@
 
 from datetime import UTC, datetime, timedelta
 
+from beanie import PydanticObjectId
+from pydantic import BaseModel
+
 
 def to_milliseconds(moment: datetime) -> datetime:
     """The same instant at the millisecond precision MongoDB stores."""
@@ -25,3 +28,12 @@ def utc_now_after(previous: datetime | None) -> datetime:
     if previous.tzinfo is None:  # drivers read BSON dates as naive UTC unless told otherwise
         previous = previous.replace(tzinfo=UTC)
     return max(now, previous + timedelta(milliseconds=1))
+
+
+class Moderation(BaseModel):
+    """Why content is hidden, by whom and since when; present only while it is hidden."""
+
+    hidden: bool = True
+    reason: str
+    by: PydanticObjectId
+    at: datetime

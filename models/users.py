@@ -1,8 +1,9 @@
 """The `users` collection: accounts and their public profile fields."""
 
 from datetime import datetime
+from typing import Literal
 
-from beanie import Document
+from beanie import Document, PydanticObjectId
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
@@ -18,6 +19,21 @@ class Session(BaseModel):
 
     id: str
     created_at: datetime = Field(default_factory=utc_now)
+
+
+# `author` is everyone's default; moderators hide content and suspend authors; admins do all that
+# and change roles. FOLIO_ADMINS names accounts that are admins whatever is stored.
+Role = Literal["author", "moderator", "admin"]
+ROLES: tuple[Role, ...] = ("author", "moderator", "admin")
+
+
+class Suspension(BaseModel):
+    """A moderator's suspension: writes answer 403 until `until` (forever when absent)."""
+
+    reason: str
+    until: datetime | None = None
+    by: PydanticObjectId
+    at: datetime
 
 
 class User(Document):
@@ -37,6 +53,11 @@ class User(Document):
     sessions: list[Session] = Field(default_factory=list)
     # Tokens issued before sessions existed carry this instead; bumping it revokes them all.
     token_version: int = 0
+    role: Role = "author"
+    # Absent unless suspended (keep_nulls is off for users).
+    suspension: Suspension | None = None
+    # Set when account deletion starts; blocks sign-in until the deletion finishes.
+    deleting: datetime | None = None
     schema_version: int = SCHEMA_VERSION
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
@@ -53,6 +74,10 @@ class User(Document):
                 [("username_key", ASCENDING)], name="username_key_unique", unique=True, sparse=True
             ),
             IndexModel([("email", ASCENDING)], name="email_unique", unique=True),
+            # `folio users list --role moderator`, in username order.
+            IndexModel([("role", ASCENDING), ("username", ASCENDING)], name="role_username"),
+            # Deletions to resume: only accounts being deleted carry the field.
+            IndexModel([("deleting", ASCENDING)], name="deleting", sparse=True),
             # Serves sign-ups per day (analytics).
             IndexModel([("created_at", DESCENDING)], name="created_at"),
         ]

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated allowed origins"
     )
+    admins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated usernames that are admins, whatever role is stored",
+    )
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
@@ -64,12 +68,12 @@ class Settings(BaseSettings):
         default=None, description="`folio serve`: write an export of the embedded engine on shutdown"
     )
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "admins", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         """Accept a comma-separated string as well as a list."""
         if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @field_validator(

@@ -1,0 +1,52 @@
+"""The `reports` collection: readers' reports of articles and comments, for moderators."""
+
+from datetime import datetime
+from typing import Literal
+
+from beanie import Document, PydanticObjectId
+from pydantic import Field
+from pymongo import ASCENDING, IndexModel
+
+from models.common import utc_now
+
+SCHEMA_VERSION = 1
+ReportReason = Literal["spam", "abuse", "off-topic", "other"]
+REPORT_REASONS: tuple[ReportReason, ...] = ("spam", "abuse", "off-topic", "other")
+# The moderation queue runs oldest first; `_id` breaks ties.
+OLDEST_FIRST = [("created_at", ASCENDING), ("_id", ASCENDING)]
+
+
+class Report(Document):
+    """One user's report of an article (`comment_id` null) or of one of its comments."""
+
+    reporter_id: PydanticObjectId
+    article_id: PydanticObjectId
+    comment_id: int | None = None
+    reason: ReportReason
+    note: str | None = None
+    status: Literal["open", "resolved"] = "open"
+    # How it was resolved ("hidden" or "dismissed"), by whom and when; null while open.
+    resolution: str | None = None
+    resolved_by: PydanticObjectId | None = None
+    resolved_at: datetime | None = None
+    schema_version: int = SCHEMA_VERSION
+    created_at: datetime = Field(default_factory=utc_now)
+
+    class Settings:
+        name = "reports"
+        indexes = [
+            # One open report per user and target: a repeat hits this and answers the existing one.
+            IndexModel(
+                [("reporter_id", ASCENDING), ("article_id", ASCENDING), ("comment_id", ASCENDING)],
+                name="open_report_unique",
+                unique=True,
+                partialFilterExpression={"status": "open"},
+            ),
+            # The queue: open (or resolved) reports, oldest first.
+            IndexModel([("status", ASCENDING), *OLDEST_FIRST], name="status_oldest"),
+            # A target's reports: resolving them on hide, and the counts beside each queue entry.
+            IndexModel(
+                [("article_id", ASCENDING), ("comment_id", ASCENDING), ("status", ASCENDING)],
+                name="target_status",
+            ),
+        ]
