@@ -20,6 +20,7 @@ from service.indexes import drift_report
 from service.middleware import BodyGuard, RequestContext
 from service.ratelimit import RateLimits
 from service.security import build_security
+from service.users.roles import bootstrap_admins
 
 DESCRIPTION = """
 Folio serves the [RealWorld](https://github.com/gothinkster/realworld) "Conduit" API from MongoDB.
@@ -63,6 +64,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = await open_engine(settings)
         app.state.engine = engine
+        await bootstrap_admins(settings.admins)
         for name, lines in (await drift_report()).items():
             for line in lines:
                 log.warning("index drift in %s: %s; run `folio db sync`", name, line)

@@ -8,10 +8,12 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
 from models import User
-from service.errors import Unauthorized
+from service.config import Settings
+from service.errors import Forbidden, Unauthorized
 from service.ratelimit import RateLimits
 from service.security import Security
 from service.users.queries import Viewer, honours, is_recently_current, user_by_id
+from service.users.roles import can_moderate, is_admin
 
 authorization_header = APIKeyHeader(
     name="Authorization",
@@ -30,6 +32,11 @@ async def get_security(request: Request) -> Security:
     return request.app.state.security
 
 
+async def get_settings(request: Request) -> Settings:
+    """The app's settings."""
+    return request.app.state.settings
+
+
 async def get_rate_limits(request: Request) -> RateLimits:
     """The app's rate limits."""
     return request.app.state.rate_limits
@@ -41,6 +48,7 @@ async def client_address(request: Request) -> str:
 
 
 SecurityDep = Annotated[Security, Depends(get_security)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 RateLimitsDep = Annotated[RateLimits, Depends(get_rate_limits)]
 ClientAddress = Annotated[str, Depends(client_address)]
 
@@ -124,6 +132,20 @@ async def acting_viewer(
     return viewer
 
 
+async def moderating_user(user: Annotated[User, Depends(writing_user)]) -> User:
+    """The caller, if a moderator or admin (403 otherwise); counted as a write."""
+    if not can_moderate(user):
+        raise Forbidden("user", "must be a moderator or an admin")
+    return user
+
+
+async def admin_user(user: Annotated[User, Depends(writing_user)]) -> User:
+    """The caller, if an admin (403 otherwise); counted as a write."""
+    if not is_admin(user):
+        raise Forbidden("user", "must be an admin")
+    return user
+
+
 AccessToken = Annotated[str, Depends(required_token)]
 ActingViewer = Annotated[Viewer, Depends(acting_viewer)]
 TokenViewer = Annotated[Viewer, Depends(token_viewer)]
@@ -131,3 +153,5 @@ WritingUser = Annotated[User, Depends(writing_user)]
 OptionalViewer = Annotated[Viewer | None, Depends(optional_viewer)]
 OptionalViewerId = Annotated[PydanticObjectId | None, Depends(optional_viewer_id)]
 CurrentUser = Annotated[User, Depends(current_user)]
+ModeratingUser = Annotated[User, Depends(moderating_user)]
+AdminUser = Annotated[User, Depends(admin_user)]

@@ -14,7 +14,7 @@ from pymongo.errors import DuplicateKeyError
 
 from models import User
 from models.common import utc_now
-from models.users import MAX_SESSIONS, Session
+from models.users import MAX_SESSIONS, Role, Session
 from service.db import collection
 from service.errors import Conflict, Unauthorized
 from service.security import Passwords
@@ -110,11 +110,12 @@ async def _taken_field(values: dict[str, Any], excluding: PydanticObjectId | Non
 
 
 async def register(
-    passwords: Passwords, *, username: str, email: str, password: str
+    passwords: Passwords, *, username: str, email: str, password: str, role: Role = "author"
 ) -> tuple[User, str]:
     """Create an account, signed in with one session; a taken username or email raises Conflict."""
     session = new_session()
     user = User(
+        role=role,
         username=username,
         username_key=username_key(username),
         email=email,

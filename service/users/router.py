@@ -12,9 +12,11 @@ from service.users.deps import (
     CurrentUser,
     RateLimitsDep,
     SecurityDep,
+    SettingsDep,
     TokenViewer,
     WritingUser,
 )
+from service.users.roles import role_for_new_account
 from service.users.schemas import (
     LoginUserRequest,
     NewUserRequest,
@@ -47,13 +49,20 @@ def user_response(user: User, token: str) -> UserResponse:
     summary="Register a new user",
 )
 async def register(
-    body: NewUserRequest, security: SecurityDep, limits: RateLimitsDep, address: ClientAddress
+    body: NewUserRequest,
+    security: SecurityDep,
+    settings: SettingsDep,
+    limits: RateLimitsDep,
+    address: ClientAddress,
 ) -> UserResponse:
     """Create an account and answer it with a token (409 if the username or email is taken)."""
     await limits.hit(limits.register_per_address, "registration", address)
     await limits.hit(limits.register_per_account, "registration", body.user.email)
     await limits.hit(limits.register_per_account, "registration", body.user.username)
-    user, session_id = await queries.register(security.passwords, **body.user.model_dump())
+    role = role_for_new_account(body.user.username, settings.admins)
+    user, session_id = await queries.register(
+        security.passwords, **body.user.model_dump(), role=role
+    )
     return user_response(user, security.tokens.issue(str(user.id), session_id))
 
 
