@@ -11,7 +11,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    SerializerFunctionWrapHandler,
     WithJsonSchema,
+    model_serializer,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -76,6 +78,26 @@ class WireModel(BaseModel):
             for field, value in sent.items()
             if value is not None or field in cleared_by_null
         }
+
+
+class SparseWireModel(WireModel):
+    """A response body whose `OMITTED_WHEN_NULL` fields are left out while null.
+
+    For Folio's additive fields (`moderation`, `suspension`) on RealWorld shapes: a plain
+    RealWorld client then sees exactly the keys it knows.
+    """
+
+    OMITTED_WHEN_NULL: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _omit_nulls(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        for field in self.OMITTED_WHEN_NULL:
+            info = type(self).model_fields[field]
+            for key in (field, info.alias):
+                if key in data and data[key] is None:
+                    del data[key]
+        return data
 
 
 class RequestModel(WireModel):

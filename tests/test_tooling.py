@@ -105,7 +105,8 @@ def test_validators_come_from_the_models():
     assert comment["properties"]["_id"] == {"bsonType": ["int", "long"]}
     assert "password_hash" in validator_for(User)["$jsonSchema"]["required"]
     assert set(declared_indexes(User)) == {
-        "username_unique", "username_key_unique", "email_unique", "created_at"
+        "username_unique", "username_key_unique", "email_unique", "role_username", "deleting",
+        "created_at",
     }
 
 
@@ -167,7 +168,7 @@ def test_cli_seed_migrate_and_db_commands_run_on_the_embedded_engine(tmp_path):
     assert checked.exit_code == 0 and "No drift" in checked.output
     schema = json.loads(runner.invoke(cli, ["db", "schema"]).output)
     assert set(schema) == {"users", "follows", "articles", "favorites", "comments", "counters",
-                           "migrations"}
+                           "migrations", "article_revisions", "reports", "moderation_log"}
 
 
 async def test_serve_load_starts_the_embedded_engine_from_an_export(app, tmp_path):

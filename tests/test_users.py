@@ -103,6 +103,7 @@ async def test_registration_token_authenticates_with_token_and_bearer_schemes(cl
             "username": "jake",
             "bio": None,
             "image": None,
+            "role": "author",  # Folio's, additive; in GET /api/user only (no suspension key)
         }
     }
 
@@ -308,6 +309,7 @@ async def test_current_user_is_answered_with_the_presented_token(client):
             "username": "jake",
             "bio": None,
             "image": None,
+            "role": "author",
         }
     }
 
@@ -433,7 +435,7 @@ async def test_user_can_update_only_the_bio_leaving_the_rest_unchanged(client):
         "image": None,
     }
     current = await client.get("/api/user", headers=jake.headers)
-    assert current.json() == response.json()
+    assert current.json()["user"] == {**response.json()["user"], "role": "author"}
 
 
 async def test_user_can_update_only_the_image_leaving_the_rest_unchanged(client):

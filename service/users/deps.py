@@ -12,7 +12,13 @@ from service.config import Settings
 from service.errors import Forbidden, Unauthorized
 from service.ratelimit import RateLimits
 from service.security import Security
-from service.users.queries import Viewer, honours, is_recently_current, user_by_id
+from service.users.queries import (
+    Viewer,
+    confirm_writer,
+    honours,
+    refuse_if_suspended,
+    user_by_id,
+)
 from service.users.roles import can_moderate, is_admin
 
 authorization_header = APIKeyHeader(
@@ -113,7 +119,9 @@ async def current_user(viewer: Annotated[Viewer, Depends(token_viewer)]) -> User
 
 
 async def writing_user(user: Annotated[User, Depends(current_user)], limits: RateLimitsDep) -> User:
-    """The calling account, counted against the per-user write limit (429 past it)."""
+    """The calling account, if it may write (403 while suspended), counted against the per-user
+    write limit (429 past it)."""
+    refuse_if_suspended(None if user.suspension is None else user.suspension.model_dump())
     await limits.hit(limits.writes_per_user, "writes", str(user.id))
     return user
 
@@ -121,13 +129,13 @@ async def writing_user(user: Annotated[User, Depends(current_user)], limits: Rat
 async def acting_viewer(
     viewer: Annotated[Viewer, Depends(token_viewer)], limits: RateLimitsDep
 ) -> Viewer:
-    """The caller of an edge write (favorite, follow): a current token, counted as a write.
+    """The caller of an edge write (favorite, follow): a current token of an account that may
+    write (403 while suspended), counted as a write.
 
     Unlike `current_user` it loads no account: a confirmation of the token from the last
     `CONFIRMED_FOR_SECONDS` is trusted, which keeps these writes within four round trips.
     """
-    if not await is_recently_current(viewer):
-        raise Unauthorized("token", "has been revoked; sign in again")
+    await confirm_writer(viewer)
     await limits.hit(limits.writes_per_user, "writes", str(viewer.id))
     return viewer
 

@@ -3,8 +3,9 @@
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from beanie import PydanticObjectId
@@ -16,7 +17,8 @@ from models import User
 from models.common import utc_now
 from models.users import MAX_SESSIONS, Role, Session
 from service.db import collection
-from service.errors import Conflict, Unauthorized
+from service.errors import Conflict, Forbidden, Unauthorized
+from service.schemas import format_timestamp
 from service.security import Passwords
 from service.users.names import username_key
 
@@ -48,17 +50,49 @@ def new_session() -> Session:
     return Session(id=secrets.token_urlsafe(12))
 
 
-async def current_username(viewer: Viewer) -> str | None:
-    """The caller's username if the account exists and still honours the token, else None."""
+def suspended_problem(suspension: Mapping[str, Any] | None) -> str | None:
+    """Why a suspended account may not write (the 403 message), or None when it may."""
+    if not suspension:
+        return None
+    until = suspension.get("until")
+    if until is None:
+        return f"is suspended: {suspension['reason']}"
+    until = until if until.tzinfo is not None else until.replace(tzinfo=UTC)
+    if until <= utc_now():
+        return None  # served its time: nothing to clean up, the check just passes
+    return f"is suspended until {format_timestamp(until)}: {suspension['reason']}"
+
+
+def refuse_if_suspended(suspension: Mapping[str, Any] | None) -> None:
+    """Raise Forbidden while the account is suspended."""
+    problem = suspended_problem(suspension)
+    if problem is not None:
+        raise Forbidden("user", problem)
+
+
+async def viewer_account(viewer: Viewer) -> dict[str, Any] | None:
+    """The caller's username, role and suspension if the account still honours the token.
+
+    One read by `_id`. A confirmation is remembered for edge writes only for accounts that may
+    write, so a suspended account never skips its check.
+    """
     user = await collection(User).find_one(
-        {"_id": viewer.id}, {"token_version": 1, "username": 1, "sessions.id": 1}
+        {"_id": viewer.id},
+        {"token_version": 1, "username": 1, "sessions.id": 1, "role": 1, "suspension": 1},
     )
     if user is None or not honours(
         viewer, (s["id"] for s in user.get("sessions", [])), user.get("token_version", 0)
     ):
         return None
-    _remember(viewer)
-    return str(user["username"])
+    if suspended_problem(user.get("suspension")) is None:
+        _remember(viewer)
+    return user
+
+
+async def current_username(viewer: Viewer) -> str | None:
+    """The caller's username if the account exists and still honours the token, else None."""
+    user = await viewer_account(viewer)
+    return None if user is None else str(user["username"])
 
 
 async def is_current(viewer: Viewer) -> bool:
@@ -86,11 +120,16 @@ def forget_confirmations(user_id: PydanticObjectId) -> None:
         del _confirmed[viewer]
 
 
-async def is_recently_current(viewer: Viewer) -> bool:
-    """Like `is_current`, but trusts a confirmation younger than CONFIRMED_FOR_SECONDS."""
+async def confirm_writer(viewer: Viewer) -> None:
+    """Check that the caller may write: Unauthorized for an ended session, Forbidden while
+    suspended. Trusts a confirmation younger than CONFIRMED_FOR_SECONDS (never given to a
+    suspended account)."""
     if _confirmed.get(viewer, 0.0) > time.monotonic():
-        return True
-    return await is_current(viewer)
+        return
+    user = await viewer_account(viewer)
+    if user is None:
+        raise Unauthorized("token", "has been revoked; sign in again")
+    refuse_if_suspended(user.get("suspension"))
 
 
 UNIQUE_FIELDS = ("username_key", "email")

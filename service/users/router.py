@@ -16,8 +16,11 @@ from service.users.deps import (
     TokenViewer,
     WritingUser,
 )
+from service.users.queries import suspended_problem
 from service.users.roles import role_for_new_account
 from service.users.schemas import (
+    CurrentUserOut,
+    CurrentUserResponse,
     LoginUserRequest,
     NewUserRequest,
     RevokedSessionsOut,
@@ -87,10 +90,19 @@ async def login(
     return user_response(user, security.tokens.issue(str(user.id), session_id))
 
 
-@router.get("/user", name="users:current", response_model=UserResponse, summary="Get current user")
-async def current(user: CurrentUser, token: AccessToken) -> UserResponse:
-    """The calling account, with the token it presented."""
-    return user_response(user, token)
+@router.get(
+    "/user", name="users:current", response_model=CurrentUserResponse, summary="Get current user"
+)
+async def current(user: CurrentUser, token: AccessToken) -> CurrentUserResponse:
+    """The calling account, with the token it presented, its role and any suspension."""
+    suspension = user.suspension.model_dump() if user.suspension is not None else None
+    return CurrentUserResponse(
+        user=CurrentUserOut(
+            **user_response(user, token).user.model_dump(),
+            role=user.role,
+            suspension=suspension if suspended_problem(suspension) else None,
+        )
+    )
 
 
 @router.put(

@@ -5,7 +5,15 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, field_validator
 
-from service.schemas import NullableProfileText, RequestModel, WireModel, web_url
+from models.users import Role
+from service.schemas import (
+    NullableProfileText,
+    RequestModel,
+    SparseWireModel,
+    Timestamp,
+    WireModel,
+    web_url,
+)
 from service.users.names import normalise_username, single_script
 
 USERNAME_PATTERN = r"^\w[\w.\-]*$"
@@ -113,6 +121,13 @@ class UpdateUserRequest(RequestModel):
     user: UpdateUser
 
 
+class SuspensionOut(WireModel):
+    """Why and until when an account may not write."""
+
+    reason: str
+    until: Timestamp | None = Field(description="null: until a moderator lifts it")
+
+
 class UserOut(WireModel):
     """The current user, with a token for the Authorization header."""
 
@@ -123,10 +138,28 @@ class UserOut(WireModel):
     image: NullableProfileText = Field(description="an http(s) URL; null until set")
 
 
+class CurrentUserOut(UserOut, SparseWireModel):
+    """What `GET /api/user` answers: the user, plus Folio's `role` (shown nowhere else, never in
+    public profiles) and, only while suspended, `suspension`."""
+
+    OMITTED_WHEN_NULL = frozenset({"suspension"})
+
+    role: Role = Field(default="author", description="author, moderator or admin (Folio)")
+    suspension: SuspensionOut | None = Field(
+        default=None, description="present only while suspended: writes answer 403 (Folio)"
+    )
+
+
 class UserResponse(WireModel):
     """The `user` envelope."""
 
     user: UserOut
+
+
+class CurrentUserResponse(WireModel):
+    """The `user` envelope of `GET /api/user`."""
+
+    user: CurrentUserOut
 
 
 class RevokedSessionsOut(WireModel):
