@@ -145,6 +145,7 @@ async def stored_versions(article_id) -> list[int]:
 
 
 async def article_id_of(slug: str):
+    """The stored `_id` of the article with this slug."""
     return (await collection(article_queries.Article).find_one({"slug": slug}))["_id"]
 
 
