@@ -7,6 +7,7 @@ from service.articles.router import router as articles_router
 from service.comments.router import router as comments_router
 from service.favorites.router import router as favorites_router
 from service.profiles.router import router as profiles_router
+from service.revisions.router import router as revisions_router
 from service.search.router import router as search_router
 from service.tags.router import router as tags_router
 from service.users.router import router as users_router
@@ -16,6 +17,7 @@ api_router.include_router(users_router)
 api_router.include_router(profiles_router)
 api_router.include_router(articles_router)
 api_router.include_router(comments_router)
+api_router.include_router(revisions_router)
 api_router.include_router(favorites_router)
 api_router.include_router(tags_router)
 api_router.include_router(search_router)

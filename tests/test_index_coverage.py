@@ -43,6 +43,12 @@ async def exercise_the_whole_api(client) -> None:
     await client.put(f"/api/articles/{slug}", json={"article": {"title": "Renamed"}},
                      headers=jake.headers)
     slug = "renamed"
+    revisions = f"/api/articles/{slug}/revisions"
+    cursor = (await client.get(revisions, params={"limit": 1},
+                               headers=jake.headers)).json()["nextCursor"]
+    await client.get(revisions, params={"limit": 1, "cursor": cursor}, headers=jake.headers)
+    restored = await client.post(f"{revisions}/1/restore", headers=jake.headers)
+    slug = restored.json()["article"]["slug"]
     await client.delete(f"/api/articles/{slug}/favorite", headers=anna.headers)
     await client.delete(f"/api/profiles/{jake.username}/follow", headers=anna.headers)
     await client.delete(f"/api/articles/{slug}/comments/{comment['id']}", headers=anna.headers)

@@ -42,13 +42,13 @@ def article_tag(article: dict[str, Any], representation: str) -> str:
     return f'"{_version_part(article)}{representation}"'
 
 
-async def checked_version(
-    article: OwnedArticle,
-    if_match: Annotated[
-        str | None,
-        Header(description="an ETag from GET: write only while the article is at that version"),
-    ] = None,
-) -> bool:
+IfMatch = Annotated[
+    str | None,
+    Header(description="an ETag from GET: write only while the article is at that version"),
+]
+
+
+def at_tagged_version(article: dict[str, Any], if_match: str | None) -> bool:
     """Whether the write must be at the version read; 412 at once if If-Match names another."""
     if if_match is None:
         return False
@@ -58,6 +58,11 @@ async def checked_version(
     if not any(tag.startswith(_version_part(article)) for tag in tags):
         raise queries.stale()
     return True
+
+
+async def checked_version(article: OwnedArticle, if_match: IfMatch = None) -> bool:
+    """Whether the author's write must be at the version read (see `at_tagged_version`)."""
+    return at_tagged_version(article, if_match)
 
 
 IfVersion = Annotated[bool, Depends(checked_version)]

@@ -7,6 +7,7 @@ page size or depth.
 """
 
 import asyncio
+import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,9 +37,11 @@ from service.errors import (
     Unauthorized,
 )
 from service.profiles.queries import author_stages, followed_among, public_author
+from service.revisions.queries import delete_revisions, record_revision, revision_document
 from service.users.queries import Viewer, current_username, is_current
 
 T = TypeVar("T")
+log = logging.getLogger("folio.articles")
 
 SLUG_MAX_LENGTH = 80
 SLUG_ATTEMPTS = 6
@@ -64,7 +67,7 @@ LIST_FIELDS = {
     "canonical_url": 1,
     "version": 1,
 }
-FULL_FIELDS = {**LIST_FIELDS, "body": 1, "body_html": 1}
+FULL_FIELDS = {**LIST_FIELDS, "body": 1, "body_html": 1, "edited_by": 1}
 Sort = list[tuple[str, int]]
 
 
@@ -572,45 +575,104 @@ def stale() -> PreconditionFailed:
     return PreconditionFailed("article", "was changed by someone else")
 
 
-async def update_article(
-    article: dict[str, Any], author: User, changes: dict[str, Any], *, if_version: bool = False
-) -> dict[str, Any]:
-    """Apply changes in one atomic update; a title that slugifies differently moves the slug.
+# Without If-Match an update re-reads and tries again when another write moved the version
+# first (the last writer still wins); this many times, then 409.
+UPDATE_ATTEMPTS = 5
 
-    The version moves by one. With `if_version`, the write applies only while the stored
-    article is still at the version read (checked in the same `find_one_and_update`, never by
-    a read before it), else PreconditionFailed and nothing is written.
+
+async def reread(article_id: PydanticObjectId) -> dict[str, Any]:
+    """The article as stored now (without its author), for another attempt; NotFound if gone."""
+    found = await collection(Article).find_one({"_id": article_id}, dict(FULL_FIELDS))
+    if found is None:
+        raise NotFound("article", "not found")
+    return found
+
+
+def version_bump(article: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """The update that sets `fields` and moves the version read by one."""
+    if article.get("version") is None:  # from before versions: $inc would store 1
+        return {"$set": {**fields, "version": 2}}
+    return {"$set": fields, "$inc": {"version": 1}}
+
+
+async def _replace_version(
+    article: dict[str, Any], editor: User, changes: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Replace the version read by a new one and record it as a revision; None if it moved.
+
+    The update's filter carries the version read, so the revision holds exactly the content
+    replaced. Both writes run in one transaction where the server has them. Elsewhere the
+    article update comes first and is kept if recording then fails: taking it back would move
+    the version back, and a tag for the new version may already be out, so a later edit could
+    reuse that number with other content and let a stale If-Match pass. The failure is logged
+    and propagates; the history lacks that one version, the article loses nothing.
     """
+    assert editor.id is not None
     now = utc_now_after(article.get("updated_at"))
-    changes = {**changes, **derived_fields(changes, article, now), "updated_at": now}
-    selector = {"_id": article["_id"], **(_at_version(article) if if_version else {})}
+    fields = {
+        **changes, **derived_fields(changes, article, now), "updated_at": now, "edited_by": editor.id,
+    }
+    selector = {"_id": article["_id"], **_at_version(article)}
+    revision = revision_document(article, version_of(article), editor.id, now)
 
     async def write(slug: str | None) -> dict[str, Any] | None:
-        update = changes if slug is None else {**changes, "slug": slug}
-        if article.get("version") is None:  # from before versions: $inc would store 1
-            bump: dict[str, Any] = {"$set": {**update, "version": 2}}
-        else:
-            bump = {"$set": update, "$inc": {"version": 1}}
-        return await collection(Article).find_one_and_update(
-            selector,
-            bump,
-            projection=dict(FULL_FIELDS),  # a copy: the embedded engine adds `_id` to it in place
-            return_document=ReturnDocument.AFTER,
-        )
+        bump = version_bump(article, fields if slug is None else {**fields, "slug": slug})
+
+        async def both(session: Any) -> dict[str, Any] | None:
+            updated = await collection(Article).find_one_and_update(
+                selector,
+                bump,
+                projection=dict(FULL_FIELDS),  # a copy: the embedded engine adds `_id` to it in place
+                return_document=ReturnDocument.AFTER,
+                session=session,
+            )
+            if updated is None:
+                return None
+            try:
+                await record_revision(revision, session)
+            except DuplicateKeyError as error:
+                # Not a slug collision: with_unique_slug must not try another suffix for it.
+                raise Conflict("revision", "could not be recorded; try again") from error
+            except BaseException:
+                if session is None:
+                    log.error("article %s updated to version %d without its revision of %d",
+                              article["_id"], revision["version"] + 1, revision["version"])
+                raise
+            return updated
+
+        return await atomically(both)
 
     new_title = changes.get("title")
     if new_title is not None and slug_base(new_title) != slug_base(article["title"]):
-        updated = await with_unique_slug(new_title, write)
-    else:
-        updated = await write(None)
-    if updated is None:
-        raise stale() if if_version else NotFound("article", "not found")
-    counts().clear()
-    return with_author(readable(updated), author)
+        return await with_unique_slug(new_title, write)
+    return await write(None)
+
+
+async def update_article(
+    article: dict[str, Any], editor: User, changes: dict[str, Any], *, if_version: bool = False
+) -> dict[str, Any]:
+    """Apply changes as a new version, keeping the one replaced as a revision (see revisions).
+
+    `article` is as read by slug, with its author. A title that slugifies differently moves
+    the slug. Each write applies only while the stored article is still at the version read
+    (checked by the `find_one_and_update` itself, never by a read before it). With
+    `if_version` a miss is PreconditionFailed and nothing is written; without it the article
+    is read again and the change applied to that, up to UPDATE_ATTEMPTS times, then Conflict.
+    """
+    current = article
+    for _ in range(UPDATE_ATTEMPTS):
+        updated = await _replace_version(current, editor, changes)
+        if updated is not None:
+            counts().clear()
+            return {**readable(updated), "author": article["author"]}
+        if if_version:
+            raise stale()
+        current = await reread(article["_id"])
+    raise Conflict("article", "kept changing while this update was retried; try again")
 
 
 async def delete_article(article: dict[str, Any], *, if_version: bool = False) -> None:
-    """Delete an article, then its comments and favorites (orphans are invisible meanwhile).
+    """Delete an article, then its comments, favorites and revisions (orphans go unseen).
 
     With `if_version`, only while it is still at the version read (else PreconditionFailed).
     """
@@ -622,6 +684,7 @@ async def delete_article(article: dict[str, Any], *, if_version: bool = False) -
     counts().clear()
     await collection(Comment).delete_many({"article_id": article_id})
     await collection(Favorite).delete_many({"article_id": article_id})
+    await delete_revisions(article_id)
 
 
 async def move_counter(

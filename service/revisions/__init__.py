@@ -1,0 +1,1 @@
+"""The revisions domain: the content each article update replaced, and restoring it."""
