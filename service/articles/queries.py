@@ -38,7 +38,8 @@ from service.errors import (
 )
 from service.profiles.queries import author_stages, followed_among, public_author
 from service.revisions.queries import delete_revisions, record_revision, revision_document
-from service.users.queries import Viewer, current_username, is_current
+from service.users.queries import Viewer, current_username, is_current, viewer_account
+from service.users.roles import MODERATING_ROLES
 
 T = TypeVar("T")
 log = logging.getLogger("folio.articles")
@@ -66,6 +67,7 @@ LIST_FIELDS = {
     "cover_image": 1,
     "canonical_url": 1,
     "version": 1,
+    "moderation": 1,
 }
 FULL_FIELDS = {**LIST_FIELDS, "body": 1, "body_html": 1, "edited_by": 1}
 Sort = list[tuple[str, int]]
@@ -458,10 +460,18 @@ def is_live(article: dict[str, Any]) -> bool:
 
 
 async def is_visible(article: dict[str, Any], viewer: Viewer | None) -> bool:
-    """Live articles to everyone; drafts and scheduled ones to their author, token re-checked."""
+    """Live articles to everyone; drafts and scheduled ones to their author, and hidden ones to
+    their author and moderators (token re-checked, one read)."""
     if is_live(article):
         return True
-    return viewer is not None and article["author_id"] == viewer.id and await is_current(viewer)
+    if viewer is None:
+        return False
+    if article["author_id"] == viewer.id:
+        return await is_current(viewer)
+    if article.get("moderation") is None:
+        return False
+    account = await viewer_account(viewer)
+    return account is not None and account.get("role") in MODERATING_ROLES
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -533,12 +543,16 @@ def derived_fields(fields: dict[str, Any], current: dict[str, Any], now: datetim
         derived["schema_version"] = SCHEMA_VERSION
     if {"status", "publish_at"} & fields.keys() or "published_at" not in current:
         merged = {**current, **fields}
-        derived["published_at"] = published_at_for(
+        moderation = current.get("moderation")
+        published_at = published_at_for(
             merged.get("status", "published"),
             merged.get("publish_at"),
-            current.get("published_at"),
+            moderation["published_at"] if moderation else current.get("published_at"),
             now,
         )
+        # A hidden article's instant waits in `moderation` until a moderator unhides it, so an
+        # author's edit can never make it public again.
+        derived["moderation.published_at" if moderation else "published_at"] = published_at
     return derived
 
 

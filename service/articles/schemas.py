@@ -10,7 +10,14 @@ from models.common import to_milliseconds
 from service.articles.meta import MAX_DEPTH, MAX_ENCODED_BYTES, MAX_KEYS, validate_meta
 from service.errors import Invalid
 from service.profiles.schemas import Profile
-from service.schemas import RequestModel, Timestamp, WireModel, not_blank, web_url
+from service.schemas import (
+    RequestModel,
+    SparseWireModel,
+    Timestamp,
+    WireModel,
+    not_blank,
+    web_url,
+)
 
 MAX_TAGS = 20
 MIN_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
@@ -173,8 +180,21 @@ class CoverImageOut(WireModel):
     alt: str
 
 
-class ArticleListItem(WireModel):
-    """An article as lists show it: everything but the body and its HTML."""
+class ModerationOut(WireModel):
+    """Why a moderator hid this, shown only to those who can still see it (author, moderators)."""
+
+    hidden: bool = True
+    reason: str
+    at: Timestamp
+
+
+class ArticleListItem(SparseWireModel):
+    """An article as lists show it: everything but the body and its HTML.
+
+    `moderation` appears only on a hidden article, which only its author and moderators see.
+    """
+
+    OMITTED_WHEN_NULL = frozenset({"moderation"})
 
     slug: str
     title: str
@@ -196,6 +216,7 @@ class ArticleListItem(WireModel):
     meta: dict[str, Any] = Field(default_factory=dict)
     cover_image: CoverImageOut | None = None
     canonical_url: str | None = None
+    moderation: ModerationOut | None = None
 
 
 class ArticleOut(ArticleListItem):
