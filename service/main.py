@@ -77,6 +77,7 @@ def create_app(
         # indexed read when there are none); each is claimed, so processes never run one twice.
         marked = await marked_accounts()
         resuming = asyncio.create_task(resume_deletions(marked)) if marked else None
+        app.state.resuming_deletions = resuming
         try:
             yield
             for task in shutdown_tasks:

@@ -251,14 +251,15 @@ async def comments(user_id: PydanticObjectId) -> int:
     async def write(session: Any) -> int:
         removed = 0
         for article_id, comment_ids in per_article.items():
-            gone = await collection(Comment).delete_many(
-                {"_id": {"$in": comment_ids}, "author_id": user_id}, session=session
-            )
-            if gone.deleted_count:
-                await move_counter(article_id, "comments_count", -gone.deleted_count, session)
+            # Reports first: while its comments remain, a re-run still finds them.
             await collection(Report).delete_many(
                 {"article_id": article_id, "comment_id": {"$in": comment_ids}}, session=session
             )
+            gone = await collection(Comment).delete_many(
+                {"_id": {"$in": comment_ids}, "author_id": user_id}, session=session
+            )
+            if gone.deleted_count:  # only what this runner removed is uncounted
+                await move_counter(article_id, "comments_count", -gone.deleted_count, session)
             removed += gone.deleted_count
         return removed
 
@@ -312,11 +313,12 @@ async def finish(user_id: PydanticObjectId) -> Deletion | None:
     if claimed is None:
         return None
     account, held = claimed
+    claim = [held]  # renewed by the run after every batch
     try:
-        return await _run(user_id, account, held)
+        return await _run(user_id, account, claim)
     except BaseException:
         # Let the next runner take over at once (a crashed process's claim lapses instead).
-        await _release(user_id, held)
+        await _release(user_id, claim[0])
         raise
 
 
@@ -331,8 +333,10 @@ async def _release(user_id: PydanticObjectId, held: datetime) -> None:
         log.warning("could not release the deletion claim on account %s", user_id)
 
 
-async def _run(user_id: PydanticObjectId, account: dict[str, Any], held: datetime) -> Deletion:
-    """The body of `finish`, under this run's claim."""
+async def _run(
+    user_id: PydanticObjectId, account: dict[str, Any], claim: list[datetime]
+) -> Deletion:
+    """The body of `finish`, under this run's claim (`claim[0]`: when it ends)."""
     result = Deletion(username=account["username"])
     pending = account.get("deletion_pending") or []
     if pending:
@@ -344,10 +348,10 @@ async def _run(user_id: PydanticObjectId, account: dict[str, Any], held: datetim
             while removed := await step(user_id):
                 result.removed[name] += removed
                 found += removed
-                renewed = await _claim(user_id, held)
+                renewed = await _claim(user_id, claim[0])
                 if renewed is None:  # finished by another runner after our claim lapsed
                     return result
-                held = renewed[1]
+                claim[0] = renewed[1]
         if not found:
             break
     await collection(User).delete_one({"_id": user_id, "deleting": {"$exists": True}})
