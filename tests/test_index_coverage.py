@@ -53,7 +53,7 @@ async def exercise_the_whole_api(client) -> None:
     # Account deletion, with something of each kind to remove.
     carl = await register(client)
     mine = await create_article(client, carl)
-    await follow(client, carl, anna.username)
+    await follow(client, carl, "anna2")  # renamed above
     await follow(client, anna, carl.username)
     await favorite(client, anna, mine["slug"])
     await add_comment(client, anna, mine["slug"])
