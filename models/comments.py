@@ -36,4 +36,6 @@ class Comment(Document):
             ),
             # Serves comments per day (analytics).
             IndexModel([("created_at", DESCENDING)], name="created_at"),
+            # Serves finding an author's comments, in batches, when their account is deleted.
+            IndexModel([("author_id", ASCENDING), ("_id", ASCENDING)], name="author"),
         ]

@@ -49,4 +49,7 @@ class Report(Document):
                 [("article_id", ASCENDING), ("comment_id", ASCENDING), ("status", ASCENDING)],
                 name="target_status",
             ),
+            # Every report a user filed, open or resolved: removed when their account is deleted
+            # (`open_report_unique` covers open reports only).
+            IndexModel([("reporter_id", ASCENDING), ("_id", ASCENDING)], name="reporter"),
         ]

@@ -58,6 +58,12 @@ class User(Document):
     suspension: Suspension | None = None
     # Set when account deletion starts; blocks sign-in until the deletion finishes.
     deleting: datetime | None = None
+    # While deleting: the articles whose counters (or, once deleted, whose comments, favorites,
+    # revisions and reports) the batch in progress touches, settled first when a deletion
+    # resumes; and until when one runner holds the deletion (others leave it alone meanwhile).
+    # Both absent otherwise (service/users/deletion.py).
+    deletion_pending: list[PydanticObjectId] | None = None
+    deletion_claimed_until: datetime | None = None
     schema_version: int = SCHEMA_VERSION
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)

@@ -477,6 +477,64 @@ def db_check(url: UrlOption = None, db: DbOption = None) -> None:
     raise typer.Exit(1)
 
 
+users_app = typer.Typer(help="Accounts: delete one, or finish deletions that were interrupted.",
+                        no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+def _deleted_line(deletion: Any) -> str:
+    """One line for one finished deletion: what it removed."""
+    removed = ", ".join(f"{n} {kind}" for kind, n in deletion.removed.items() if n) or "nothing else"
+    settled = f" (settled {deletion.settled} articles of an interrupted batch)" if deletion.settled else ""
+    return f"Deleted {escape(deletion.username)}: {removed}{settled}."
+
+
+@users_app.command("delete")
+def users_delete(
+    username: Annotated[str, typer.Argument(help="the account's username, exactly")],
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    url: UrlOption = None,
+    db: DbOption = None,
+) -> None:
+    """Delete an account and everything it wrote, as DELETE /api/user does (no password asked).
+
+    Its sessions end at once; its follows, favorites, comments, reports and articles go in
+    batches, then the account. Running it again resumes an interrupted deletion.
+    """
+    from service.users.deletion import DeletionBusy, delete_by_username
+
+    settings = tool_settings(url, db)
+    if settings.embedded:
+        raise OperatorError(f"no user named {username!r}: the embedded engine starts empty in "
+                            "every command; point --url (or FOLIO_MONGODB_URL) at MongoDB")
+    if not yes:
+        typer.confirm(f"Delete the account {username} and everything it wrote?", abort=True)
+    try:
+        deletion = run_with_engine(settings, lambda engine: delete_by_username(username))
+    except DeletionBusy:
+        raise OperatorError(f"the deletion of {username} is running in another process; run "
+                            "`folio users finish-deletions` once it stops") from None
+    if deletion is None:
+        raise OperatorError(f"no user named {username!r}")
+    console.print(_deleted_line(deletion))
+
+
+@users_app.command("finish-deletions")
+def users_finish_deletions(url: UrlOption = None, db: DbOption = None) -> None:
+    """Finish every account deletion that was started and interrupted (the API also resumes
+    them at start-up). Exits 1 if another process holds some of them."""
+    from service.users.deletion import finish_marked
+
+    done, busy = run_with_engine(
+        tool_settings(url, db), lambda engine: finish_marked(lambda d: console.print(_deleted_line(d)))
+    )
+    if busy:
+        raise OperatorError(f"{len(busy)} deletion(s) are running in another process; run this "
+                            "again once they stop")
+    if not done:
+        console.print("No account deletions to finish.")
+
+
 @app.callback()
 def commands() -> None:
     """Folio's operator commands."""

@@ -1,5 +1,7 @@
 """The application factory, and `app` for `uvicorn service.main:app`."""
 
+import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -20,6 +22,7 @@ from service.indexes import drift_report
 from service.middleware import BodyGuard, RequestContext
 from service.ratelimit import RateLimits
 from service.security import build_security
+from service.users.deletion import marked_accounts, resume_deletions
 from service.users.roles import bootstrap_admins
 
 DESCRIPTION = """
@@ -70,11 +73,20 @@ def create_app(
                 log.warning("index drift in %s: %s; run `folio db sync`", name, line)
         for task in startup_tasks:
             await task(app, engine)
+        # Account deletions a stopped process left unfinished go on in the background (one
+        # indexed read when there are none); each is claimed, so processes never run one twice.
+        marked = await marked_accounts()
+        resuming = asyncio.create_task(resume_deletions(marked)) if marked else None
+        app.state.resuming_deletions = resuming
         try:
             yield
             for task in shutdown_tasks:
                 await task(app, engine)
         finally:
+            if resuming is not None:
+                resuming.cancel()  # its claim is released or lapses; the next start resumes
+                with contextlib.suppress(asyncio.CancelledError):
+                    await resuming
             engine.close()
 
     # Swagger UI and ReDoc served from the fastapi-offline package, never from a CDN, so /docs

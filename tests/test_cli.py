@@ -47,7 +47,7 @@ def assert_one_line_failure(result: subprocess.CompletedProcess, *expected: str)
 DATA_COMMANDS = [
     ["seed"], ["migrate", "status"], ["migrate", "up"], ["db", "sync"], ["db", "check"],
     ["export", "--out", "/tmp/folio-never-written.jsonl"], ["import", "pyproject.toml"],
-    ["serve", "--port", "1"],
+    ["serve", "--port", "1"], ["users", "delete", "someone", "--yes"], ["users", "finish-deletions"],
 ]
 
 

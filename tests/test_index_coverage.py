@@ -6,7 +6,7 @@ The whole API is exercised once while the harness records each operation; each f
 """
 
 from tests import oplog
-from tests.factories import add_comment, create_article, favorite, follow, register
+from tests.factories import PASSWORD, add_comment, create_article, favorite, follow, register
 from tests.index_coverage import problems, served
 
 
@@ -56,6 +56,18 @@ async def exercise_the_whole_api(client) -> None:
                  "/api/analytics/overview"):
         await client.get(path)
     await client.delete(f"/api/articles/{slug}", headers=jake.headers)
+    # Account deletion, with something of each kind to remove.
+    carl = await register(client)
+    mine = await create_article(client, carl)
+    await follow(client, carl, "anna2")  # renamed above
+    await follow(client, anna, carl.username)
+    await favorite(client, anna, mine["slug"])
+    await add_comment(client, anna, mine["slug"])
+    theirs = await create_article(client, anna)
+    await favorite(client, carl, theirs["slug"])
+    await add_comment(client, carl, theirs["slug"])
+    await client.request("DELETE", "/api/user", json={"user": {"password": PASSWORD}},
+                         headers=carl.headers)
 
 
 def is_embedded_search_fallback(operation) -> bool:

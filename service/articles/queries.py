@@ -19,7 +19,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from slugify import slugify
 
-from models import Article, Comment, Favorite, User
+from models import Article, ArticleRevision, Comment, Favorite, Report, User
 from models.articles import NEWEST_CREATED, NEWEST_PUBLISHED, SCHEMA_VERSION
 from models.common import utc_now, utc_now_after
 from models.favorites import NEWEST_FAVORITED
@@ -37,7 +37,7 @@ from service.errors import (
     Unauthorized,
 )
 from service.profiles.queries import author_stages, followed_among, public_author
-from service.revisions.queries import delete_revisions, record_revision, revision_document
+from service.revisions.queries import record_revision, revision_document
 from service.users.queries import Viewer, current_username, is_current, viewer_account
 from service.users.roles import MODERATING_ROLES
 
@@ -685,8 +685,21 @@ async def update_article(
     raise Conflict("article", "kept changing while this update was retried; try again")
 
 
+# What names an article by `article_id` and goes when it goes (each served by an index that
+# `article_id` leads). Deleted after the article: a favorite or comment written meanwhile finds
+# no article for its `$inc` and takes itself back (counted_insert).
+ARTICLE_DEPENDENTS = (Comment, Favorite, ArticleRevision, Report)
+
+
+async def remove_dependents(article_ids: list[PydanticObjectId]) -> None:
+    """Delete the comments, favorites, revisions and reports of these (deleted) articles."""
+    for model in ARTICLE_DEPENDENTS:
+        await collection(model).delete_many({"article_id": {"$in": article_ids}})
+
+
 async def delete_article(article: dict[str, Any], *, if_version: bool = False) -> None:
-    """Delete an article, then its comments, favorites and revisions (orphans go unseen).
+    """Delete an article, then its comments, favorites, revisions and reports (orphans are
+    invisible meanwhile).
 
     With `if_version`, only while it is still at the version read (else PreconditionFailed).
     """
@@ -696,9 +709,7 @@ async def delete_article(article: dict[str, Any], *, if_version: bool = False) -
     if removed.deleted_count == 0 and if_version:
         raise stale()
     counts().clear()
-    await collection(Comment).delete_many({"article_id": article_id})
-    await collection(Favorite).delete_many({"article_id": article_id})
-    await delete_revisions(article_id)
+    await remove_dependents([article_id])
 
 
 async def move_counter(

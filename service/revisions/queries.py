@@ -107,11 +107,6 @@ async def record_revision(revision: dict[str, Any], session: Any = None) -> None
         await collection(ArticleRevision).delete_many(older, session=session)
 
 
-async def delete_revisions(article_id: PydanticObjectId) -> None:
-    """Delete every revision of an article (when the article goes)."""
-    await collection(ArticleRevision).delete_many({"article_id": article_id})
-
-
 # --- reads ----------------------------------------------------------------------------------
 
 

@@ -172,16 +172,21 @@ async def register(
 
 
 async def authenticate(passwords: Passwords, *, email: str, password: str) -> tuple[User, str]:
-    """The account these credentials open, and a new session for it; one error for any failure."""
+    """The account these credentials open, and a new session for it; one error for any failure.
+
+    An account being deleted opens for no password (answered as bad credentials).
+    """
     user = await User.find_one({"email": email.strip().lower()})
-    if not await passwords.verify(user.password_hash if user else None, password) or user is None:
+    verified = await passwords.verify(user.password_hash if user else None, password)
+    if not verified or user is None or user.deleting is not None:
         raise Unauthorized("credentials", "invalid")
     session = new_session()
     # The oldest sessions beyond MAX_SESSIONS fall off, so the account document stays small.
     # Only while the password checked is still the account's: a password change that lands
-    # during the (slow, deliberate) check must not gain a session from the old password.
+    # during the (slow, deliberate) check must not gain a session from the old password, nor
+    # a deletion that starts meanwhile a session its marker already ended.
     started = await collection(User).update_one(
-        {"_id": user.id, "password_hash": user.password_hash},
+        {"_id": user.id, "password_hash": user.password_hash, "deleting": {"$exists": False}},
         {"$push": {"sessions": {"$each": [session.model_dump()], "$slice": -MAX_SESSIONS}}},
     )
     if started.matched_count == 0:

@@ -1,11 +1,11 @@
 """Registration, login and the current user: `/users`, `/users/login`, `/user`."""
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, BackgroundTasks, Response, status
 
 from models import User
-from service.errors import Invalid, Unauthorized
+from service.errors import Forbidden, Invalid, Unauthorized
 from service.schemas import error_responses
-from service.users import queries
+from service.users import deletion, queries
 from service.users.deps import (
     AccessToken,
     ClientAddress,
@@ -21,6 +21,7 @@ from service.users.roles import role_for_new_account
 from service.users.schemas import (
     CurrentUserOut,
     CurrentUserResponse,
+    DeleteUserRequest,
     LoginUserRequest,
     NewUserRequest,
     RevokedSessionsOut,
@@ -164,3 +165,41 @@ async def revoke_sessions(
     if session_id != viewer.session_id:
         token = security.tokens.issue(str(user.id), session_id)
     return RevokedSessionsResponse(sessions=RevokedSessionsOut(revoked=revoked, token=token))
+
+
+@router.delete(
+    "/user",
+    name="users:delete",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=error_responses(403),
+    summary="Delete the current user's account (Folio)",
+)
+async def delete(
+    body: DeleteUserRequest,
+    user: CurrentUser,
+    viewer: TokenViewer,
+    security: SecurityDep,
+    limits: RateLimitsDep,
+    background: BackgroundTasks,
+) -> Response:
+    """Delete the account, confirmed by its password (403 `password` if wrong).
+
+    At once every session ends (tokens stop working) and sign-in fails; the account's follows,
+    favorites, comments, reports and articles (with everything on them) are then removed, and
+    last the account, which frees its username and email. Suspended accounts may delete
+    themselves. Not part of RealWorld; additive.
+    """
+    await limits.hit(limits.writes_per_user, "writes", str(user.id))
+    # Wrong passwords count as failed logins of the account: the same guessing budget.
+    await limits.check(limits.login_per_account, "login", user.email)
+    try:
+        await deletion.request_deletion(security.passwords, user, viewer, body.user.password)
+    except Forbidden:
+        await limits.hit(limits.login_per_account, "login", user.email)
+        raise
+    # The removal runs after the answer (in this request's task): once marked, the account is
+    # gone for its holder, and a run that stops is resumed (start-up, `folio users
+    # finish-deletions`).
+    background.add_task(deletion.finish_logged, user.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -88,6 +88,18 @@ class LoginUserRequest(RequestModel):
     user: LoginUser
 
 
+class DeletingUser(RequestModel):
+    """The password that confirms an account's deletion."""
+
+    password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class DeleteUserRequest(RequestModel):
+    """The `user` envelope of an account deletion."""
+
+    user: DeletingUser
+
+
 class UpdateUser(RequestModel):
     """Fields of the current user to change; at least one is required.
 
