@@ -128,7 +128,8 @@ def datasets(draw: st.DrawFn) -> dict[str, list[dict[str, Any]]]:
     comments = [
         {"_id": n, "article_id": draw(st.sampled_from(ARTICLE_IDS)), "body": "c",
          "author_id": draw(st.sampled_from(USER_IDS)), "created_at": draw(st.sampled_from(INSTANTS)),
-         **({"moderation": {"hidden": True, "reason": "spam"}} if draw(st.booleans()) else {})}
+         **draw(st.sampled_from([{}, {"moderation": {"hidden": True, "reason": "spam"}},
+                                 {"moderation": None}]))}
         for n in range(draw(st.integers(0, 15)))
     ]
     return {"users": users, "articles": draw(articles()), "favorites": favorites,
