@@ -9,6 +9,9 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from models.common import Moderation, utc_now
 
 SCHEMA_VERSION = 1
+# An article's comments, newest first: the order of the `article_created_at` index after its
+# `article_id`, and of every comment list and cursor.
+NEWEST_COMMENTS = [("created_at", DESCENDING), ("_id", DESCENDING)]
 
 
 class Comment(Document):
@@ -30,10 +33,7 @@ class Comment(Document):
         name = "comments"
         keep_nulls = False
         indexes = [
-            IndexModel(
-                [("article_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
-                name="article_created_at",
-            ),
+            IndexModel([("article_id", ASCENDING), *NEWEST_COMMENTS], name="article_created_at"),
             # Serves comments per day (analytics).
             IndexModel([("created_at", DESCENDING)], name="created_at"),
             # Serves finding an author's comments, in batches, when their account is deleted.

@@ -9,6 +9,7 @@ from typing import Any
 
 from bson import ObjectId
 
+from models.comments import NEWEST_COMMENTS
 from service.analytics.queries import (
     articles_overview_pipeline,
     author_stats_pipeline,
@@ -26,7 +27,13 @@ from service.articles.queries import (
     favorites_page_pipeline,
     visible_at,
 )
-from service.comments.queries import comments_pipeline
+from service.comments.queries import (
+    COMMENTS_CAP,
+    comment_pipeline,
+    comments_page_pipeline,
+    visible_comments,
+)
+from service.cursors import after_condition, keyset_cursor
 from service.db import text_search_stages
 from service.search.queries import search_pipeline
 
@@ -79,8 +86,24 @@ def sections() -> list[tuple[str, str, str, list[dict[str, Any]]]]:
         ("Count of a user's favorites, with other filters", "favorites",
          "The total for the list above (alone, the total is a `count_documents` on `user_newest`).",
          favorites_count_pipeline(AUTHOR, {"tag_list": "dragons", **live}, scan_cap=10_000)),
-        ("Comments of an article", "comments", "Served by `article_created_at`.",
-         comments_pipeline(ARTICLE)),
+        ("Comments of an article", "comments",
+         "`GET /api/articles/{slug}/comments` without parameters, anonymous: up to "
+         f"{COMMENTS_CAP} (one more tells whether `nextCursor` is due), hidden comments left "
+         "out. `commentsCount` is the page's length when it holds them all, else a "
+         "`count_documents` of the same filter (run beside the page for later pages). "
+         "Served by `article_created_at`.",
+         comments_page_pipeline(visible_comments(ARTICLE, None), offset=0,
+                                limit=COMMENTS_CAP + 1)),
+        ("Comments of an article, next page", "comments",
+         "`?limit=20&cursor=…` as a signed-in reader: their own hidden comments stay in; the "
+         "cursor's position joins the filter, so the index bounds start at it.",
+         comments_page_pipeline(
+             visible_comments(ARTICLE, AUTHOR), offset=0, limit=21,
+             after=after_condition(keyset_cursor(NEWEST_COMMENTS, {"created_at": NOW, "_id": 42}),
+                                   NEWEST_COMMENTS))),
+        ("One comment", "comments",
+         "`GET /api/articles/{slug}/comments/{id}`; served by `_id`.",
+         comment_pipeline(visible_comments(ARTICLE, None), 42)),
         ("Search on MongoDB", "articles",
          "`GET /api/search`: the weighted `text_search` index, in text-score order, then the "
          "total, the page and both facets in one `$facet`.",

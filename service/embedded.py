@@ -175,6 +175,9 @@ def _field_test(field: str, condition: Any) -> Test | None:
         return equals
     if not isinstance(condition, dict) or not condition:
         return None
+    if list(condition) == ["$exists"] and isinstance(condition["$exists"], bool):
+        wanted_present = condition["$exists"]  # whatever the value, null and arrays included
+        return lambda document: (field in document) is wanted_present
     if list(condition) == ["$in"] and isinstance(condition["$in"], list):
         options = condition["$in"]
         if not all(_native(option) for option in options):
@@ -211,7 +214,7 @@ def compile_filter(spec: dict[str, Any]) -> Test | None:
     """A test equivalent to mongomock's matcher on the shapes Folio's lists use, else None.
 
     Understood: equality to a string, ObjectId or date; `$in` of those; ranges on them;
-    `$and` and `$or` of such filters, on top-level fields. A test answers UNSURE for a
+    `$exists`; `$and` and `$or` of such filters, on top-level fields. A test answers UNSURE for a
     document holding an array in a tested field, and that document goes to mongomock's matcher.
     """
     tests: list[Test] = []

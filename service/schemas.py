@@ -129,7 +129,7 @@ ERROR_MEANINGS = {
     403: "the resource belongs to someone else",
     404: "no such resource (or not visible to the caller)",
     409: "the request collides with current state",
-    412: "If-Match names a version of the article that is no longer current; nothing was written",
+    412: "If-Match names a version that is no longer current; nothing was written",
     413: "request body over the size limit",
     422: "invalid request (the key names the field)",
     429: "rate limit reached; see Retry-After",

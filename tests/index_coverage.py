@@ -53,7 +53,9 @@ def served(collection: str, filter_: dict[str, Any], sort: list[tuple[str, int]]
         merged = {k: v for k, v in filter_.items() if k != "$and"}
         for part in filter_["$and"]:
             if "$or" in part and "$or" in merged:
-                return False  # two $or branches at once: this rule does not judge that
+                # Two $or at once (a visibility rule and a cursor): every pair of branches.
+                part = {**part, "$or": [{**mine, **theirs} for mine in merged.pop("$or")
+                                        for theirs in part["$or"]]}
             merged.update(part)  # a field in both keeps one of its two ranges: same index
         return served(collection, merged, sort)
     if "$or" in filter_:

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from mongomock_motor import AsyncMongoMockClient
 
 from models.articles import NEWEST_CREATED, NEWEST_PUBLISHED
+from models.comments import NEWEST_COMMENTS
 from models.favorites import NEWEST_FAVORITED
 from service.analytics.queries import (
     articles_overview_pipeline,
@@ -44,7 +45,7 @@ from service.articles.queries import (
     favorites_page_pipeline,
     status_condition,
 )
-from service.comments.queries import comments_pipeline
+from service.comments.queries import comment_pipeline, comments_page_pipeline, visible_comments
 from service.cursors import after_condition, keyset_cursor
 from service.db import text_search_stages
 from service.embedded import (
@@ -126,7 +127,9 @@ def datasets(draw: st.DrawFn) -> dict[str, list[dict[str, Any]]]:
     ]
     comments = [
         {"_id": n, "article_id": draw(st.sampled_from(ARTICLE_IDS)), "body": "c",
-         "author_id": draw(st.sampled_from(USER_IDS)), "created_at": draw(st.sampled_from(INSTANTS))}
+         "author_id": draw(st.sampled_from(USER_IDS)), "created_at": draw(st.sampled_from(INSTANTS)),
+         **draw(st.sampled_from([{}, {"moderation": {"hidden": True, "reason": "spam"}},
+                                 {"moderation": None}]))}
         for n in range(draw(st.integers(0, 15)))
     ]
     return {"users": users, "articles": draw(articles()), "favorites": favorites,
@@ -202,7 +205,16 @@ def pipelines(draw: st.DrawFn, data: dict[str, Any]) -> tuple[str, list[dict[str
         ids = draw(st.lists(st.sampled_from(ARTICLE_IDS), max_size=5))
         return "favorites", counts_per_article_pipeline(ids)
     if kind == "comments":
-        return "comments", comments_pipeline(draw(st.sampled_from(ARTICLE_IDS)))
+        viewer = draw(st.one_of(st.none(), st.just(user)))
+        match = visible_comments(draw(st.sampled_from(ARTICLE_IDS)), viewer)
+        if draw(st.booleans()):
+            return "comments", comment_pipeline(match, draw(st.integers(0, 15)))
+        after = None
+        if draw(st.booleans()):  # after a stored comment (ties met) or anywhere
+            last = draw(st.sampled_from(data["comments"])) if data["comments"] else {
+                "created_at": draw(st.sampled_from(INSTANTS)), "_id": draw(st.integers(0, 15))}
+            after = after_condition(keyset_cursor(NEWEST_COMMENTS, last), NEWEST_COMMENTS)
+        return "comments", comments_page_pipeline(match, offset=offset, limit=limit, after=after)
     live = status_condition("published", NOW)[0]
     if kind == "search":
         stages = text_search_stages(draw(st.sampled_from(["dragons", "cat", "x"])), live,

@@ -18,6 +18,7 @@ async def exercise_the_whole_api(client) -> None:
     await follow(client, anna, jake.username)
     await favorite(client, anna, article["slug"])
     comment = await add_comment(client, anna, article["slug"])
+    await add_comment(client, jake, article["slug"])
     slug = article["slug"]
     for headers in (None, anna.headers, jake.headers):
         for params in ({}, {"tag": "dragons"}, {"author": jake.username},
@@ -28,6 +29,12 @@ async def exercise_the_whole_api(client) -> None:
         await client.get("/api/articles", params={"limit": 1, "cursor": cursor}, headers=headers)
         await client.get(f"/api/articles/{slug}", headers=headers)
         await client.get(f"/api/articles/{slug}/comments", headers=headers)
+        comments = (await client.get(f"/api/articles/{slug}/comments", params={"limit": 1},
+                                     headers=headers)).json()
+        await client.get(f"/api/articles/{slug}/comments",
+                         params={"limit": 1, "cursor": comments["nextCursor"]}, headers=headers)
+        await client.get(f"/api/articles/{slug}/comments", params={"offset": 1}, headers=headers)
+        await client.get(f"/api/articles/{slug}/comments/{comment['id']}", headers=headers)
         await client.get(f"/api/profiles/{jake.username}", headers=headers)
         await client.get("/api/tags", headers=headers)
         await client.get("/api/search", params={"q": "article", "author": jake.username},
@@ -49,6 +56,11 @@ async def exercise_the_whole_api(client) -> None:
     await client.get(revisions, params={"limit": 1, "cursor": cursor}, headers=jake.headers)
     restored = await client.post(f"{revisions}/1/restore", headers=jake.headers)
     slug = restored.json()["article"]["slug"]
+    comment_url = f"/api/articles/{slug}/comments/{comment['id']}"
+    etag = (await client.get(comment_url, headers=anna.headers)).headers["etag"]
+    await client.put(comment_url, json={"comment": {"body": "edited"}},
+                     headers={**anna.headers, "If-Match": etag})
+    await client.put(comment_url, json={"comment": {"body": "again"}}, headers=anna.headers)
     await client.delete(f"/api/articles/{slug}/favorite", headers=anna.headers)
     await client.delete(f"/api/profiles/{jake.username}/follow", headers=anna.headers)
     await client.delete(f"/api/articles/{slug}/comments/{comment['id']}", headers=anna.headers)

@@ -27,7 +27,7 @@ from service.articles.queries import (
     status_condition,
     visible_at,
 )
-from service.comments.queries import comments_pipeline
+from service.comments.queries import comment_pipeline, comments_page_pipeline, visible_comments
 from service.db import text_search_stages
 from service.profiles.queries import author_stages
 from service.search.queries import search_pipeline
@@ -72,7 +72,11 @@ ALL_PIPELINES = {
         ObjectId(), {"tag_list": "x"}, offset=20, limit=20, scan_cap=100
     ),
     "favorites_count": favorites_count_pipeline(ObjectId(), {"tag_list": "x"}, scan_cap=100),
-    "comments": comments_pipeline(ObjectId()),
+    "comments": comments_page_pipeline(visible_comments(ObjectId(), None), offset=0, limit=20),
+    "comments_viewer": comments_page_pipeline(
+        visible_comments(ObjectId(), ObjectId()), offset=40, limit=20
+    ),
+    "comment": comment_pipeline(visible_comments(ObjectId(), ObjectId()), 7),
     "search_embedded": search_pipeline(
         text_search_stages("q", visible_at(NOW), embedded=True), offset=0, limit=20
     ),

@@ -26,7 +26,7 @@ from service.articles.queries import (
     favorites_page_pipeline,
     visible_at,
 )
-from service.comments.queries import comments_pipeline
+from service.comments.queries import comments_page_pipeline, visible_comments
 from service.cursors import after_condition, keyset_cursor
 from service.db import text_search_stages
 from service.search.queries import search_pipeline
@@ -86,10 +86,11 @@ async def test_every_api_query_is_served_by_an_index(app, client):
         plan = await explain(db, {"aggregate": collection, "pipeline": pipeline, "cursor": {}})
         assert_index_served(plan)
 
-    comments = comments_pipeline(article_id)
-    assert_index_served(
-        await explain(db, {"aggregate": "comments", "pipeline": comments, "cursor": {}})
-    )
+    for viewer in (None, reader_id):
+        comments = comments_page_pipeline(visible_comments(article_id, viewer), **page)
+        assert_index_served(
+            await explain(db, {"aggregate": "comments", "pipeline": comments, "cursor": {}})
+        )
     finds = [
         ("users", {"username": author.username}),
         ("users", {"email": "x@example.com"}),

@@ -74,6 +74,34 @@ async def test_comment_list_round_trips_do_not_grow_with_comment_count(client, p
     assert few == many <= 3
 
 
+async def test_comment_pages_single_comments_and_edits_take_a_fixed_number_of_round_trips(
+    client, populated
+):
+    reader, authors = populated
+    slug = (await client.get("/api/articles", params={"limit": 1})).json()["articles"][0]["slug"]
+    url = f"/api/articles/{slug}/comments"
+    for n in range(12):
+        await client.post(url, json={"comment": {"body": f"c{n}"}}, headers=authors[n % 3].headers)
+    cursor = (await client.get(url, params={"limit": 2})).json()["nextCursor"]
+    for params in ({"limit": 2}, {"limit": 10}, {"limit": 2, "offset": 4},
+                   {"limit": 2, "cursor": cursor}):
+        # the article, the page, the count (a first page holding every comment needs none),
+        # and one $in query for `following`
+        assert await operations_for(client, url, params, reader.headers) == 4, params
+        assert await operations_for(client, url, params) == 3, params
+    comment = (await client.get(url, params={"limit": 1})).json()["comments"][0]
+    one = f"{url}/{comment['id']}"
+    assert await operations_for(client, one, {}) == 2  # the article, the comment with its author
+    assert await operations_for(client, one, {}, reader.headers) == 3  # + following
+    author = next(a for a in authors if a.username == comment["author"]["username"])
+    etag = (await client.get(one)).headers["etag"]
+    with oplog.recording() as log:
+        response = await client.put(one, json={"comment": {"body": "edited"}},
+                                    headers={**author.headers, "If-Match": etag})
+    assert response.status_code == 200, response.text
+    assert len(log) == 4  # the user, the article, the comment, the conditional write
+
+
 async def test_single_article_and_tags_round_trips(client, populated):
     reader, _ = populated
     slug = (await client.get("/api/articles", params={"limit": 1})).json()["articles"][0]["slug"]

@@ -1,25 +1,73 @@
-"""Comment dependencies: find under the article, then check ownership."""
+"""Comment dependencies: find under the article, check ownership, and the comment's ETag."""
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Path
+from fastapi import Depends, Header, Path
 
 from service.articles.deps import ArticleBySlug
 from service.comments import queries
+from service.conditional import match_tags
 from service.errors import Forbidden
-from service.users.deps import WritingUser
+from service.users.deps import OptionalViewer, WritingUser
+
+CommentId = Annotated[
+    int, Path(alias="id", ge=1, le=2**63 - 1, description="the comment's integer id")
+]
+
+
+async def visible_comment(
+    article: ArticleBySlug, viewer: OptionalViewer, comment_id: CommentId
+) -> dict[str, Any]:
+    """The comment in the path with its author, if the caller may see it (404 otherwise)."""
+    return await queries.visible_comment(article["_id"], comment_id, viewer)
+
+
+VisibleComment = Annotated[dict[str, Any], Depends(visible_comment)]
 
 
 async def owned_comment(
-    user: WritingUser,
-    article: ArticleBySlug,
-    comment_id: Annotated[int, Path(alias="id", ge=1, le=2**63 - 1, description="the comment's integer id")],
+    user: WritingUser, article: ArticleBySlug, comment_id: CommentId
 ) -> dict[str, Any]:
     """The comment in the path, if the caller wrote it: 401, then 404, then 403."""
-    comment = await queries.comment_on_article(article["_id"], comment_id)
+    comment = await queries.comment_on_article(article["_id"], comment_id, user.id)
     if comment["author_id"] != user.id:
         raise Forbidden("comment", "forbidden")
     return comment
 
 
 OwnedComment = Annotated[dict[str, Any], Depends(owned_comment)]
+
+
+def _version_part(comment: dict[str, Any]) -> str:
+    """The part of the comment's tags that names its version: `<id>-<version>-`."""
+    return f"{comment['_id']}-{queries.version_of(comment)}-"
+
+
+def comment_tag(comment: dict[str, Any], representation: str) -> str:
+    """The comment's strong entity tag: `"<id>-<version>-<digest of this representation>"`.
+
+    As for articles: the digest makes a 304 safe (the author's `following` may move), and
+    If-Match compares the version alone.
+    """
+    return f'"{_version_part(comment)}{representation}"'
+
+
+async def checked_version(
+    comment: OwnedComment,
+    if_match: Annotated[
+        str | None,
+        Header(description="an ETag from GET: write only while the comment is at that version"),
+    ] = None,
+) -> bool:
+    """Whether the write must be at the version read; 412 at once if If-Match names another."""
+    if if_match is None:
+        return False
+    tags = match_tags(if_match)
+    if tags is None:  # `*`: any current comment will do, and this one exists
+        return False
+    if not any(tag.startswith(_version_part(comment)) for tag in tags):
+        raise queries.stale()
+    return True
+
+
+IfVersion = Annotated[bool, Depends(checked_version)]

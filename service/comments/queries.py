@@ -1,38 +1,166 @@
-"""Comment queries. No HTTP here."""
+"""Comment queries: visibility, pages, one comment, and writes. No HTTP here.
 
+A page of comments is one aggregation (filter, order, window, author join) with a
+`count_documents` of the same filter run beside it, plus one `$in` query for `following`.
+"""
+
+import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from beanie import PydanticObjectId
+from pymongo import ReturnDocument
 
 from models import Comment, User
-from models.common import utc_now
+from models.comments import NEWEST_COMMENTS
+from models.common import utc_now, utc_now_after
 from service.articles.queries import counted_insert, move_counter
 from service.counters import next_sequence
+from service.cursors import after_condition, keyset_cursor
 from service.db import atomically, collection
-from service.errors import NotFound
+from service.errors import NotFound, PreconditionFailed
 from service.profiles.queries import author_stages, followed_among, public_author
+from service.users.queries import Viewer, is_recently_current
 
-COMMENT_FIELDS = {"body": 1, "created_at": 1, "updated_at": 1, "author_id": 1}
+# A list asked for without `limit` answers at most this many comments (newest first), with a
+# `nextCursor` to the rest: an article with 100,000 comments must not cost one answer of all.
+COMMENTS_CAP = 500
+COMMENT_FIELDS = {
+    "body": 1, "created_at": 1, "updated_at": 1, "author_id": 1, "version": 1, "moderation": 1,
+}  # fmt: skip
 
 
-def comments_pipeline(article_id: PydanticObjectId) -> list[dict[str, Any]]:
-    """An article's comments, newest first, each with its author."""
+# --- filter and pipeline builders (pure) ----------------------------------------------------
+
+
+def visible_comments(
+    article_id: PydanticObjectId, viewer_id: PydanticObjectId | None
+) -> dict[str, Any]:
+    """The filter for the article's comments this viewer may see.
+
+    A comment is hidden while it holds `moderation`; a hidden one is seen only by its author.
+    The one statement of that rule: lists, counts, single reads and writes all filter with it.
+    Served by `article_created_at` (the condition is checked on the article's comments).
+    """
+    shown = {"moderation": {"$exists": False}}
+    if viewer_id is None:
+        return {"article_id": article_id, **shown}
+    return {"article_id": article_id, "$or": [shown, {"author_id": viewer_id}]}
+
+
+def comments_page_pipeline(
+    match: dict[str, Any], *, offset: int, limit: int, after: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """A page of matching comments, newest first, each with its author.
+
+    Served by `article_created_at` (article_id, created_at, _id), filter and order alike; a
+    cursor's `after` joins the filter, so a deep page reads no more than a first one.
+    """
+    condition = {"$and": [match, after]} if after else match
+    paging = [] if after or not offset else [{"$skip": offset}]
     return [
-        {"$match": {"article_id": article_id}},
-        {"$sort": {"created_at": -1, "_id": -1}},
+        {"$match": condition},
+        {"$sort": dict(NEWEST_COMMENTS)},
+        *paging,
+        {"$limit": limit},
+        {"$project": COMMENT_FIELDS},
         *author_stages(COMMENT_FIELDS),
     ]
 
 
-async def comments_for(
-    article_id: PydanticObjectId, viewer_id: PydanticObjectId | None
+def comment_pipeline(match: dict[str, Any], comment_id: int) -> list[dict[str, Any]]:
+    """One comment by id among the matching ones, with its author."""
+    return [
+        {"$match": {**match, "_id": comment_id}},
+        {"$limit": 1},
+        *author_stages(COMMENT_FIELDS),
+    ]
+
+
+# --- reads ----------------------------------------------------------------------------------
+
+
+async def with_following(
+    comments: list[dict[str, Any]], viewer_id: PydanticObjectId | None
 ) -> list[dict[str, Any]]:
-    """An article's comments with `author.following` set for the viewer (two round trips)."""
-    comments = await collection(Comment).aggregate(comments_pipeline(article_id)).to_list(None)
+    """Set `author.following` for the viewer on each comment (one `$in` query at most)."""
     followed = await followed_among(viewer_id, (comment["author_id"] for comment in comments))
     for comment in comments:
         comment["author"]["following"] = comment["author_id"] in followed
     return comments
+
+
+@dataclass
+class CommentPage:
+    """One page of comments, how many the viewer may see in all, and the next page's cursor."""
+
+    comments: list[dict[str, Any]]
+    total: int
+    next_cursor: str | None = None
+
+
+async def _page_and_count(
+    match: dict[str, Any], offset: int, limit: int, after: dict[str, Any] | None
+) -> tuple[list[dict[str, Any]], int]:
+    """The page, with one extra row to tell whether more follow, and the total.
+
+    A first page that holds every match is its own count (the common case: no count at all);
+    a full first page is counted after it, and any later page concurrently with it.
+    """
+    pipeline = comments_page_pipeline(match, offset=offset, limit=limit + 1, after=after)
+    rows = collection(Comment).aggregate(pipeline).to_list(length=limit + 1)
+    if offset or after:
+        page, total = await asyncio.gather(rows, collection(Comment).count_documents(match))
+        return page, total
+    page = await rows
+    if len(page) <= limit:
+        return page, len(page)
+    return page, await collection(Comment).count_documents(match)
+
+
+def _holds_hidden(comments: list[dict[str, Any]]) -> bool:
+    """Whether any of these comments is hidden (so only a current author may see it)."""
+    return any(comment.get("moderation") is not None for comment in comments)
+
+
+async def comment_page(
+    article_id: PydanticObjectId,
+    viewer: Viewer | None,
+    *,
+    offset: int = 0,
+    limit: int = COMMENTS_CAP,
+    cursor: str | None = None,
+) -> CommentPage:
+    """A page of the article's comments this viewer may see, newest first (≤ 3 round trips).
+
+    The viewer's own hidden comments are shown only while their token is current, as drafts
+    are: that is checked (from a recent confirmation, or one read) only when the page holds one.
+    """
+    after = after_condition(cursor, NEWEST_COMMENTS) if cursor else None
+    viewer_id = None if viewer is None else viewer.id
+    rows, total = await _page_and_count(
+        visible_comments(article_id, viewer_id), offset, limit, after
+    )
+    if viewer is not None and _holds_hidden(rows) and not await is_recently_current(viewer):
+        viewer_id = None  # a revoked token sees what everyone sees
+        rows, total = await _page_and_count(visible_comments(article_id, None), offset, limit, after)
+    page = await with_following(rows[:limit], viewer_id)
+    next_cursor = keyset_cursor(NEWEST_COMMENTS, page[-1]) if len(rows) > limit else None
+    return CommentPage(page, total, next_cursor)
+
+
+async def visible_comment(
+    article_id: PydanticObjectId, comment_id: int, viewer: Viewer | None
+) -> dict[str, Any]:
+    """One comment with its author, if this viewer may see it; NotFound otherwise."""
+    viewer_id = None if viewer is None else viewer.id
+    pipeline = comment_pipeline(visible_comments(article_id, viewer_id), comment_id)
+    found = await collection(Comment).aggregate(pipeline).to_list(length=1)
+    if not found or (
+        viewer is not None and _holds_hidden(found) and not await is_recently_current(viewer)
+    ):
+        raise NotFound("comment", "not found")
+    return (await with_following(found, viewer_id))[0]
 
 
 async def add_comment(article_id: PydanticObjectId, author: User, body: str) -> dict[str, Any]:
@@ -68,10 +196,16 @@ async def add_comment(article_id: PydanticObjectId, author: User, body: str) -> 
     }
 
 
-async def comment_on_article(article_id: PydanticObjectId, comment_id: int) -> dict[str, Any]:
-    """The comment with this id under this article; NotFound otherwise."""
+async def comment_on_article(
+    article_id: PydanticObjectId, comment_id: int, viewer_id: PydanticObjectId | None
+) -> dict[str, Any]:
+    """The comment with this id under this article, if the viewer may see it; NotFound otherwise.
+
+    Someone else's hidden comment is not found, so a write to it answers 404, not 403.
+    """
     comment = await collection(Comment).find_one(
-        {"_id": comment_id, "article_id": article_id}, {"author_id": 1, "article_id": 1}
+        {**visible_comments(article_id, viewer_id), "_id": comment_id},
+        {"author_id": 1, "article_id": 1, "version": 1, "updated_at": 1},
     )
     if comment is None:
         raise NotFound("comment", "not found")
@@ -87,3 +221,45 @@ async def delete_comment(comment: dict[str, Any]) -> None:
             await move_counter(comment["article_id"], "comments_count", -1, session)
 
     await atomically(write)
+
+
+def version_of(comment: dict[str, Any]) -> int:
+    """The comment's version (1 for a document from before versions)."""
+    return comment.get("version") or 1
+
+
+def _at_version(comment: dict[str, Any]) -> dict[str, Any]:
+    """The filter condition that the stored comment is still at the version read."""
+    if comment.get("version") is None:
+        return {"version": {"$exists": False}}
+    return {"version": comment["version"]}
+
+
+def stale() -> PreconditionFailed:
+    """The 412 for an `If-Match` that names a version of the comment no longer current."""
+    return PreconditionFailed("comment", "was changed by someone else")
+
+
+async def update_comment(
+    comment: dict[str, Any], author: User, body: str, *, if_version: bool = False
+) -> dict[str, Any]:
+    """Replace the comment's body in one atomic update; `updated_at` moves, the version `$inc`s.
+
+    With `if_version`, the write applies only while the stored comment is still at the
+    version read (checked in the same `find_one_and_update`, never by a read before it), else
+    PreconditionFailed and nothing is written.
+    """
+    changes = {"body": body, "updated_at": utc_now_after(comment.get("updated_at"))}
+    if comment.get("version") is None:  # from before versions: $inc would store 1
+        bump: dict[str, Any] = {"$set": {**changes, "version": 2}}
+    else:
+        bump = {"$set": changes, "$inc": {"version": 1}}
+    updated = await collection(Comment).find_one_and_update(
+        {"_id": comment["_id"], **(_at_version(comment) if if_version else {})},
+        bump,
+        projection=dict(COMMENT_FIELDS),  # a copy: the embedded engine adds `_id` to it in place
+        return_document=ReturnDocument.AFTER,
+    )
+    if updated is None:
+        raise stale() if if_version else NotFound("comment", "not found")
+    return {**updated, "author": {**public_author(author), "following": False}}

@@ -1,18 +1,23 @@
 """Comments on an article: `/articles/{slug}/comments...`."""
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response, status
 
 from service.articles.deps import ArticleBySlug
 from service.comments import queries
-from service.comments.deps import OwnedComment
+from service.comments.deps import IfVersion, OwnedComment, VisibleComment, comment_tag
 from service.comments.schemas import (
     CommentOut,
+    CommentPageParams,
     MultipleCommentsResponse,
     NewCommentRequest,
     SingleCommentResponse,
+    UpdateCommentRequest,
 )
+from service.conditional import digest, none_match
 from service.schemas import error_responses
-from service.users.deps import OptionalViewerId, WritingUser
+from service.users.deps import OptionalViewer, WritingUser
 
 router = APIRouter(
     prefix="/articles/{slug}/comments",
@@ -28,11 +33,22 @@ router = APIRouter(
     summary="Get comments for an article",
 )
 async def list_comments(
-    article: ArticleBySlug, viewer_id: OptionalViewerId
+    article: ArticleBySlug, viewer: OptionalViewer, page: Annotated[CommentPageParams, Query()]
 ) -> MultipleCommentsResponse:
-    """An article's comments, newest first; auth optional."""
-    comments = await queries.comments_for(article["_id"], viewer_id)
-    return MultipleCommentsResponse(comments=[CommentOut.from_doc(c) for c in comments])
+    """An article's comments, newest first; auth optional.
+
+    Without `limit`, up to 500 comments (`nextCursor` then leads on). `commentsCount` counts
+    every comment the caller may see: a hidden comment is listed to its author only.
+    """
+    found = await queries.comment_page(
+        article["_id"], viewer, offset=page.offset,
+        limit=page.limit or queries.COMMENTS_CAP, cursor=page.cursor,
+    )
+    return MultipleCommentsResponse(
+        comments=[CommentOut.from_doc(c) for c in found.comments],
+        comments_count=found.total,
+        next_cursor=found.next_cursor,
+    )
 
 
 @router.post(
@@ -48,6 +64,50 @@ async def create_comment(
     """Comment on an article (201, as RealWorld 2.0 says)."""
     comment = await queries.add_comment(article["_id"], user, body.comment.body)
     return SingleCommentResponse(comment=CommentOut.from_doc(comment))
+
+
+def with_tag(comment: dict[str, Any], if_none_match: str | None = None) -> Response:
+    """The comment's JSON with its ETag; 304 and no body when If-None-Match names that tag."""
+    body = SingleCommentResponse(comment=CommentOut.from_doc(comment))
+    encoded = body.model_dump_json(by_alias=True).encode()
+    etag = comment_tag(comment, digest(encoded))
+    if none_match(if_none_match, etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+    return Response(encoded, media_type="application/json", headers={"ETag": etag})
+
+
+@router.get(
+    "/{id}",
+    name="comments:get",
+    response_model=SingleCommentResponse,
+    summary="Get a comment",
+    responses={304: {"description": "unchanged since the ETag sent in If-None-Match"}},
+)
+async def get_comment(
+    comment: VisibleComment,
+    if_none_match: Annotated[str | None, Header(description="an ETag from an earlier GET")] = None,
+) -> Response:
+    """One comment; auth optional. Its `ETag` serves If-None-Match and If-Match."""
+    return with_tag(comment, if_none_match)
+
+
+@router.put(
+    "/{id}",
+    name="comments:update",
+    response_model=SingleCommentResponse,
+    summary="Edit a comment",
+    responses=error_responses(412),
+)
+async def update_comment(
+    body: UpdateCommentRequest, user: WritingUser, comment: OwnedComment, if_version: IfVersion
+) -> Response:
+    """Change the body of a comment you wrote; `updatedAt` moves.
+
+    With `If-Match` (an ETag from GET or an earlier edit), the change applies only if nobody
+    changed the comment since: otherwise 412, and nothing is written.
+    """
+    updated = await queries.update_comment(comment, user, body.comment.body, if_version=if_version)
+    return with_tag(updated)
 
 
 @router.delete(

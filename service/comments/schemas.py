@@ -2,16 +2,32 @@
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import (
+    AfterValidator,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    model_serializer,
+)
 
+from service.comments.queries import COMMENTS_CAP
 from service.profiles.schemas import Profile
-from service.schemas import RequestModel, Timestamp, WireModel, not_blank
+from service.schemas import (
+    MAX_LIMIT,
+    PageParams,
+    RequestModel,
+    Timestamp,
+    WireModel,
+    not_blank,
+)
+
+CommentBody = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(not_blank)]
 
 
 class NewComment(RequestModel):
     """A comment to add."""
 
-    body: Annotated[str, StringConstraints(max_length=10_000), AfterValidator(not_blank)]
+    body: CommentBody
 
 
 class NewCommentRequest(RequestModel):
@@ -20,14 +36,49 @@ class NewCommentRequest(RequestModel):
     comment: NewComment
 
 
+class CommentChange(RequestModel):
+    """A comment's new body; the fields a comment answer carries may be sent back, unused."""
+
+    READ_ONLY = frozenset({"id", "createdAt", "updatedAt", "author", "moderation"})
+
+    body: CommentBody
+
+
+class UpdateCommentRequest(RequestModel):
+    """The `comment` envelope of an edit."""
+
+    comment: CommentChange
+
+
+class CommentModeration(WireModel):
+    """Why a comment is hidden; shown to its author only (who moderated it stays private)."""
+
+    hidden: bool = True
+    reason: str
+
+
 class CommentOut(WireModel):
-    """A comment with its author's profile; `id` is an integer."""
+    """A comment with its author's profile; `id` is an integer.
+
+    `moderation` is present only on a hidden comment, which only its author is shown.
+    """
 
     id: int
     created_at: Timestamp
     updated_at: Timestamp
     body: str
     author: Profile
+    moderation: CommentModeration | None = Field(
+        default=None, description="present only while the comment is hidden (its author sees it)"
+    )
+
+    @model_serializer(mode="wrap")
+    def _moderation_only_when_hidden(self, handler: SerializerFunctionWrapHandler):
+        # The key is left out, not null, so a visible comment has RealWorld's exact shape.
+        data = handler(self)
+        if self.moderation is None:
+            data.pop("moderation", None)
+        return data
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> "CommentOut":
@@ -42,6 +93,21 @@ class SingleCommentResponse(WireModel):
 
 
 class MultipleCommentsResponse(WireModel):
-    """The `comments` envelope."""
+    """The `comments` envelope, with how many the viewer may see and the next page's cursor."""
 
     comments: list[CommentOut]
+    comments_count: int = Field(description="every comment of the article this viewer may see")
+    next_cursor: str | None = Field(
+        default=None, description="pass as `cursor` for the next page; null on the last one"
+    )
+
+
+class CommentPageParams(PageParams):
+    """Paging of an article's comments: RealWorld's offset, or a cursor; no limit is the cap."""
+
+    limit: int | None = Field(  # type: ignore[assignment]
+        default=None,
+        ge=1,
+        le=MAX_LIMIT,
+        description=f"comments per page; without it, up to {COMMENTS_CAP} (then `nextCursor`)",
+    )

@@ -120,6 +120,13 @@ def forget_confirmations(user_id: PydanticObjectId) -> None:
         del _confirmed[viewer]
 
 
+async def is_recently_current(viewer: Viewer) -> bool:
+    """Like `is_current`, but trusts a confirmation younger than CONFIRMED_FOR_SECONDS."""
+    if _confirmed.get(viewer, 0.0) > time.monotonic():
+        return True
+    return await is_current(viewer)
+
+
 async def confirm_writer(viewer: Viewer) -> None:
     """Check that the caller may write: Unauthorized for an ended session, Forbidden while
     suspended. Trusts a confirmation younger than CONFIRMED_FOR_SECONDS (never given to a
