@@ -20,7 +20,8 @@ class ModerationEntry(Document):
     account or article is deleted.
     """
 
-    actor_id: PydanticObjectId
+    # Null for an operator's `folio` command, which acts as no account.
+    actor_id: PydanticObjectId | None = None
     actor: str
     action: str
     target_type: str  # "article", "comment", "user" or "report"

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from service.config import Settings, settings_problem
 from service.db import EngineUnavailable
+from service.errors import NotFound
 
 T = TypeVar("T")
 # On SIGTERM, uvicorn stops accepting connections and lets in-flight requests finish this long.
@@ -477,7 +478,7 @@ def db_check(url: UrlOption = None, db: DbOption = None) -> None:
     raise typer.Exit(1)
 
 
-users_app = typer.Typer(help="Accounts: delete one, or finish deletions that were interrupted.",
+users_app = typer.Typer(help="Accounts: roles, deleting one, finishing interrupted deletions.",
                         no_args_is_help=True)
 app.add_typer(users_app, name="users")
 
@@ -533,6 +534,73 @@ def users_finish_deletions(url: UrlOption = None, db: DbOption = None) -> None:
                             "again once they stop")
     if not done:
         console.print("No account deletions to finish.")
+
+
+RoleArgument = Annotated[str, typer.Argument(help="author, moderator or admin")]
+
+
+def _checked_role(role: str) -> Any:
+    """The role named, or one clear line listing the valid ones."""
+    from models.users import ROLES
+
+    if role not in ROLES:
+        raise OperatorError(f"no role {role!r}; use one of: {', '.join(ROLES)}")
+    return role
+
+
+def _needs_database(settings: Settings) -> None:
+    """Account commands need a MongoDB: the embedded engine starts empty in every command."""
+    if settings.embedded:
+        raise OperatorError("the embedded engine starts empty in every command; point --url "
+                            "(or FOLIO_MONGODB_URL) at MongoDB")
+
+
+@users_app.command("role")
+def users_role(
+    username: Annotated[str, typer.Argument(help="the account's username, exactly")],
+    role: RoleArgument,
+    url: UrlOption = None,
+    db: DbOption = None,
+) -> None:
+    """Give an account a role, as an admin's PUT /api/moderation/users/{username} does; the
+    moderation log records it as the operator's."""
+    from service.moderation.queries import store_role
+    from service.profiles.queries import user_by_username
+
+    wanted = _checked_role(role)
+    settings = tool_settings(url, db)
+    _needs_database(settings)
+
+    async def work(engine: Any) -> dict[str, Any]:
+        return await store_role(await user_by_username(username), wanted, None)
+
+    try:
+        updated = run_with_engine(settings, work)
+    except NotFound:
+        raise OperatorError(f"no user named {username!r}") from None
+    console.print(f"{escape(updated['username'])} is now {updated['role']}.")
+
+
+@users_app.command("list")
+def users_list(
+    role: Annotated[str, typer.Option("--role", help="author, moderator or admin")] = "moderator",
+    url: UrlOption = None,
+    db: DbOption = None,
+) -> None:
+    """List the accounts with one role, by username (index `role_username`)."""
+    from service.moderation.queries import users_with_role
+    from service.users.queries import suspended_problem
+
+    wanted = _checked_role(role)
+    settings = tool_settings(url, db)
+    _needs_database(settings)
+    accounts = run_with_engine(settings, lambda engine: users_with_role(wanted))
+    for account in accounts:
+        problem = suspended_problem(account.get("suspension"))
+        console.print(f"{escape(account['username'])}\t{account['email']}\t{account['role']}"
+                      + (f"\t{escape(problem)}" if problem else ""))
+    if not accounts:
+        console.print(f"No {wanted} accounts.")
 
 
 @app.callback()

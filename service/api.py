@@ -6,6 +6,8 @@ from service.analytics.router import router as analytics_router
 from service.articles.router import router as articles_router
 from service.comments.router import router as comments_router
 from service.favorites.router import router as favorites_router
+from service.moderation.router import reports_router
+from service.moderation.router import router as moderation_router
 from service.profiles.router import router as profiles_router
 from service.revisions.router import router as revisions_router
 from service.search.router import router as search_router
@@ -22,3 +24,5 @@ api_router.include_router(favorites_router)
 api_router.include_router(tags_router)
 api_router.include_router(search_router)
 api_router.include_router(analytics_router)
+api_router.include_router(reports_router)
+api_router.include_router(moderation_router)

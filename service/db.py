@@ -136,6 +136,27 @@ async def check_reachable(settings: Settings) -> None:
 _current: Engine | None = None
 
 
+async def _keep_partial_filters(model: type[Document]) -> None:
+    """Recreate the model's partial indexes with their filter on the embedded engine.
+
+    mongomock's `create_indexes` (what Beanie calls) drops `partialFilterExpression`, which
+    would make a partial unique index (one open report per user and target) unique over every
+    document. Its `create_index` keeps it.
+    """
+    motor_collection = model.get_motor_collection()
+    for index in getattr(model.Settings, "indexes", []):
+        document = index.document
+        if "partialFilterExpression" not in document:
+            continue
+        await motor_collection.drop_index(document["name"])
+        await motor_collection.create_index(
+            list(document["key"].items()),
+            name=document["name"],
+            unique=document.get("unique", False),
+            partialFilterExpression=document["partialFilterExpression"],
+        )
+
+
 async def open_engine(settings: Settings, **client_options: Any) -> Engine:
     """Connect and bind every Beanie model; on the embedded engine, create the indexes too.
 
@@ -158,6 +179,7 @@ async def open_engine(settings: Settings, **client_options: Any) -> Engine:
         raise
     if settings.embedded:
         for model in DOCUMENT_MODELS:
+            await _keep_partial_filters(model)
             install_planner(model.get_motor_collection())
         log.warning(EMBEDDED_WARNING)
     else:

@@ -48,6 +48,7 @@ DATA_COMMANDS = [
     ["seed"], ["migrate", "status"], ["migrate", "up"], ["db", "sync"], ["db", "check"],
     ["export", "--out", "/tmp/folio-never-written.jsonl"], ["import", "pyproject.toml"],
     ["serve", "--port", "1"], ["users", "delete", "someone", "--yes"], ["users", "finish-deletions"],
+    ["users", "role", "someone", "moderator"], ["users", "list", "--role", "admin"],
 ]
 
 
@@ -206,3 +207,13 @@ def test_tools_run_without_the_api_operation_budget():
     assert client.options.timeout is None
     assert client.options.server_selection_timeout == 3
     client.close()
+
+
+def test_users_role_and_list_refuse_an_unknown_role_in_one_line():
+    for command in (["users", "role", "someone", "owner"], ["users", "list", "--role", "owner"]):
+        assert_one_line_failure(folio(*command), "no role 'owner'; use one of: author, moderator, admin")
+
+
+def test_users_role_on_the_embedded_engine_says_it_needs_a_database():
+    assert_one_line_failure(folio("users", "role", "someone", "admin"),
+                            "the embedded engine starts empty in every command")

@@ -5,6 +5,8 @@ The whole API is exercised once while the harness records each operation; each f
 `tests/test_real_mongodb.py` asserts the same with `explain()`.)
 """
 
+from models import User
+from service.db import collection
 from tests import oplog
 from tests.factories import PASSWORD, add_comment, create_article, favorite, follow, register
 from tests.index_coverage import problems, served
@@ -68,6 +70,7 @@ async def exercise_the_whole_api(client) -> None:
                  "/api/analytics/overview"):
         await client.get(path)
     await client.delete(f"/api/articles/{slug}", headers=jake.headers)
+    await exercise_moderation(client)
     # Account deletion, with something of each kind to remove.
     carl = await register(client)
     mine = await create_article(client, carl)
@@ -80,6 +83,41 @@ async def exercise_the_whole_api(client) -> None:
     await add_comment(client, carl, theirs["slug"])
     await client.request("DELETE", "/api/user", json={"user": {"password": PASSWORD}},
                          headers=carl.headers)
+
+
+async def exercise_moderation(client) -> None:
+    """Reports, the queue, hiding, suspension, roles and the log, once each."""
+    boss, mod, writer, reader = [await register(client) for _ in range(4)]
+    await collection(User).update_one({"username": boss.username}, {"$set": {"role": "admin"}})
+    await client.put(f"/api/moderation/users/{mod.username}", json={"user": {"role": "moderator"}},
+                     headers=boss.headers)
+    posted = await create_article(client, writer)
+    said = await add_comment(client, writer, posted["slug"])
+    base = f"/api/articles/{posted['slug']}"
+    report = (await client.post(f"{base}/reports", json={"report": {"reason": "spam"}},
+                                headers=reader.headers)).json()["report"]
+    await client.post(f"{base}/reports", json={"report": {"reason": "spam"}}, headers=reader.headers)
+    await client.post(f"{base}/comments/{said['id']}/reports", json={"report": {"reason": "spam"}},
+                      headers=reader.headers)
+    queue = (await client.get("/api/moderation/reports", params={"limit": 1},
+                              headers=mod.headers)).json()
+    await client.get("/api/moderation/reports", params={"limit": 1, "cursor": queue["nextCursor"]},
+                     headers=mod.headers)
+    await client.post(f"/api/moderation/reports/{report['id']}/dismiss", headers=mod.headers)
+    await client.post(f"/api/moderation/articles/{posted['slug']}/hide", json={"reason": "x"},
+                      headers=mod.headers)
+    await client.get(base, headers=mod.headers)
+    await client.post(f"/api/moderation/articles/{posted['slug']}/unhide", headers=mod.headers)
+    await client.post(f"/api/moderation/comments/{said['id']}/hide", json={"reason": "x"},
+                      headers=mod.headers)
+    await client.post(f"/api/moderation/comments/{said['id']}/unhide", headers=mod.headers)
+    await client.post(f"/api/moderation/users/{writer.username}/suspend", json={"reason": "x"},
+                      headers=mod.headers)
+    await client.post(f"/api/moderation/users/{writer.username}/unsuspend", headers=mod.headers)
+    log = (await client.get("/api/moderation/log", params={"limit": 1},
+                            headers=boss.headers)).json()
+    await client.get("/api/moderation/log", params={"limit": 1, "cursor": log["nextCursor"]},
+                     headers=boss.headers)
 
 
 def is_embedded_search_fallback(operation) -> bool:

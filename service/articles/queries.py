@@ -577,7 +577,7 @@ def version_of(article: dict[str, Any]) -> int:
     return article.get("version") or 1
 
 
-def _at_version(article: dict[str, Any]) -> dict[str, Any]:
+def at_version(article: dict[str, Any]) -> dict[str, Any]:
     """The filter condition that the stored article is still at the version read."""
     if article.get("version") is None:
         return {"version": {"$exists": False}}
@@ -626,7 +626,7 @@ async def _replace_version(
     fields = {
         **changes, **derived_fields(changes, article, now), "updated_at": now, "edited_by": editor.id,
     }
-    selector = {"_id": article["_id"], **_at_version(article)}
+    selector = {"_id": article["_id"], **at_version(article)}
     revision = revision_document(article, version_of(article), editor.id, now)
 
     async def write(slug: str | None) -> dict[str, Any] | None:
@@ -704,7 +704,7 @@ async def delete_article(article: dict[str, Any], *, if_version: bool = False) -
     With `if_version`, only while it is still at the version read (else PreconditionFailed).
     """
     article_id = article["_id"]
-    selector = {"_id": article_id, **(_at_version(article) if if_version else {})}
+    selector = {"_id": article_id, **(at_version(article) if if_version else {})}
     removed = await collection(Article).delete_one(selector)
     if removed.deleted_count == 0 and if_version:
         raise stale()

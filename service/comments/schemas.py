@@ -5,9 +5,7 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     Field,
-    SerializerFunctionWrapHandler,
     StringConstraints,
-    model_serializer,
 )
 
 from service.comments.queries import COMMENTS_CAP
@@ -16,6 +14,7 @@ from service.schemas import (
     MAX_LIMIT,
     PageParams,
     RequestModel,
+    SparseWireModel,
     Timestamp,
     WireModel,
     not_blank,
@@ -57,11 +56,13 @@ class CommentModeration(WireModel):
     reason: str
 
 
-class CommentOut(WireModel):
+class CommentOut(SparseWireModel):
     """A comment with its author's profile; `id` is an integer.
 
     `moderation` is present only on a hidden comment, which only its author is shown.
     """
+
+    OMITTED_WHEN_NULL = frozenset({"moderation"})  # a visible comment has RealWorld's shape
 
     id: int
     created_at: Timestamp
@@ -71,14 +72,6 @@ class CommentOut(WireModel):
     moderation: CommentModeration | None = Field(
         default=None, description="present only while the comment is hidden (its author sees it)"
     )
-
-    @model_serializer(mode="wrap")
-    def _moderation_only_when_hidden(self, handler: SerializerFunctionWrapHandler):
-        # The key is left out, not null, so a visible comment has RealWorld's exact shape.
-        data = handler(self)
-        if self.moderation is None:
-            data.pop("moderation", None)
-        return data
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> "CommentOut":

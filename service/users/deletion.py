@@ -37,7 +37,7 @@ from service.articles.queries import favorites_key, move_counter, remove_depende
 from service.db import atomically, collection
 from service.errors import Forbidden, Unauthorized
 from service.security import Passwords
-from service.users.queries import Viewer, forget_confirmations
+from service.users.queries import Viewer, ending_every_session, forget_confirmations
 
 log = logging.getLogger("folio.deletion")
 
@@ -67,7 +67,7 @@ class Deletion:
 
 def _marking(now: datetime) -> dict[str, Any]:
     """The update that marks an account for deletion and ends all its sessions."""
-    return {"$set": {"deleting": now, "sessions": []}, "$inc": {"token_version": 1}}
+    return ending_every_session({"deleting": now})
 
 
 async def mark(user_id: PydanticObjectId, condition: dict[str, Any] | None = None) -> bool:

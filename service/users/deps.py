@@ -140,18 +140,36 @@ async def acting_viewer(
     return viewer
 
 
-async def moderating_user(user: Annotated[User, Depends(writing_user)]) -> User:
-    """The caller, if a moderator or admin (403 otherwise); counted as a write."""
+def _moderator(user: User) -> User:
     if not can_moderate(user):
         raise Forbidden("user", "must be a moderator or an admin")
     return user
 
 
-async def admin_user(user: Annotated[User, Depends(writing_user)]) -> User:
-    """The caller, if an admin (403 otherwise); counted as a write."""
+def _admin(user: User) -> User:
     if not is_admin(user):
         raise Forbidden("user", "must be an admin")
     return user
+
+
+async def moderating_user(user: Annotated[User, Depends(writing_user)]) -> User:
+    """The caller, if a moderator or admin (403 otherwise); counted as a write."""
+    return _moderator(user)
+
+
+async def admin_user(user: Annotated[User, Depends(writing_user)]) -> User:
+    """The caller, if an admin (403 otherwise); counted as a write."""
+    return _admin(user)
+
+
+async def moderator_reading(user: Annotated[User, Depends(current_user)]) -> User:
+    """The caller of a moderation read, if a moderator or admin (403 otherwise)."""
+    return _moderator(user)
+
+
+async def admin_reading(user: Annotated[User, Depends(current_user)]) -> User:
+    """The caller of an admin read, if an admin (403 otherwise)."""
+    return _admin(user)
 
 
 AccessToken = Annotated[str, Depends(required_token)]
@@ -163,3 +181,5 @@ OptionalViewerId = Annotated[PydanticObjectId | None, Depends(optional_viewer_id
 CurrentUser = Annotated[User, Depends(current_user)]
 ModeratingUser = Annotated[User, Depends(moderating_user)]
 AdminUser = Annotated[User, Depends(admin_user)]
+ModeratorReading = Annotated[User, Depends(moderator_reading)]
+AdminReading = Annotated[User, Depends(admin_reading)]

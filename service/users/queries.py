@@ -17,7 +17,7 @@ from models import User
 from models.common import utc_now
 from models.users import MAX_SESSIONS, Role, Session
 from service.db import collection
-from service.errors import Conflict, Forbidden, Unauthorized
+from service.errors import Conflict, Forbidden, NotFound, Unauthorized
 from service.schemas import format_timestamp
 from service.security import Passwords
 from service.users.names import username_key
@@ -112,6 +112,26 @@ def _remember(viewer: Viewer) -> None:
     _confirmed.move_to_end(viewer)
     while len(_confirmed) > _CONFIRMED_LIMIT:
         _confirmed.popitem(last=False)
+
+
+def ending_every_session(fields: dict[str, Any]) -> dict[str, Any]:
+    """The update that sets `fields` and ends every session of an account: its tokens, those
+    from before sessions included, stop working at once."""
+    return {"$set": {**fields, "sessions": []}, "$inc": {"token_version": 1}}
+
+
+async def end_every_session(
+    user: User, fields: dict[str, Any], session: Any = None
+) -> dict[str, Any]:
+    """Set `fields` on the account and end all its sessions (a suspension); the account after."""
+    updated = await collection(User).find_one_and_update(
+        {"_id": user.id}, ending_every_session(fields),
+        return_document=ReturnDocument.AFTER, session=session,
+    )
+    forget_confirmations(user.id)  # type: ignore[arg-type]
+    if updated is None:
+        raise NotFound("profile", "not found")
+    return updated
 
 
 def forget_confirmations(user_id: PydanticObjectId) -> None:

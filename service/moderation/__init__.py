@@ -1,0 +1,1 @@
+"""Moderation: reports, hiding, suspension, roles and the audit log."""

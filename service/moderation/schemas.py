@@ -1,0 +1,210 @@
+"""Moderation bodies: reports, the queue, hiding, suspension, roles and the audit log."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import AfterValidator, Field, StringConstraints, field_validator
+
+from models.reports import ReportReason
+from models.users import Role
+from service.schemas import (
+    MAX_LIMIT,
+    RequestModel,
+    SparseWireModel,
+    Timestamp,
+    WireModel,
+    not_blank,
+)
+
+Reason = Annotated[str, StringConstraints(max_length=500), AfterValidator(not_blank)]
+Note = Annotated[str, StringConstraints(max_length=2000)]
+
+
+class NewReport(RequestModel):
+    """Why the content is reported, and an optional note for moderators."""
+
+    reason: ReportReason
+    note: Note | None = None
+
+
+class NewReportRequest(RequestModel):
+    """The `report` envelope."""
+
+    report: NewReport
+
+
+class ReportTargetOut(WireModel):
+    """What was reported: an article, or a comment on one."""
+
+    type: Literal["article", "comment"]
+    slug: str | None = Field(description="null once the article is deleted")
+    comment_id: int | None = None
+
+
+class QueueTargetOut(ReportTargetOut):
+    """A queue entry's target as moderators see it (hidden content included)."""
+
+    title: str | None = None
+    body: str | None = Field(default=None, description="the comment's text")
+    author: str | None = Field(default=None, description="the target author's username")
+    hidden: bool = False
+    exists: bool = True
+
+
+class ReportCounts(WireModel):
+    """How many reports the same target has."""
+
+    open: int
+    total: int
+
+
+class ReportOut(WireModel):
+    """A report, as its reporter sees it."""
+
+    id: str
+    reason: ReportReason
+    note: str | None
+    status: Literal["open", "resolved"]
+    resolution: str | None = Field(default=None, description="hidden or dismissed, once resolved")
+    created_at: Timestamp
+    resolved_at: Timestamp | None = None
+    target: ReportTargetOut
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any], target: dict[str, Any]) -> Self:
+        """Build from a stored report and its target."""
+        return cls.model_validate({**doc, "id": str(doc["_id"]), "target": target})
+
+
+class QueuedReportOut(ReportOut):
+    """A report in the queue: with its reporter, its target's details and the target's counts."""
+
+    target: QueueTargetOut
+    reporter: str | None = Field(description="the reporter's username; null once deleted")
+    counts: ReportCounts
+
+
+class ReportResponse(WireModel):
+    """The `report` envelope."""
+
+    report: ReportOut
+
+
+class ReportQueueResponse(WireModel):
+    """A page of the moderation queue, oldest first."""
+
+    reports: list[QueuedReportOut]
+    reports_count: int = Field(description="every report in this status")
+    next_cursor: str | None = None
+
+
+class QueueParams(RequestModel):
+    """The queue's status and keyset paging."""
+
+    status: Literal["open", "resolved"] = "open"
+    limit: int = Field(default=20, ge=1, le=MAX_LIMIT)
+    cursor: str | None = Field(default=None, max_length=512)
+
+
+class LogParams(RequestModel):
+    """The log's keyset paging."""
+
+    limit: int = Field(default=20, ge=1, le=MAX_LIMIT)
+    cursor: str | None = Field(default=None, max_length=512)
+
+
+class ReasonRequest(RequestModel):
+    """`{"reason": "…"}`: why, for the audit log (and for the author, when hiding)."""
+
+    reason: Reason
+
+
+class OptionalReasonRequest(RequestModel):
+    """An optional reason, for actions that undo another."""
+
+    reason: Reason | None = None
+
+
+class SuspendRequest(RequestModel):
+    """`{"reason": "…", "until": "2026-12-31T00:00:00Z"}`; no `until` means until lifted."""
+
+    reason: Reason
+    until: datetime | None = None
+
+    @field_validator("until")
+    @classmethod
+    def _zoned(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must carry a time zone, e.g. 2026-12-31T00:00:00Z")
+        return value
+
+
+class RoleChange(RequestModel):
+    """The role to give."""
+
+    role: Role
+
+
+class RoleChangeRequest(RequestModel):
+    """The `user` envelope of a role change."""
+
+    user: RoleChange
+
+
+class SuspensionView(WireModel):
+    """A live suspension."""
+
+    reason: str
+    until: Timestamp | None
+    at: Timestamp
+
+
+class ModeratedUserOut(WireModel):
+    """An account as moderators see it: its role and any suspension (never its email)."""
+
+    username: str
+    role: Role
+    suspension: SuspensionView | None = None
+
+
+class ModeratedUserResponse(WireModel):
+    """The `user` envelope of a moderation action."""
+
+    user: ModeratedUserOut
+
+
+class ModeratedCommentOut(SparseWireModel):
+    """A comment after a moderation action."""
+
+    OMITTED_WHEN_NULL = frozenset({"moderation"})
+
+    id: int
+    body: str
+    author: str | None
+    moderation: dict[str, Any] | None = None
+
+
+class ModeratedCommentResponse(WireModel):
+    """The `comment` envelope of a moderation action."""
+
+    comment: ModeratedCommentOut
+
+
+class LogEntryOut(WireModel):
+    """One moderation action."""
+
+    id: str
+    actor: str
+    action: str
+    target_type: str
+    target: str
+    reason: str | None
+    details: dict[str, Any]
+    at: Timestamp
+
+
+class LogResponse(WireModel):
+    """A page of the moderation log, newest first."""
+
+    entries: list[LogEntryOut]
+    next_cursor: str | None = None
