@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from models import DOCUMENT_MODELS, Article, Comment, Favorite
 from service.articles.queries import counts_per_article_pipeline
-from service.db import Engine, apply_validator, collection, create_collection
+from service.db import Engine, apply_validator, collection, create_collection, create_indexes
 from service.indexes import changed_indexes, declared_indexes, drift_report
 
 SKIPPED = "the embedded engine (mongomock) does not support collection validators"
@@ -82,10 +82,7 @@ def validator_for(model: type[Document]) -> dict[str, Any]:
 
 async def ensure_indexes(model: type[Document]) -> int:
     """Create a model's declared indexes (a no-op for those that exist); returns how many."""
-    indexes = getattr(model.Settings, "indexes", [])
-    if indexes:
-        await collection(model).create_indexes(indexes)
-    return len(indexes)
+    return await create_indexes(model)
 
 
 async def check(engine: Engine) -> dict[str, list[str]]:

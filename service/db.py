@@ -136,25 +136,22 @@ async def check_reachable(settings: Settings) -> None:
 _current: Engine | None = None
 
 
-async def _keep_partial_filters(model: type[Document]) -> None:
-    """Recreate the model's partial indexes with their filter on the embedded engine.
+async def create_indexes(model: type[Document], engine: "Engine | None" = None) -> int:
+    """Create a model's declared indexes (a no-op for those that exist); how many it declares.
 
-    mongomock's `create_indexes` (what Beanie calls) drops `partialFilterExpression`, which
-    would make a partial unique index (one open report per user and target) unique over every
-    document. Its `create_index` keeps it.
+    On the embedded engine each goes through `create_index` with its options: mongomock's
+    `create_indexes` drops `partialFilterExpression`, which would make a partial unique index
+    (one open report per user and target) unique over every document.
     """
+    indexes = getattr(model.Settings, "indexes", [])
     motor_collection = model.get_motor_collection()
-    for index in getattr(model.Settings, "indexes", []):
-        document = index.document
-        if "partialFilterExpression" not in document:
-            continue
-        await motor_collection.drop_index(document["name"])
-        await motor_collection.create_index(
-            list(document["key"].items()),
-            name=document["name"],
-            unique=document.get("unique", False),
-            partialFilterExpression=document["partialFilterExpression"],
-        )
+    embedded = (engine or current_engine()).embedded
+    if indexes and not embedded:
+        await motor_collection.create_indexes(indexes)
+    for index in indexes if embedded else []:
+        options = dict(index.document)
+        await motor_collection.create_index(list(options.pop("key").items()), **options)
+    return len(indexes)
 
 
 async def open_engine(settings: Settings, **client_options: Any) -> Engine:
@@ -171,20 +168,19 @@ async def open_engine(settings: Settings, **client_options: Any) -> Engine:
     try:
         if not settings.embedded:
             await _ping(client, settings)
-        await init_beanie(
-            database=database, document_models=DOCUMENT_MODELS, skip_indexes=not settings.embedded
-        )
+        # Beanie never builds indexes: `folio db sync` does on MongoDB, create_indexes here.
+        await init_beanie(database=database, document_models=DOCUMENT_MODELS, skip_indexes=True)
     except EngineUnavailable:
         client.close()
         raise
+    _current = Engine(client=client, database=database, embedded=settings.embedded)
     if settings.embedded:
         for model in DOCUMENT_MODELS:
-            await _keep_partial_filters(model)
+            await create_indexes(model, _current)
             install_planner(model.get_motor_collection())
         log.warning(EMBEDDED_WARNING)
     else:
         log.info("Folio is using MongoDB database %r", settings.database)
-    _current = Engine(client=client, database=database, embedded=settings.embedded)
     return _current
 
 
