@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import feedparser
 import pytest
 
-from models import ModerationEntry, Report, User
+from models import Article, ModerationEntry, Report, User
 from service.config import Settings
 from service.db import collection
 from service.moderation.queries import store_role, users_with_role
@@ -604,3 +604,34 @@ async def test_the_openapi_document_describes_every_moderation_endpoint_with_its
         assert operation["responses"]["401"]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/ErrorEnvelope"
         }
+
+
+async def test_a_report_whose_target_is_deleted_while_it_is_filed_is_taken_back(client, monkeypatch):
+    # The article goes (with its reports) between the by-slug read and the report's insert.
+    people = await cast(client)
+    article = await create_article(client, people["author"])
+    from service.moderation import queries
+
+    class ArticleGoesFirst:
+        """The reports collection, but the article is deleted just before each insert."""
+
+        def __init__(self, reports):
+            self.reports = reports
+
+        def __getattr__(self, name):
+            return getattr(self.reports, name)
+
+        async def insert_one(self, document, *args, **kwargs):
+            await collection(Article).delete_one({"slug": article["slug"]})
+            return await self.reports.insert_one(document, *args, **kwargs)
+
+    def patched(model):
+        found = collection(model)
+        return ArticleGoesFirst(found) if model is Report else found
+
+    monkeypatch.setattr(queries, "collection", patched)
+    response = await client.post(f"/api/articles/{article['slug']}/reports",
+                                 json={"report": {"reason": "spam"}},
+                                 headers=people["reader"].headers)
+    assert response.status_code == 404
+    assert await collection(Report).count_documents({}) == 0

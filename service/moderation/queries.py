@@ -121,12 +121,24 @@ async def file_report(
         document = report.model_dump(exclude={"id"})
         try:
             inserted = await collection(Report).insert_one(document)
-            return {**document, "_id": inserted.inserted_id}, True
         except DuplicateKeyError:
             existing = await collection(Report).find_one(key)
             if existing is not None:
                 return existing, False
+            continue
+        # Its target may have been deleted meanwhile (with its reports): take this one back.
+        if not await _target_exists(article_id, comment_id):
+            await collection(Report).delete_one({"_id": inserted.inserted_id})
+            raise NotFound("comment" if comment_id is not None else "article", "not found")
+        return {**document, "_id": inserted.inserted_id}, True
     raise Conflict("report", "changed while it was filed; try again")
+
+
+async def _target_exists(article_id: PydanticObjectId, comment_id: int | None) -> bool:
+    """Whether a report's target is still stored (one read by `_id`)."""
+    if comment_id is not None:
+        return await collection(Comment).find_one({"_id": comment_id}, {"_id": 1}) is not None
+    return await collection(Article).find_one({"_id": article_id}, {"_id": 1}) is not None
 
 
 async def resolve_reports(
