@@ -1,6 +1,13 @@
 """Conditional requests (RFC 9110 §13): entity tags, If-None-Match and If-Match. HTTP only."""
 
 import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from service.versions import version_of
 
 
 def digest(document: bytes) -> str:
@@ -27,3 +34,45 @@ def match_tags(if_match: str) -> list[str] | None:
     if "*" in tags:
         return None
     return [tag.strip('"') for tag in tags if not tag.startswith("W/") and tag.startswith('"')]
+
+
+def _version_part(document: dict[str, Any]) -> str:
+    """The part of a document's tags that names its version: `<id>-<version>-`."""
+    return f"{document['_id']}-{version_of(document)}-"
+
+
+def versioned_tag(document: dict[str, Any], representation: str) -> str:
+    """A strong entity tag, `"<id>-<version>-<digest of this representation>"`.
+
+    The digest makes a 304 safe (a count or a viewer flag that moved changes the tag); the
+    version is what If-Match compares, so a favorite never makes an editor's write fail.
+    """
+    return f'"{_version_part(document)}{representation}"'
+
+
+def must_match_version(
+    document: dict[str, Any], if_match: str | None, stale: Callable[[], Exception]
+) -> bool:
+    """Whether a write must be at the version read: False without If-Match or with `*` (any
+    current document will do, and this one exists); raises `stale()` at once if it names
+    another version."""
+    if if_match is None:
+        return False
+    tags = match_tags(if_match)
+    if tags is None:
+        return False
+    if not any(tag.startswith(_version_part(document)) for tag in tags):
+        raise stale()
+    return True
+
+
+def tagged_response(
+    document: dict[str, Any], envelope: BaseModel, if_none_match: str | None = None
+) -> Response:
+    """The envelope's JSON with the document's versioned ETag; 304 with no body when
+    If-None-Match names that tag."""
+    body = envelope.model_dump_json(by_alias=True).encode()
+    etag = versioned_tag(document, digest(body))
+    if none_match(if_none_match, etag):
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(body, media_type="application/json", headers={"ETag": etag})

@@ -25,6 +25,7 @@ from service.revisions.queries import (
     revisions_page_filter,
     trim_filter,
 )
+from service.versions import version_bump
 from tests import oplog
 from tests.factories import create_article, register
 from tests.index_coverage import served
@@ -101,8 +102,8 @@ def test_restoring_takes_exactly_the_content_fields():
 
 
 def test_the_version_bump_moves_a_legacy_article_to_2():
-    assert article_queries.version_bump({}, {"body": "x"}) == {"$set": {"body": "x", "version": 2}}
-    assert article_queries.version_bump({"version": 4}, {"body": "x"}) == {
+    assert version_bump({}, {"body": "x"}) == {"$set": {"body": "x", "version": 2}}
+    assert version_bump({"version": 4}, {"body": "x"}) == {
         "$set": {"body": "x"}, "$inc": {"version": 1}
     }
 
@@ -332,7 +333,7 @@ async def test_an_update_that_keeps_missing_gives_up_with_409_writing_nothing(
 ):
     jake = await register(client)
     article = await create_article(client, jake)
-    monkeypatch.setattr(article_queries, "_at_version", lambda article: {"version": -1})
+    monkeypatch.setattr(article_queries, "at_version", lambda article: {"version": -1})
     with oplog.recording() as log:
         response = await edit(client, jake, article["slug"], body="never")
     assert response.status_code == 409

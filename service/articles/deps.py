@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header
 
 from service.articles import queries
-from service.conditional import match_tags
+from service.conditional import must_match_version
 from service.errors import Forbidden
 from service.users.deps import OptionalViewer, WritingUser
 
@@ -28,20 +28,6 @@ async def owned_article(user: WritingUser, article: ArticleBySlug) -> dict[str, 
 OwnedArticle = Annotated[dict[str, Any], Depends(owned_article)]
 
 
-def _version_part(article: dict[str, Any]) -> str:
-    """The part of the article's tags that names its version: `<id>-<version>-`."""
-    return f"{article['_id']}-{queries.version_of(article)}-"
-
-
-def article_tag(article: dict[str, Any], representation: str) -> str:
-    """The article's strong entity tag: `"<id>-<version>-<digest of this representation>"`.
-
-    The digest makes a 304 safe (favoritesCount or a flag that moved changes the tag); the
-    version is what If-Match compares, so a favorite never makes an editor's write fail.
-    """
-    return f'"{_version_part(article)}{representation}"'
-
-
 IfMatch = Annotated[
     str | None,
     Header(description="an ETag from GET: write only while the article is at that version"),
@@ -50,14 +36,7 @@ IfMatch = Annotated[
 
 def at_tagged_version(article: dict[str, Any], if_match: str | None) -> bool:
     """Whether the write must be at the version read; 412 at once if If-Match names another."""
-    if if_match is None:
-        return False
-    tags = match_tags(if_match)
-    if tags is None:  # `*`: any current article will do, and this one exists
-        return False
-    if not any(tag.startswith(_version_part(article)) for tag in tags):
-        raise queries.stale()
-    return True
+    return must_match_version(article, if_match, queries.stale)
 
 
 async def checked_version(article: OwnedArticle, if_match: IfMatch = None) -> bool:

@@ -40,6 +40,7 @@ from service.profiles.queries import author_stages, followed_among, public_autho
 from service.revisions.queries import record_revision, revision_document
 from service.users.queries import Viewer, current_username, is_current, viewer_account
 from service.users.roles import MODERATING_ROLES
+from service.versions import at_version, version_bump, version_of
 
 T = TypeVar("T")
 log = logging.getLogger("folio.articles")
@@ -572,18 +573,6 @@ async def create_article(author: User, fields: dict[str, Any]) -> dict[str, Any]
     return with_author(article.model_dump(by_alias=False) | {"_id": article.id}, author)
 
 
-def version_of(article: dict[str, Any]) -> int:
-    """The article's version (1 for a document from before versions)."""
-    return article.get("version") or 1
-
-
-def at_version(article: dict[str, Any]) -> dict[str, Any]:
-    """The filter condition that the stored article is still at the version read."""
-    if article.get("version") is None:
-        return {"version": {"$exists": False}}
-    return {"version": article["version"]}
-
-
 def stale() -> PreconditionFailed:
     """The 412 for an `If-Match` that names a version no longer current."""
     return PreconditionFailed("article", "was changed by someone else")
@@ -600,13 +589,6 @@ async def reread(article_id: PydanticObjectId) -> dict[str, Any]:
     if found is None:
         raise NotFound("article", "not found")
     return found
-
-
-def version_bump(article: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
-    """The update that sets `fields` and moves the version read by one."""
-    if article.get("version") is None:  # from before versions: $inc would store 1
-        return {"$set": {**fields, "version": 2}}
-    return {"$set": fields, "$inc": {"version": 1}}
 
 
 async def _replace_version(

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from service.articles import queries
-from service.articles.deps import ArticleBySlug, IfVersion, OwnedArticle, article_tag
+from service.articles.deps import ArticleBySlug, IfVersion, OwnedArticle
 from service.articles.meta import meta_filters
 from service.articles.schemas import (
     MultipleArticlesResponse,
@@ -13,7 +13,7 @@ from service.articles.schemas import (
     SingleArticleResponse,
     UpdateArticleRequest,
 )
-from service.conditional import digest, none_match
+from service.conditional import tagged_response
 from service.errors import Invalid
 from service.profiles.queries import followee_ids
 from service.schemas import PageParams, error_responses
@@ -114,11 +114,7 @@ async def create_article(body: NewArticleRequest, user: WritingUser) -> SingleAr
 
 def with_tag(article: dict[str, Any], if_none_match: str | None = None) -> Response:
     """The article's JSON with its ETag; 304 and no body when If-None-Match names that tag."""
-    body = SingleArticleResponse.of(article).model_dump_json(by_alias=True).encode()
-    etag = article_tag(article, digest(body))
-    if none_match(if_none_match, etag):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-    return Response(body, media_type="application/json", headers={"ETag": etag})
+    return tagged_response(article, SingleArticleResponse.of(article), if_none_match)
 
 
 @router.get(

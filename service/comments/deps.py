@@ -6,7 +6,7 @@ from fastapi import Depends, Header, Path
 
 from service.articles.deps import ArticleBySlug
 from service.comments import queries
-from service.conditional import match_tags
+from service.conditional import must_match_version
 from service.errors import Forbidden
 from service.users.deps import OptionalViewer, WritingUser
 
@@ -38,20 +38,6 @@ async def owned_comment(
 OwnedComment = Annotated[dict[str, Any], Depends(owned_comment)]
 
 
-def _version_part(comment: dict[str, Any]) -> str:
-    """The part of the comment's tags that names its version: `<id>-<version>-`."""
-    return f"{comment['_id']}-{queries.version_of(comment)}-"
-
-
-def comment_tag(comment: dict[str, Any], representation: str) -> str:
-    """The comment's strong entity tag: `"<id>-<version>-<digest of this representation>"`.
-
-    As for articles: the digest makes a 304 safe (the author's `following` may move), and
-    If-Match compares the version alone.
-    """
-    return f'"{_version_part(comment)}{representation}"'
-
-
 async def checked_version(
     comment: OwnedComment,
     if_match: Annotated[
@@ -60,14 +46,7 @@ async def checked_version(
     ] = None,
 ) -> bool:
     """Whether the write must be at the version read; 412 at once if If-Match names another."""
-    if if_match is None:
-        return False
-    tags = match_tags(if_match)
-    if tags is None:  # `*`: any current comment will do, and this one exists
-        return False
-    if not any(tag.startswith(_version_part(comment)) for tag in tags):
-        raise queries.stale()
-    return True
+    return must_match_version(comment, if_match, queries.stale)
 
 
 IfVersion = Annotated[bool, Depends(checked_version)]

@@ -21,6 +21,7 @@ from service.db import atomically, collection
 from service.errors import NotFound, PreconditionFailed
 from service.profiles.queries import author_stages, followed_among, public_author
 from service.users.queries import Viewer, is_recently_current
+from service.versions import at_version, version_bump
 
 # A list asked for without `limit` answers at most this many comments (newest first), with a
 # `nextCursor` to the rest: an article with 100,000 comments must not cost one answer of all.
@@ -223,18 +224,6 @@ async def delete_comment(comment: dict[str, Any]) -> None:
     await atomically(write)
 
 
-def version_of(comment: dict[str, Any]) -> int:
-    """The comment's version (1 for a document from before versions)."""
-    return comment.get("version") or 1
-
-
-def _at_version(comment: dict[str, Any]) -> dict[str, Any]:
-    """The filter condition that the stored comment is still at the version read."""
-    if comment.get("version") is None:
-        return {"version": {"$exists": False}}
-    return {"version": comment["version"]}
-
-
 def stale() -> PreconditionFailed:
     """The 412 for an `If-Match` that names a version of the comment no longer current."""
     return PreconditionFailed("comment", "was changed by someone else")
@@ -250,13 +239,9 @@ async def update_comment(
     PreconditionFailed and nothing is written.
     """
     changes = {"body": body, "updated_at": utc_now_after(comment.get("updated_at"))}
-    if comment.get("version") is None:  # from before versions: $inc would store 1
-        bump: dict[str, Any] = {"$set": {**changes, "version": 2}}
-    else:
-        bump = {"$set": changes, "$inc": {"version": 1}}
     updated = await collection(Comment).find_one_and_update(
-        {"_id": comment["_id"], **(_at_version(comment) if if_version else {})},
-        bump,
+        {"_id": comment["_id"], **(at_version(comment) if if_version else {})},
+        version_bump(comment, changes),
         projection=dict(COMMENT_FIELDS),  # a copy: the embedded engine adds `_id` to it in place
         return_document=ReturnDocument.AFTER,
     )

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from service.articles.deps import ArticleBySlug
 from service.comments import queries
-from service.comments.deps import IfVersion, OwnedComment, VisibleComment, comment_tag
+from service.comments.deps import IfVersion, OwnedComment, VisibleComment
 from service.comments.schemas import (
     CommentOut,
     CommentPageParams,
@@ -15,7 +15,7 @@ from service.comments.schemas import (
     SingleCommentResponse,
     UpdateCommentRequest,
 )
-from service.conditional import digest, none_match
+from service.conditional import tagged_response
 from service.schemas import error_responses
 from service.users.deps import OptionalViewer, WritingUser
 
@@ -68,12 +68,8 @@ async def create_comment(
 
 def with_tag(comment: dict[str, Any], if_none_match: str | None = None) -> Response:
     """The comment's JSON with its ETag; 304 and no body when If-None-Match names that tag."""
-    body = SingleCommentResponse(comment=CommentOut.from_doc(comment))
-    encoded = body.model_dump_json(by_alias=True).encode()
-    etag = comment_tag(comment, digest(encoded))
-    if none_match(if_none_match, etag):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-    return Response(encoded, media_type="application/json", headers={"ETag": etag})
+    envelope = SingleCommentResponse(comment=CommentOut.from_doc(comment))
+    return tagged_response(comment, envelope, if_none_match)
 
 
 @router.get(

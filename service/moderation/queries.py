@@ -21,19 +21,13 @@ from models.moderation_log import NEWEST_FIRST
 from models.reports import OLDEST_FIRST
 from models.users import Role
 from service.articles.counts import counts
-from service.articles.queries import (
-    FULL_FIELDS,
-    UPDATE_ATTEMPTS,
-    at_version,
-    readable,
-    reread,
-    version_bump,
-)
+from service.articles.queries import FULL_FIELDS, UPDATE_ATTEMPTS, readable, reread
 from service.cursors import after_condition, keyset_cursor
 from service.db import atomically, collection
 from service.errors import Conflict, Forbidden, Invalid, NotFound
 from service.users.queries import end_every_session
 from service.users.roles import is_admin
+from service.versions import at_version, version_bump
 
 # --- pure builders ----------------------------------------------------------------------------
 
