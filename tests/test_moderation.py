@@ -635,3 +635,12 @@ async def test_a_report_whose_target_is_deleted_while_it_is_filed_is_taken_back(
                                  headers=people["reader"].headers)
     assert response.status_code == 404
     assert await collection(Report).count_documents({}) == 0
+
+
+@pytest.mark.parametrize("comment_id", ["0", "-1", str(2**63)])
+async def test_comment_ids_outside_bson_int64_answer_422_not_500(client, comment_id):
+    # Past int64 PyMongo could not even encode the filter (a 500 on MongoDB).
+    people = await cast(client)
+    response = await client.post(f"/api/moderation/comments/{comment_id}/hide",
+                                 json={"reason": "x"}, headers=people["moderator"].headers)
+    assert response.status_code == 422 and "id" in response.json()["errors"]

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Body, Query, Response, status
 from service.articles.deps import ArticleBySlug
 from service.articles.queries import add_viewer_flags
 from service.articles.schemas import SingleArticleResponse
+from service.comments.deps import CommentId
 from service.comments.queries import comment_on_article
 from service.moderation import queries
 from service.moderation.schemas import (
@@ -98,7 +99,8 @@ async def report_article(
     responses={200: {"description": "you already have an open report of it: that one"}},
 )
 async def report_comment(
-    id: int, body: NewReportRequest, user: WritingUser, article: ArticleBySlug, response: Response
+    id: CommentId, body: NewReportRequest, user: WritingUser, article: ArticleBySlug,
+    response: Response,
 ) -> ReportResponse:
     """Report a comment you can see: 201, or 200 with your open report of it."""
     comment = await comment_on_article(article["_id"], id, user.id)
@@ -194,7 +196,7 @@ async def _comment_action(
     summary="Hide a comment (moderators)",
 )
 async def hide_comment(
-    moderator: ModeratingUser, id: int, body: ReasonRequest
+    moderator: ModeratingUser, id: CommentId, body: ReasonRequest
 ) -> ModeratedCommentResponse:
     """Hide a comment from everyone but its author; resolves its open reports."""
     return await _comment_action(moderator, id, body.reason, hidden=True)
@@ -207,7 +209,7 @@ async def hide_comment(
     summary="Show a hidden comment again (moderators)",
 )
 async def unhide_comment(
-    moderator: ModeratingUser, id: int, body: OptionalReason = None
+    moderator: ModeratingUser, id: CommentId, body: OptionalReason = None
 ) -> ModeratedCommentResponse:
     """Show a hidden comment again."""
     return await _comment_action(moderator, id, body.reason if body else None, hidden=False)
