@@ -86,9 +86,7 @@ class RateLimits:
 
     def _unreachable(self, error: StorageError) -> None:
         assert self._shared is not None
-        what = "rate limits admit every request" if self.fail_open else (
-            "rate-limited requests answer 503")
-        self._shared.failed(error.storage_error, what)
+        self._shared.failed(error.storage_error)
         self._fall_back()
 
     def _fall_back(self) -> None:

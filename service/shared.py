@@ -41,6 +41,9 @@ class SharedStore:
         # Several deployments (and every test) may share one Redis: keys carry the database.
         self.prefix = f"folio:{settings.database}:"
         self._closed_until = 0.0
+        self._fallback = "kept counts, tags and analytics come from the database, and " + (
+            "rate limits admit every request" if settings.rate_limit_fail_open
+            else "rate-limited requests answer 503")
 
     errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
     """What a command raises when Redis cannot answer (refused, reset, timed out)."""
@@ -49,11 +52,11 @@ class SharedStore:
         """False while the breaker is open (Redis failed less than BREAK_SECONDS ago)."""
         return time.monotonic() >= self._closed_until
 
-    def failed(self, error: BaseException, what: str) -> None:
-        """Note a failure: open the breaker and say so once, with what falls back."""
+    def failed(self, error: BaseException) -> None:
+        """Note a failure: open the breaker, and say so (once per opening) with what falls back."""
         if self.available():
-            log.warning("Redis unreachable (%s: %s); %s for the next %g s",
-                        type(error).__name__, error, what, BREAK_SECONDS)
+            log.warning("Redis unreachable (%s: %s); for the next %g s %s",
+                        type(error).__name__, error, BREAK_SECONDS, self._fallback)
         self._closed_until = time.monotonic() + BREAK_SECONDS
 
     async def ping(self) -> bool:
@@ -61,7 +64,7 @@ class SharedStore:
         try:
             await self.client.ping()
         except self.errors as error:
-            self.failed(error, "caches use the database and rate limits fall back")
+            self.failed(error)
             return False
         return True
 

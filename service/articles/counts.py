@@ -137,7 +137,7 @@ class SharedCountCache:
         try:
             found = await self._store.client.mget(names)
         except self._store.errors as error:
-            self._store.failed(error, "kept counts are read from the database")
+            self._store.failed(error)
             return None, None
         stamp = [(tag or b"").decode() for tag in found[:-1]]
         if found[-1] is None:
@@ -159,7 +159,7 @@ class SharedCountCache:
                 self._keys(key)[2], encoded, px=int(COUNT_TTL_SECONDS * 1000)
             )
         except self._store.errors as error:
-            self._store.failed(error, "kept counts are read from the database")
+            self._store.failed(error)
 
     async def forget(self, prefix: str) -> None:
         """A new tag for one scope (`favorites of <id>`): its answers stop matching."""
@@ -179,7 +179,7 @@ class SharedCountCache:
         try:
             await self._store.client.set(name, secrets.token_hex(8), px=px)
         except self._store.errors as error:
-            self._store.failed(error, "kept counts are read from the database")
+            self._store.failed(error)
 
 
 _caches: "weakref.WeakKeyDictionary[Engine, CountCache | SharedCountCache]" = (
