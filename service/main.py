@@ -65,8 +65,13 @@ def create_app(
     configure_logging()
     shared = None
     if settings.redis_url:  # imported only then: without Redis, `redis` is never loaded
-        from service.shared import SharedStore
-
+        try:
+            from service.shared import SharedStore
+        except ImportError as error:
+            raise RuntimeError(
+                f"FOLIO_REDIS_URL is set but {error.name} is not installed: "
+                "pip install 'folio[redis]'"
+            ) from None
         shared = SharedStore(settings)
 
     @asynccontextmanager
