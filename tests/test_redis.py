@@ -115,8 +115,9 @@ def test_a_redis_url_must_name_redis():
         make_settings(redis_url="http://localhost:6379")
     assert make_settings(redis_url="").redis_url is None
     assert make_settings(redis_url="rediss://cache.example.com:6380/2").redis_url
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert settings.redis_url is None and settings.rate_limit_fail_open is True
+    defaults = Settings.model_fields
+    assert defaults["redis_url"].default is None
+    assert defaults["rate_limit_fail_open"].default is True
 
 
 # --- Shared state ----------------------------------------------------------------------------
@@ -171,6 +172,8 @@ async def test_a_count_computed_across_a_write_elsewhere_is_never_used(shared_ap
     _, since = await cache.lookup("some filter")
     await cache.put("some filter", 42, since)
     assert (await elsewhere.lookup("some filter"))[0] == 42
+    await shared_app.state.shared.client.set(f"{shared_app.state.shared.prefix}count:junk", b"?")
+    assert (await cache.lookup("junk"))[0] is None  # not an entry: computed afresh, no 500
 
 
 async def test_a_favorite_forgets_only_that_users_lists(shared_app, shared_client):

@@ -142,8 +142,12 @@ class SharedCountCache:
         stamp = [(tag or b"").decode() for tag in found[:-1]]
         if found[-1] is None:
             return None, stamp
-        kept = bson.decode(found[-1])
-        return (kept["value"] if kept["stamp"] == stamp else None), stamp
+        try:
+            kept = bson.decode(found[-1])
+            current = kept["stamp"] == stamp
+        except (BSONError, KeyError, TypeError):  # not an entry of ours: computed afresh
+            return None, stamp
+        return (kept["value"] if current else None), stamp
 
     async def put(self, key: str, total: Any, since: Any) -> None:
         """Share an answer, stamped with the tags read before computing it."""
