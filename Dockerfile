@@ -7,7 +7,7 @@ COPY pyproject.toml README.md ./
 COPY models ./models
 COPY service ./service
 COPY scripts ./scripts
-RUN pip install --no-cache-dir . && useradd --system --no-create-home folio
+RUN pip install --no-cache-dir '.[redis]' && useradd --system --no-create-home folio
 
 USER folio
 EXPOSE 8000

@@ -57,6 +57,19 @@ class Settings(BaseSettings):
         default="30/minute", description="registrations per email or username"
     )
     rate_limit_writes_per_user: str = Field(default="300/minute", description="writes per user")
+    rate_limit_fail_open: bool = Field(
+        default=True,
+        description="with Redis unreachable, admit requests (true, logged) or refuse rate-limited "
+        "ones with 503 (false)",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://, rediss:// or unix:// URL: rate limits and the count, tag and "
+        "analytics caches are shared through it; unset, they stay in process memory",
+    )
+    redis_timeout_ms: int = Field(
+        default=250, ge=10, description="connect and reply timeout of each Redis command"
+    )
     site_url: str | None = Field(
         default=None,
         description="the public reading site (e.g. https://blog.example.com): Atom entries link "
@@ -110,6 +123,16 @@ class Settings(BaseSettings):
                 parse_uri(value, warn=True)
             except (ConfigurationError, ValueError) as error:
                 raise ValueError(f"FOLIO_MONGODB_URL is not a valid MongoDB URL: {error}") from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        """Refuse anything that is not a Redis URL (read without importing redis)."""
+        if value is not None and not value.strip():
+            return None
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("FOLIO_REDIS_URL must start with redis://, rediss:// or unix://")
         return value
 
     @model_validator(mode="after")

@@ -70,6 +70,16 @@ class TooManyRequests(FolioError):
         self.retry_after = retry_after
 
 
+class Unavailable(FolioError):
+    """Something the request needs cannot be reached now (Redis, for fail-closed rate limits)."""
+
+    status_code = 503
+
+    def __init__(self, field: str, message: str, retry_after: int) -> None:
+        super().__init__(field, message)
+        self.retry_after = retry_after
+
+
 class Invalid(FolioError):
     """The request is well-formed JSON but breaks a rule."""
 
@@ -138,7 +148,7 @@ def validation_envelope(errors: list[dict[str, Any]]) -> dict[str, dict[str, lis
 async def _on_folio_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FolioError)
     headers = {"WWW-Authenticate": "Token"} if exc.status_code == 401 else {}
-    if isinstance(exc, TooManyRequests):
+    if isinstance(exc, TooManyRequests | Unavailable):
         headers["Retry-After"] = str(exc.retry_after)
     return JSONResponse(error_body(exc.field, exc.message), exc.status_code, headers=headers)
 

@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 
 from service.api import api_router
+from service.articles.counts import share_counts
 from service.config import Settings, get_settings, settings_problem
 from service.db import Engine, open_engine
 from service.errors import install_error_handlers
@@ -62,11 +63,25 @@ def create_app(
     on the way out any shutdown tasks (saving an export) before it closes the database."""
     settings = settings or get_settings()
     configure_logging()
+    shared = None
+    if settings.redis_url:  # imported only then: without Redis, `redis` is never loaded
+        try:
+            from service.shared import SharedStore
+        except ImportError as error:
+            raise RuntimeError(
+                f"FOLIO_REDIS_URL is set but {error.name} is not installed: "
+                "pip install 'folio[redis]'"
+            ) from None
+        shared = SharedStore(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = await open_engine(settings)
         app.state.engine = engine
+        if shared is not None:
+            share_counts(engine, shared)
+            if await shared.ping():
+                log.info("Folio shares rate limits and caches through Redis")
         await bootstrap_admins(settings.admins)
         for name, lines in (await drift_report()).items():
             for line in lines:
@@ -88,6 +103,8 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await resuming
             engine.close()
+            if shared is not None:
+                await shared.close()
 
     # Swagger UI and ReDoc served from the fastapi-offline package, never from a CDN, so /docs
     # and /redoc work on a machine with no internet.
@@ -99,7 +116,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.security = build_security(settings)
-    app.state.rate_limits = RateLimits(settings)
+    app.state.shared = shared
+    app.state.rate_limits = RateLimits(settings, shared)
     install_error_handlers(app)
     # Added innermost first: the request context wraps everything, including CORS answers.
     app.add_middleware(

@@ -1,6 +1,7 @@
 """Real server processes for tests that need one: a free port, start, wait until healthy, stop."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,3 +56,56 @@ def uvicorn_command(app: str, port: int, *extra: str) -> list[str]:
     """`python -m uvicorn APP --port PORT`, quiet."""
     return [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--log-level", "warning",
             *extra]
+
+
+REDIS_SERVER = shutil.which("redis-server")
+
+
+def redis_server_or_skip() -> str:
+    """redis-server's path; CI installs it (.ci/run), so there a missing one fails the test."""
+    if REDIS_SERVER is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's redis-server (see .ci/run)")
+        pytest.skip("needs redis-server on PATH (apt-get install redis-server)")
+    return REDIS_SERVER
+
+
+def redis_answers(port: int) -> bool:
+    """Whether a Redis on 127.0.0.1:PORT answers PING (raw RESP, no client library)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@contextmanager
+def redis_server(port: int | None = None) -> Iterator[tuple[subprocess.Popen, str]]:
+    """A throwaway redis-server on a free local port (no persistence); stopped by its pid."""
+    port = port or free_port()
+    process = subprocess.Popen(
+        [redis_server_or_skip(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not redis_answers(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"redis-server did not start on port {port}")
+            time.sleep(0.05)
+        yield process, f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server process by its pid: SIGTERM, then SIGKILL if it lingers."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)

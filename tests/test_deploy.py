@@ -1,7 +1,11 @@
-"""The deployment files keep their promises: pinned MongoDB, replica set, healthcheck, volume."""
+"""The deployment files keep their promises: pinned MongoDB, replica set, healthcheck, volume;
+Redis wired to the API; and the compose file is valid by the Compose Specification's schema."""
 
+import json
+from importlib.resources import files
 from pathlib import Path
 
+import jsonschema
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,10 +41,32 @@ def test_compose_syncs_indexes_and_migrates_once_before_the_api():
     assert migrate["command"] == ["sh", "-c", "folio db sync && folio migrate up"]
     assert migrate["restart"] == "no"
     assert migrate["depends_on"]["mongo"]["condition"] == "service_healthy"
-    assert migrate["environment"] == {
+    assert migrate["environment"] == {  # the tools use neither CORS nor Redis
         key: value for key, value in compose()["services"]["api"]["environment"].items()
-        if key != "FOLIO_CORS_ORIGINS"
+        if key not in ("FOLIO_CORS_ORIGINS", "FOLIO_REDIS_URL")
     }
+
+
+def test_compose_runs_a_pinned_redis_with_a_healthcheck_wired_to_the_api():
+    redis = compose()["services"]["redis"]
+    image, _, tag = redis["image"].partition(":")
+    assert image == "redis" and tag.split(".")[0].split("-")[0] == "7"
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    api = compose()["services"]["api"]
+    assert api["environment"]["FOLIO_REDIS_URL"] == "redis://redis:6379/0"
+    assert api["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_compose_is_valid_by_the_compose_specification_schema():
+    # The schema as vendored (offline) by the check-jsonschema package, from compose-spec.
+    vendored = files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json"
+    schema = json.loads(vendored.read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+                for e in validator.iter_errors(compose())]
+    assert problems == []
+    broken = {**compose(), "services": {"api": {"image": "folio", "healthcheck": {"test": 5}}}}
+    assert list(validator.iter_errors(broken))  # the schema does catch a mistake
 
 
 def test_ci_runs_the_readme_test_command():

@@ -151,7 +151,7 @@ async def test_a_count_computed_across_a_favorite_is_not_kept(app, client, monke
         # A favorite by another request lands now, and clears the cache as it does.
         await database.favorites.insert_one(
             {"user_id": anna_id, "article_id": second_id, "created_at": utc_now()})
-        queries.counts().forget(queries.favorites_key(anna_id))
+        await queries.counts().forget(queries.favorites_key(anna_id))
         return total
 
     # One wrapped collection object, undone afterwards (on a server it is the driver's own).

@@ -26,7 +26,7 @@ async def populated(client):
 async def operations_for(client, url, params, headers=None) -> int:
     """Issue one request and count the database operations it caused, in the worst case: with
     no recent `articlesCount` kept, so that lists count their matches too."""
-    counts().clear()
+    await counts().clear()
     with oplog.recording() as log:
         response = await client.get(url, params=params, headers=headers)
     assert response.status_code == 200, response.text

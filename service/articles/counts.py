@@ -2,28 +2,49 @@
 
 Counting the matches of a list is linear in their number (at a million live articles, a scan of
 the whole `published_at` range on every unfiltered request). So a count is kept for
-COUNT_TTL_SECONDS per filter and per process: a page served within that time skips the count and
-reads only its own rows. Every article write in this process clears the counts at once; other
-processes see a change within the TTL, and so does an article reaching its scheduled instant.
+COUNT_TTL_SECONDS per filter: a page served within that time skips the count and reads only its
+own rows. Every article write clears the counts at once; an article reaching its scheduled
+instant shows within the TTL.
 
-The tag list (`GET /api/tags`, a scan of every live article) is kept the same way, under
-TAGS_KEY, so it is cleared by the same writes.
+The tag list (`GET /api/tags`, a scan of every live article) and the analytics answers are kept
+the same way (`kept`), so they are cleared by the same writes.
+
+Two stores, one interface (`lookup`, `put`, `forget`, `clear`, all awaited):
+
+- CountCache, in process memory (no FOLIO_REDIS_URL): writes through this process clear it;
+  other processes see a change within the TTL.
+- SharedCountCache, in Redis: every process reads the same answers, and a write through any
+  process reaches all of them at once, by versioned keys (see SharedCountCache). When Redis
+  cannot answer, nothing is kept and every request counts on the database.
 """
 
 import copy
+import logging
+import re
+import secrets
 import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import bson
+from bson.errors import BSONError
 
 from service.db import Engine, current_engine
 
+if TYPE_CHECKING:
+    from service.shared import SharedStore
+
+log = logging.getLogger("folio.cache")
 T = TypeVar("T")
 COUNT_TTL_SECONDS = 10.0
 MAX_FILTERS = 1_000
 TAGS_KEY = "<all live tags>"
+# One user's favorites lists form a scope: their favorite writes forget only its keys.
+FAVORITES_SCOPE = "favorites of "
+_SCOPE = re.compile(re.escape(FAVORITES_SCOPE) + r"\S+")
 
 
 def count_key(match: dict[str, Any]) -> str:
@@ -39,8 +60,14 @@ def count_key(match: dict[str, Any]) -> str:
     return repr(plain(match))
 
 
+def scope_of(key: str) -> str | None:
+    """The scope a key belongs to (`favorites of <user id>`), or None."""
+    found = _SCOPE.match(key)
+    return found.group(0) if found else None
+
+
 class CountCache:
-    """Counts by filter key, each valid for COUNT_TTL_SECONDS."""
+    """Counts by filter key, each valid for COUNT_TTL_SECONDS, in this process's memory."""
 
     def __init__(self) -> None:
         self._counts: OrderedDict[str, tuple[float, Any]] = OrderedDict()
@@ -48,51 +75,140 @@ class CountCache:
         # predate the write that caused it).
         self.generation = 0
 
-    def get(self, key: str) -> Any:
-        """A count still fresh, or None."""
+    async def lookup(self, key: str) -> tuple[Any, Any]:
+        """A count still fresh (or None), and the stamp to `put` a new one with."""
         found = self._counts.get(key)
         if found is None or found[0] < time.monotonic():
-            return None
-        return found[1]
+            return None, self.generation
+        return found[1], self.generation
 
-    def put(self, key: str, total: Any, since: int | None = None) -> None:
-        """Remember a count just computed (unless a write came since generation `since`)."""
-        if since is not None and since != self.generation:
+    async def put(self, key: str, total: Any, since: Any) -> None:
+        """Remember a count just computed, unless a write came since the stamp `since`."""
+        if since != self.generation:
             return
         self._counts[key] = (time.monotonic() + COUNT_TTL_SECONDS, total)
         self._counts.move_to_end(key)
         while len(self._counts) > MAX_FILTERS:
             self._counts.popitem(last=False)
 
-    def forget(self, prefix: str) -> None:
+    async def forget(self, prefix: str) -> None:
         """Forget the counts whose keys start with `prefix` (one user's favorites changed)."""
         self.generation += 1
         for key in [key for key in self._counts if key.startswith(prefix)]:
             del self._counts[key]
 
-    def clear(self) -> None:
+    async def clear(self) -> None:
         """Forget every count (an article was written)."""
         self.generation += 1
         self._counts.clear()
 
 
-_caches: "weakref.WeakKeyDictionary[Engine, CountCache]" = weakref.WeakKeyDictionary()
+class SharedCountCache:
+    """The same cache in Redis, shared by every process, invalidated by versioned keys.
+
+    Redis holds a generation tag (`<prefix>gen`), one per scope (`<prefix>gen:favorites of
+    <id>`), and each answer (`<prefix>count:<key>`, expiring after COUNT_TTL_SECONDS) stamped
+    with the tags current when its computation began. A write replaces a tag with a fresh
+    random one (`clear` the global tag, `forget` a scope's); a reader fetches the tags and the
+    answer in one MGET and takes the answer only if its stamp still matches. So an answer
+    computed across a write, by any process, is never used, with no message to miss and
+    nothing to delete. Tags are random rather than counters so that a tag lost to a restart or
+    an eviction can never come back to a value some live answer carries.
+    """
+
+    def __init__(self, store: "SharedStore") -> None:
+        self._store = store
+        self._gen = f"{store.prefix}gen"
+
+    def _keys(self, key: str) -> tuple[str, str | None, str]:
+        scope = scope_of(key)
+        scope_gen = f"{self._gen}:{scope}" if scope else None
+        return self._gen, scope_gen, f"{self._store.prefix}count:{key}"
+
+    async def lookup(self, key: str) -> tuple[Any, Any]:
+        """The shared answer if still current (else None), and the stamp to `put` with.
+
+        With Redis unavailable, (None, None): the caller computes, and nothing is kept.
+        """
+        if not self._store.available():
+            return None, None
+        gen, scope_gen, entry = self._keys(key)
+        names = [gen, entry] if scope_gen is None else [gen, scope_gen, entry]
+        try:
+            found = await self._store.client.mget(names)
+        except self._store.errors as error:
+            self._store.failed(error)
+            return None, None
+        stamp = [(tag or b"").decode() for tag in found[:-1]]
+        if found[-1] is None:
+            return None, stamp
+        try:
+            kept = bson.decode(found[-1])
+            current = kept["stamp"] == stamp
+        except (BSONError, KeyError, TypeError):  # not an entry of ours: computed afresh
+            return None, stamp
+        return (kept["value"] if current else None), stamp
+
+    async def put(self, key: str, total: Any, since: Any) -> None:
+        """Share an answer, stamped with the tags read before computing it."""
+        if since is None or not self._store.available():
+            return
+        try:
+            encoded = bson.encode({"stamp": since, "value": total})
+        except (BSONError, OverflowError, TypeError) as error:  # never for counts and tags
+            log.warning("cannot share the answer of %s: %s", key, error)
+            return
+        try:
+            await self._store.client.set(
+                self._keys(key)[2], encoded, px=int(COUNT_TTL_SECONDS * 1000)
+            )
+        except self._store.errors as error:
+            self._store.failed(error)
+
+    async def forget(self, prefix: str) -> None:
+        """A new tag for one scope (`favorites of <id>`): its answers stop matching."""
+        assert scope_of(prefix) == prefix, f"{prefix!r} is not a scope"
+        # The tag outlives every answer stamped with it, and never repeats after it expires.
+        await self._retag(f"{self._gen}:{prefix}", px=int(COUNT_TTL_SECONDS * 6000))
+
+    async def clear(self) -> None:
+        """A new global tag: every kept answer, in every process, stops matching."""
+        await self._retag(self._gen)
+
+    async def _retag(self, name: str, px: int | None = None) -> None:
+        # Skipped while the breaker is open: nothing is kept then, and what was kept before
+        # the outage expires within COUNT_TTL_SECONDS.
+        if not self._store.available():
+            return
+        try:
+            await self._store.client.set(name, secrets.token_hex(8), px=px)
+        except self._store.errors as error:
+            self._store.failed(error)
 
 
-def counts() -> CountCache:
-    """The count cache of the open engine."""
+_caches: "weakref.WeakKeyDictionary[Engine, CountCache | SharedCountCache]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def counts() -> CountCache | SharedCountCache:
+    """The count cache of the open engine: in memory, unless `share_counts` put one in Redis."""
     return _caches.setdefault(current_engine(), CountCache())
 
 
-async def kept(key: str, compute: Callable[[], Awaitable[T]]) -> T:
-    """An answer kept COUNT_TTL_SECONDS per process under `key`, computed when missing.
+def share_counts(engine: Engine, store: "SharedStore") -> None:
+    """Keep this engine's counts in Redis, shared with every process using it."""
+    _caches[engine] = SharedCountCache(store)
 
-    This process's article writes clear it at once; each caller gets its own copy, so that
-    changing an answer cannot change the one kept.
+
+async def kept(key: str, compute: Callable[[], Awaitable[T]]) -> T:
+    """An answer kept COUNT_TTL_SECONDS under `key`, computed when missing.
+
+    Article writes clear it at once; each caller gets its own copy, so that changing an answer
+    cannot change the one kept.
     """
-    cached = counts().get(key)
+    cached, since = await counts().lookup(key)
     if cached is None:
-        since = counts().generation
         cached = await compute()
-        counts().put(key, cached, since)
+        await counts().put(key, cached, since)
     return copy.deepcopy(cached)

@@ -25,7 +25,7 @@ from models.common import utc_now, utc_now_after
 from models.favorites import NEWEST_FAVORITED
 from models.favorites import SCHEMA_VERSION as FAVORITE_VERSION
 from service.articles.content import reading_time_minutes, render_markdown
-from service.articles.counts import count_key, counts, kept
+from service.articles.counts import FAVORITES_SCOPE, count_key, counts, kept
 from service.cursors import after_condition, keyset_cursor
 from service.db import atomically, collection
 from service.errors import (
@@ -354,10 +354,10 @@ async def article_page(
         query.match, offset=offset, limit=limit, sort=query.sort, after=after
     )
     key = count_key(query.match)
-    known, since = counts().get(key), counts().generation
+    known, since = await counts().lookup(key)
     if known is None and any(field.startswith("meta.") for field in query.match):
         known = await _meta_matches(query.match)
-        counts().put(key, known, since)
+        await counts().put(key, known, since)
     page_rows = collection(Article).aggregate(pipeline).to_list(length=limit)
     if known is None:
         # Counted apart from the page, on the filter alone, so that the count can use the
@@ -365,7 +365,7 @@ async def article_page(
         rows, total = await asyncio.gather(
             page_rows, collection(Article).count_documents(query.match)
         )
-        counts().put(key, total, since)
+        await counts().put(key, total, since)
     else:
         rows, total = await page_rows, known
     page = await add_viewer_flags(rows, viewer_id, follows_every_author=follows_every_author)
@@ -380,7 +380,7 @@ FAVORITES_FILTER_CAP = 10_000
 
 def favorites_key(user_id: PydanticObjectId) -> str:
     """The count-cache prefix of one user's favorites lists (their writes forget it)."""
-    return f"favorites of {user_id}"
+    return f"{FAVORITES_SCOPE}{user_id}"
 
 
 async def _favorites_total(user_id: PydanticObjectId) -> int:
@@ -569,7 +569,7 @@ async def create_article(author: User, fields: dict[str, Any]) -> dict[str, Any]
         return article
 
     article = await with_unique_slug(fields["title"], insert)
-    counts().clear()
+    await counts().clear()
     return with_author(article.model_dump(by_alias=False) | {"_id": article.id}, author)
 
 
@@ -659,7 +659,7 @@ async def update_article(
     for _ in range(UPDATE_ATTEMPTS):
         updated = await _replace_version(current, editor, changes)
         if updated is not None:
-            counts().clear()
+            await counts().clear()
             return {**readable(updated), "author": article["author"]}
         if if_version:
             raise stale()
@@ -690,7 +690,7 @@ async def delete_article(article: dict[str, Any], *, if_version: bool = False) -
     removed = await collection(Article).delete_one(selector)
     if removed.deleted_count == 0 and if_version:
         raise stale()
-    counts().clear()
+    await counts().clear()
     await remove_dependents([article_id])
 
 
@@ -769,7 +769,7 @@ async def favorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
     except _AlreadyDone:
         return article["favorites_count"]  # already favorited: nothing moves
     finally:
-        counts().forget(favorites_key(user_id))
+        await counts().forget(favorites_key(user_id))
 
 
 async def unfavorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
@@ -800,4 +800,4 @@ async def unfavorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
     except _AlreadyDone:
         return article["favorites_count"]
     finally:
-        counts().forget(favorites_key(user_id))
+        await counts().forget(favorites_key(user_id))

@@ -233,7 +233,7 @@ async def favorites(user_id: PydanticObjectId) -> int:
 
     removed = await atomically(write)
     await _settled(user_id, article_ids)
-    counts().forget(favorites_key(user_id))
+    await counts().forget(favorites_key(user_id))
     return removed
 
 
@@ -281,7 +281,7 @@ async def articles(user_id: PydanticObjectId) -> int:
     article_ids = [article["_id"] for article in batch]
     await _pending(user_id, article_ids)  # once deleted, they can no longer be found by author
     removed = await collection(Article).delete_many({"_id": {"$in": article_ids}})
-    counts().clear()
+    await counts().clear()
     await remove_dependents(article_ids)
     await _settled(user_id, article_ids)
     return removed.deleted_count
@@ -356,7 +356,7 @@ async def _run(
             break
     await collection(User).delete_one({"_id": user_id, "deleting": {"$exists": True}})
     forget_confirmations(user_id)
-    counts().clear()
+    await counts().clear()
     return result
 
 
