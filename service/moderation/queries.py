@@ -295,7 +295,7 @@ async def _versioned_article_write(
             return current
         updated = await _moderated_write(current, fields, logged)
         if updated is not None:
-            counts().clear()
+            await counts().clear()
             return updated
         current = await reread(article["_id"])
     raise Conflict("article", "kept changing while it was moderated; try again")
