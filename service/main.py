@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 
+from service import metrics
 from service.api import api_router
 from service.config import Settings, get_settings, settings_problem
 from service.db import Engine, open_engine
@@ -88,6 +89,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await resuming
             engine.close()
+            metrics.process_exiting()
 
     # Swagger UI and ReDoc served from the fastapi-offline package, never from a CDN, so /docs
     # and /redoc work on a machine with no internet.

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
+from service import metrics
 from service.db import Engine, current_engine
 
 T = TypeVar("T")
@@ -39,6 +40,13 @@ def count_key(match: dict[str, Any]) -> str:
     return repr(plain(match))
 
 
+def cache_name(key: str) -> str:
+    """Which cache a key belongs to, for the hit and miss metrics: tags, analytics or counts."""
+    if key == TAGS_KEY:
+        return "tags"
+    return "analytics" if key.startswith("analytics:") else "counts"
+
+
 class CountCache:
     """Counts by filter key, each valid for COUNT_TTL_SECONDS."""
 
@@ -49,10 +57,12 @@ class CountCache:
         self.generation = 0
 
     def get(self, key: str) -> Any:
-        """A count still fresh, or None."""
+        """A count still fresh, or None (counted as a hit or a miss of its cache)."""
         found = self._counts.get(key)
         if found is None or found[0] < time.monotonic():
+            metrics.cache_miss(cache_name(key))
             return None
+        metrics.cache_hit(cache_name(key))
         return found[1]
 
     def put(self, key: str, total: Any, since: int | None = None) -> None:
