@@ -23,6 +23,7 @@ from service.indexes import drift_report
 from service.middleware import BodyGuard, RequestContext
 from service.ratelimit import RateLimits
 from service.security import build_security
+from service.telemetry import install_error_reporting, install_tracing, shutdown_tracing
 from service.users.deletion import marked_accounts, resume_deletions
 from service.users.roles import bootstrap_admins
 
@@ -63,6 +64,7 @@ def create_app(
     on the way out any shutdown tasks (saving an export) before it closes the database."""
     settings = settings or get_settings()
     configure_logging()
+    install_error_reporting(settings)  # only with FOLIO_SENTRY_DSN
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,6 +91,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await resuming
             engine.close()
+            shutdown_tracing(app.state.tracer_provider)
             metrics.process_exiting()
 
     # Swagger UI and ReDoc served from the fastapi-offline package, never from a CDN, so /docs
@@ -120,6 +123,8 @@ def create_app(
     app.include_router(api_router, prefix="/api")
     app.include_router(health_router)
     app.include_router(feeds_router)  # /feeds/articles.atom: where feed readers look, not /api
+    # Outermost of all, so a span covers the whole request; only with OTEL_EXPORTER_OTLP_ENDPOINT.
+    app.state.tracer_provider = install_tracing(app, settings)
 
     @app.get("/", include_in_schema=False)
     async def index() -> dict[str, str]:
