@@ -195,12 +195,17 @@ def _call_measured(collection: str, command: str, operation: Callable[..., T], *
         metrics.db_operation(collection, command, time.perf_counter() - started, ok)
 
 
-def _measured(collection: str, command: str, operation: Callable[..., T]) -> Callable[..., T]:
-    """`operation`, counted and timed on every call."""
+def _measured(raw: Any, method: str, command: str) -> Callable[..., Any]:
+    """The mongomock collection's `method`, counted and timed on every call.
 
-    @functools.wraps(operation)
-    def measured(*args: Any, **kwargs: Any) -> T:
-        return _call_measured(collection, command, operation, *args, **kwargs)
+    The method is looked up on the class at each call, so that whatever replaces it there
+    later (a test simulating an outage) still runs.
+    """
+    kind, collection = type(raw), raw.name
+
+    @functools.wraps(getattr(kind, method))
+    def measured(*args: Any, **kwargs: Any) -> Any:
+        return _call_measured(collection, command, getattr(kind, method), raw, *args, **kwargs)
 
     return measured
 
@@ -215,7 +220,7 @@ def _measure_embedded(motor_collection: Any) -> None:
         return
     raw._folio_measured = True
     for method, command in EMBEDDED_COMMANDS.items():
-        setattr(raw, method, _measured(raw.name, command, getattr(raw, method)))
+        setattr(raw, method, _measured(raw, method, command))
 
 
 class _MeasuredEmbeddedCollection(EmbeddedCollection):
