@@ -4,7 +4,14 @@ import secrets
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_LENGTH = 32
@@ -75,6 +82,19 @@ class Settings(BaseSettings):
         description="the public reading site (e.g. https://blog.example.com): Atom entries link "
         "to <site_url>/article/<slug>; unset, they link to the article in the API",
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="a bearer token GET /metrics requires; unset, /metrics is open to anyone",
+    )
+    sentry_dsn: SecretStr | None = Field(
+        default=None, description="report unhandled errors to Sentry (needs the `sentry` extra)"
+    )
+    otel_endpoint: str | None = Field(
+        default=None,
+        # OpenTelemetry's own variable, which its OTLP exporter reads too; no FOLIO_ prefix.
+        validation_alias=AliasChoices("otel_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="export FastAPI and PyMongo spans over OTLP here (needs the `otel` extra)",
+    )
     demo: bool = Field(default=False, description="`folio serve`: seed demo data at start-up")
     load: str | None = Field(default=None, description="`folio serve`: load an export at start-up")
     save: str | None = Field(
@@ -88,6 +108,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("metrics_token", "sentry_dsn", "otel_endpoint", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """An empty variable (`FOLIO_METRICS_TOKEN=`) means unset, never an empty token."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator(
         "rate_limit_login_per_address", "rate_limit_login_per_account",

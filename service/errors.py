@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service import metrics
 from service.db import database_outage
 
 log = logging.getLogger("folio.errors")
@@ -150,6 +151,7 @@ async def _on_folio_error(request: Request, exc: Exception) -> JSONResponse:
     headers = {"WWW-Authenticate": "Token"} if exc.status_code == 401 else {}
     if isinstance(exc, TooManyRequests | Unavailable):
         headers["Retry-After"] = str(exc.retry_after)
+        metrics.rate_limited(exc.field)  # every 429 is answered here, whatever limit raised it
     return JSONResponse(error_body(exc.field, exc.message), exc.status_code, headers=headers)
 
 

@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 
+from service import metrics
 from service.api import api_router
 from service.articles.counts import share_counts
 from service.config import Settings, get_settings, settings_problem
@@ -23,6 +24,7 @@ from service.indexes import drift_report
 from service.middleware import BodyGuard, RequestContext
 from service.ratelimit import RateLimits
 from service.security import build_security
+from service.telemetry import install_error_reporting, install_tracing, shutdown_tracing
 from service.users.deletion import marked_accounts, resume_deletions
 from service.users.roles import bootstrap_admins
 
@@ -73,6 +75,7 @@ def create_app(
                 "pip install 'folio[redis]'"
             ) from None
         shared = SharedStore(settings)
+    install_error_reporting(settings)  # only with FOLIO_SENTRY_DSN
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -105,6 +108,8 @@ def create_app(
             engine.close()
             if shared is not None:
                 await shared.close()
+            shutdown_tracing(app.state.tracer_provider)
+            metrics.process_exiting()
 
     # Swagger UI and ReDoc served from the fastapi-offline package, never from a CDN, so /docs
     # and /redoc work on a machine with no internet.
@@ -136,6 +141,8 @@ def create_app(
     app.include_router(api_router, prefix="/api")
     app.include_router(health_router)
     app.include_router(feeds_router)  # /feeds/articles.atom: where feed readers look, not /api
+    # Outermost of all, so a span covers the whole request; only with OTEL_EXPORTER_OTLP_ENDPOINT.
+    app.state.tracer_provider = install_tracing(app, settings)
 
     @app.get("/", include_in_schema=False)
     async def index() -> dict[str, str]:

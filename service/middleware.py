@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from service import metrics
 from service.errors import error_body
 
 log = logging.getLogger("folio.access")
@@ -129,8 +130,30 @@ class BodyGuard:
         await self.app(scope, replay, send)
 
 
+def route_template(scope: Scope) -> str:
+    """The template of the route that served a request (`/api/articles/{slug}`), never its path.
+
+    A route's own `path` carries every router prefix on some FastAPI versions and none on
+    others (included routers keep their routes as declared); the prefixes are literal, so the
+    missing ones are the leading segments of the request path beyond the template's depth.
+    A path no route matched is UNMATCHED.
+    """
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not template:
+        return metrics.UNMATCHED
+    if template.endswith(("{path}", ":path}")):  # a mount: the rest may span segments
+        return template
+    path = scope["path"]
+    extra = path.count("/") - template.count("/")
+    if extra <= 0:
+        return template
+    return "/".join(path.split("/", extra + 1)[: extra + 1]) + template
+
+
 class RequestContext:
-    """Give each request an id, add security headers, and log one JSON line per request."""
+    """Give each request an id, add security headers, log one JSON line per request, and
+    count it in the request metrics (by route template, never by raw path)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -156,15 +179,19 @@ class RequestContext:
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
+        metrics.IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
+            seconds = time.perf_counter() - started
+            metrics.IN_FLIGHT.dec()
             route = scope.get("route")
+            metrics.observe_request(scope["method"], route_template(scope), status, seconds)
             log.info(json.dumps({
                 "event": "request",
                 "method": scope["method"],
                 "route": getattr(route, "name", None) or "unmatched",  # e.g. articles:get
                 "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "duration_ms": round(seconds * 1000, 2),
                 "request_id": request_id.decode(),
             }))

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import bson
 from bson.errors import BSONError
 
+from service import metrics
 from service.db import Engine, current_engine
 
 if TYPE_CHECKING:
@@ -66,6 +67,22 @@ def scope_of(key: str) -> str | None:
     return found.group(0) if found else None
 
 
+def cache_name(key: str) -> str:
+    """Which cache a key belongs to, for the hit and miss metrics: tags, analytics or counts."""
+    if key == TAGS_KEY:
+        return "tags"
+    return "analytics" if key.startswith("analytics:") else "counts"
+
+
+def observed(key: str, found: Any) -> Any:
+    """Count a look-up as a hit or a miss of its cache (metrics), and pass the answer on."""
+    if found is None:
+        metrics.cache_miss(cache_name(key))
+    else:
+        metrics.cache_hit(cache_name(key))
+    return found
+
+
 class CountCache:
     """Counts by filter key, each valid for COUNT_TTL_SECONDS, in this process's memory."""
 
@@ -78,9 +95,8 @@ class CountCache:
     async def lookup(self, key: str) -> tuple[Any, Any]:
         """A count still fresh (or None), and the stamp to `put` a new one with."""
         found = self._counts.get(key)
-        if found is None or found[0] < time.monotonic():
-            return None, self.generation
-        return found[1], self.generation
+        fresh = found is not None and found[0] >= time.monotonic()
+        return observed(key, found[1] if fresh else None), self.generation  # type: ignore[index]
 
     async def put(self, key: str, total: Any, since: Any) -> None:
         """Remember a count just computed, unless a write came since the stamp `since`."""
@@ -131,23 +147,23 @@ class SharedCountCache:
         With Redis unavailable, (None, None): the caller computes, and nothing is kept.
         """
         if not self._store.available():
-            return None, None
+            return observed(key, None), None
         gen, scope_gen, entry = self._keys(key)
         names = [gen, entry] if scope_gen is None else [gen, scope_gen, entry]
         try:
             found = await self._store.client.mget(names)
         except self._store.errors as error:
             self._store.failed(error)
-            return None, None
+            return observed(key, None), None
         stamp = [(tag or b"").decode() for tag in found[:-1]]
         if found[-1] is None:
-            return None, stamp
+            return observed(key, None), stamp
         try:
             kept = bson.decode(found[-1])
             current = kept["stamp"] == stamp
         except (BSONError, KeyError, TypeError):  # not an entry of ours: computed afresh
-            return None, stamp
-        return (kept["value"] if current else None), stamp
+            return observed(key, None), stamp
+        return observed(key, kept["value"] if current else None), stamp
 
     async def put(self, key: str, total: Any, since: Any) -> None:
         """Share an answer, stamped with the tags read before computing it."""
