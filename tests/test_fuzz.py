@@ -130,7 +130,7 @@ def flatmap_path_parameters(context: schemathesis.HookContext, path_parameters: 
     if not known or not isinstance(path_parameters, dict):
         return st.just(path_parameters)
     if path_parameters.get("slug") in RESERVED_SLUGS:  # `/articles/feed` is another route
-        return st.sampled_from(known)
+        return st.sampled_from([{**path_parameters, **k} for k in known])  # keeps `version`
     return st.sampled_from([path_parameters, *({**path_parameters, **k} for k in known)])
 
 
