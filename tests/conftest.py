@@ -106,9 +106,16 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
         yield application
 
 
+@asynccontextmanager
+async def client_for(application: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to a running app in-process."""
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://folio.test") as http:
+        yield http
+
+
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client talking to the app in-process."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://folio.test") as http:
+    async with client_for(app) as http:
         yield http

@@ -61,13 +61,19 @@ def uvicorn_command(app: str, port: int, *extra: str) -> list[str]:
 REDIS_SERVER = shutil.which("redis-server")
 
 
-def redis_server_or_skip() -> str:
-    """redis-server's path; CI installs it (.ci/run), so there a missing one fails the test."""
-    if REDIS_SERVER is None:
+def installed_or_skip(path: str | None, package: str) -> str:
+    """A Debian program's path; CI installs it (.ci/run), so there a missing one fails the
+    test, and elsewhere it skips."""
+    if path is None:
         if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's redis-server (see .ci/run)")
-        pytest.skip("needs redis-server on PATH (apt-get install redis-server)")
-    return REDIS_SERVER
+            pytest.fail(f"CI must install Debian's {package} (see .ci/run)")
+        pytest.skip(f"needs Debian's {package} (apt-get install {package})")
+    return path
+
+
+def redis_server_or_skip() -> str:
+    """redis-server's path (see `installed_or_skip`)."""
+    return installed_or_skip(REDIS_SERVER, "redis-server")
 
 
 def redis_answers(port: int) -> bool:

@@ -14,7 +14,7 @@ from service.db import collection
 from service.main import create_app
 from service.users import deletion
 from tests import oplog
-from tests.conftest import make_settings, serving
+from tests.conftest import client_for, make_settings, serving
 from tests.factories import (
     PASSWORD,
     Account,
@@ -118,8 +118,7 @@ async def test_a_wrong_password_is_403_and_deletes_nothing(client):
 async def test_wrong_passwords_count_against_the_login_limit_of_the_account():
     app = create_app(make_settings(rate_limit_login_per_account="2/minute"))
     async with serving(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://folio.test") as client:
+        async with client_for(app) as client:
             jake = await register(client)
             wrong = {"user": {"password": "not-the-password"}}
             for _ in range(2):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port, running, uvicorn_command
+from tests.servers import free_port, installed_or_skip, running, uvicorn_command
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Chromium as the machine's own probe starts it, plus a resolver that finds no host but this
@@ -71,12 +71,8 @@ async def test_every_operation_appears_once_under_one_tag(client):
 
 
 def chromium_or_skip() -> str:
-    """Chromium's path; CI installs it, so there a missing browser is a failure, not a skip."""
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium (see .ci/run)")
-        pytest.skip("needs Debian's chromium (apt-get install chromium)")
-    return CHROMIUM
+    """Chromium's path (see `installed_or_skip`)."""
+    return installed_or_skip(CHROMIUM, "chromium")
 
 
 @pytest.fixture(scope="module")

@@ -84,16 +84,14 @@ async def test_embedded_start_up_says_data_lives_in_memory_only(app, caplog, set
 
 
 async def test_cors_allows_only_the_configured_origins():
-    import httpx
     from asgi_lifespan import LifespanManager
 
     from service.main import create_app
-    from tests.conftest import make_settings
+    from tests.conftest import client_for, make_settings
 
     app = create_app(make_settings(cors_origins="http://localhost:4100"))
     async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://folio.test") as client:
+        async with client_for(app) as client:
             preflight = {"Access-Control-Request-Method": "POST"}
             allowed = await client.options(
                 "/api/users", headers={"Origin": "http://localhost:4100", **preflight}

@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
 from fastapi import FastAPI
@@ -37,7 +36,7 @@ from schemathesis.checks import (
 from service.articles.queries import RESERVED_SLUGS
 from service.db import Engine
 from service.main import create_app
-from tests.conftest import make_settings
+from tests.conftest import client_for, make_settings
 from tests.factories import add_comment, create_article, favorite, follow, register
 
 SEED = 20240917
@@ -69,8 +68,7 @@ RUN = Run()
 
 async def seed(app: FastAPI, engine: Engine) -> None:
     """The lifespan's start-up task: create the data through the API, as a client would."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://folio.test") as client:
+    async with client_for(app) as client:
         fuzzer = await register(client, "fuzzer")
         other = await register(client, "other")
         mine = await create_article(client, fuzzer, title="Fuzzing APIs", tagList=["fuzzing"])
@@ -105,8 +103,7 @@ CONFIG.output.sanitization.enabled = False  # failure reports show each request 
 
 async def openapi_document(app: FastAPI) -> dict[str, Any]:
     """The document the app serves, fetched without its lifespan (no database at import)."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://folio.test") as client:
+    async with client_for(app) as client:
         return (await client.get("/openapi.json")).raise_for_status().json()
 
 

@@ -14,7 +14,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.main import create_app
-from tests.conftest import make_settings, serving
+from tests.conftest import client_for, make_settings, serving
 from tests.factories import create_article, register
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,8 +126,7 @@ async def test_database_operations_are_counted_by_collection_and_command(client,
 async def test_rate_limit_rejections_are_counted_by_scope():
     app = create_app(make_settings(rate_limit_login_per_address="2/minute"))
     async with serving(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://folio.test") as client:
+        async with client_for(app) as client:
             before = await scrape(client)
             login = {"user": {"email": "nobody@example.com", "password": "wrong-password"}}
             statuses = [(await client.post("/api/users/login", json=login)).status_code
@@ -172,8 +171,7 @@ def test_other_caches_report_through_the_same_hooks():
 async def test_metrics_need_the_bearer_token_when_one_is_set():
     app = create_app(make_settings(metrics_token="scrape-secret-1234"))
     async with serving(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://folio.test") as client:
+        async with client_for(app) as client:
             missing = await client.get("/metrics")
             wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope"})
             other_scheme = await client.get(

@@ -3,7 +3,6 @@
 from collections import Counter
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
@@ -21,6 +20,7 @@ from scripts.seed import (
 from scripts.serve import seed_demo
 from service.db import collection
 from service.main import create_app
+from tests.conftest import client_for
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 PLAN = SeedPlan(users=30, articles=150, comments=200, follows=80, favorites=200, random_seed=7)
@@ -87,8 +87,7 @@ async def test_seed_refuses_a_database_with_data_unless_dropped_or_appended(app)
 async def test_serve_demo_seeds_the_embedded_engine_and_the_demo_user_can_sign_in(settings):
     app = create_app(settings, startup_tasks=[seed_demo])
     async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://folio.test") as client:
+        async with client_for(app) as client:
             login = await client.post(
                 "/api/users/login", json={"user": {"email": DEMO_EMAIL, "password": DEMO_PASSWORD}}
             )

@@ -8,13 +8,12 @@ import sys
 import textwrap
 from pathlib import Path
 
-import httpx
 import pytest
 
 from service import telemetry
 from service.main import create_app
 from service.telemetry import FILTERED, scrub_event, scrub_text
-from tests.conftest import make_settings, serving
+from tests.conftest import client_for, make_settings, serving
 from tests.factories import create_article, register
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,8 +52,7 @@ async def test_with_an_endpoint_fastapi_and_pymongo_spans_are_exported(monkeypat
     assert app.state.tracer_provider is not None
     async with serving(app):
         assert PymongoInstrumentor().is_instrumented_by_opentelemetry
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://folio.test") as client:
+        async with client_for(app) as client:
             jake = await register(client)
             article = await create_article(client, jake)
             assert (await client.get(f"/api/articles/{article['slug']}")).status_code == 200
