@@ -177,6 +177,12 @@ def serve(
             raise OperatorError(f"--load {load}: {error}") from None
     if save:
         writable_file(save, "--save")
+    if settings.redis_url:
+        try:
+            import redis  # noqa: F401  (only checked here: the app imports it itself)
+        except ImportError:
+            raise OperatorError("FOLIO_REDIS_URL is set but the redis package is not installed; "
+                                "pip install 'folio[redis]'") from None
     asyncio.run(check_reachable(settings))
     check_port_free(host, port)
     if demo:

@@ -217,3 +217,11 @@ def test_users_role_and_list_refuse_an_unknown_role_in_one_line():
 def test_users_role_on_the_embedded_engine_says_it_needs_a_database():
     assert_one_line_failure(folio("users", "role", "someone", "admin"),
                             "the embedded engine starts empty in every command")
+
+
+def test_serve_with_a_redis_url_but_no_redis_package_says_so_in_one_line(tmp_path):
+    # Hide the installed package the way a base install lacks it: `import redis` fails.
+    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['redis'] = None\n")
+    result = folio("serve", "--port", "1", env={"FOLIO_REDIS_URL": "redis://127.0.0.1:1/0",
+                                                "PYTHONPATH": str(tmp_path)})
+    assert_one_line_failure(result, "FOLIO_REDIS_URL is set but the redis package is not installed")
