@@ -25,6 +25,7 @@ from service.articles.queries import FULL_FIELDS, UPDATE_ATTEMPTS, readable, rer
 from service.cursors import after_condition, keyset_cursor
 from service.db import atomically, collection
 from service.errors import Conflict, Forbidden, Invalid, NotFound
+from service.profiles.queries import usernames_of
 from service.users.queries import end_every_session
 from service.users.roles import is_admin
 from service.versions import at_version, version_bump
@@ -217,10 +218,7 @@ async def report_queue(status: str, limit: int, cursor: str | None) -> QueuePage
     by_comment = {comment["_id"]: comment for comment in comments}
     user_ids = {row["reporter_id"] for row in page}
     user_ids |= {doc["author_id"] for doc in [*articles, *comments]}
-    users = await collection(User).find(
-        {"_id": {"$in": sorted(user_ids)}}, {"username": 1}
-    ).to_list(None)
-    names = {user["_id"]: user["username"] for user in users}
+    names = await usernames_of(user_ids)
     counted = {(t["_id"]["article_id"], t["_id"].get("comment_id")): t for t in tallies}
     for row in page:
         article = by_article.get(row["article_id"])
@@ -382,12 +380,6 @@ async def slug_of(article_id: PydanticObjectId) -> str | None:
     """The slug of the article with this id; None once it is deleted."""
     found = await collection(Article).find_one({"_id": article_id}, {"slug": 1})
     return None if found is None else found["slug"]
-
-
-async def username_of(user_id: PydanticObjectId) -> str | None:
-    """The username of the account with this id; None once it is deleted."""
-    found = await collection(User).find_one({"_id": user_id}, {"username": 1})
-    return None if found is None else found["username"]
 
 
 async def comment_by_id(comment_id: int) -> dict[str, Any]:

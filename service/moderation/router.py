@@ -29,7 +29,7 @@ from service.moderation.schemas import (
     RoleChangeRequest,
     SuspendRequest,
 )
-from service.profiles.queries import user_by_username
+from service.profiles.queries import user_by_username, usernames_of
 from service.schemas import error_responses
 from service.users.deps import (
     AdminReading,
@@ -181,7 +181,7 @@ async def _comment_action(
     comment = await queries.comment_by_id(comment_id)
     slug = await queries.slug_of(comment["article_id"])
     updated = await queries.set_comment_hidden(comment, slug, moderator, reason, hidden=hidden)
-    author = await queries.username_of(updated["author_id"])
+    author = (await usernames_of({updated["author_id"]})).get(updated["author_id"])
     moderation = updated.get("moderation")
     return ModeratedCommentResponse(comment=ModeratedCommentOut(
         id=updated["_id"], body=updated["body"], author=author,

@@ -13,11 +13,12 @@ from typing import Any
 from beanie import PydanticObjectId
 from pymongo import DESCENDING
 
-from models import ArticleRevision, User
+from models import ArticleRevision
 from models.revisions import KEPT_REVISIONS, SCHEMA_VERSION
 from service.cursors import after_condition, keyset_cursor
 from service.db import collection
 from service.errors import NotFound
+from service.profiles.queries import usernames_of
 
 # Newest version first: the order of the `article_version_unique` index, so it serves the
 # page, the cursor's range and the trim.
@@ -117,14 +118,6 @@ class RevisionPage:
     revisions: list[dict[str, Any]]
     total: int
     next_cursor: str | None = None
-
-
-async def usernames_of(user_ids: set[PydanticObjectId]) -> dict[PydanticObjectId, str]:
-    """The usernames of these accounts, in one `$in` query; a deleted account is left out."""
-    if not user_ids:
-        return {}
-    found = collection(User).find({"_id": {"$in": sorted(user_ids)}}, {"username": 1})
-    return {user["_id"]: user["username"] async for user in found}
 
 
 async def revisions_page(
