@@ -77,6 +77,11 @@ def keyset_cursor(sort: Sort, last: dict[str, Any]) -> str:
     return _encode({"s": [field for field, _ in sort], "v": [_plain(last.get(f)) for f, _ in sort]})
 
 
+def next_page_cursor(sort: Sort, rows: list[dict[str, Any]], limit: int) -> str | None:
+    """The cursor after a full page (a short page is the last one: None)."""
+    return keyset_cursor(sort, rows[-1]) if rows and len(rows) == limit else None
+
+
 def offset_cursor(offset: int) -> str:
     """A cursor for orders that have no usable key (relevance): the next offset."""
     return _encode({"o": offset})

@@ -26,7 +26,7 @@ from models.favorites import NEWEST_FAVORITED
 from models.favorites import SCHEMA_VERSION as FAVORITE_VERSION
 from service.articles.content import reading_time_minutes, render_markdown
 from service.articles.counts import FAVORITES_SCOPE, count_key, counts, kept
-from service.cursors import after_condition, keyset_cursor
+from service.cursors import after_condition, keyset_cursor, next_page_cursor
 from service.db import atomically, collection
 from service.errors import (
     Conflict,
@@ -369,7 +369,7 @@ async def article_page(
     else:
         rows, total = await page_rows, known
     page = await add_viewer_flags(rows, viewer_id, follows_every_author=follows_every_author)
-    next_cursor = keyset_cursor(query.sort, page[-1]) if len(page) == limit else None
+    next_cursor = next_page_cursor(query.sort, page, limit)
     return ArticlePage(page, total, next_cursor)
 
 

@@ -22,7 +22,7 @@ from models.reports import OLDEST_FIRST
 from models.users import Role
 from service.articles.counts import counts
 from service.articles.queries import FULL_FIELDS, UPDATE_ATTEMPTS, readable, reread
-from service.cursors import after_condition, keyset_cursor
+from service.cursors import after_condition, next_page_cursor
 from service.db import atomically, collection
 from service.errors import Conflict, Forbidden, Invalid, NotFound
 from service.profiles.queries import usernames_of
@@ -92,7 +92,7 @@ async def write_log(entry: dict[str, Any], session: Any = None) -> None:
 async def log_page(limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """The newest log entries after the cursor, and the cursor for the next page."""
     rows = await collection(ModerationEntry).aggregate(log_pipeline(limit, cursor)).to_list(limit)
-    next_cursor = keyset_cursor(NEWEST_FIRST, rows[-1]) if len(rows) == limit else None
+    next_cursor = next_page_cursor(NEWEST_FIRST, rows, limit)
     return rows, next_cursor
 
 
@@ -227,7 +227,7 @@ async def report_queue(status: str, limit: int, cursor: str | None) -> QueuePage
         row["target"] = queue_target(row, article, comment, names)
         tally = counted.get((row["article_id"], row.get("comment_id")), {"open": 0, "total": 0})
         row["counts"] = {"open": tally["open"], "total": tally["total"]}
-    next_cursor = keyset_cursor(OLDEST_FIRST, page[-1]) if len(page) == limit else None
+    next_cursor = next_page_cursor(OLDEST_FIRST, page, limit)
     return QueuePage(page, total, next_cursor)
 
 

@@ -15,7 +15,7 @@ from pymongo import DESCENDING
 
 from models import ArticleRevision
 from models.revisions import KEPT_REVISIONS, SCHEMA_VERSION
-from service.cursors import after_condition, keyset_cursor
+from service.cursors import after_condition, next_page_cursor
 from service.db import collection
 from service.errors import NotFound
 from service.profiles.queries import usernames_of
@@ -137,7 +137,7 @@ async def revisions_page(
     )
     people = {row["editor_id"] for row in rows} | {row["replaced_by"] for row in rows}
     named = named_revisions(rows, await usernames_of(people))
-    next_cursor = keyset_cursor(NEWEST_VERSION, rows[-1]) if len(rows) == limit else None
+    next_cursor = next_page_cursor(NEWEST_VERSION, rows, limit)
     return RevisionPage(named, total, next_cursor)
 
 
