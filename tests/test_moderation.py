@@ -15,6 +15,7 @@ from service.config import Settings
 from service.db import collection
 from service.moderation.queries import store_role, users_with_role
 from service.users.roles import bootstrap_admins
+from tests import oplog
 from tests.conftest import WIRE_NULL_DATES, make_settings
 from tests.factories import PASSWORD, Account, add_comment, create_article, favorite, register
 
@@ -644,3 +645,23 @@ async def test_comment_ids_outside_bson_int64_answer_422_not_500(client, comment
     response = await client.post(f"/api/moderation/comments/{comment_id}/hide",
                                  json={"reason": "x"}, headers=people["moderator"].headers)
     assert response.status_code == 422 and "id" in response.json()["errors"]
+
+
+async def test_the_queue_costs_a_bounded_number_of_round_trips_and_two_when_empty(client):
+    people = await cast(client)
+    mod = people["moderator"].headers
+
+    async def trips(params: dict) -> int:
+        with oplog.recording() as log:
+            assert (await client.get("/api/moderation/reports", params=params,
+                                     headers=mod)).status_code == 200
+        return len(log)
+
+    # The caller's account, then the page and its total.
+    assert await trips({"status": "resolved"}) == 3
+    for n in range(3):
+        article = await create_article(client, people["author"], title=f"Queued {n}")
+        await client.post(f"/api/articles/{article['slug']}/reports",
+                          json={"report": {"reason": "spam"}}, headers=people["reader"].headers)
+    # Plus the page's articles, comments and counts, then one `$in` for every name.
+    assert await trips({"limit": 1}) == await trips({"limit": 3}) == 7

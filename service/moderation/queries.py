@@ -166,9 +166,12 @@ def target_label(slug: str | None, comment_id: int | None) -> str:
     return f"{slug}#comment-{comment_id}" if comment_id is not None else str(slug)
 
 
-async def dismiss_reports(report: dict[str, Any], moderator: User, reason: str | None) -> int:
-    """Resolve the report's target's open reports as dismissed (nothing hidden); logged."""
-    label = target_label(await slug_of(report["article_id"]), report.get("comment_id"))
+async def dismiss_reports(
+    report: dict[str, Any], slug: str | None, moderator: User, reason: str | None
+) -> int:
+    """Resolve the report's target's open reports as dismissed (nothing hidden); logged under
+    the target's `slug` (None once its article is deleted)."""
+    label = target_label(slug, report.get("comment_id"))
 
     async def write(session: Any) -> int:
         count = await resolve_reports(
@@ -202,6 +205,8 @@ async def report_queue(status: str, limit: int, cursor: str | None) -> QueuePage
         collection(Report).aggregate(queue_pipeline(status, limit, cursor)).to_list(limit),
         collection(Report).count_documents({"status": status}),
     )
+    if not page:  # nothing to describe: no reads of targets, counts or names
+        return QueuePage(page, total, None)
     article_ids = sorted({row["article_id"] for row in page})
     comment_ids = sorted({row["comment_id"] for row in page if row.get("comment_id") is not None})
     articles, comments, tallies = await asyncio.gather(

@@ -137,9 +137,9 @@ async def report_queue(
 async def dismiss(moderator: ModeratingUser, id: str, body: OptionalReason = None) -> ReportResponse:
     """Resolve, as dismissed, every open report of the same target; nothing is hidden."""
     report = await queries.report_by_id(id)
-    await queries.dismiss_reports(report, moderator, body.reason if body else None)
-    report = await queries.report_by_id(id)
-    return _report_out(report, await queries.slug_of(report["article_id"]))
+    slug = await queries.slug_of(report["article_id"])
+    await queries.dismiss_reports(report, slug, moderator, body.reason if body else None)
+    return _report_out(await queries.report_by_id(id), slug)
 
 
 async def _article_answer(article: dict[str, Any], moderator_id: Any) -> SingleArticleResponse:
