@@ -107,11 +107,38 @@ _CONFIRMED_LIMIT = 10_000
 _confirmed: "OrderedDict[Viewer, float]" = OrderedDict()
 
 
+def _recently_confirmed(viewer: Viewer) -> bool:
+    return _confirmed.get(viewer, 0.0) > time.monotonic()
+
+
 def _remember(viewer: Viewer) -> None:
     _confirmed[viewer] = time.monotonic() + CONFIRMED_FOR_SECONDS
     _confirmed.move_to_end(viewer)
     while len(_confirmed) > _CONFIRMED_LIMIT:
         _confirmed.popitem(last=False)
+
+
+def forget_confirmations(user_id: PydanticObjectId) -> None:
+    """Drop this process's confirmations of a user's tokens (after sessions end)."""
+    for viewer in [v for v in _confirmed if v.id == user_id]:
+        del _confirmed[viewer]
+
+
+async def is_recently_current(viewer: Viewer) -> bool:
+    """Like `is_current`, but trusts a confirmation younger than CONFIRMED_FOR_SECONDS."""
+    return _recently_confirmed(viewer) or await is_current(viewer)
+
+
+async def confirm_writer(viewer: Viewer) -> None:
+    """Check that the caller may write: Unauthorized for an ended session, Forbidden while
+    suspended. Trusts a confirmation younger than CONFIRMED_FOR_SECONDS (never given to a
+    suspended account)."""
+    if _recently_confirmed(viewer):
+        return
+    user = await viewer_account(viewer)
+    if user is None:
+        raise Unauthorized("token", "has been revoked; sign in again")
+    refuse_if_suspended(user.get("suspension"))
 
 
 def ending_every_session(fields: dict[str, Any]) -> dict[str, Any]:
@@ -132,31 +159,6 @@ async def end_every_session(
     if updated is None:
         raise NotFound("profile", "not found")
     return updated
-
-
-def forget_confirmations(user_id: PydanticObjectId) -> None:
-    """Drop this process's confirmations of a user's tokens (after sessions end)."""
-    for viewer in [v for v in _confirmed if v.id == user_id]:
-        del _confirmed[viewer]
-
-
-async def is_recently_current(viewer: Viewer) -> bool:
-    """Like `is_current`, but trusts a confirmation younger than CONFIRMED_FOR_SECONDS."""
-    if _confirmed.get(viewer, 0.0) > time.monotonic():
-        return True
-    return await is_current(viewer)
-
-
-async def confirm_writer(viewer: Viewer) -> None:
-    """Check that the caller may write: Unauthorized for an ended session, Forbidden while
-    suspended. Trusts a confirmation younger than CONFIRMED_FOR_SECONDS (never given to a
-    suspended account)."""
-    if _confirmed.get(viewer, 0.0) > time.monotonic():
-        return
-    user = await viewer_account(viewer)
-    if user is None:
-        raise Unauthorized("token", "has been revoked; sign in again")
-    refuse_if_suspended(user.get("suspension"))
 
 
 UNIQUE_FIELDS = ("username_key", "email")
