@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from service.articles import queries
 from service.articles.deps import ArticleBySlug, IfVersion, OwnedArticle
@@ -13,7 +13,7 @@ from service.articles.schemas import (
     SingleArticleResponse,
     UpdateArticleRequest,
 )
-from service.conditional import tagged_response
+from service.conditional import IfNoneMatch, tagged_response
 from service.errors import Invalid
 from service.profiles.queries import followee_ids
 from service.schemas import PageParams, error_responses
@@ -127,7 +127,7 @@ def with_tag(article: dict[str, Any], if_none_match: str | None = None) -> Respo
 async def get_article(
     article: ArticleBySlug,
     viewer_id: OptionalViewerId,
-    if_none_match: Annotated[str | None, Header(description="an ETag from an earlier GET")] = None,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
     """One article, body included; auth optional. Its `ETag` serves If-None-Match and If-Match."""
     await queries.add_viewer_flags([article], viewer_id)

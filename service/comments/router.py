@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from service.articles.deps import ArticleBySlug
 from service.comments import queries
@@ -15,7 +15,7 @@ from service.comments.schemas import (
     SingleCommentResponse,
     UpdateCommentRequest,
 )
-from service.conditional import tagged_response
+from service.conditional import IfNoneMatch, tagged_response
 from service.schemas import error_responses
 from service.users.deps import OptionalViewer, WritingUser
 
@@ -81,7 +81,7 @@ def with_tag(comment: dict[str, Any], if_none_match: str | None = None) -> Respo
 )
 async def get_comment(
     comment: VisibleComment,
-    if_none_match: Annotated[str | None, Header(description="an ETag from an earlier GET")] = None,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
     """One comment; auth optional. Its `ETag` serves If-None-Match and If-Match."""
     return with_tag(comment, if_none_match)
