@@ -307,10 +307,11 @@ async def create_indexes(model: type[Document], engine: "Engine | None" = None) 
     """
     indexes = getattr(model.Settings, "indexes", [])
     motor_collection = model.get_motor_collection()
-    embedded = (engine or current_engine()).embedded
-    if indexes and not embedded:
-        await motor_collection.create_indexes(indexes)
-    for index in indexes if embedded else []:
+    if not (engine or current_engine()).embedded:
+        if indexes:
+            await motor_collection.create_indexes(indexes)
+        return len(indexes)
+    for index in indexes:
         options = dict(index.document)
         await motor_collection.create_index(list(options.pop("key").items()), **options)
     return len(indexes)
