@@ -11,6 +11,12 @@ def to_milliseconds(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A datetime from either engine as an aware UTC one: drivers read BSON dates as naive UTC
+    unless told otherwise, and MongoDB returns them so."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def utc_now() -> datetime:
     """The current UTC time, at MongoDB's millisecond precision."""
     return to_milliseconds(datetime.now(UTC))
@@ -25,9 +31,7 @@ def utc_now_after(previous: datetime | None) -> datetime:
     now = utc_now()
     if previous is None:
         return now
-    if previous.tzinfo is None:  # drivers read BSON dates as naive UTC unless told otherwise
-        previous = previous.replace(tzinfo=UTC)
-    return max(now, previous + timedelta(milliseconds=1))
+    return max(now, as_utc(previous) + timedelta(milliseconds=1))
 
 
 class Moderation(BaseModel):

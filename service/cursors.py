@@ -16,6 +16,7 @@ from typing import Any
 from bson import ObjectId
 from bson.errors import InvalidId
 
+from models.common import as_utc
 from service.errors import Invalid
 from service.schemas import MAX_OFFSET
 
@@ -47,7 +48,7 @@ MILLISECOND = timedelta(milliseconds=1)
 
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        moment = as_utc(value)
         # Integer arithmetic: `timestamp() * 1000` is a float, 1 ms low for some instants.
         return {"t": (moment - EPOCH) // MILLISECOND}
     if isinstance(value, ObjectId):

@@ -11,7 +11,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from beanie import PydanticObjectId
@@ -21,7 +21,7 @@ from slugify import slugify
 
 from models import Article, ArticleRevision, Comment, Favorite, Report, User
 from models.articles import NEWEST_CREATED, NEWEST_PUBLISHED, SCHEMA_VERSION
-from models.common import utc_now, utc_now_after
+from models.common import as_utc, utc_now, utc_now_after
 from models.favorites import NEWEST_FAVORITED
 from models.favorites import SCHEMA_VERSION as FAVORITE_VERSION
 from service.articles.content import reading_time_minutes, render_markdown
@@ -473,11 +473,6 @@ async def is_visible(article: dict[str, Any], viewer: Viewer | None) -> bool:
         return False
     account = await viewer_account(viewer)
     return account is not None and account.get("role") in MODERATING_ROLES
-
-
-def as_utc(moment: datetime) -> datetime:
-    """A datetime from either engine (MongoDB returns zone-less UTC) as an aware UTC one."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def readable(article: dict[str, Any]) -> dict[str, Any]:

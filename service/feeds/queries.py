@@ -7,11 +7,11 @@ from urllib.parse import urlsplit
 from feedgen.feed import FeedGenerator
 
 from models import Article
+from models.common import as_utc
 from service.articles.queries import (
     FULL_FIELDS,
     ArticleFilters,
     article_page_pipeline,
-    as_utc,
     readable,
     resolve_filters,
 )

@@ -39,7 +39,7 @@ from service.users.deps import (
     SettingsDep,
     WritingUser,
 )
-from service.users.queries import suspended_problem
+from service.users.queries import live_suspension
 
 reports_router = APIRouter(
     prefix="/articles/{slug}",
@@ -216,10 +216,9 @@ async def unhide_comment(
 
 
 def _user_answer(account: dict[str, Any]) -> ModeratedUserResponse:
-    suspension = account.get("suspension")
-    live = suspension if suspended_problem(suspension) else None
     return ModeratedUserResponse(user=ModeratedUserOut(
-        username=account["username"], role=account.get("role", "author"), suspension=live,
+        username=account["username"], role=account.get("role", "author"),
+        suspension=live_suspension(account.get("suspension")),
     ))
 
 

@@ -121,7 +121,7 @@ async def current_user(viewer: Annotated[Viewer, Depends(token_viewer)]) -> User
 async def writing_user(user: Annotated[User, Depends(current_user)], limits: RateLimitsDep) -> User:
     """The calling account, if it may write (403 while suspended), counted against the per-user
     write limit (429 past it)."""
-    refuse_if_suspended(None if user.suspension is None else user.suspension.model_dump())
+    refuse_if_suspended(user.suspension)
     await limits.hit(limits.writes_per_user, "writes", str(user.id))
     return user
 

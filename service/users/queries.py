@@ -5,7 +5,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 
 from beanie import PydanticObjectId
@@ -14,8 +13,8 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from models import User
-from models.common import utc_now
-from models.users import MAX_SESSIONS, Role, Session
+from models.common import as_utc, utc_now
+from models.users import MAX_SESSIONS, Role, Session, Suspension
 from service.db import collection
 from service.errors import Conflict, Forbidden, NotFound, Unauthorized
 from service.schemas import format_timestamp
@@ -50,20 +49,32 @@ def new_session() -> Session:
     return Session(id=secrets.token_urlsafe(12))
 
 
-def suspended_problem(suspension: Mapping[str, Any] | None) -> str | None:
-    """Why a suspended account may not write (the 403 message), or None when it may."""
+Stored = Suspension | Mapping[str, Any] | None  # as loaded in a User, or as a raw document
+
+
+def live_suspension(suspension: Stored) -> dict[str, Any] | None:
+    """The suspension as a document while it is in force; None when absent or served (an
+    expired one needs no clean-up: every check just passes)."""
     if not suspension:
         return None
-    until = suspension.get("until")
-    if until is None:
-        return f"is suspended: {suspension['reason']}"
-    until = until if until.tzinfo is not None else until.replace(tzinfo=UTC)
-    if until <= utc_now():
-        return None  # served its time: nothing to clean up, the check just passes
-    return f"is suspended until {format_timestamp(until)}: {suspension['reason']}"
+    found = suspension.model_dump() if isinstance(suspension, Suspension) else dict(suspension)
+    until = found.get("until")
+    if until is not None and as_utc(until) <= utc_now():
+        return None
+    return found
 
 
-def refuse_if_suspended(suspension: Mapping[str, Any] | None) -> None:
+def suspended_problem(suspension: Stored) -> str | None:
+    """Why a suspended account may not write (the 403 message), or None when it may."""
+    live = live_suspension(suspension)
+    if live is None:
+        return None
+    if live.get("until") is None:
+        return f"is suspended: {live['reason']}"
+    return f"is suspended until {format_timestamp(as_utc(live['until']))}: {live['reason']}"
+
+
+def refuse_if_suspended(suspension: Stored) -> None:
     """Raise Forbidden while the account is suspended."""
     problem = suspended_problem(suspension)
     if problem is not None:

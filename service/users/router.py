@@ -16,7 +16,7 @@ from service.users.deps import (
     TokenViewer,
     WritingUser,
 )
-from service.users.queries import suspended_problem
+from service.users.queries import live_suspension
 from service.users.roles import role_for_new_account
 from service.users.schemas import (
     CurrentUserOut,
@@ -96,12 +96,11 @@ async def login(
 )
 async def current(user: CurrentUser, token: AccessToken) -> CurrentUserResponse:
     """The calling account, with the token it presented, its role and any suspension."""
-    suspension = user.suspension.model_dump() if user.suspension is not None else None
     return CurrentUserResponse(
         user=CurrentUserOut(
             **user_response(user, token).user.model_dump(),
             role=user.role,
-            suspension=suspension if suspended_problem(suspension) else None,
+            suspension=live_suspension(user.suspension),
         )
     )
 
