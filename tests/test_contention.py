@@ -425,29 +425,30 @@ async def test_two_uvicorn_processes_hand_out_disjoint_comment_ids():
     env = {"FOLIO_MONGODB_URL": REAL_MONGODB_URL, "FOLIO_DATABASE": settings.database,
            "FOLIO_JWT_SECRET": TEST_SECRET, "FOLIO_ARGON2_TIME_COST": "1",
            "FOLIO_ARGON2_MEMORY_COST_KIB": "8", "FOLIO_ARGON2_PARALLELISM": "1"}
-    async with serving(create_app(settings)), ExitStack() as stack:
-        processes = []
-        for _ in range(2):
-            port = free_port()
-            stack.enter_context(running(uvicorn_command("service.main:app", port), port, env))
-            processes.append(stack.enter_context(
-                httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)))
-        user = {"username": "jake", "email": "jake@example.com", "password": PASSWORD}
-        token = processes[0].post("/api/users", json={"user": user}).json()["user"]["token"]
-        headers = {"Authorization": f"Token {token}"}
-        article = {"title": "T", "description": "d", "body": "b", "tagList": []}
-        slug = processes[0].post("/api/articles", json={"article": article},
-                                 headers=headers).json()["article"]["slug"]
-        ids = {0: [], 1: []}
-        for turn in range(6):
-            response = processes[turn % 2].post(f"/api/articles/{slug}/comments", headers=headers,
-                                                json={"comment": {"body": f"c{turn}"}})
-            assert response.status_code == 201, response.text
-            ids[turn % 2].append(response.json()["comment"]["id"])
-        every = ids[0] + ids[1]
-        assert len(set(every)) == 6
-        assert ids[0] == list(range(ids[0][0], ids[0][0] + 3))  # each from its own block
-        assert ids[1] == list(range(ids[1][0], ids[1][0] + 3))
-        assert abs(ids[0][0] - ids[1][0]) >= counters.ID_BLOCK_SIZE
-        listed = processes[1].get(f"/api/articles/{slug}/comments").json()["comments"]
-        assert sorted(comment["id"] for comment in listed) == sorted(every)
+    async with serving(create_app(settings)):
+        with ExitStack() as stack:
+            processes = []
+            for _ in range(2):
+                port = free_port()
+                stack.enter_context(running(uvicorn_command("service.main:app", port), port, env))
+                processes.append(stack.enter_context(
+                    httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)))
+            user = {"username": "jake", "email": "jake@example.com", "password": PASSWORD}
+            token = processes[0].post("/api/users", json={"user": user}).json()["user"]["token"]
+            headers = {"Authorization": f"Token {token}"}
+            article = {"title": "T", "description": "d", "body": "b", "tagList": []}
+            slug = processes[0].post("/api/articles", json={"article": article},
+                                     headers=headers).json()["article"]["slug"]
+            ids = {0: [], 1: []}
+            for turn in range(6):
+                response = processes[turn % 2].post(f"/api/articles/{slug}/comments", headers=headers,
+                                                    json={"comment": {"body": f"c{turn}"}})
+                assert response.status_code == 201, response.text
+                ids[turn % 2].append(response.json()["comment"]["id"])
+            every = ids[0] + ids[1]
+            assert len(set(every)) == 6
+            assert ids[0] == list(range(ids[0][0], ids[0][0] + 3))  # each from its own block
+            assert ids[1] == list(range(ids[1][0], ids[1][0] + 3))
+            assert abs(ids[0][0] - ids[1][0]) >= counters.ID_BLOCK_SIZE
+            listed = processes[1].get(f"/api/articles/{slug}/comments").json()["comments"]
+            assert sorted(comment["id"] for comment in listed) == sorted(every)
