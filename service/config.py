@@ -48,9 +48,11 @@ class Settings(BaseSettings):
     operation_timeout_ms: int = Field(
         default=10000,
         ge=0,
-        description="how long one database operation may take, server time included; the driver "
-        "sends the rest of it to MongoDB as maxTimeMS (PyMongo timeoutMS), so MongoDB stops too; "
-        "0 means no budget (the folio tools: index builds, exports, migrations)",
+        description="the database time budget of one API request: all its operations and "
+        "transaction retries share it (pymongo.timeout), and each is sent what is left as "
+        "maxTimeMS, so MongoDB stops too; outside a request (start-up, background work) the "
+        "budget of each operation (PyMongo timeoutMS); 0 means no budget (the folio tools: "
+        "index builds, exports, migrations)",
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger bodies get 413")
     max_json_depth: int = Field(default=32, ge=4, description="deeper JSON bodies get 422")

@@ -4,17 +4,21 @@ Folio runs on a real MongoDB (through Motor) or, with no configuration, on the i
 mongomock-motor engine. Everything that must differ between the two lives here.
 """
 
+import asyncio
+import contextlib
+import contextvars
 import functools
 import logging
+import random
 import re
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pymongo
 from beanie import Document, init_beanie
-from mongomock_motor import AsyncMongoMockClient, AsyncMongoMockCollection
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
 from pymongo import monitoring
 from pymongo.errors import (
@@ -22,14 +26,17 @@ from pymongo.errors import (
     ConnectionFailure,
     PyMongoError,
     ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
 )
 
 from models import DOCUMENT_MODELS
 from models.articles import SEARCH_WEIGHTS
 from service import metrics
 from service.config import Settings
-from service.embedded import EmbeddedCollection, mongomock_collection
-from service.embedded import install as install_planner
+
+# mongomock and mongomock-motor (and service/embedded.py, built on them) are imported only on
+# the embedded path, inside the functions below: a MongoDB deployment never loads them, so a
+# release of theirs that breaks on import cannot take it down (tests/test_reliability.py).
 
 log = logging.getLogger("folio.db")
 T = TypeVar("T")
@@ -37,16 +44,26 @@ T = TypeVar("T")
 SEARCHED_FIELDS = tuple(SEARCH_WEIGHTS)
 
 
+TRANSIENT_LABEL = "TransientTransactionError"
+UNKNOWN_COMMIT_LABEL = "UnknownTransactionCommitResult"
+
+
 def database_outage(error: PyMongoError) -> str | None:
-    """How an API answer should read a driver error: "unavailable", "timeout", or None (a bug).
+    """How an API answer should read a driver error: "unavailable", "busy", "timeout", or None.
 
     No server reachable (selection timeout, network error, lost primary) is "unavailable": 503.
-    An operation that used up its time budget (`timeoutMS`: the server stopped it on
-    `maxTimeMS`, or the client gave up waiting) is "timeout": 504. PyMongo marks both kinds of
-    timeout with `error.timeout`; a selection timeout is one too, but means no server.
+    Contention is "busy", also 503 with `Retry-After`: every connection of the pool stayed
+    checked out (WaitQueueTimeoutError, which PyMongo counts as a timeout, but the server was
+    never asked), or a transaction kept meeting write conflicts (TransientTransactionError)
+    until the retries of `atomically` ran out. An operation that used up its time budget (the
+    server stopped it on `maxTimeMS`, or the client gave up waiting) is "timeout": 504. PyMongo
+    marks timeouts with `error.timeout`; a selection timeout is one too, but means no server.
+    None is a bug: 500.
     """
     if isinstance(error, ServerSelectionTimeoutError):
         return "unavailable"
+    if isinstance(error, WaitQueueTimeoutError) or error.has_error_label(TRANSIENT_LABEL):
+        return "busy"
     if error.timeout:
         return "timeout"
     if isinstance(error, ConnectionFailure):
@@ -215,6 +232,8 @@ def _measure_embedded(motor_collection: Any) -> None:
 
     A `find` is timed as the call that builds its cursor: mongomock reads when it is iterated.
     """
+    from service.embedded import mongomock_collection
+
     raw = mongomock_collection(motor_collection)
     if raw is None or hasattr(raw, "_folio_measured"):
         return
@@ -223,17 +242,26 @@ def _measure_embedded(motor_collection: Any) -> None:
         setattr(raw, method, _measured(raw, method, command))
 
 
-class _MeasuredEmbeddedCollection(EmbeddedCollection):
-    """The adapter's planner (`find`, `aggregate` that read the store directly), measured."""
+class _MeasuredEmbeddedCollection:
+    """The adapter's planner (service/embedded.py's EmbeddedCollection), each read measured."""
+
+    def __init__(self, planned: Any) -> None:
+        self._planned = planned
+        self._name = planned._raw.name
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._planned, name)
 
     def aggregate(self, pipeline: list[dict[str, Any]], **options: Any) -> Any:
         """As EmbeddedCollection.aggregate, counted as one `aggregate`."""
-        return _call_measured(self._raw.name, "aggregate", super().aggregate, pipeline, **options)
+        return _call_measured(self._name, "aggregate", self._planned.aggregate, pipeline,
+                              **options)
 
     def find(self, filter: dict[str, Any] | None = None, projection: Any = None,
              **options: Any) -> Any:
         """As EmbeddedCollection.find, counted as one `find`."""
-        return _call_measured(self._raw.name, "find", super().find, filter, projection, **options)
+        return _call_measured(self._name, "find", self._planned.find, filter, projection,
+                              **options)
 
 
 def build_client(settings: Settings, **client_options: Any) -> Any:
@@ -242,6 +270,8 @@ def build_client(settings: Settings, **client_options: Any) -> Any:
     A MongoDB client reports its commands and its pool to the metrics (service/metrics.py).
     """
     if settings.embedded:
+        from mongomock_motor import AsyncMongoMockClient
+
         return AsyncMongoMockClient()
     options: dict[str, Any] = {
         "appname": "folio",
@@ -338,6 +368,8 @@ async def open_engine(settings: Settings, **client_options: Any) -> Engine:
         raise
     _current = Engine(client=client, database=database, embedded=settings.embedded)
     if settings.embedded:
+        from service.embedded import install as install_planner
+
         for model in DOCUMENT_MODELS:
             await create_indexes(model, _current)
             install_planner(model.get_motor_collection())
@@ -391,8 +423,12 @@ def collection(model: type[Document]) -> AsyncIOMotorCollection:
     query that reads only the page, as MongoDB's planner does (see service/embedded.py).
     """
     raw = model.get_motor_collection()
-    if isinstance(raw, AsyncMongoMockCollection) and mongomock_collection(raw) is not None:
-        return _MeasuredEmbeddedCollection(raw)  # type: ignore[return-value]
+    mock = sys.modules.get("mongomock_motor")  # never loaded on MongoDB: nothing to check
+    if mock is not None and isinstance(raw, mock.AsyncMongoMockCollection):
+        from service.embedded import EmbeddedCollection, mongomock_collection
+
+        if mongomock_collection(raw) is not None:
+            return _MeasuredEmbeddedCollection(EmbeddedCollection(raw))  # type: ignore[return-value]
     return raw
 
 
@@ -409,19 +445,126 @@ async def supports_transactions(engine: Engine) -> bool:
     return engine.transactions
 
 
+# --- one deadline per request, and transactions retried within it --------------------------
+
+# When the current request's database work must be done (time.monotonic()), None outside one.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("folio_deadline",
+                                                                         default=None)
+# Outside a request (start-up, background work, the tools), the retries of one transaction
+# stop after this long: well inside MongoDB's 60 s transactionLifetimeLimitSeconds.
+RETRY_LIMIT_SECONDS = 10.0
+BACKOFF_FIRST_SECONDS = 0.005  # about one write's time: a hot article's holder is done by then
+BACKOFF_MAX_SECONDS = 0.5
+
+
+@contextlib.contextmanager
+def deadline(seconds: float | None) -> Iterator[None]:
+    """Run a block (one request) under one database deadline, `seconds` from now.
+
+    `pymongo.timeout` sets it for every operation in the block, together: each command gets
+    what is left as `maxTimeMS`, and one past it fails with a timeout error instead of
+    starting. It is a context variable, so it follows the request's task across awaits, and
+    Motor carries it into the thread that runs each operation. `atomically` stops retrying
+    at it. None or 0: no deadline (each operation keeps the client's own `timeoutMS`).
+    """
+    if not seconds:
+        yield
+        return
+    with pymongo.timeout(seconds):
+        ends = time.monotonic() + seconds
+        current = _deadline.get()
+        token = _deadline.set(ends if current is None else min(current, ends))
+        try:
+            yield
+        finally:
+            _deadline.reset(token)
+
+
+def seconds_left() -> float | None:
+    """How long the current request's deadline leaves (at least 0), None outside a request."""
+    ends = _deadline.get()
+    return None if ends is None else max(0.0, ends - time.monotonic())
+
+
+async def detached(work: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    """Run `work(*args)` outside the request that started it: none of its deadline applies.
+
+    For work that goes on after the answer (a FastAPI background task runs in the request's
+    own context): it runs in a task of its own, from a fresh context, under each operation's
+    own budget (the client's `timeoutMS`).
+    """
+    task = asyncio.get_running_loop().create_task(work(*args), context=contextvars.Context())
+    await task
+
+
+def backoff_seconds(attempt: int) -> float:
+    """The pause before retry number `attempt` (0 first): exponential, with full jitter.
+
+    Jitter spreads the retries of transactions that conflicted with each other, so they do
+    not meet again on the same hot document at the same moment.
+    """
+    ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2**attempt)
+    return random.uniform(ceiling / 2, ceiling)
+
+
+async def _pause_or_give_up(attempt: int, stop_at: float, error: PyMongoError) -> None:
+    """Sleep before retry number `attempt`, or raise `error` if that would pass `stop_at`."""
+    pause = backoff_seconds(attempt)
+    if time.monotonic() + pause >= stop_at:
+        log.warning("transaction given up after %d attempts: %s", attempt + 1, _first_line(error))
+        raise error
+    await asyncio.sleep(pause)
+
+
+def _commit_retryable(error: PyMongoError) -> bool:
+    """Whether a failed commit may be sent again: its outcome is unknown, and time is left.
+
+    The driver resends it with w: "majority", so a commit that did apply is not applied twice.
+    A commit stopped by maxTimeMS (code 50) or the client's deadline is not retried.
+    """
+    return (error.has_error_label(UNKNOWN_COMMIT_LABEL) and not error.timeout
+            and getattr(error, "code", None) != 50)
+
+
 async def atomically(work: Callable[[Any | None], Awaitable[T]]) -> T:
     """Run `work(session)` as one transaction where the server has them, else `work(None)`.
 
-    On a replica set the driver's `with_transaction` commits, and retries the whole callback
-    on TransientTransactionError and the commit on UnknownTransactionCommitResult (a failover
-    in the middle), so either every write in `work` applies or none does. Elsewhere (a
-    standalone server, the embedded engine) `work` runs as it is and must compensate itself.
+    On a replica set either every write in `work` applies or none does. A transaction aborted
+    by a TransientTransactionError (a write conflict with another transaction on the same
+    document, a failover) runs again, and a commit whose outcome is unknown
+    (UnknownTransactionCommitResult) is retried, after a jittered exponential pause, until the
+    request's deadline (`deadline`; RETRY_LIMIT_SECONDS outside a request): then the last
+    error is raised, and the API answers 503 with `Retry-After`. Motor's `with_transaction`
+    instead retries with no pause for 120 s, whatever `timeoutMS` says. Elsewhere (a standalone
+    server, the embedded engine) `work` runs as it is and must compensate itself.
     """
     engine = current_engine()
     if not await supports_transactions(engine):
         return await work(None)
+    left = seconds_left()
+    stop_at = time.monotonic() + (RETRY_LIMIT_SECONDS if left is None else left)
+    attempt = 0
     async with await engine.client.start_session() as session:
-        return await session.with_transaction(work)
+        while True:
+            session.start_transaction()
+            try:
+                result = await work(session)
+                while True:
+                    try:
+                        await session.commit_transaction()
+                        return result
+                    except PyMongoError as error:
+                        if not _commit_retryable(error):
+                            raise
+                        await _pause_or_give_up(attempt, stop_at, error)
+                        attempt += 1
+            except BaseException as error:
+                if session.in_transaction:
+                    await session.abort_transaction()  # best effort: the driver ignores errors
+                if not (isinstance(error, PyMongoError) and error.has_error_label(TRANSIENT_LABEL)):
+                    raise
+                await _pause_or_give_up(attempt, stop_at, error)
+                attempt += 1
 
 
 async def create_collection(engine: Engine, name: str, validator: dict[str, Any]) -> bool:

@@ -18,6 +18,9 @@ from service.db import database_outage
 
 log = logging.getLogger("folio.errors")
 RETRY_AFTER_SECONDS = 5
+# Contention passes quickly: a pool that ran dry, a hot article's transactions that conflicted
+# until the request's deadline. A client may try again sooner than after an outage.
+BUSY_RETRY_AFTER_SECONDS = 1
 
 
 class FolioError(Exception):
@@ -175,7 +178,8 @@ def _request_id(request: Request) -> str:
 
 
 async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
-    """503 while MongoDB cannot be reached, 504 for an operation out of time, else a 500."""
+    """503 while MongoDB cannot be reached or is too busy, 504 for an operation out of time,
+    else a 500."""
     assert isinstance(exc, PyMongoError)
     outage = database_outage(exc)
     if outage is None:
@@ -185,6 +189,12 @@ async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     if outage == "timeout":
         return JSONResponse(error_body("database", "took too long to answer; try a narrower "
                                        "request or try again later"), 504)
+    if outage == "busy":
+        return JSONResponse(
+            error_body("database", "is busy; try again shortly"),
+            503,
+            headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+        )
     return JSONResponse(
         error_body("database", "is unavailable; try again shortly"),
         503,

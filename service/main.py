@@ -21,7 +21,7 @@ from service.errors import install_error_handlers
 from service.feeds.router import router as feeds_router
 from service.health.router import router as health_router
 from service.indexes import drift_report
-from service.middleware import BodyGuard, RequestContext
+from service.middleware import BodyGuard, RequestContext, RequestDeadline
 from service.ratelimit import RateLimits
 from service.security import build_security
 from service.telemetry import install_error_reporting, install_tracing, shutdown_tracing
@@ -125,6 +125,8 @@ def create_app(
     app.state.rate_limits = RateLimits(settings, shared)
     install_error_handlers(app)
     # Added innermost first: the request context wraps everything, including CORS answers.
+    # The deadline starts once the body is in: a slow upload does not use up the database's time.
+    app.add_middleware(RequestDeadline, seconds=settings.operation_timeout_ms / 1000)
     app.add_middleware(
         BodyGuard, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth
     )

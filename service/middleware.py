@@ -1,4 +1,5 @@
-"""Pure-ASGI middleware: request ids and access logs, security headers, and a guard on bodies.
+"""Pure-ASGI middleware: request ids and access logs, security headers, a guard on bodies,
+and one database deadline per request.
 
 These wrap every request, so they are written against raw ASGI rather than Starlette's
 BaseHTTPMiddleware, which would copy each response through an extra task.
@@ -13,6 +14,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from service import metrics
+from service.db import deadline
 from service.errors import error_body
 
 log = logging.getLogger("folio.access")
@@ -128,6 +130,27 @@ class BodyGuard:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+class RequestDeadline:
+    """Run each request under one database deadline, `seconds` from its start.
+
+    Every operation of the request draws on the same budget (`pymongo.timeout`, through
+    service/db.py's `deadline`): MongoDB gets what is left as `maxTimeMS`, and the transaction
+    retries of `atomically` stop at it. Work that goes on after the answer runs `detached`.
+    """
+
+    def __init__(self, app: ASGIApp, *, seconds: float | None) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Hand the request on inside its deadline."""
+        if scope["type"] != "http" or not self.seconds:
+            await self.app(scope, receive, send)
+            return
+        with deadline(self.seconds):
+            await self.app(scope, receive, send)
 
 
 def route_template(scope: Scope) -> str:

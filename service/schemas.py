@@ -134,8 +134,9 @@ ERROR_MEANINGS = {
     422: "invalid request (the key names the field)",
     429: "rate limit reached; see Retry-After",
     500: "unexpected error; the message carries the request id",
-    503: "the database cannot be reached; see Retry-After",
-    504: "a database operation ran out of its time budget (FOLIO_OPERATION_TIMEOUT_MS)",
+    503: "the database cannot be reached, or is busy (no free connection, or write conflicts on "
+    "a busy article until the request's time ran out); see Retry-After",
+    504: "the request's database work ran out of its time budget (FOLIO_OPERATION_TIMEOUT_MS)",
 }
 
 

@@ -310,3 +310,27 @@ async def test_a_favorite_is_one_transaction_where_the_server_has_them(app, clie
     monkeypatch.setattr(queries, "move_counter", original)
     assert (await client.post(url, headers=anna.headers)).json()["article"]["favoritesCount"] == 1
     assert (await client.delete(url, headers=anna.headers)).json()["article"]["favoritesCount"] == 0
+
+
+def test_a_mongodb_deployment_never_loads_the_embedded_engine():
+    # Any engine: a fresh interpreter, as production starts. mongomock and mongomock-motor
+    # are the embedded engine's; an incompatible release of theirs must not take MongoDB down.
+    import subprocess
+    import sys
+
+    program = (
+        "import sys\n"
+        "import service.main\n"
+        "service.main.create_app()\n"
+        "from service import db\n"
+        "db.build_client(db.Settings(mongodb_url='mongodb://127.0.0.1:1', jwt_secret='s' * 32)"
+        ").close()\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] in "
+        "('mongomock', 'mongomock_motor', 'service.embedded') or name == 'service.embedded'))\n"
+    )
+    env = {"FOLIO_MONGODB_URL": "mongodb://127.0.0.1:1", "FOLIO_JWT_SECRET": "s" * 32,
+           "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True,
+                          text=True, timeout=60, cwd=engine_adapter.__file__.rsplit("/service/", 1)[0])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", done.stdout

@@ -710,21 +710,39 @@ async def counted_insert(
     undo: Callable[[], Awaitable[Any]],
     session: Any,
 ) -> int:
-    """Insert a document that an article counts (`insert(session)`), then `$inc` the counter.
+    """Insert a document that an article counts (`insert(session)`) and `$inc` the counter.
 
-    Inside a transaction both apply or neither. Without one, a failed `$inc`, or an article
-    deleted meanwhile (NotFound), makes `undo()` take the document back. Returns the new count.
+    Inside a transaction the `$inc` comes first (see `hot_first`) and both apply or neither.
+    Without one the document comes first, and a failed `$inc`, or an article deleted
+    meanwhile (NotFound), makes `undo()` take it back. Returns the new count.
     """
-    await insert(session)
+    if session is not None:
+        count = await hot_first(article_id, counter, +1, session)
+        await insert(session)
+        return count
+    await insert(None)
     try:
-        count = await move_counter(article_id, counter, +1, session)
+        count = await move_counter(article_id, counter, +1)
     except BaseException:
-        if session is None:  # no transaction to abort: take the document back
-            await undo()
+        await undo()  # no transaction to abort: take the document back
         raise
     if count is None:  # the article was deleted meanwhile
-        if session is None:
-            await undo()
+        await undo()
+        raise NotFound("article", "not found")
+    return count
+
+
+async def hot_first(article_id: PydanticObjectId, counter: str, delta: int, session: Any) -> int:
+    """A transaction's first statement: the `$inc` on the article (NotFound if it is gone).
+
+    The article is the one document that every favorite and comment of it writes; on a viral
+    article, concurrent transactions conflict there (WriteConflict, a TransientTransactionError).
+    Writing it first means a conflict aborts the transaction before any other work, so a retry
+    wastes one statement, and the transaction's snapshot starts at that write (a commit on the
+    article just before it no longer conflicts). The reasoning: docs/scaling.md, "Hot articles".
+    """
+    count = await move_counter(article_id, counter, delta, session)
+    if count is None:
         raise NotFound("article", "not found")
     return count
 
@@ -775,20 +793,23 @@ async def unfavorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
     edge = {"user_id": user_id, "article_id": article["_id"]}
 
     async def write(session: Any) -> int:
-        removed = await collection(Favorite).delete_one(edge, session=session)
+        if session is not None:  # the hot write first; no edge aborts it, undoing the `$inc`
+            count = await hot_first(article["_id"], "favorites_count", -1, session)
+            removed = await collection(Favorite).delete_one(edge, session=session)
+            if removed.deleted_count == 0:
+                raise _AlreadyDone
+            return count
+        removed = await collection(Favorite).delete_one(edge)
         if removed.deleted_count == 0:
             raise _AlreadyDone
         try:
-            count = await move_counter(article["_id"], "favorites_count", -1, session)
+            found = await move_counter(article["_id"], "favorites_count", -1)
         except BaseException:
-            if session is None:
-                await collection(Favorite).insert_one(
-                    _edge_document(edge)
-                )
+            await collection(Favorite).insert_one(_edge_document(edge))
             raise
-        if count is None:
+        if found is None:
             raise NotFound("article", "not found")
-        return count
+        return found
 
     try:
         return await atomically(write)

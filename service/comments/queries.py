@@ -5,6 +5,7 @@ A page of comments is one aggregation (filter, order, window, author join) with 
 """
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,13 +16,13 @@ from models import Comment, User
 from models.comments import NEWEST_COMMENTS
 from models.common import utc_now, utc_now_after
 from service.articles.queries import counted_insert, move_counter
-from service.counters import next_sequence
+from service.counters import next_id
 from service.cursors import after_condition, keyset_cursor
 from service.db import atomically, collection
 from service.errors import NotFound, PreconditionFailed
 from service.profiles.queries import author_stages, followed_among, public_author
 from service.users.queries import Viewer, is_recently_current
-from service.versions import at_version, version_bump
+from service.versions import at_version, server_version_bump
 
 # A list asked for without `limit` answers at most this many comments (newest first), with a
 # `nextCursor` to the rest: an article with 100,000 comments must not cost one answer of all.
@@ -165,14 +166,17 @@ async def visible_comment(
 
 
 async def add_comment(article_id: PydanticObjectId, author: User, body: str) -> dict[str, Any]:
-    """Store a comment under the next integer id from the `comments` counter, and count it.
+    """Store a comment under the next integer id of the `comments` sequence, and count it.
+
+    The id comes from this process's reserved block (service/counters.py), not from one
+    `$inc` per comment on the shared counter.
 
     The comment and the article's `$inc` are one transaction on a replica set; elsewhere a
     failed `$inc` takes the comment back (`folio db recount` repairs what a failover leaves).
     """
     now = utc_now()
     comment = Comment(
-        id=await next_sequence("comments"),
+        id=await next_id("comments"),
         article_id=article_id,
         author_id=author.id,  # type: ignore[arg-type]
         body=body,
@@ -214,14 +218,31 @@ async def comment_on_article(
 
 
 async def delete_comment(comment: dict[str, Any]) -> None:
-    """Delete one comment and uncount it (one transaction on a replica set)."""
+    """Delete one comment and uncount it (one transaction on a replica set).
+
+    In the transaction the article's `$inc` comes first, where a conflict on a busy article
+    costs least (see `hot_first` in service/articles/queries.py); a comment already gone
+    aborts it, which takes the `$inc` back.
+    """
 
     async def write(session: Any) -> None:
-        removed = await collection(Comment).delete_one({"_id": comment["_id"]}, session=session)
-        if removed.deleted_count:  # a concurrent delete already uncounted it otherwise
+        if session is not None:
             await move_counter(comment["article_id"], "comments_count", -1, session)
+            removed = await collection(Comment).delete_one({"_id": comment["_id"]},
+                                                           session=session)
+            if not removed.deleted_count:
+                raise _AlreadyGone
+            return
+        removed = await collection(Comment).delete_one({"_id": comment["_id"]})
+        if removed.deleted_count:  # a concurrent delete already uncounted it otherwise
+            await move_counter(comment["article_id"], "comments_count", -1)
 
-    await atomically(write)
+    with contextlib.suppress(_AlreadyGone):
+        await atomically(write)
+
+
+class _AlreadyGone(Exception):
+    """A concurrent delete removed (and uncounted) the comment first: nothing to write."""
 
 
 def stale() -> PreconditionFailed:
@@ -232,7 +253,10 @@ def stale() -> PreconditionFailed:
 async def update_comment(
     comment: dict[str, Any], author: User, body: str, *, if_version: bool = False
 ) -> dict[str, Any]:
-    """Replace the comment's body in one atomic update; `updated_at` moves, the version `$inc`s.
+    """Replace the comment's body in one atomic update; `updated_at` moves, the version too.
+
+    The new version is the stored one plus one, computed by the server (a pipeline update),
+    whatever version was read: a comment from before versions is never set back to 2.
 
     With `if_version`, the write applies only while the stored comment is still at the
     version read (checked in the same `find_one_and_update`, never by a read before it), else
@@ -241,7 +265,7 @@ async def update_comment(
     changes = {"body": body, "updated_at": utc_now_after(comment.get("updated_at"))}
     updated = await collection(Comment).find_one_and_update(
         {"_id": comment["_id"], **(at_version(comment) if if_version else {})},
-        version_bump(comment, changes),
+        server_version_bump(changes),
         projection=dict(COMMENT_FIELDS),  # a copy: the embedded engine adds `_id` to it in place
         return_document=ReturnDocument.AFTER,
     )

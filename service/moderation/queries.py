@@ -458,20 +458,26 @@ async def change_role(
 
 
 async def store_role(target: User, role: Role, actor: User | None) -> dict[str, Any]:
-    """Store an account's role and log the change (`actor` None: an operator's command)."""
+    """Store an account's role and log the change (`actor` None: an operator's command).
+
+    The log's "previous" is the role the write replaced, from the document as it was just
+    before it (ReturnDocument.BEFORE), not from `target`, which was read earlier and may be
+    stale by then (another admin's change in between).
+    """
 
     async def write(session: Any) -> dict[str, Any]:
-        updated = await collection(User).find_one_and_update(
+        before = await collection(User).find_one_and_update(
             {"_id": target.id}, {"$set": {"role": role}},
-            return_document=ReturnDocument.AFTER, session=session,
+            return_document=ReturnDocument.BEFORE, session=session,
         )
-        if updated is None:
+        if before is None:
             raise NotFound("profile", "not found")
-        if target.role != role:
+        previous = before.get("role") or "author"  # an account from before roles
+        if previous != role:
             entry = log_entry(actor, "set_role", "user", target.username, None,
-                              previous=target.role, role=role)
+                              previous=previous, role=role)
             await write_log(entry, session)
-        return updated
+        return {**before, "role": role}
 
     return await atomically(write)
 

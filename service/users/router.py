@@ -3,6 +3,7 @@
 from fastapi import APIRouter, BackgroundTasks, Response, status
 
 from models import User
+from service.db import detached
 from service.errors import Forbidden, Invalid, Unauthorized
 from service.schemas import error_responses
 from service.users import deletion, queries
@@ -197,8 +198,8 @@ async def delete(
     except Forbidden:
         await limits.hit(limits.login_per_account, "login", user.email)
         raise
-    # The removal runs after the answer (in this request's task): once marked, the account is
-    # gone for its holder, and a run that stops is resumed (start-up, `folio users
-    # finish-deletions`).
-    background.add_task(deletion.finish_logged, user.id)
+    # The removal runs after the answer, `detached` from the request's deadline (background
+    # work has its own budget): once marked, the account is gone for its holder, and a run
+    # that stops is resumed (start-up, `folio users finish-deletions`).
+    background.add_task(detached, deletion.finish_logged, user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
