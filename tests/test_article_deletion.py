@@ -84,21 +84,10 @@ async def test_an_interrupted_sweep_leaves_the_article_gone_everywhere_and_the_n
     assert (await names_article(data["id"]))["Favorite"] == 4  # one batch of 2 went
     assert stored["favorites_count"] == 4  # moved by exactly what was deleted
 
-    # Gone from every read at once, for its author too.
+    # Gone at once, for its author too (lists, feeds and tags: the test after this one).
     for headers in ({}, author.headers):
         for path in (f"/api/articles/{slug}", f"/api/articles/{slug}/comments"):
             assert (await client.get(path, headers=headers)).status_code == 404, path
-    for params in ({}, {"author": author.username}, {"tag": "doomed"},
-                   {"favorited": fans[0].username}):
-        listed = (await client.get("/api/articles", params=params)).json()["articles"]
-        assert slug not in [a["slug"] for a in listed], params
-    for status in ("draft", "scheduled"):
-        mine = await client.get("/api/articles", params={"status": status}, headers=author.headers)
-        assert mine.json()["articlesCount"] == 0, status
-    feed = (await client.get("/api/articles/feed", headers=fans[1].headers)).json()
-    assert feed["articles"] == [] and feed["articlesCount"] == 0
-    assert "doomed" not in (await client.get("/api/tags")).json()["tags"]
-    assert slug not in (await client.get("/feeds/articles.atom")).text
     # Nothing new lands on it: the writes answer 404 and leave nothing behind.
     late = await client.post(f"/api/articles/{slug}/favorite", headers=fans[0].headers)
     assert late.status_code == 404
@@ -117,7 +106,30 @@ async def test_an_interrupted_sweep_leaves_the_article_gone_everywhere_and_the_n
     assert favorites["articlesCount"] == 1  # the fan's favorites count no orphan edge
 
 
-async def test_a_favorite_or_comment_racing_the_mark_takes_itself_back(client):
+@pytest.mark.not_on_wire(
+    "mongoeco matches a null `published_at` with `$lte` (docs/engines.md), so a marked article "
+    "leaks into its lists as drafts do; MongoDB compares within one BSON type"
+)
+async def test_a_marked_article_is_gone_from_every_list_feed_tag_and_atom_entry(client):
+    data = await a_popular_article(client)
+    author, fans, slug = data["author"], data["fans"], data["popular"]["slug"]
+    assert await article_deletion.mark(await collection(Article).find_one({"_id": data["id"]}))
+    for params in ({}, {"author": author.username}, {"tag": "doomed"},
+                   {"favorited": fans[0].username}):
+        listed = (await client.get("/api/articles", params=params)).json()["articles"]
+        assert slug not in [a["slug"] for a in listed], params
+    for status in ("draft", "scheduled"):
+        mine = await client.get("/api/articles", params={"status": status}, headers=author.headers)
+        assert mine.json()["articlesCount"] == 0, status
+    feed = (await client.get("/api/articles/feed", headers=fans[1].headers)).json()
+    assert feed["articles"] == [] and feed["articlesCount"] == 0
+    assert "doomed" not in (await client.get("/api/tags")).json()["tags"]
+    assert slug not in (await client.get("/feeds/articles.atom")).text
+    found = await client.get("/api/search", params={"q": data["popular"]["title"]})
+    assert found.json()["articlesCount"] == 0
+
+
+async def test_a_favorite_racing_the_mark_takes_itself_back(client):
     data = await a_popular_article(client)
     newcomer = await register(client)
     newcomer_id = await user_id(newcomer.username)
