@@ -425,6 +425,12 @@ async def atomically(work: Callable[[Any | None], Awaitable[T]]) -> T:
         return await session.with_transaction(work)
 
 
+def shared_by_processes() -> bool:
+    """Whether other processes can write to this database: always on MongoDB; never on the
+    embedded engine, whose data lives in this process's memory alone."""
+    return not current_engine().embedded
+
+
 def lease_update(
     match: dict[str, Any], field: str, seconds: float, held: datetime | None, *, embedded: bool
 ) -> tuple[dict[str, Any], Any]:
