@@ -10,10 +10,10 @@ import pytest
 
 from models import Article, ArticleRevision, Comment, Favorite, Follow, Report, User
 from models.common import utc_now
-from service.db import collection
-from service.main import create_app
 from service import sweeper
 from service.articles import deletion as article_deletion
+from service.db import collection
+from service.main import create_app
 from service.users import deletion
 from tests import oplog
 from tests.conftest import client_for, make_settings, serving
