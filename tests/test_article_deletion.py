@@ -238,7 +238,7 @@ async def test_account_deletion_transactions_stay_small_and_uncount_per_article(
     assert len(writes_per_batch) >= 3  # the favorites took two batches, the comments one
     for deletes, counters in writes_per_batch:
         assert deletes <= deletion.BATCH_SIZE and counters <= deletion.BATCH_SIZE
-    assert deletion.BATCH_SIZE <= 100  # tens of statements per transaction, never hundreds
+    assert deletion.BATCH_SIZE <= 50  # tens of statements per transaction, never hundreds
     # Five comments on one article: one delete and one `$inc` of exactly five.
     assert (1, 1) in writes_per_batch
     await assert_counters_exact()

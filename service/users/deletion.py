@@ -16,12 +16,14 @@ clock: a run before then removes what it finds and leaves the account marked (`w
 the background loop, or the operator's command, finishes it later.
 
 Counters stay exact across a crash. On a replica set each batch's deletes and decrements are
-one transaction, of at most 2 x BATCH_SIZE statements (a few tens), touching at most
-BATCH_SIZE articles: short enough to stay far inside the 60 s transaction limit and to
-conflict with few concurrent favorites. Without transactions, the articles a batch touches are first listed on the
-account (`deletion_pending`); a resumed deletion settles them before going on: an article that
-still exists gets its counters recounted, one already deleted loses its comments, favorites,
-revisions and reports. A decrement only ever subtracts what that runner itself deleted, so no
+one transaction touching at most BATCH_SIZE articles, with at most three statements per
+article (a comment batch: the reports on the comments, the comments, the counter): a few
+tens, far inside the 60 s transaction limit, and few articles on which to conflict with a
+concurrent favorite (a conflict aborts the transaction, and the driver retries it whole).
+Without transactions, the articles a batch touches are first listed on the account
+(`deletion_pending`); a resumed deletion settles them before going on: an article that still
+exists gets its counters recounted (one already deleted was swept of everything naming it
+before it went). A decrement only ever subtracts what that runner itself deleted, so no
 re-run can decrement twice.
 
 One runner at a time holds a deletion (`deletion_claimed_until`, renewed every batch); a
@@ -57,11 +59,11 @@ from service.users.queries import (
 log = logging.getLogger("folio.deletion")
 
 # Documents read (and then removed) per batch, one transaction each; a test lowers it.
-BATCH_SIZE = 50
+BATCH_SIZE = 25
 # How long after `deleting` the last pass may start: the time other processes may still trust
 # a confirmation of the account's token, plus a margin for a request admitted just before
 # then to finish its writes (its operations are bounded by FOLIO_OPERATION_TIMEOUT_MS).
-# None on the embedded engine, which no other process can reach. Tests shorten it.
+# Zero on the embedded engine, which no other process can reach. Tests shorten it.
 WRITE_WINDOW_SECONDS = CONFIRMED_FOR_SECONDS + 15
 # How long a runner holds a deletion between two batches before another may take it over.
 CLAIM_SECONDS = 120
