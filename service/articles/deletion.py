@@ -242,12 +242,6 @@ async def marked_articles(limit: int) -> list[PydanticObjectId]:
     return [article["_id"] for article in await found.limit(limit).to_list(None)]
 
 
-async def backlog() -> int:
-    """How many articles are marked and not yet swept (the `deleting` index)."""
-    return await collection(Article).count_documents({"status": DELETED})
-
-
-
 async def delete_article(article: dict[str, Any], *, if_version: bool = False) -> None:
     """The author's DELETE: mark the article (gone from every read at once), then sweep up to
     INLINE_BATCHES batches; whatever is left, or stopped by an error, the background loop
