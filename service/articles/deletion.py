@@ -10,7 +10,8 @@ article's dependents are never removed by one unbounded `delete_many`. Instead:
    already filters on `published_at` (or `status` for drafts), through the same indexes, so
    the article is gone from all of them at once; a by-slug read refuses it (`is_visible`).
    From then on nothing new can be counted on it: `move_counter` never adds to a marked
-   article, so a favorite or comment that raced the mark takes itself back.
+   article, so a favorite or comment that raced the mark takes itself back (and a report
+   finds its target gone, service/moderation/queries.py).
 2. `sweep` removes its favorite edges, comments, reports and revisions in batches of at most
    BATCH_SIZE, found by `article_id` and deleted by `_id`; favorites and comments each move
    the article's counter down by exactly the number deleted, in the same transaction where
@@ -19,9 +20,9 @@ article's dependents are never removed by one unbounded `delete_many`. Instead:
    clock, renewed after every batch); every step is idempotent (it deletes what it finds and
    counts only what it deleted), so a second sweeper, or a rerun after a crash, does no harm.
 
-The DELETE request marks, then sweeps up to INLINE_BATCHES batches; a background loop in the
-API's lifespan (`sweep_marked`, every FOLIO_DELETION_SWEEP_SECONDS) finishes the rest under
-its own time budget, and resumes whatever a stopped process left.
+The DELETE request marks, then sweeps up to INLINE_BATCHES batches; the deletion sweeper, a
+loop in the API's lifespan (service/sweeper.py, every FOLIO_DELETION_SWEEP_SECONDS), finishes
+the rest under its own time budget, and resumes whatever a stopped process left.
 """
 
 import logging
