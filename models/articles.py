@@ -59,13 +59,20 @@ class Article(Document):
     # null, so that every visibility filter (`published_at <= now`) and its index stay as they
     # are: a hidden article is a draft to everyone but its author and moderators.
     moderation: ArticleModeration | None = None
-    status: Literal["draft", "published"] = "published"
+    # "deleted" marks an article whose deletion has started (service/articles/deletion.py): with
+    # `published_at` null and its slug moved aside, every read, list and count already leaves
+    # it out through the indexes above, while its comments, favorites, revisions and reports
+    # are swept in batches; the article itself goes last.
+    status: Literal["draft", "published", "deleted"] = "published"
     publish_at: datetime | None = None
     published_at: datetime | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
     cover_image: CoverImage | None = None
     canonical_url: str | None = None
     schema_version: int = SCHEMA_VERSION
+    # Set (by the server's clock) when deletion starts; until when one sweeper holds it.
+    deleting: datetime | None = None
+    deletion_claimed_until: datetime | None = None
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
 
@@ -81,6 +88,12 @@ class Article(Document):
             # An author's own drafts, newest first; and analytics windows by creation time.
             IndexModel([("author_id", ASCENDING), *NEWEST_CREATED], name="author_created_at"),
             IndexModel(NEWEST_CREATED, name="created_at"),
+            # Deletions to sweep, oldest first: only marked articles are in it.
+            IndexModel(
+                [("status", ASCENDING), ("deleting", ASCENDING)],
+                name="deleting",
+                partialFilterExpression={"status": "deleted"},
+            ),
             # `?meta.<key>=` filters on any key: one wildcard index instead of one per key.
             IndexModel([("meta.$**", ASCENDING)], name="meta_wildcard"),
             # Relevance search on MongoDB; the embedded engine can build it but not query it.

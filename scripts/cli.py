@@ -529,7 +529,8 @@ def users_delete(
 @users_app.command("finish-deletions")
 def users_finish_deletions(url: UrlOption = None, db: DbOption = None) -> None:
     """Finish every account deletion that was started and interrupted (the API also resumes
-    them at start-up). Exits 1 if another process holds some of them."""
+    them, in the background). On MongoDB each waits out its write window (45 s after the
+    deletion started). Exits 1 if another process holds some of them."""
     from service.users.deletion import finish_marked
 
     done, busy = run_with_engine(

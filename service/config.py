@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         "budget of each operation (PyMongo timeoutMS); 0 means no budget (the folio tools: "
         "index builds, exports, migrations)",
     )
+    deletion_sweep_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="how often each API process runs a bounded pass that finishes article and "
+        "account deletions (and resumes those a stopped process left)",
+    )
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger bodies get 413")
     max_json_depth: int = Field(default=32, ge=4, description="deeper JSON bodies get 422")
     rate_limits_enabled: bool = Field(default=True, description="turn every rate limit off")

@@ -15,12 +15,13 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pymongo
 from beanie import Document, init_beanie
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
-from pymongo import monitoring
+from pymongo import ReturnDocument, monitoring
 from pymongo.errors import (
     ConfigurationError,
     ConnectionFailure,
@@ -565,6 +566,57 @@ async def atomically(work: Callable[[Any | None], Awaitable[T]]) -> T:
                     raise
                 await _pause_or_give_up(attempt, stop_at, error)
                 attempt += 1
+
+
+def shared_by_processes() -> bool:
+    """Whether other processes can write to this database: always on MongoDB; never on the
+    embedded engine, whose data lives in this process's memory alone."""
+    return not current_engine().embedded
+
+
+def lease_update(
+    match: dict[str, Any], field: str, seconds: float, held: datetime | None, *, embedded: bool
+) -> tuple[dict[str, Any], Any]:
+    """The filter and update that take a lease stored in `field` for `seconds`, by the
+    server's clock: free when unset (null or absent), lapsed, or (with `held`) still ours.
+
+    On MongoDB both sides read `$$NOW` (the same instant on every member, so hosts' clocks
+    never decide who holds work): the filter in `$expr`, the new end in an update pipeline.
+    The embedded engine evaluates `$$NOW` in neither (mongomock sets null from the pipeline
+    and fails the `$expr`); it runs in this process, so this process's clock is its clock.
+    """
+    free: list[dict[str, Any]] = [{field: None}]
+    if held is not None:
+        free.append({field: held})
+    if embedded:
+        now = datetime.now(UTC)
+        free.insert(1, {field: {"$lt": now}})
+        return {**match, "$or": free}, {"$set": {field: now + timedelta(seconds=seconds)}}
+    free.insert(1, {"$expr": {"$lt": [f"${field}", "$$NOW"]}})
+    ends = {"$add": ["$$NOW", int(seconds * 1000)]}
+    return {**match, "$or": free}, [{"$set": {field: ends}}]
+
+
+async def take_lease(
+    model: type[Document],
+    match: dict[str, Any],
+    field: str,
+    seconds: float,
+    held: datetime | None = None,
+    projection: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """Take (or renew `held`) the lease in `field` of the document `match` finds, by the
+    server's clock (see lease_update); the document after, or None if it is held elsewhere
+    (or gone). The new end is `document[field]`; the server's time is `seconds` before it."""
+    condition, update = lease_update(
+        match, field, seconds, held, embedded=current_engine().embedded
+    )
+    return await collection(model).find_one_and_update(
+        condition,
+        update,
+        projection={**(projection or {}), field: 1},
+        return_document=ReturnDocument.AFTER,
+    )
 
 
 async def create_collection(engine: Engine, name: str, validator: dict[str, Any]) -> bool:

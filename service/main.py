@@ -24,8 +24,8 @@ from service.indexes import drift_report
 from service.middleware import BodyGuard, RequestContext, RequestDeadline
 from service.ratelimit import RateLimits
 from service.security import build_security
+from service.sweeper import pending, run_sweeper
 from service.telemetry import install_error_reporting, install_tracing, shutdown_tracing
-from service.users.deletion import marked_accounts, resume_deletions
 from service.users.roles import bootstrap_admins
 
 DESCRIPTION = """
@@ -91,20 +91,22 @@ def create_app(
                 log.warning("index drift in %s: %s; run `folio db sync`", name, line)
         for task in startup_tasks:
             await task(app, engine)
-        # Account deletions a stopped process left unfinished go on in the background (one
-        # indexed read when there are none); each is claimed, so processes never run one twice.
-        marked = await marked_accounts()
-        resuming = asyncio.create_task(resume_deletions(marked)) if marked else None
-        app.state.resuming_deletions = resuming
+        # Article and account deletions go on in the background, a bounded pass now and then
+        # every FOLIO_DELETION_SWEEP_SECONDS, the first at once if a stopped process left some
+        # (two indexed reads tell); each piece of work is claimed, so processes never run one
+        # twice.
+        sweeper = asyncio.create_task(
+            run_sweeper(settings.deletion_sweep_seconds, start_now=await pending())
+        )
+        app.state.deletion_sweeper = sweeper
         try:
             yield
             for task in shutdown_tasks:
                 await task(app, engine)
         finally:
-            if resuming is not None:
-                resuming.cancel()  # its claim is released or lapses; the next start resumes
-                with contextlib.suppress(asyncio.CancelledError):
-                    await resuming
+            sweeper.cancel()  # its claims are released or lapse; any process's next pass resumes
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             engine.close()
             if shared is not None:
                 await shared.close()

@@ -80,6 +80,15 @@ def make_settings(**overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+@pytest.fixture(autouse=True)
+def no_deletion_write_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Account deletions finish at once: no other process holds a 30 s confirmation of a
+    token here (tests/test_account_deletion.py restores a window where it tests one)."""
+    from service.users import deletion
+
+    monkeypatch.setattr(deletion, "WRITE_WINDOW_SECONDS", 0)
+
+
 @pytest.fixture
 def settings() -> Settings:
     """This test's settings."""

@@ -10,6 +10,8 @@ import pytest
 
 from models import Article, ArticleRevision, Comment, Favorite, Follow, Report, User
 from models.common import utc_now
+from service import sweeper
+from service.articles import deletion as article_deletion
 from service.db import collection
 from service.main import create_app
 from service.users import deletion
@@ -265,27 +267,30 @@ def crash_on_call(target: Any, name: str, call: int, monkeypatch) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "call"),
-    [("move_counter", 3), ("move_counter", 25), ("remove_dependents", 2), ("_settled", 5)],
-    ids=["favorite-uncounted", "comment-uncounted", "article-orphans", "between-batches"],
+    ("target", "name", "call"),
+    [(deletion, "move_counter", 3), (deletion, "move_counter", 25),
+     (article_deletion, "_counted", 2), (deletion, "_settled", 5)],
+    ids=["favorite-uncounted", "comment-uncounted", "article-sweep", "between-batches"],
 )
-async def test_an_interrupted_deletion_resumes_to_completion(client, monkeypatch, caplog, name,
-                                                              call):
+async def test_an_interrupted_deletion_resumes_to_completion(client, monkeypatch, caplog, target,
+                                                              name, call):
     monkeypatch.setattr(deletion, "BATCH_SIZE", 5)
     account = await build_a_busy_account(client)
-    crash_on_call(deletion, name, call, monkeypatch)
+    crash_on_call(target, name, call, monkeypatch)
     with caplog.at_level("ERROR", logger="folio.deletion"):
         assert (await delete_account(client, account["victim"])).status_code == 204
-    assert "resumes at the next start-up" in caplog.text
+    assert "the background loop resumes it" in caplog.text
     stopped = await collection(User).find_one({"_id": account["victim_id"]})
     assert stopped["deleting"] is not None
     assert "deletion_claimed_until" not in stopped  # released, so a resume starts at once
     monkeypatch.undo()
     monkeypatch.setattr(deletion, "BATCH_SIZE", 5)
+    monkeypatch.setattr(deletion, "WRITE_WINDOW_SECONDS", 0)
     with oplog.recording() as log:
         done, busy = await deletion.finish_marked()
     assert [d.username for d in done] == [account["victim"].username] and busy == []
-    assert done[0].settled > 0  # the interrupted batch's articles were settled first
+    if target is deletion:  # an article's sweep needs no settling: it resumes by itself
+        assert done[0].settled > 0  # the interrupted batch's articles were settled first
     assert [p for op in log.details for p in problems(op)] == []
     await assert_nothing_refers_to(account["victim_id"], account["mine"], account["my_comments"])
     await assert_counters_exact()
@@ -323,16 +328,33 @@ async def test_start_up_resumes_unfinished_deletions_in_the_background():
         await Follow(follower_id=other.id, followee_id=user.id).insert()
         seeded["id"] = user.id
 
-    app = create_app(make_settings(), startup_tasks=[leave_a_marked_account])
+    app = create_app(make_settings(deletion_sweep_seconds=3600),
+                     startup_tasks=[leave_a_marked_account])
     async with serving(app):
-        await asyncio.wait_for(app.state.resuming_deletions, 10)
+        for _ in range(100):  # the first pass runs at once, not an hour later
+            if await collection(User).find_one({"_id": seeded["id"]}) is None:
+                break
+            await asyncio.sleep(0.05)
         assert await collection(User).find_one({"_id": seeded["id"]}) is None
         assert await collection(Follow).count_documents({}) == 0
         assert await collection(User).count_documents({}) == 1
+        assert not app.state.deletion_sweeper.done()  # and the loop goes on
 
 
-async def test_start_up_with_nothing_to_resume_starts_no_task(app):
-    assert app.state.resuming_deletions is None
+async def test_start_up_with_nothing_to_resume_sweeps_only_after_an_interval(monkeypatch):
+    passes = []
+
+    async def counted(*args, **kwargs):
+        passes.append(1)
+        return sweeper.Pass()
+
+    monkeypatch.setattr(sweeper, "sweep_pass", counted)
+    app = create_app(make_settings(deletion_sweep_seconds=0.2))
+    async with serving(app):
+        await asyncio.sleep(0.05)
+        assert passes == []  # nothing was left: no pass during start-up's first requests
+        await asyncio.sleep(0.6)
+        assert len(passes) >= 2  # then periodically, not only at start-up
 
 
 # --- concurrency ----------------------------------------------------------------------------------

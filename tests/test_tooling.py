@@ -99,7 +99,8 @@ def test_validators_come_from_the_models():
     assert schema["properties"]["_id"] == {"bsonType": "objectId"}
     assert schema["properties"]["author_id"] == {"bsonType": "objectId"}
     assert schema["properties"]["published_at"] == {"bsonType": ["date", "null"]}
-    assert schema["properties"]["status"] == {"enum": ["draft", "published"]}
+    # "deleted" marks an article whose deletion has started (service/articles/deletion.py).
+    assert schema["properties"]["status"] == {"enum": ["draft", "published", "deleted"]}
     assert schema["properties"]["tag_list"] == {"bsonType": "array", "items": {"bsonType": "string"}}
     comment = validator_for(Comment)["$jsonSchema"]
     assert comment["properties"]["_id"] == {"bsonType": ["int", "long"]}

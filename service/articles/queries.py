@@ -19,7 +19,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from slugify import slugify
 
-from models import Article, ArticleRevision, Comment, Favorite, Report, User
+from models import Article, Favorite, User
 from models.articles import NEWEST_CREATED, NEWEST_PUBLISHED, SCHEMA_VERSION
 from models.common import as_utc, utc_now, utc_now_after
 from models.favorites import NEWEST_FAVORITED
@@ -462,7 +462,10 @@ def is_live(article: dict[str, Any]) -> bool:
 
 async def is_visible(article: dict[str, Any], viewer: Viewer | None) -> bool:
     """Live articles to everyone; drafts and scheduled ones to their author, and hidden ones to
-    their author and moderators (token re-checked, one read)."""
+    their author and moderators (token re-checked, one read). An article whose deletion has
+    started is seen by no one."""
+    if article.get("status") == "deleted":
+        return False
     if is_live(article):
         return True
     if viewer is None:
@@ -579,8 +582,11 @@ UPDATE_ATTEMPTS = 5
 
 
 async def reread(article_id: PydanticObjectId) -> dict[str, Any]:
-    """The article as stored now (without its author), for another attempt; NotFound if gone."""
-    found = await collection(Article).find_one({"_id": article_id}, dict(FULL_FIELDS))
+    """The article as stored now (without its author), for another attempt; NotFound if gone
+    (or being deleted)."""
+    found = await collection(Article).find_one(
+        {"_id": article_id, "status": {"$ne": "deleted"}}, dict(FULL_FIELDS)
+    )
     if found is None:
         raise NotFound("article", "not found")
     return found
@@ -662,39 +668,17 @@ async def update_article(
     raise Conflict("article", "kept changing while this update was retried; try again")
 
 
-# What names an article by `article_id` and goes when it goes (each served by an index that
-# `article_id` leads). Deleted after the article: a favorite or comment written meanwhile finds
-# no article for its `$inc` and takes itself back (counted_insert).
-ARTICLE_DEPENDENTS = (Comment, Favorite, ArticleRevision, Report)
-
-
-async def remove_dependents(article_ids: list[PydanticObjectId]) -> None:
-    """Delete the comments, favorites, revisions and reports of these (deleted) articles."""
-    for model in ARTICLE_DEPENDENTS:
-        await collection(model).delete_many({"article_id": {"$in": article_ids}})
-
-
-async def delete_article(article: dict[str, Any], *, if_version: bool = False) -> None:
-    """Delete an article, then its comments, favorites, revisions and reports (orphans are
-    invisible meanwhile).
-
-    With `if_version`, only while it is still at the version read (else PreconditionFailed).
-    """
-    article_id = article["_id"]
-    selector = {"_id": article_id, **(at_version(article) if if_version else {})}
-    removed = await collection(Article).delete_one(selector)
-    if removed.deleted_count == 0 and if_version:
-        raise stale()
-    await counts().clear()
-    await remove_dependents([article_id])
-
-
 async def move_counter(
     article_id: PydanticObjectId, counter: str, delta: int, session: Any = None
 ) -> int | None:
-    """Atomically add delta to one of the article's counters; its new value, None if gone."""
+    """Atomically add delta to one of the article's counters; its new value, None if gone.
+
+    Nothing is ever added to an article marked deleted (None, as if gone): a favorite or
+    comment that raced the mark takes itself back, so its sweep cannot miss it.
+    """
+    live = {"status": {"$ne": "deleted"}} if delta > 0 else {}
     updated = await collection(Article).find_one_and_update(
-        {"_id": article_id},
+        {"_id": article_id, **live},
         {"$inc": {counter: delta}},
         projection={counter: 1},
         return_document=ReturnDocument.AFTER,

@@ -4,7 +4,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from service.articles import queries
+from service.articles import deletion, queries
 from service.articles.deps import ArticleBySlug, IfVersion, OwnedArticle
 from service.articles.meta import meta_filters
 from service.articles.schemas import (
@@ -167,5 +167,5 @@ async def update_article(
 )
 async def delete_article(article: OwnedArticle, if_version: IfVersion) -> Response:
     """Delete an article you wrote, with its comments and favorites (honours If-Match)."""
-    await queries.delete_article(article, if_version=if_version)
+    await deletion.delete_article(article, if_version=if_version)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -130,10 +130,11 @@ async def file_report(
 
 
 async def _target_exists(article_id: PydanticObjectId, comment_id: int | None) -> bool:
-    """Whether a report's target is still stored (one read by `_id`)."""
+    """Whether a report's target is still stored, and not being deleted (one read by `_id`)."""
     if comment_id is not None:
         return await collection(Comment).find_one({"_id": comment_id}, {"_id": 1}) is not None
-    return await collection(Article).find_one({"_id": article_id}, {"_id": 1}) is not None
+    live = {"_id": article_id, "status": {"$ne": "deleted"}}
+    return await collection(Article).find_one(live, {"_id": 1}) is not None
 
 
 async def resolve_reports(
@@ -210,8 +211,8 @@ async def report_queue(status: str, limit: int, cursor: str | None) -> QueuePage
     article_ids = sorted({row["article_id"] for row in page})
     comment_ids = sorted({row["comment_id"] for row in page if row.get("comment_id") is not None})
     articles, comments, tallies = await asyncio.gather(
-        collection(Article).find(
-            {"_id": {"$in": article_ids}},
+        collection(Article).find(  # one being deleted shows as gone, like its reports soon
+            {"_id": {"$in": article_ids}, "status": {"$ne": "deleted"}},
             {"slug": 1, "title": 1, "author_id": 1, "moderation": 1},
         ).to_list(None),
         collection(Comment).find(
@@ -382,8 +383,10 @@ async def set_comment_hidden(
 
 
 async def slug_of(article_id: PydanticObjectId) -> str | None:
-    """The slug of the article with this id; None once it is deleted."""
-    found = await collection(Article).find_one({"_id": article_id}, {"slug": 1})
+    """The slug of the article with this id; None once its deletion has started."""
+    found = await collection(Article).find_one(
+        {"_id": article_id, "status": {"$ne": "deleted"}}, {"slug": 1}
+    )
     return None if found is None else found["slug"]
 
 

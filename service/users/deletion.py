@@ -1,22 +1,34 @@
 """Account deletion: mark the account, end its sessions, then remove everything it owns. No HTTP.
 
-The order makes a deletion safe to interrupt and to resume. `mark` sets `deleting` and ends
-every session in one update, so the account's tokens stop working at once and sign-in fails
-(as for bad credentials). `finish` then removes, in batches of at most BATCH_SIZE: the follows
-both ways, the account's favorites (each `$inc`-ing its article's `favorites_count` down), its
-comments (`comments_count` down, per article), the reports it filed, its articles with their
-comments, favorites, revisions and reports, and last the account itself, which frees the
-username and email. `moderation_log` keeps its entries (they hold usernames as text).
+The order makes a deletion safe to interrupt and to resume. `mark` sets `deleting` (by the
+server's clock) and ends every session in one update, so the account's tokens stop working at
+once and sign-in fails (as for bad credentials). `finish` then removes, in batches of at most
+BATCH_SIZE: the follows both ways, the account's favorites and comments (grouped by article:
+one `delete_many` and one `$inc` of the exact number deleted per article), the reports it
+filed, and its articles (each marked, then swept as service/articles/deletion.py does), and
+last the account itself, which frees the username and email. `moderation_log` keeps its
+entries (they hold usernames as text).
+
+Other processes may still accept the account's edge writes for CONFIRMED_FOR_SECONDS after
+the mark (they trust a recent confirmation of its token), so the last pass, after which the
+account goes, starts no earlier than WRITE_WINDOW_SECONDS after `deleting`, by the server's
+clock: a run before then removes what it finds and leaves the account marked (`waiting`), and
+the background loop, or the operator's command, finishes it later.
 
 Counters stay exact across a crash. On a replica set each batch's deletes and decrements are
-one transaction. Without transactions, the articles a batch touches are first listed on the
-account (`deletion_pending`); a resumed deletion settles them before going on: an article that
-still exists gets its counters recounted, one already deleted loses its comments, favorites,
-revisions and reports. A decrement only ever subtracts what that runner itself deleted, so no
+one transaction touching at most BATCH_SIZE articles, with at most three statements per
+article (a comment batch: the reports on the comments, the comments, the counter): a few
+tens, far inside the 60 s transaction limit, and few articles on which to conflict with a
+concurrent favorite (a conflict aborts the transaction, and the driver retries it whole).
+Without transactions, the articles a batch touches are first listed on the account
+(`deletion_pending`); a resumed deletion settles them before going on: an article that still
+exists gets its counters recounted (one already deleted was swept of everything naming it
+before it went). A decrement only ever subtracts what that runner itself deleted, so no
 re-run can decrement twice.
 
 One runner at a time holds a deletion (`deletion_claimed_until`, renewed every batch); a
-runner that finds it claimed leaves it alone (DeletionBusy) until the claim lapses.
+runner that finds it claimed leaves it alone (DeletionBusy) until the claim lapses. Claims
+are leases by the server's clock (service.db.take_lease), never by a host's.
 """
 
 import asyncio
@@ -28,21 +40,31 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from beanie import PydanticObjectId
-from pymongo import ReturnDocument
 
 from models import Article, Comment, Favorite, Follow, Report, User
-from models.common import utc_now
+from models.common import as_utc
+from service.articles import deletion as article_deletion
 from service.articles.counts import counts
-from service.articles.queries import favorites_key, move_counter, remove_dependents
-from service.db import atomically, collection
+from service.articles.queries import favorites_key, move_counter
+from service.db import atomically, collection, shared_by_processes, take_lease
 from service.errors import Forbidden, Unauthorized
 from service.security import Passwords
-from service.users.queries import Viewer, ending_every_session, forget_confirmations
+from service.users.queries import (
+    CONFIRMED_FOR_SECONDS,
+    Viewer,
+    ending_every_session,
+    forget_confirmations,
+)
 
 log = logging.getLogger("folio.deletion")
 
-# Documents read (and then removed) per batch; a test lowers it.
-BATCH_SIZE = 500
+# Documents read (and then removed) per batch, one transaction each; a test lowers it.
+BATCH_SIZE = 25
+# How long after `deleting` the last pass may start: the time other processes may still trust
+# a confirmation of the account's token, plus a margin for a request admitted just before
+# then to finish its writes (its operations are bounded by FOLIO_OPERATION_TIMEOUT_MS).
+# Zero on the embedded engine, which no other process can reach. Tests shorten it.
+WRITE_WINDOW_SECONDS = CONFIRMED_FOR_SECONDS + 15
 # How long a runner holds a deletion between two batches before another may take it over.
 CLAIM_SECONDS = 120
 # How many times settling re-reads a counter that moved while it was being recounted.
@@ -60,14 +82,24 @@ class Deletion:
     username: str
     removed: Tally[str] = field(default_factory=Tally)
     settled: int = 0  # articles settled from an interrupted batch
+    # Set while the account stays marked: its last pass may start only at this instant (server
+    # clock), or, with `busy_article`, an article of it is being swept by another runner.
+    waiting_until: datetime | None = None
+    seconds_left: float = 0.0
+    busy_article: bool = False
+
+    @property
+    def done(self) -> bool:
+        """Whether the account is gone."""
+        return self.waiting_until is None and not self.busy_article
 
 
 # --- marking ------------------------------------------------------------------------------------
 
 
-def _marking(now: datetime) -> dict[str, Any]:
-    """The update that marks an account for deletion and ends all its sessions."""
-    return ending_every_session({"deleting": now})
+def _marking() -> dict[str, Any]:
+    """The update that marks an account for deletion (server's clock) and ends all its sessions."""
+    return {**ending_every_session({}), "$currentDate": {"deleting": True}}
 
 
 async def mark(user_id: PydanticObjectId, condition: dict[str, Any] | None = None) -> bool:
@@ -77,7 +109,7 @@ async def mark(user_id: PydanticObjectId, condition: dict[str, Any] | None = Non
     still the account's), so that a token revoked, or a password changed, meanwhile marks nothing.
     """
     marked = await collection(User).update_one(
-        {"_id": user_id, "deleting": {"$exists": False}, **(condition or {})}, _marking(utc_now())
+        {"_id": user_id, "deleting": {"$exists": False}, **(condition or {})}, _marking()
     )
     forget_confirmations(user_id)  # this process stops trusting the account's tokens at once
     return marked.modified_count == 1
@@ -109,26 +141,17 @@ async def _claim(
     user_id: PydanticObjectId, held: datetime | None
 ) -> tuple[dict[str, Any], datetime] | None:
     """Take (or, with `held`, the instant this run's claim ends, renew) the deletion; the
-    account and the new end of the claim, or None once the account is gone.
+    account and the new end of the claim (the server's time is CLAIM_SECONDS before it), or
+    None once the account is gone.
 
     DeletionBusy when another runner's claim has not lapsed.
     """
-    now = utc_now()
-    until = now + timedelta(seconds=CLAIM_SECONDS)
-    free: list[dict[str, Any]] = [
-        {"deletion_claimed_until": {"$exists": False}},
-        {"deletion_claimed_until": {"$lt": now}},
-    ]
-    if held is not None:
-        free.append({"deletion_claimed_until": held})
-    account = await collection(User).find_one_and_update(
-        {"_id": user_id, "deleting": {"$exists": True}, "$or": free},
-        {"$set": {"deletion_claimed_until": until}},
-        projection={"username": 1, "deletion_pending": 1},
-        return_document=ReturnDocument.AFTER,
+    account = await take_lease(
+        User, {"_id": user_id, "deleting": {"$exists": True}}, "deletion_claimed_until",
+        CLAIM_SECONDS, held, {"username": 1, "deletion_pending": 1, "deleting": 1},
     )
     if account is not None:
-        return account, until
+        return account, account["deletion_claimed_until"]
     if await collection(User).find_one({"_id": user_id, "deleting": {"$exists": True}}, {"_id": 1}):
         raise DeletionBusy(str(user_id))
     return None
@@ -175,11 +198,10 @@ async def recount_article(article_id: PydanticObjectId) -> bool:
 
 
 async def _settle(user_id: PydanticObjectId, article_ids: list[PydanticObjectId]) -> None:
-    """Finish what an interrupted batch left: recount the articles that still exist, and
-    remove what names the ones already deleted."""
-    gone = [article_id for article_id in article_ids if not await recount_article(article_id)]
-    if gone:
-        await remove_dependents(gone)
+    """Finish what an interrupted batch left: recount the articles that still exist (one
+    already deleted was swept of everything naming it before it went)."""
+    for article_id in article_ids:
+        await recount_article(article_id)
     await _settled(user_id, article_ids)
 
 
@@ -215,20 +237,25 @@ async def follows_received(user_id: PydanticObjectId) -> int:
 
 
 async def favorites(user_id: PydanticObjectId) -> int:
-    """The account's favorites, each uncounted from its article (one per article)."""
+    """The account's favorites, grouped by article: one delete and one exact `$inc` each."""
     batch = await _ids(Favorite, {"user_id": user_id}, {"article_id": 1})
     if not batch:
         return 0
-    article_ids = [edge["article_id"] for edge in batch]
+    per_article: dict[PydanticObjectId, list[Any]] = {}
+    for edge in batch:
+        per_article.setdefault(edge["article_id"], []).append(edge["_id"])
+    article_ids = list(per_article)
     await _pending(user_id, article_ids)
 
     async def write(session: Any) -> int:
         removed = 0
-        for edge in batch:
-            gone = await collection(Favorite).delete_one({"_id": edge["_id"]}, session=session)
+        for article_id, edge_ids in per_article.items():
+            gone = await collection(Favorite).delete_many(
+                {"_id": {"$in": edge_ids}, "user_id": user_id}, session=session
+            )
             if gone.deleted_count:  # only what this runner removed is uncounted
-                await move_counter(edge["article_id"], "favorites_count", -1, session)
-                removed += 1
+                await move_counter(article_id, "favorites_count", -gone.deleted_count, session)
+            removed += gone.deleted_count
         return removed
 
     removed = await atomically(write)
@@ -273,18 +300,26 @@ async def reports_filed(user_id: PydanticObjectId) -> int:
     return await _remove_by_id(Report, {"reporter_id": user_id})
 
 
+class _ArticleBusy(Exception):
+    """An article of the account is being swept by another runner: finish the account later."""
+
+
 async def articles(user_id: PydanticObjectId) -> int:
-    """The account's articles, each with its comments, favorites, revisions and reports."""
-    batch = await _ids(Article, {"author_id": user_id}, {"_id": 1})
+    """The account's articles: each marked (gone from every read at once), then swept of
+    everything naming it and deleted (service/articles/deletion.py)."""
+    batch = await _ids(Article, {"author_id": user_id}, {"slug": 1, "status": 1, "version": 1})
     if not batch:
         return 0
-    article_ids = [article["_id"] for article in batch]
-    await _pending(user_id, article_ids)  # once deleted, they can no longer be found by author
-    removed = await collection(Article).delete_many({"_id": {"$in": article_ids}})
-    await counts().clear()
-    await remove_dependents(article_ids)
-    await _settled(user_id, article_ids)
-    return removed.deleted_count
+    removed = 0
+    for article in batch:
+        if article.get("status") != article_deletion.DELETED:
+            await article_deletion.mark(article)
+        try:
+            swept = await article_deletion.sweep(article["_id"])
+        except article_deletion.SweepBusy:
+            raise _ArticleBusy(str(article["_id"])) from None
+        removed += 1 if swept is None else swept["article"]
+    return removed or len(batch)
 
 
 # In order: edges and the account's own writes first, its articles last, then the account.
@@ -302,12 +337,14 @@ STEPS: dict[str, Step] = {
 
 
 async def finish(user_id: PydanticObjectId) -> Deletion | None:
-    """Carry a marked account's deletion through to the end; None if no such account is marked.
+    """Carry a marked account's deletion as far as it may go; None if no such account is marked.
 
     Resumes where an interrupted run stopped. Every step runs until it finds nothing, and the
-    steps run again until a whole pass finds nothing (a write that passed its token check just
-    before the marker may land during the run), then the account goes.
-    DeletionBusy when another runner holds it.
+    steps run again until a whole pass finds nothing. The account goes after such a pass that
+    started WRITE_WINDOW_SECONDS or more after `deleting` (server's clock), when no write the
+    account's token still passed elsewhere can land any more; before then the result is
+    `waiting` and the account stays marked for a later run. DeletionBusy when another runner
+    holds it.
     """
     claimed = await _claim(user_id, None)
     if claimed is None:
@@ -315,11 +352,14 @@ async def finish(user_id: PydanticObjectId) -> Deletion | None:
     account, held = claimed
     claim = [held]  # renewed by the run after every batch
     try:
-        return await _run(user_id, account, claim)
+        result = await _run(user_id, account, claim)
     except BaseException:
         # Let the next runner take over at once (a crashed process's claim lapses instead).
         await _release(user_id, claim[0])
         raise
+    if not result.done:
+        await _release(user_id, claim[0])
+    return result
 
 
 async def _release(user_id: PydanticObjectId, held: datetime) -> None:
@@ -333,6 +373,24 @@ async def _release(user_id: PydanticObjectId, held: datetime) -> None:
         log.warning("could not release the deletion claim on account %s", user_id)
 
 
+def _window_ends(account: dict[str, Any]) -> datetime:
+    """The first instant (server's clock) at which the account's last pass may start.
+
+    Counted from `deleting` to the millisecond, the precision of a BSON date (the embedded
+    engine keeps the microseconds `$currentDate` gives it, and the lease's end without them).
+    """
+    deleting = as_utc(account["deleting"])
+    deleting = deleting.replace(microsecond=deleting.microsecond // 1000 * 1000)
+    # With no other process (the embedded engine), this one forgot its confirmations at the mark.
+    window = WRITE_WINDOW_SECONDS if shared_by_processes() else 0
+    return deleting + timedelta(seconds=window)
+
+
+def _server_now(claim_ends: datetime) -> datetime:
+    """The server's time when it granted a claim that ends at `claim_ends`."""
+    return as_utc(claim_ends) - timedelta(seconds=CLAIM_SECONDS)
+
+
 async def _run(
     user_id: PydanticObjectId, account: dict[str, Any], claim: list[datetime]
 ) -> Deletion:
@@ -342,42 +400,82 @@ async def _run(
     if pending:
         await _settle(user_id, pending)
         result.settled = len(pending)
+    window_ends = _window_ends(account)
     while True:
+        # Renewing tells the server's time as this pass starts.
+        renewed = await _claim(user_id, claim[0])
+        if renewed is None:  # finished by another runner after our claim lapsed
+            return result
+        claim[0] = renewed[1]
+        last_pass = _server_now(claim[0]) >= window_ends
         found = 0
-        for name, step in STEPS.items():
-            while removed := await step(user_id):
-                result.removed[name] += removed
-                found += removed
-                renewed = await _claim(user_id, claim[0])
-                if renewed is None:  # finished by another runner after our claim lapsed
-                    return result
-                claim[0] = renewed[1]
-        if not found:
-            break
+        try:
+            for name, step in STEPS.items():
+                while removed := await step(user_id):
+                    result.removed[name] += removed
+                    found += removed
+                    renewed = await _claim(user_id, claim[0])
+                    if renewed is None:
+                        return result
+                    claim[0] = renewed[1]
+        except _ArticleBusy:
+            result.busy_article = True
+            return result
+        if found:
+            continue
+        if not last_pass:  # nothing left now, but a late write may still land: come back
+            result.waiting_until = window_ends
+            result.seconds_left = (window_ends - _server_now(claim[0])).total_seconds()
+            return result
+        break
     await collection(User).delete_one({"_id": user_id, "deleting": {"$exists": True}})
     forget_confirmations(user_id)
     await counts().clear()
     return result
 
 
-async def marked_accounts() -> list[PydanticObjectId]:
-    """Every account whose deletion was started and not finished."""
-    found = collection(User).find({"deleting": {"$exists": True}}, {"_id": 1})
+async def marked_accounts(limit: int | None = None) -> list[PydanticObjectId]:
+    """Accounts whose deletion was started and not finished (the `deleting` index), oldest
+    first; at most `limit`."""
+    found = collection(User).find({"deleting": {"$exists": True}}, {"_id": 1}).sort("deleting", 1)
+    if limit is not None:
+        found = found.limit(limit)
     return [account["_id"] async for account in found]
 
 
+async def finish_waiting(user_id: PydanticObjectId) -> Deletion | None:
+    """`finish`, sleeping out the write window (or a busy article) and running again until the
+    account is gone: for the operator's commands, which may wait a minute."""
+    total: Deletion | None = None
+    while True:
+        deletion = await finish(user_id)
+        if deletion is None:
+            return total
+        if total is None:
+            total = deletion
+        else:
+            total.removed.update(deletion.removed)
+            total.settled += deletion.settled
+        total.waiting_until, total.busy_article = deletion.waiting_until, deletion.busy_article
+        if deletion.done:
+            return total
+        await asyncio.sleep(max(deletion.seconds_left, 0.0) + 0.1 if not deletion.busy_article
+                            else article_deletion.CLAIM_SECONDS / 4)
+
+
 async def finish_marked(
-    on_done: Callable[[Deletion], None] | None = None,
+    on_done: Callable[[Deletion], None] | None = None, *, wait: bool = True
 ) -> tuple[list[Deletion], list[PydanticObjectId]]:
-    """Finish every marked deletion: those finished, and those another runner holds."""
+    """Finish every marked deletion: those finished, and those another runner holds. With
+    `wait`, each waits out its write window; without, one still inside it is left marked."""
     done, busy = [], []
     for user_id in await marked_accounts():
         try:
-            deletion = await finish(user_id)
+            deletion = await (finish_waiting(user_id) if wait else finish(user_id))
         except DeletionBusy:
             busy.append(user_id)
             continue
-        if deletion is not None:
+        if deletion is not None and deletion.done:
             done.append(deletion)
             if on_done is not None:
                 on_done(deletion)
@@ -385,16 +483,17 @@ async def finish_marked(
 
 
 async def delete_by_username(username: str) -> Deletion | None:
-    """An operator's deletion (no password): mark the account and finish it; None if no such user."""
+    """An operator's deletion (no password): mark the account and finish it, waiting out the
+    write window; None if no such user."""
     account = await collection(User).find_one({"username": username}, {"_id": 1})
     if account is None:
         return None
     await mark(account["_id"])
-    return await finish(account["_id"])
+    return await finish_waiting(account["_id"])
 
 
 async def finish_logged(user_id: PydanticObjectId) -> bool:
-    """`finish`, for a background task: a failure is logged, and left for a resume.
+    """`finish`, for a background task: a failure is logged, and left for the background loop.
 
     False only when another runner holds the deletion.
     """
@@ -405,26 +504,10 @@ async def finish_logged(user_id: PydanticObjectId) -> bool:
         return False
     except Exception:
         log.exception(
-            "deletion of account %s stopped; it resumes at the next start-up, or run "
+            "deletion of account %s stopped; the background loop resumes it, or run "
             "`folio users finish-deletions`", user_id,
         )
     else:
-        if deletion is not None:
+        if deletion is not None and deletion.done:
             log.info("deleted account %s: %s", deletion.username, dict(deletion.removed))
     return True
-
-
-async def resume_deletions(user_ids: list[PydanticObjectId]) -> None:
-    """Finish deletions found at start-up, one after another (a background task).
-
-    One still claimed (by a process that stopped within CLAIM_SECONDS, or one running now) is
-    tried once more after the claim would have lapsed.
-    """
-    busy = []
-    for user_id in user_ids:
-        if not await finish_logged(user_id):
-            busy.append(user_id)
-    if busy:
-        await asyncio.sleep(CLAIM_SECONDS)
-        for user_id in busy:
-            await finish_logged(user_id)
