@@ -14,6 +14,11 @@ ReportReason = Literal["spam", "abuse", "off-topic", "other"]
 REPORT_REASONS: tuple[ReportReason, ...] = ("spam", "abuse", "off-topic", "other")
 # The moderation queue runs oldest first; `_id` breaks ties.
 OLDEST_FIRST = [("created_at", ASCENDING), ("_id", ASCENDING)]
+# The queue's total is counted up to this many reports; past it the API says "more than"
+# (`reportsCountCapped`) instead of counting on. Resolved reports are never deleted, so an exact
+# total would read an ever-growing range of `status_oldest` on every page; this one reads at
+# most QUEUE_COUNT_CAP + 1 index keys, and is exact for any queue a moderator can work through.
+QUEUE_COUNT_CAP = 10_000
 
 
 class Report(Document):

@@ -323,6 +323,8 @@ def _run_migrations(direction: str, to: str | None, url: str | None, db: str | N
         except migrate.UnknownMigration as error:
             console.print(f"[red]{error}[/red]")
             raise typer.Exit(2) from None
+        except migrate.MigrationIncomplete as error:
+            raise OperatorError(str(error)) from None
     if not done:
         console.print("Nothing to do.")
     for migration_id, changed in done:
@@ -448,25 +450,35 @@ def db_sync(
 
 @db_app.command("recount")
 def db_recount(url: UrlOption = None, db: DbOption = None) -> None:
-    """Reconcile articles' favorites_count and comments_count with their edges and comments.
+    """Remove orphans, then reconcile articles' favorites_count and comments_count with their
+    edges and comments.
 
-    Safe while serving. Reports every counter it fixed. A counter that moved while it was being checked is left
-    for the next run.
+    Safe while serving. Orphans are favorites, comments, reports and revisions whose article,
+    comment or user is gone (not one being deleted). Reports what it removed and every counter
+    it fixed; on a replica set each fix is exact (a transaction per article), elsewhere a counter
+    that kept moving while checked is reported, to run again.
     """
     from scripts.dbtools import recount
 
-    with Progress(TextColumn("recount"), MofNCompleteColumn(), TextColumn("articles"),
+    with Progress(TextColumn("{task.description}"), MofNCompleteColumn(), TextColumn("documents"),
                   TimeElapsedColumn(), console=console) as progress:
+        sweep = progress.add_task("orphans", total=None)
         task = progress.add_task("recount", total=None)
         found = run_with_engine(
-            tool_settings(url, db), lambda engine: recount(engine, lambda n: progress.advance(task, n))
+            tool_settings(url, db),
+            lambda engine: recount(engine, lambda n: progress.advance(task, n),
+                                   lambda n: progress.advance(sweep, n)),
         )
+    for kind, removed in found.orphans.items():
+        if removed:
+            console.print(f"removed {removed} orphaned {kind} (their article, comment or user is gone)")
     for slug, counter, stored, true in found.fixed:
         console.print(f"{escape(slug)}: {counter} {stored} -> {true}")
     for slug, counter in found.moved_meanwhile:
-        console.print(f"[yellow]{escape(slug)}: {counter} changed while checked; "
+        console.print(f"[yellow]{escape(slug)}: {counter} kept changing while checked; "
                       "run again to settle[/yellow]")
-    console.print(f"Checked {found.checked} articles, fixed {len(found.fixed)}.")
+    console.print(f"Removed {sum(found.orphans.values())} orphans. "
+                  f"Checked {found.checked} articles, fixed {len(found.fixed)}.")
 
 
 @db_app.command("check")

@@ -2,6 +2,7 @@
 
 import types
 import typing
+from collections import Counter as Tally
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,7 +12,8 @@ from beanie import Document, PydanticObjectId
 from pydantic import BaseModel
 
 from models import DOCUMENT_MODELS, Article, Comment, Favorite
-from service.articles.queries import counts_per_article_pipeline
+from scripts.orphans import sweep_orphans
+from service.articles.recount import recount_until_settled
 from service.db import Engine, apply_validator, collection, create_collection, create_indexes
 from service.indexes import changed_indexes, declared_indexes, drift_report
 
@@ -137,58 +139,38 @@ async def sync(engine: Engine, *, rebuild_changed: bool = False) -> list[str]:
 
 @dataclass
 class Recount:
-    """What `folio db recount` found: articles checked, counters fixed, and those skipped."""
+    """What `folio db recount` found: articles checked, counters fixed, and those still moving."""
 
     checked: int = 0
     fixed: list[tuple[str, str, int, int]] = field(default_factory=list)  # slug, counter, was, is
     moved_meanwhile: list[tuple[str, str]] = field(default_factory=list)  # slug, counter
+    orphans: Tally[str] = field(default_factory=Tally)  # removed, per collection
 
 
 # Each article counter, and the collection whose documents it counts (by `article_id`).
 COUNTERS = (("favorites_count", Favorite), ("comments_count", Comment))
 
 
-async def recount(engine: Engine, report: Callable[[int], None]) -> Recount:
-    """Reconcile every article's `favorites_count` and `comments_count`, in batches.
+async def recount(
+    engine: Engine, report: Callable[[int], None], swept: Callable[[int], None] = lambda n: None
+) -> Recount:
+    """Remove orphans (scripts/orphans.py), then set every article's `favorites_count` and
+    `comments_count` from the favorite edges and comments that name it, in batches; safe while
+    serving. `swept(n)` after each batch of n documents checked for orphans, `report(n)` after
+    each batch of n articles recounted.
 
-    The truth is the favorite edges and the comments that name the article. Safe while
-    serving: each correction is an `$inc` by the difference, applied only if the counter still
-    holds the value read (a favorite or comment arriving meanwhile makes it skip that one,
-    reported, for the next run). It is not airtight: a write caught between its document and
-    its `$inc` (on a standalone server), or two opposite writes both landing between the read
-    and the fix, can leave a counter off again. Run it at a quiet moment, and once more to
-    confirm nothing is left to fix.
+    Exact on a replica set: each article whose counter disagrees is recounted in its own small
+    transaction, where a favorite or comment landing meanwhile is a write conflict that the driver
+    retries (service/articles/recount.py). Without transactions each set is guarded by the value
+    read and retried while the counter moves; those still moving are recounted again at the end,
+    and any left then are reported (`moved_meanwhile`), never passed over in silence.
     """
-    from scripts.migrate import in_batches
-
-    result = Recount()
-
-    async def check(batch: list[dict[str, Any]]) -> int:
-        ids = [article["_id"] for article in batch]
-        fixed = 0
-        result.checked += len(batch)
-        for counter, model in COUNTERS:
-            truth = {
-                group["_id"]: group["edges"]
-                async for group in collection(model).aggregate(counts_per_article_pipeline(ids))
-            }
-            for article in batch:
-                stored, true = article.get(counter, 0), truth.get(article["_id"], 0)
-                if stored == true and counter in article:
-                    continue
-                unchanged = ({counter: stored} if counter in article
-                             else {counter: {"$exists": False}})
-                moved = await collection(Article).update_one(
-                    {"_id": article["_id"], **unchanged}, {"$inc": {counter: true - stored}},
-                )
-                if moved.modified_count or (moved.matched_count and true == stored):
-                    if true != stored:
-                        result.fixed.append((article["slug"], counter, stored, true))
-                        fixed += 1
-                else:
-                    result.moved_meanwhile.append((article["slug"], counter))
-        return fixed
-
-    fields = {"slug": 1, **{counter: 1 for counter, _ in COUNTERS}}
-    await in_batches(collection(Article), {}, fields, check, report)
-    return result
+    orphans = await sweep_orphans(swept)  # first: what it removes may still be counted
+    counters = [(counter, collection(model)) for counter, model in COUNTERS]
+    found = await recount_until_settled(collection(Article), counters, report)
+    return Recount(
+        checked=found.checked,
+        fixed=[(slug, counter, stored or 0, true) for _, slug, counter, stored, true in found.fixed],
+        moved_meanwhile=[(slug, counter) for _, slug, counter in found.moving],
+        orphans=orphans,
+    )

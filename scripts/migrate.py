@@ -55,6 +55,11 @@ class UnknownMigration(Exception):
     """--to names no migration."""
 
 
+class MigrationIncomplete(Exception):
+    """A migration could not finish its work this time (its message says why); it is not
+    recorded as applied, and running it again resumes it."""
+
+
 async def in_batches(
     documents: Any,
     query: dict[str, Any],

@@ -7,8 +7,8 @@ the count, tag and analytics caches (`service/articles/counts.py`) use the same 
 
 A dead Redis must not stall requests, so every command has a short timeout
 (FOLIO_REDIS_TIMEOUT_MS) and no retries, and a failure opens a breaker: for BREAK_SECONDS every
-caller is told at once that Redis is unavailable (caches go to the database, rate limits fail
-open or closed) instead of each request waiting for its own timeout. The next call after that
+caller is told at once that Redis is unavailable (caches fall back to each process's memory,
+rate limits fail open or closed) instead of each request waiting for its own timeout. The next call after that
 tries Redis again.
 """
 
@@ -41,7 +41,7 @@ class SharedStore:
         # Several deployments (and every test) may share one Redis: keys carry the database.
         self.prefix = f"folio:{settings.database}:"
         self._closed_until = 0.0
-        self._fallback = "kept counts, tags and analytics come from the database, and " + (
+        self._fallback = "counts, tags and analytics are kept in this process only, and " + (
             "rate limits admit every request" if settings.rate_limit_fail_open
             else "rate-limited requests answer 503")
 

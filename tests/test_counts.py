@@ -7,7 +7,7 @@ from service.articles import counts as counts_module
 from service.articles.counts import count_key
 from service.db import collection
 from tests import oplog
-from tests.factories import create_article, register
+from tests.factories import create_article, favorite, register
 
 
 def counted(log) -> bool:
@@ -64,3 +64,88 @@ def test_the_page_reads_only_the_page_and_the_count_is_its_own_operation():
     assert "$facet" not in repr(pipeline) and "$count" not in repr(pipeline)
     assert pipeline[0] == {"$match": {"tag_list": "x"}}
     assert pipeline[2:4] == [{"$skip": 20}, {"$limit": 10}]
+
+
+# --- Scopes: a favorite forgets only its user's lists (issue 18, point 9) ---------------------
+
+
+async def _tagged_list(client, tag: str) -> tuple[int, bool]:
+    """`articlesCount` of the list by tag, and whether the request counted on the database."""
+    with oplog.recording() as log:
+        response = await client.get("/api/articles", params={"tag": tag})
+    assert response.status_code == 200, response.text
+    return response.json()["articlesCount"], counted(log)
+
+
+async def test_an_unrelated_favorite_does_not_make_the_next_list_count_again(client):
+    jake, anna = await register(client), await register(client)
+    await create_article(client, jake, tagList=["dragons"])
+    elsewhere = await create_article(client, jake, tagList=["eggs"])
+    assert await _tagged_list(client, "dragons") == (1, True)
+    await favorite(client, anna, elsewhere["slug"])
+    assert await _tagged_list(client, "dragons") == (1, False)
+
+
+async def test_a_count_computed_across_an_unrelated_favorite_is_kept(app, client, monkeypatch):
+    # A favorite anywhere used to move the one generation of the in-process cache, so that
+    # every count computed meanwhile was thrown away: under steady favorites, nothing was kept.
+    from service.articles import queries
+
+    jake, anna = await register(client), await register(client)
+    await create_article(client, jake, tagList=["dragons"])
+    elsewhere = await create_article(client, jake, tagList=["eggs"])
+    stored = await collection(Article).find_one({"slug": elsewhere["slug"]})
+    anna_id = (await app.state.engine.database.users.find_one({"username": anna.username}))["_id"]
+    original = queries.collection
+
+    class Racing:
+        """The articles collection, with a favorite by another request landing mid-count."""
+
+        def __init__(self, model):
+            self._inner = original(model)
+
+        def __getattr__(self, name):
+            return getattr(self._inner, name)
+
+        async def count_documents(self, *args, **kwargs):
+            total = await self._inner.count_documents(*args, **kwargs)
+            await queries.favorite(stored, anna_id)
+            return total
+
+    monkeypatch.setattr(queries, "collection",
+                        lambda model: Racing(model) if model is Article else original(model))
+    assert await _tagged_list(client, "dragons") == (1, True)
+    monkeypatch.setattr(queries, "collection", original)
+    assert await collection(Article).count_documents({"favorites_count": 1}) == 1  # it landed
+    assert await _tagged_list(client, "dragons") == (1, False)  # and the count was kept
+
+
+async def test_a_favorite_refuses_only_the_answers_of_its_own_scope():
+    cache = counts_module.CountCache()
+    mine, theirs = "favorites of aaaa", "favorites of bbbb"
+    stamps = {key: (await cache.lookup(key))[1]
+              for key in ("tag x", mine, f"{mine} tag x", theirs)}
+    await cache.forget(mine)  # a favorite by `mine` lands while all four are computed
+    for key, since in stamps.items():
+        await cache.put(key, 7, since)
+    assert [(await cache.lookup(key))[0] for key in stamps] == [7, None, None, 7]
+
+    _, since = await cache.lookup("tag x")
+    await cache.clear()  # an article write refuses every answer computed across it
+    await cache.put("tag x", 8, since)
+    assert (await cache.lookup("tag x"))[0] is None
+
+
+async def test_the_scopes_remembered_are_bounded_and_forgetting_one_stays_safe(monkeypatch):
+    monkeypatch.setattr(counts_module, "MAX_SCOPES", 2)
+    cache = counts_module.CountCache()
+    _, since = await cache.lookup("favorites of old")
+    await cache.forget("favorites of old")  # then pushed out by newer scopes
+    await cache.forget("favorites of b")
+    await cache.forget("favorites of c")
+    assert len(cache._forgotten) == 2
+    await cache.put("favorites of old", 1, since)  # computed across its forget: still refused
+    assert (await cache.lookup("favorites of old"))[0] is None
+    _, since = await cache.lookup("favorites of old")
+    await cache.put("favorites of old", 2, since)  # computed after it: kept
+    assert (await cache.lookup("favorites of old"))[0] == 2

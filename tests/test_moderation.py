@@ -665,3 +665,45 @@ async def test_the_queue_costs_a_bounded_number_of_round_trips_and_two_when_empt
                           json={"report": {"reason": "spam"}}, headers=people["reader"].headers)
     # Plus the page's articles, comments and counts, then one `$in` for every name.
     assert await trips({"limit": 1}) == await trips({"limit": 3}) == 7
+
+
+async def test_the_queue_total_is_counted_up_to_a_cap_and_says_when_there_are_more(
+    client, monkeypatch
+):
+    # Resolved reports are never deleted: an exact total would read an ever-growing index
+    # range on every page. The count stops one past the cap, and the answer says "more".
+    from service.moderation import queries
+
+    monkeypatch.setattr(queries, "QUEUE_COUNT_CAP", 2)
+    people = await cast(client)
+    mod = people["moderator"].headers
+    for n in range(3):
+        article = await create_article(client, people["author"], title=f"Capped {n}")
+        await client.post(f"/api/articles/{article['slug']}/reports",
+                          json={"report": {"reason": "spam"}}, headers=people["reader"].headers)
+    original, limits = queries.collection, []
+
+    class Counting:
+        """The reports collection, noting each count's limit."""
+
+        def __init__(self, model):
+            self._inner = original(model)
+
+        def __getattr__(self, name):
+            return getattr(self._inner, name)
+
+        async def count_documents(self, condition, **options):
+            limits.append(options.get("limit"))
+            return await self._inner.count_documents(condition, **options)
+
+    monkeypatch.setattr(queries, "collection",
+                        lambda model: Counting(model) if model is Report else original(model))
+    page = (await client.get("/api/moderation/reports", params={"limit": 1}, headers=mod)).json()
+    assert (page["reportsCount"], page["reportsCountCapped"]) == (2, True)
+    assert limits == [3]  # the database stops counting one past the cap
+    resolved = (await client.get("/api/moderation/reports", params={"status": "resolved"},
+                                 headers=mod)).json()
+    assert (resolved["reportsCount"], resolved["reportsCountCapped"]) == (0, False)
+    monkeypatch.setattr(queries, "QUEUE_COUNT_CAP", 3)
+    page = (await client.get("/api/moderation/reports", headers=mod)).json()
+    assert (page["reportsCount"], page["reportsCountCapped"]) == (3, False)  # exact to the cap

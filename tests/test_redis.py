@@ -236,7 +236,7 @@ async def test_with_redis_stopped_requests_still_answer_and_limits_fail_open(
             ]
         assert [answer.status_code for answer in answers] == [200, 200, 200, 201, 200]
         assert "Redis unreachable" in caplog.text and "rate limits admit" in caplog.text
-        # The caches fall back to the database: the write shows at once.
+        # The caches fall back to this process's memory, which its write cleared: it shows at once.
         assert (await client.get("/api/articles")).json()["articlesCount"] == 4
 
 
@@ -331,3 +331,25 @@ async def test_a_redis_that_never_answers_costs_one_short_timeout():
         # Not a timed test: the breaker bounds how often Redis is asked (each costing at most
         # one short timeout): once per BREAK_SECONDS of the run, not on every request.
         assert waits <= 2 * (1 + int(elapsed // BREAK_SECONDS)), (waits, elapsed)
+
+
+async def test_with_redis_unreachable_counts_are_kept_in_process_and_writes_clear_them():
+    # While the breaker is open, each process keeps its answers in its own memory: a cache
+    # outage must not turn every list into a count on the database.
+    from tests.servers import free_port
+
+    app = create_app(make_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    async with serving(app), await client_of(app) as client:
+        jake = await register(client)
+        await create_article(client, jake)
+        with oplog.recording() as first:
+            assert (await client.get("/api/articles")).json()["articlesCount"] == 1
+        with oplog.recording() as second:
+            assert (await client.get("/api/articles")).json()["articlesCount"] == 1
+        assert counted(first) and not counted(second)
+        await create_article(client, jake)  # a write through this process clears them at once
+        assert (await client.get("/api/articles")).json()["articlesCount"] == 2
+        with oplog.recording() as tags:
+            await client.get("/api/tags")
+            await client.get("/api/tags")
+        assert [op.collection for op in tags.details].count("articles") == 1

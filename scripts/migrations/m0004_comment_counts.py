@@ -3,7 +3,8 @@
 from collections.abc import Callable
 from typing import Any
 
-from scripts.migrate import in_batches
+from scripts.migrate import MigrationIncomplete, in_batches
+from service.articles.recount import recount_until_settled
 
 ID = "0004_comment_counts"
 DESCRIPTION = "count each article's comments into articles.comments_count"
@@ -12,34 +13,20 @@ DESCRIPTION = "count each article's comments into articles.comments_count"
 async def up(db: Any, report: Callable[[int], None]) -> int:
     """Set every article's counter from its comments; returns how many counters changed.
 
-    Runs while the API serves, which already `$inc`s the counter on every comment write. Each
-    correction is an `$inc` by the difference, applied only if the counter still holds what was
-    read; one that moved meanwhile is left as it is (`folio db recount` settles it).
+    Runs while the API serves, which already `$inc`s the counter on every comment write: each
+    article whose counter disagrees is recounted exactly (service/articles/recount.py: one small
+    transaction on a replica set, a guarded set retried while it moves elsewhere). Counters still
+    moving after that are recounted again; any left then make the migration fail, unrecorded
+    (MigrationIncomplete), so that running it again finishes the work.
     """
-
-    async def count(batch: list[dict[str, Any]]) -> int:
-        ids = [article["_id"] for article in batch]
-        truth = {
-            group["_id"]: group["comments"]
-            async for group in db.comments.aggregate([
-                {"$match": {"article_id": {"$in": ids}}},
-                {"$group": {"_id": "$article_id", "comments": {"$sum": 1}}},
-            ])
-        }
-        changed = 0
-        for article in batch:
-            stored, true = article.get("comments_count"), truth.get(article["_id"], 0)
-            if stored == true:
-                continue
-            unchanged = {"$exists": False} if stored is None else stored
-            moved = await db.articles.update_one(
-                {"_id": article["_id"], "comments_count": unchanged},
-                {"$inc": {"comments_count": true - (stored or 0)}},
-            )
-            changed += moved.modified_count
-        return changed
-
-    return await in_batches(db.articles, {}, {"comments_count": 1}, count, report)
+    result = await recount_until_settled(db.articles, [("comments_count", db.comments)], report)
+    if result.moving:
+        slugs = ", ".join(slug for _, slug, _ in result.moving[:10])
+        raise MigrationIncomplete(
+            f"{ID}: the comments_count of {len(result.moving)} articles kept moving while it "
+            f"was recounted ({slugs}); run `folio migrate up` again"
+        )
+    return len(result.fixed)
 
 
 async def down(db: Any, report: Callable[[int], None]) -> int:

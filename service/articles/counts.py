@@ -14,8 +14,12 @@ Two stores, one interface (`lookup`, `put`, `forget`, `clear`, all awaited):
 - CountCache, in process memory (no FOLIO_REDIS_URL): writes through this process clear it;
   other processes see a change within the TTL.
 - SharedCountCache, in Redis: every process reads the same answers, and a write through any
-  process reaches all of them at once, by versioned keys (see SharedCountCache). When Redis
-  cannot answer, nothing is kept and every request counts on the database.
+  process reaches all of them at once, by versioned keys (see SharedCountCache). While Redis
+  cannot answer (the breaker is open), each process falls back to its own CountCache.
+
+Both invalidate by scope: an article write clears every answer, one user's favorite write only
+the answers of that user's favorites lists (`favorites of <id>`), so a steady stream of
+favorites does not stop the other counts from being kept.
 """
 
 import copy
@@ -26,6 +30,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -42,6 +47,8 @@ log = logging.getLogger("folio.cache")
 T = TypeVar("T")
 COUNT_TTL_SECONDS = 10.0
 MAX_FILTERS = 1_000
+# Scopes whose last write the in-process cache remembers (see CountCache._forgotten_floor).
+MAX_SCOPES = 10_000
 TAGS_KEY = "<all live tags>"
 # One user's favorites lists form a scope: their favorite writes forget only its keys.
 FAVORITES_SCOPE = "favorites of "
@@ -84,23 +91,42 @@ def observed(key: str, found: Any) -> Any:
 
 
 class CountCache:
-    """Counts by filter key, each valid for COUNT_TTL_SECONDS, in this process's memory."""
+    """Counts by filter key, each valid for COUNT_TTL_SECONDS, in this process's memory.
+
+    An answer computed across a write that can change it is not kept (it may predate the
+    write). Which writes those are follows the scopes, as in SharedCountCache: `clear` (an
+    article write) refuses every answer computed across it, `forget` (one user's favorites)
+    only the answers of that user's scope. So a favorite does not cost any other list its
+    count, however steady the favorites are.
+    """
 
     def __init__(self) -> None:
         self._counts: OrderedDict[str, tuple[float, Any]] = OrderedDict()
-        # Moves on every forget/clear: an answer computed across one is not kept (it may
-        # predate the write that caused it).
-        self.generation = 0
+        # A stamp is the tick current at `lookup`; every forget/clear moves the tick on and
+        # notes, per scope (and globally), the tick of its last write.
+        self._tick = 0
+        self._cleared = 0
+        self._forgotten: OrderedDict[str, int] = OrderedDict()  # oldest write first
+        # The newest tick dropped from `_forgotten` (bounded by MAX_SCOPES): a scope not
+        # listed may have been written up to then, so older stamps are refused for it.
+        self._forgotten_floor = 0
 
     async def lookup(self, key: str) -> tuple[Any, Any]:
         """A count still fresh (or None), and the stamp to `put` a new one with."""
         found = self._counts.get(key)
         fresh = found is not None and found[0] >= time.monotonic()
-        return observed(key, found[1] if fresh else None), self.generation  # type: ignore[index]
+        return observed(key, found[1] if fresh else None), self._tick  # type: ignore[index]
+
+    def _written_since(self, key: str, since: int) -> bool:
+        """Whether a write that can change `key`'s answer came after the stamp `since`."""
+        if self._cleared > since:
+            return True
+        scope = scope_of(key)
+        return scope is not None and self._forgotten.get(scope, self._forgotten_floor) > since
 
     async def put(self, key: str, total: Any, since: Any) -> None:
-        """Remember a count just computed, unless a write came since the stamp `since`."""
-        if since != self.generation:
+        """Remember a count just computed, unless a write to its scope came since `since`."""
+        if since is None or self._written_since(key, since):
             return
         self._counts[key] = (time.monotonic() + COUNT_TTL_SECONDS, total)
         self._counts.move_to_end(key)
@@ -108,15 +134,28 @@ class CountCache:
             self._counts.popitem(last=False)
 
     async def forget(self, prefix: str) -> None:
-        """Forget the counts whose keys start with `prefix` (one user's favorites changed)."""
-        self.generation += 1
-        for key in [key for key in self._counts if key.startswith(prefix)]:
+        """Forget one scope's counts (`favorites of <id>`: that user's favorites changed)."""
+        assert scope_of(prefix) == prefix, f"{prefix!r} is not a scope"
+        self._tick += 1
+        self._forgotten[prefix] = self._tick
+        self._forgotten.move_to_end(prefix)
+        while len(self._forgotten) > MAX_SCOPES:
+            _, self._forgotten_floor = self._forgotten.popitem(last=False)
+        for key in [key for key in self._counts if scope_of(key) == prefix]:
             del self._counts[key]
 
     async def clear(self) -> None:
         """Forget every count (an article was written)."""
-        self.generation += 1
+        self._tick += 1
+        self._cleared = self._tick
         self._counts.clear()
+
+
+@dataclass(frozen=True)
+class _Local:
+    """A stamp of SharedCountCache's in-process fallback (a CountCache tick)."""
+
+    tick: int
 
 
 class SharedCountCache:
@@ -130,11 +169,18 @@ class SharedCountCache:
     computed across a write, by any process, is never used, with no message to miss and
     nothing to delete. Tags are random rather than counters so that a tag lost to a restart or
     an eviction can never come back to a value some live answer carries.
+
+
+    While Redis cannot answer (its breaker open, see service/shared.py), this process keeps
+    its answers in its own memory instead (a CountCache, which every write through this process
+    clears whether Redis answers or not), so that a cache outage does not turn every request
+    into a count on the database. Those answers are used only while the breaker is open.
     """
 
     def __init__(self, store: "SharedStore") -> None:
         self._store = store
         self._gen = f"{store.prefix}gen"
+        self._local = CountCache()
 
     def _keys(self, key: str) -> tuple[str, str | None, str]:
         scope = scope_of(key)
@@ -144,17 +190,17 @@ class SharedCountCache:
     async def lookup(self, key: str) -> tuple[Any, Any]:
         """The shared answer if still current (else None), and the stamp to `put` with.
 
-        With Redis unavailable, (None, None): the caller computes, and nothing is kept.
+        With Redis unavailable, this process's own answer and stamp (see the class).
         """
         if not self._store.available():
-            return observed(key, None), None
+            return await self._fallback(key)
         gen, scope_gen, entry = self._keys(key)
         names = [gen, entry] if scope_gen is None else [gen, scope_gen, entry]
         try:
             found = await self._store.client.mget(names)
         except self._store.errors as error:
             self._store.failed(error)
-            return observed(key, None), None
+            return await self._fallback(key)
         stamp = [(tag or b"").decode() for tag in found[:-1]]
         if found[-1] is None:
             return observed(key, None), stamp
@@ -165,8 +211,17 @@ class SharedCountCache:
             return observed(key, None), stamp
         return observed(key, kept["value"] if current else None), stamp
 
+    async def _fallback(self, key: str) -> tuple[Any, Any]:
+        """The look-up while Redis cannot answer: in this process's memory."""
+        found, since = await self._local.lookup(key)
+        return found, _Local(since)
+
     async def put(self, key: str, total: Any, since: Any) -> None:
-        """Share an answer, stamped with the tags read before computing it."""
+        """Share an answer, stamped with the tags read before computing it (or keep it in this
+        process, when it was looked up there)."""
+        if isinstance(since, _Local):
+            await self._local.put(key, total, since.tick)
+            return
         if since is None or not self._store.available():
             return
         try:
@@ -184,16 +239,18 @@ class SharedCountCache:
     async def forget(self, prefix: str) -> None:
         """A new tag for one scope (`favorites of <id>`): its answers stop matching."""
         assert scope_of(prefix) == prefix, f"{prefix!r} is not a scope"
+        await self._local.forget(prefix)
         # The tag outlives every answer stamped with it, and never repeats after it expires.
         await self._retag(f"{self._gen}:{prefix}", px=int(COUNT_TTL_SECONDS * 6000))
 
     async def clear(self) -> None:
         """A new global tag: every kept answer, in every process, stops matching."""
+        await self._local.clear()
         await self._retag(self._gen)
 
     async def _retag(self, name: str, px: int | None = None) -> None:
-        # Skipped while the breaker is open: nothing is kept then, and what was kept before
-        # the outage expires within COUNT_TTL_SECONDS.
+        # Skipped while the breaker is open: answers are kept in process then (cleared by the
+        # caller), and what Redis kept before the outage expires within COUNT_TTL_SECONDS.
         if not self._store.available():
             return
         try:

@@ -18,7 +18,7 @@ from pymongo.errors import DuplicateKeyError
 from models import Article, Comment, ModerationEntry, Report, User
 from models.common import utc_now
 from models.moderation_log import NEWEST_FIRST
-from models.reports import OLDEST_FIRST
+from models.reports import OLDEST_FIRST, QUEUE_COUNT_CAP
 from models.users import Role
 from service.articles.counts import counts
 from service.articles.queries import FULL_FIELDS, UPDATE_ATTEMPTS, readable, reread
@@ -192,22 +192,25 @@ class QueuePage:
     """A page of the report queue, each report with its target and the target's counts."""
 
     reports: list[dict[str, Any]]
-    total: int
+    total: int  # at most QUEUE_COUNT_CAP
     next_cursor: str | None
+    capped: bool = False  # more than QUEUE_COUNT_CAP reports: `total` is the cap
 
 
 async def report_queue(status: str, limit: int, cursor: str | None) -> QueuePage:
     """Reports in one status, oldest first, with targets, reporters and counts.
 
-    A bounded number of round trips whatever the page size: the page and the total, then the
-    page's articles, comments and per-target counts, then one `$in` for every username.
+    A bounded number of round trips whatever the page size: the page and the total (counted up
+    to QUEUE_COUNT_CAP), then the page's articles, comments and per-target counts, then one
+    `$in` for every username.
     """
-    page, total = await asyncio.gather(
+    page, counted = await asyncio.gather(
         collection(Report).aggregate(queue_pipeline(status, limit, cursor)).to_list(limit),
-        collection(Report).count_documents({"status": status}),
+        collection(Report).count_documents({"status": status}, limit=QUEUE_COUNT_CAP + 1),
     )
+    total, capped = min(counted, QUEUE_COUNT_CAP), counted > QUEUE_COUNT_CAP
     if not page:  # nothing to describe: no reads of targets, counts or names
-        return QueuePage(page, total, None)
+        return QueuePage(page, total, None, capped)
     article_ids = sorted({row["article_id"] for row in page})
     comment_ids = sorted({row["comment_id"] for row in page if row.get("comment_id") is not None})
     articles, comments, tallies = await asyncio.gather(
@@ -234,7 +237,7 @@ async def report_queue(status: str, limit: int, cursor: str | None) -> QueuePage
         tally = counted.get((row["article_id"], row.get("comment_id")), {"open": 0, "total": 0})
         row["counts"] = {"open": tally["open"], "total": tally["total"]}
     next_cursor = next_page_cursor(OLDEST_FIRST, page, limit)
-    return QueuePage(page, total, next_cursor)
+    return QueuePage(page, total, next_cursor, capped)
 
 
 def queue_target(

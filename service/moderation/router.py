@@ -124,6 +124,7 @@ async def report_queue(
     return ReportQueueResponse(
         reports=[QueuedReportOut.from_doc(row, row["target"]) for row in page.reports],
         reports_count=page.total,
+        reports_count_capped=page.capped,
         next_cursor=page.next_cursor,
     )
 

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
-from models.reports import ReportReason
+from models.reports import QUEUE_COUNT_CAP, ReportReason
 from models.users import Role
 from service.schemas import (
     MAX_LIMIT,
@@ -94,7 +94,15 @@ class ReportQueueResponse(WireModel):
     """A page of the moderation queue, oldest first."""
 
     reports: list[QueuedReportOut]
-    reports_count: int = Field(description="every report in this status")
+    reports_count: int = Field(
+        description=f"How many reports are in this status, counted up to {QUEUE_COUNT_CAP:,} "
+        "(so that the count stays cheap however many resolved reports accumulate). Exact when "
+        f"`reportsCountCapped` is false; otherwise there are more: show \"{QUEUE_COUNT_CAP:,}+\"."
+    )
+    reports_count_capped: bool = Field(
+        description=f"True when there are more than {QUEUE_COUNT_CAP:,} reports in this status "
+        f"(`reportsCount` is then {QUEUE_COUNT_CAP:,})."
+    )
     next_cursor: str | None = None
 
 
