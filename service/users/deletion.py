@@ -46,6 +46,7 @@ from models.common import as_utc
 from service.articles import deletion as article_deletion
 from service.articles.counts import counts
 from service.articles.queries import favorites_key, move_counter
+from service.articles.recount import StillMoving, recount_counter
 from service.db import atomically, collection, shared_by_processes, take_lease
 from service.errors import Forbidden, Unauthorized
 from service.security import Passwords
@@ -67,8 +68,6 @@ BATCH_SIZE = 25
 WRITE_WINDOW_SECONDS = CONFIRMED_FOR_SECONDS + 15
 # How long a runner holds a deletion between two batches before another may take it over.
 CLAIM_SECONDS = 120
-# How many times settling re-reads a counter that moved while it was being recounted.
-RECOUNT_ATTEMPTS = 10
 
 
 class DeletionBusy(Exception):
@@ -178,22 +177,15 @@ COUNTED = (("favorites_count", Favorite), ("comments_count", Comment))
 
 
 async def recount_article(article_id: PydanticObjectId) -> bool:
-    """Set an article's counters to the documents that name it (by `$inc`, guarded by the value
-    read, retried while it moves); False when the article is gone."""
+    """Set an article's counters to the documents that name it, exactly (one small transaction
+    each where the server has them; see service/articles/recount.py); False when it is gone."""
     for counter, model in COUNTED:
-        for _ in range(RECOUNT_ATTEMPTS):
-            article = await collection(Article).find_one({"_id": article_id}, {counter: 1})
-            if article is None:
+        try:
+            if await recount_counter(collection(Article), collection(model), article_id, counter) is None:
                 return False
-            true = await collection(model).count_documents({"article_id": article_id})
-            stored = article.get(counter, 0)
-            if stored == true:
-                break
-            moved = await collection(Article).update_one(
-                {"_id": article_id, counter: stored}, {"$inc": {counter: true - stored}}
-            )
-            if moved.modified_count:
-                break
+        except StillMoving:
+            # Only without transactions; `folio db recount` settles it once writes calm down.
+            log.warning("the %s of article %s kept moving while it was recounted", counter, article_id)
     return True
 
 
