@@ -426,3 +426,17 @@ def test_hostile_values_in_any_field_of_any_write_never_answer_5xx(stage, write,
         if method == "PUT" and path == f"/api/articles/{stage.slug}":
             stage.slug = answer.json()["article"]["slug"]  # a new title gives a new slug
         _renders(stage)
+
+
+async def test_db_check_reports_stored_text_the_policy_refuses(app, client):
+    from scripts.dbtools import forbidden_text
+
+    author = await register(client)
+    article = await create_article(client, author, meta={"k": "fine"})
+    assert (await forbidden_text(app.state.engine, lambda n: None)).counts == {}
+    await collection(Article).update_one({"slug": article["slug"]}, {"$set": {
+        "title": "bell\x07", "meta": {"k": ["ok", "nul\x00"]}}})
+    found = await forbidden_text(app.state.engine, lambda n: None)
+    assert found.counts == {"articles": 2}
+    assert sorted(line.split(": ", 1)[1] for line in found.lines["articles"]) == [
+        "meta.k.1 contains U+0000", "title contains U+0007"]

@@ -665,3 +665,29 @@ async def test_the_queue_costs_a_bounded_number_of_round_trips_and_two_when_empt
                           json={"report": {"reason": "spam"}}, headers=people["reader"].headers)
     # Plus the page's articles, comments and counts, then one `$in` for every name.
     assert await trips({"limit": 1}) == await trips({"limit": 3}) == 7
+
+
+async def test_comment_moderation_answers_404_for_comments_on_drafts_the_moderator_cannot_see(
+    client,
+):
+    people = await cast(client)
+    draft = await create_article(client, people["author"], status="draft")
+    comment = await add_comment(client, people["author"], draft["slug"], "private note")
+    for action, body in (("hide", {"reason": "spam"}), ("unhide", None)):
+        answer = await client.post(f"/api/moderation/comments/{comment['id']}/{action}",
+                                   json=body, headers=people["moderator"].headers)
+        assert answer.status_code == 404, answer.text
+        assert answer.json() == {"errors": {"comment": ["not found"]}}
+        assert "private note" not in answer.text
+    assert await log_actions(client, people["admin"]) == ["set_role"]
+    # Once the author publishes it, its comments are the moderators' to act on.
+    await client.put(f"/api/articles/{draft['slug']}", headers=people["author"].headers,
+                     json={"article": {"status": "published"}})
+    hidden = await client.post(f"/api/moderation/comments/{comment['id']}/hide",
+                               json={"reason": "spam"}, headers=people["moderator"].headers)
+    assert hidden.status_code == 200, hidden.text
+    shown = await client.post(f"/api/moderation/comments/{comment['id']}/unhide",
+                              json={"reason": "appeal"}, headers=people["moderator"].headers)
+    assert shown.status_code == 200, shown.text
+    assert await log_actions(client, people["admin"]) == ["unhide_comment", "hide_comment",
+                                                          "set_role"]
