@@ -483,17 +483,31 @@ def db_recount(url: UrlOption = None, db: DbOption = None) -> None:
 
 @db_app.command("check")
 def db_check(url: UrlOption = None, db: DbOption = None) -> None:
-    """Compare declared with actual indexes; exit 1 on any drift."""
-    from scripts.dbtools import check
+    """Compare declared with actual indexes, and find stored text that writes now refuse
+    (characters XML 1.0 forbids); exit 1 on either."""
+    from scripts.dbtools import check, forbidden_text
 
-    drift = run_with_engine(tool_settings(url, db), check)
+    async def both(engine: Any) -> Any:
+        return await check(engine), await forbidden_text(engine, lambda n: None)
+
+    drift, text = run_with_engine(tool_settings(url, db), both)
     if not drift:
         console.print("[green]No drift: every declared index exists as declared.[/green]")
-        return
     for name, lines in drift.items():
         for line in lines:
             console.print(f"[red]{name}: {line}[/red]")
-    raise typer.Exit(1)
+    if not text.counts:
+        console.print("[green]No stored text holds a character that writes refuse.[/green]")
+    for name, lines in text.lines.items():
+        for line in lines:
+            console.print(f"[red]{name}: {escape(line)}[/red]", highlight=False)
+        if text.counts[name] > len(lines):
+            console.print(f"[red]{name}: and {text.counts[name] - len(lines)} more[/red]")
+    if text.counts:
+        console.print("[yellow]Feeds and pages show these characters as U+FFFD; edit the "
+                      "values to clear them (see README, Text).[/yellow]")
+    if drift or text.counts:
+        raise typer.Exit(1)
 
 
 users_app = typer.Typer(help="Accounts: roles, deleting one, finishing interrupted deletions.",

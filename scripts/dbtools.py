@@ -3,7 +3,7 @@
 import types
 import typing
 from collections import Counter as Tally
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,7 @@ from scripts.orphans import sweep_orphans
 from service.articles.recount import recount_until_settled
 from service.db import Engine, apply_validator, collection, create_collection, create_indexes
 from service.indexes import changed_indexes, declared_indexes, drift_report
+from service.schemas import forbidden_character, printable
 
 SKIPPED = "the embedded engine (mongomock) does not support collection validators"
 BSON_INTEGER = ["int", "long"]
@@ -90,6 +91,84 @@ async def ensure_indexes(model: type[Document]) -> int:
 async def check(engine: Engine) -> dict[str, list[str]]:
     """Drift per collection (only collections with any)."""
     return await drift_report()
+
+
+MAX_TEXT_FINDINGS = 20  # lines per collection; the rest are counted
+
+
+def _holds_text(annotation: Any) -> bool:
+    """Whether values of this annotation can hold a string (directly, in a list, dict or model)."""
+    if annotation is str or annotation is Any:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return any(_holds_text(info.annotation) for info in annotation.model_fields.values())
+    if isinstance(annotation, type):
+        return annotation is dict or annotation is list
+    return any(_holds_text(arg) for arg in typing.get_args(annotation))
+
+
+def text_fields(model: type[Document]) -> list[str]:
+    """The stored top-level fields of a model that can hold text."""
+    return [
+        name for name, info in model.model_fields.items()
+        if not info.exclude and name != "id" and _holds_text(info.annotation)
+    ]
+
+
+def refused_text(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """(path, `U+XXXX`) for every string in `value` holding a character the text policy
+    refuses (service/schemas.py), object keys included."""
+    if isinstance(value, str):
+        character = forbidden_character(value)
+        if character is not None:
+            yield path, character
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and forbidden_character(key) is not None:
+                yield f"{path}.{printable(key)}", str(forbidden_character(key))
+            yield from refused_text(item, f"{path}.{printable(str(key))}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from refused_text(item, f"{path}.{index}")
+
+
+@dataclass
+class TextFindings:
+    """Stored values the text policy would refuse, per collection: the first lines, and a count."""
+
+    lines: dict[str, list[str]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+async def forbidden_text(engine: Engine, report: Callable[[int], None]) -> TextFindings:
+    """Every stored string holding a character XML 1.0 forbids, which writes now refuse (422).
+
+    Renderers replace such characters, so nothing breaks; this finds what to clean up. It reads
+    each collection that can hold text once, in `_id` batches, projecting only its text fields.
+    """
+    from scripts.migrate import in_batches
+
+    found = TextFindings()
+    for model in DOCUMENT_MODELS:
+        fields = text_fields(model)
+        if not fields:
+            continue
+        name = collection(model).name
+
+        async def scan(batch: list[dict[str, Any]], name: str = name) -> int:
+            for document in batch:
+                for key, value in document.items():
+                    if key == "_id":
+                        continue
+                    for path, character in refused_text(value, key):
+                        found.counts[name] = found.counts.get(name, 0) + 1
+                        lines = found.lines.setdefault(name, [])
+                        if len(lines) < MAX_TEXT_FINDINGS:
+                            lines.append(f"{document['_id']}: {path} contains {character}")
+            return 0
+
+        await in_batches(collection(model), {}, dict.fromkeys(fields, 1), scan, report)
+    return found
 
 
 class SyncRefused(Exception):

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service import metrics
 from service.db import database_outage
+from service.schemas import FORBIDDEN_MESSAGE
 
 log = logging.getLogger("folio.errors")
 RETRY_AFTER_SECONDS = 5
@@ -123,10 +124,28 @@ def _is_blank(error: dict[str, Any]) -> bool:
     return value is None and error.get("type") != "value_error"
 
 
+# Pydantic's wording for lengths and bounds, in RealWorld's (Rails') words instead.
+BOUND_MESSAGES = {
+    "string_too_short": "is too short (minimum is {min_length} characters)",
+    "string_too_long": "is too long (maximum is {max_length} characters)",
+    "too_short": "is too short (minimum is {min_length} items)",
+    "too_long": "is too long (maximum is {max_length} items)",
+    "greater_than_equal": "must be greater than or equal to {ge}",
+    "greater_than": "must be greater than {gt}",
+    "less_than_equal": "must be less than or equal to {le}",
+    "less_than": "must be less than {lt}",
+}
+
+
 def _message_of(error: dict[str, Any]) -> str:
     """A short message for one pydantic error, without echoing the offending input."""
-    if error.get("type") == "json_invalid":
+    kind = error.get("type")
+    if kind == "json_invalid":
         return "is not valid JSON"
+    if kind == "forbidden_character":  # before the blank check: "\x1c".strip() is ""
+        return str(error.get("msg", "is invalid"))
+    if kind == "string_unicode":  # pydantic's own refusal of a lone surrogate: the same policy
+        return FORBIDDEN_MESSAGE.format(character="a lone surrogate")
     if _is_blank(error):
         return "can't be blank"
     if error.get("type") == "extra_forbidden":
@@ -135,6 +154,11 @@ def _message_of(error: dict[str, Any]) -> str:
         return "must be an integer"
     if error.get("type") == "value_error":
         return str(error.get("ctx", {}).get("error", error.get("msg", "is invalid")))
+    if kind in BOUND_MESSAGES:
+        try:
+            return BOUND_MESSAGES[str(kind)].format(**error.get("ctx", {}))
+        except (KeyError, IndexError):
+            pass
     return str(error.get("msg", "is invalid"))
 
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from service import metrics
 from service.api import api_router
+from service.apidocs import install_redoc
 from service.articles.counts import share_counts
 from service.config import Settings, get_settings, settings_problem
 from service.db import Engine, open_engine
@@ -21,7 +22,7 @@ from service.errors import install_error_handlers
 from service.feeds.router import router as feeds_router
 from service.health.router import router as health_router
 from service.indexes import drift_report
-from service.middleware import BodyGuard, RequestContext, RequestDeadline
+from service.middleware import BodyGuard, RequestContext, RequestDeadline, TrailingSlash
 from service.ratelimit import RateLimits
 from service.security import build_security
 from service.sweeper import pending, run_sweeper
@@ -114,21 +115,25 @@ def create_app(
             metrics.process_exiting()
 
     # Swagger UI and ReDoc served from the fastapi-offline package, never from a CDN, so /docs
-    # and /redoc work on a machine with no internet.
+    # and /redoc work on a machine with no internet (ReDoc through service/apidocs.py).
     app = FastAPIOffline(
         title="Folio",
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        redoc_url=None,
     )
+    install_redoc(app)
     app.state.settings = settings
     app.state.security = build_security(settings)
     app.state.shared = shared
     app.state.rate_limits = RateLimits(settings, shared)
     install_error_handlers(app)
+    app.router.redirect_slashes = False  # TrailingSlash serves both forms; no absolute redirects
     # Added innermost first: the request context wraps everything, including CORS answers.
     # The deadline starts once the body is in: a slow upload does not use up the database's time.
     app.add_middleware(RequestDeadline, seconds=settings.operation_timeout_ms / 1000)
+    app.add_middleware(TrailingSlash)
     app.add_middleware(
         BodyGuard, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth
     )

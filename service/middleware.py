@@ -153,6 +153,27 @@ class RequestDeadline:
             await self.app(scope, receive, send)
 
 
+class TrailingSlash:
+    """Serve `/api/articles/` as `/api/articles`: every route answers with or without a trailing
+    slash, in place, rather than by Starlette's redirect (an absolute `http://` URL, wrong
+    behind a TLS-terminating proxy, and a redirected POST that some clients do not follow)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Drop the path's trailing slashes, then hand the request on."""
+        path = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            # In place: the router records the matched route in this scope, which the
+            # request log and metrics read (RequestContext).
+            scope["path"] = path.rstrip("/") or "/"
+            raw_path = scope.get("raw_path")
+            if raw_path:
+                scope["raw_path"] = raw_path.rstrip(b"/") or b"/"
+        await self.app(scope, receive, send)
+
+
 def route_template(scope: Scope) -> str:
     """The template of the route that served a request (`/api/articles/{slug}`), never its path.
 

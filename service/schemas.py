@@ -1,17 +1,20 @@
 """Wire conventions shared by every domain: camelCase JSON, timestamps, pagination."""
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
     SerializerFunctionWrapHandler,
+    StringConstraints,
     WithJsonSchema,
     model_serializer,
     model_validator,
@@ -19,9 +22,71 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from models.common import to_milliseconds
+
 # Offsets past this answer 422: deep offset pages cost a scan of everything before them.
 MAX_OFFSET = 10_000
 MAX_LIMIT = 100
+
+
+# The characters XML 1.0 forbids (§2.2): C0 controls but tab, LF and CR; U+FFFE and U+FFFF; and
+# surrogates, which are never characters on their own. Text that holds one cannot appear in an
+# Atom feed, so every text field of every write refuses them (422), and every renderer replaces
+# any that stored or imported data still holds.
+XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+REPLACEMENT = "\ufffd"
+FORBIDDEN_CHARACTER = "forbidden_character"
+FORBIDDEN_MESSAGE = (
+    "contains {character}: text may not hold control characters other than tab, line feed and "
+    "carriage return, U+FFFE, U+FFFF or lone surrogates"
+)
+TEXT_RULE = (
+    "Text fields refuse the characters XML 1.0 forbids: C0 control characters other than tab, "
+    "line feed and carriage return, U+FFFE, U+FFFF and lone surrogates."
+)
+
+
+def forbidden_character(value: str) -> str | None:
+    """The first character of `value` that XML 1.0 forbids, as `U+XXXX`; None if there is none."""
+    found = XML_FORBIDDEN.search(value)
+    return None if found is None else f"U+{ord(found.group()):04X}"
+
+
+def refuse_forbidden(value: str) -> str:
+    """Refuse text holding a character XML 1.0 forbids (the one policy for every text field)."""
+    character = forbidden_character(value)
+    if character is not None:
+        raise PydanticCustomError(FORBIDDEN_CHARACTER, FORBIDDEN_MESSAGE, {"character": character})
+    return value
+
+
+def printable(value: str) -> str:
+    """`value` with every character XML 1.0 forbids replaced by U+FFFD: what renderers emit, so
+    that stored or imported text can never break a page or a feed."""
+    return XML_FORBIDDEN.sub(REPLACEMENT, value)
+
+
+def Text(  # noqa: N802  (a type, like pydantic's constr)
+    max_length: int,
+    *,
+    min_length: int | None = None,
+    strip: bool = True,
+    blank: bool = False,
+    pattern: str | None = None,
+) -> Any:
+    """The one string type of request bodies: at most `max_length` characters, no character XML
+    1.0 forbids, stripped unless `strip` is False (Markdown keeps its white space), and not
+    blank unless `blank`. Wrap it in `Annotated[Text(...), ...]` to add rules after these."""
+    validators = [AfterValidator(refuse_forbidden)]
+    if not blank:
+        validators.append(AfterValidator(not_blank))
+    return Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=strip, min_length=min_length, max_length=max_length, pattern=pattern
+        ),
+        *validators,
+    ]
 
 
 def format_timestamp(value: datetime) -> str:
@@ -53,6 +118,32 @@ def _blank_is_null(value: object) -> object:
 # `bio` and `image` in every user, profile and author: null until set. An empty string stored
 # before RealWorld 2.0 reads as null too.
 NullableProfileText = Annotated[str | None, BeforeValidator(_blank_is_null)]
+
+MIN_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_INSTANT = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def _bounded_instant(value: datetime) -> datetime:
+    """An instant in UTC at MongoDB's millisecond precision; a zone-less time is taken as UTC."""
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-23:59, past year 9999 in UTC
+        raise ValueError("must be between years 1970 and 9999") from None
+    if not MIN_INSTANT <= value <= MAX_INSTANT:
+        raise ValueError("must be between years 1970 and 9999")
+    return to_milliseconds(value)
+
+
+def _zoned(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must carry a time zone, e.g. 2026-12-31T00:00:00Z")
+    return value
+
+
+# The one datetime type of request bodies: ISO 8601, from 1970 to 9999 once in UTC, stored at
+# millisecond precision. `ZonedInstant` also refuses a time without a zone.
+Instant = Annotated[datetime, AfterValidator(_bounded_instant)]
+ZonedInstant = Annotated[datetime, AfterValidator(_zoned), AfterValidator(_bounded_instant)]
 
 Timestamp = Annotated[
     datetime,
@@ -89,8 +180,10 @@ class SparseWireModel(WireModel):
 
     OMITTED_WHEN_NULL: ClassVar[frozenset[str]] = frozenset()
 
+    # No return annotation, on purpose: pydantic then documents the model's own fields in the
+    # OpenAPI schema; `-> Any` (or `-> dict`) would make the schema `{}` (accept anything).
     @model_serializer(mode="wrap")
-    def _omit_nulls(self, handler: SerializerFunctionWrapHandler) -> Any:
+    def _omit_nulls(self, handler: SerializerFunctionWrapHandler):  # noqa: ANN202
         data = handler(self)
         for field in self.OMITTED_WHEN_NULL:
             info = type(self).model_fields[field]

@@ -385,7 +385,7 @@ async def test_deleting_a_comment_with_id_zero_is_a_validation_error(client):
     response = await client.delete(comment_url(article["slug"], 0), headers=jake.headers)
 
     assert response.status_code == 422
-    assert response.json() == {"errors": {"id": ["Input should be greater than or equal to 1"]}}
+    assert response.json() == {"errors": {"id": ["must be greater than or equal to 1"]}}
 
 
 async def test_anonymous_visitor_can_not_delete_a_comment(client):

@@ -6,7 +6,8 @@ lifespan after every test, so each operation's test starts the lifespan anew: a 
 database, seeded by a start-up task with two users who follow each other, three tagged articles,
 a favorite and two comments.
 
-Every request carries the seeded user's `Authorization: Token <jwt>`, and hooks often swap the
+Every request carries the seeded author's `Authorization: Token <jwt>` (moderation operations
+alternate a moderator's and an admin's, so that they get past their 403s), and hooks often swap the
 generated path parameters (and `tag`/`author`/`favorited` filters) for seeded ones, so handlers
 get past their 404s. Each response must pass schemathesis's built-in checks: no 5xx, a documented
 status code, the documented content type and a body matching the documented schema.
@@ -57,9 +58,13 @@ SLUGS = ["fuzzing-apis", "python-and-mongodb", "another-one"]
 COMMENTS = [("python-and-mongodb", 1), ("fuzzing-apis", 2)]  # (slug, id): fuzzer's, other's
 
 
+ADMIN, MODERATOR = "root", "mod"  # FOLIO_ADMINS names root; root makes mod a moderator
+
+
 @dataclass
 class Run:
     token: str = ""  # the `fuzzer` account's, from the lifespan now running
+    moderating: list[str] = field(default_factory=list)  # the moderator's and the admin's
     requests: dict[str, dict[int, int]] = field(default_factory=dict)  # label -> status -> count
 
 
@@ -81,13 +86,19 @@ async def seed(app: FastAPI, engine: Engine) -> None:
         await favorite(client, fuzzer, theirs["slug"])
         own = await add_comment(client, fuzzer, theirs["slug"], "Mine")
         others = await add_comment(client, other, mine["slug"], "Theirs")
+        admin = await register(client, ADMIN)
+        moderator = await register(client, MODERATOR)
+        promoted = await client.put(f"/api/moderation/users/{MODERATOR}", headers=admin.headers,
+                                    json={"user": {"role": "moderator"}})
+        assert promoted.status_code == 200, promoted.text
     assert [mine["slug"], theirs["slug"], third["slug"]] == SLUGS
     assert [(theirs["slug"], own["id"]), (mine["slug"], others["id"])] == COMMENTS
     RUN.token = fuzzer.token
+    RUN.moderating = [moderator.token, admin.token]
 
 
 # Rate limits count requests per minute of wall-clock time: off, or the run would depend on speed.
-APP = create_app(make_settings(rate_limits_enabled=False), startup_tasks=[seed])
+APP = create_app(make_settings(rate_limits_enabled=False, admins=[ADMIN]), startup_tasks=[seed])
 
 CONFIG = schemathesis.Config(seed=SEED)
 CONFIG.projects.default.generation.update(
@@ -182,7 +193,10 @@ def tally(fuzz_run: Run) -> Iterator[Tally]:
     suppress_health_check=list(HealthCheck),
 )
 def test_api_conforms_to_its_openapi_document(case: schemathesis.Case, tally: Tally) -> None:
-    response = case.call(headers={"Authorization": f"Token {RUN.token}"})
+    token = RUN.token
+    if case.operation.path.startswith("/api/moderation"):
+        token = RUN.moderating[tally.requests % 2]  # a moderator, then an admin, in turn
+    response = case.call(headers={"Authorization": f"Token {token}"})
     tally.requests += 1
     statuses = RUN.requests.setdefault(case.operation.label, {})
     statuses[response.status_code] = statuses.get(response.status_code, 0) + 1

@@ -707,3 +707,29 @@ async def test_the_queue_total_is_counted_up_to_a_cap_and_says_when_there_are_mo
     monkeypatch.setattr(queries, "QUEUE_COUNT_CAP", 3)
     page = (await client.get("/api/moderation/reports", headers=mod)).json()
     assert (page["reportsCount"], page["reportsCountCapped"]) == (3, False)  # exact to the cap
+
+
+async def test_comment_moderation_answers_404_for_comments_on_drafts_the_moderator_cannot_see(
+    client,
+):
+    people = await cast(client)
+    draft = await create_article(client, people["author"], status="draft")
+    comment = await add_comment(client, people["author"], draft["slug"], "private note")
+    for action, body in (("hide", {"reason": "spam"}), ("unhide", None)):
+        answer = await client.post(f"/api/moderation/comments/{comment['id']}/{action}",
+                                   json=body, headers=people["moderator"].headers)
+        assert answer.status_code == 404, answer.text
+        assert answer.json() == {"errors": {"comment": ["not found"]}}
+        assert "private note" not in answer.text
+    assert await log_actions(client, people["admin"]) == ["set_role"]
+    # Once the author publishes it, its comments are the moderators' to act on.
+    await client.put(f"/api/articles/{draft['slug']}", headers=people["author"].headers,
+                     json={"article": {"status": "published"}})
+    hidden = await client.post(f"/api/moderation/comments/{comment['id']}/hide",
+                               json={"reason": "spam"}, headers=people["moderator"].headers)
+    assert hidden.status_code == 200, hidden.text
+    shown = await client.post(f"/api/moderation/comments/{comment['id']}/unhide",
+                              json={"reason": "appeal"}, headers=people["moderator"].headers)
+    assert shown.status_code == 200, shown.text
+    assert await log_actions(client, people["admin"]) == ["unhide_comment", "hide_comment",
+                                                          "set_role"]

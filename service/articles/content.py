@@ -6,6 +6,8 @@ import re
 import nh3
 from markdown_it import MarkdownIt
 
+from service.schemas import printable
+
 WORDS_PER_MINUTE = 230
 
 # Raw HTML in Markdown is escaped, not passed through; the sanitiser is a second, independent wall.
@@ -20,9 +22,10 @@ ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 
 
 def render_markdown(body: str) -> str:
-    """Markdown rendered to HTML, then sanitised: no scripts, handlers, styles or unsafe URLs."""
+    """Markdown rendered to HTML, then sanitised: no scripts, handlers, styles or unsafe URLs,
+    and no character XML forbids (replaced by U+FFFD), so the HTML always fits in a feed."""
     return nh3.clean(
-        _markdown.render(body),
+        _markdown.render(printable(body)),
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=ALLOWED_URL_SCHEMES,

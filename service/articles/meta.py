@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from service.errors import Invalid
+from service.schemas import FORBIDDEN_MESSAGE, forbidden_character
 
 MAX_KEYS = 32
 MAX_DEPTH = 3
@@ -31,7 +32,12 @@ def _check_object(obj: dict[Any, Any], path: str, depth: int, keys: list[int]) -
 
 def _check_value(value: Any, path: str, depth: int, keys: list[int]) -> None:
     """Check one value, raising Invalid at the first path that breaks a rule."""
-    if isinstance(value, (bool, str)):
+    if isinstance(value, str):
+        character = forbidden_character(value)
+        if character is not None:  # the text policy of every other field (service/schemas.py)
+            raise Invalid(path, FORBIDDEN_MESSAGE.format(character=character))
+        return
+    if isinstance(value, bool):
         return
     if isinstance(value, int):
         if not INT64[0] <= value <= INT64[1]:

@@ -1,39 +1,32 @@
 """Wire shapes of the articles domain."""
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-from models.common import to_milliseconds
 from service.articles.meta import MAX_DEPTH, MAX_ENCODED_BYTES, MAX_KEYS, validate_meta
 from service.errors import Invalid
 from service.profiles.schemas import Profile
 from service.schemas import (
+    Instant,
     RequestModel,
     SparseWireModel,
+    Text,
     Timestamp,
     WireModel,
-    not_blank,
     web_url,
 )
 
 MAX_TAGS = 20
-MIN_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_INSTANT = datetime(9999, 12, 31, tzinfo=UTC)
 CLEARED_BY_NULL = {"publish_at": None, "cover_image": None, "canonical_url": None, "meta": {}}
 
 
-Title = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(not_blank)
-]
-Description = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=1000), AfterValidator(not_blank)
-]
+Title = Text(200)
+Description = Text(1000)
 # The body keeps its own leading and trailing white space: Markdown can depend on it.
-Body = Annotated[str, StringConstraints(max_length=100_000), AfterValidator(not_blank)]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Body = Text(100_000, strip=False)
+Tag = Text(64, min_length=1)
 
 
 def _drop_blank_tags(value: object) -> object:
@@ -60,18 +53,9 @@ def _checked_meta(value: Any) -> dict[str, Any]:
         ) from None
 
 
-def _utc_milliseconds(value: datetime) -> datetime:
-    """An instant in UTC at MongoDB's millisecond precision; a zone-less time is taken as UTC."""
-    try:
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("is out of range") from None
-    if not MIN_INSTANT <= value <= MAX_INSTANT:
-        raise ValueError("must be between years 1970 and 9999")
-    return to_milliseconds(value)
+WebUrl = Annotated[Text(2048, blank=True), AfterValidator(web_url)]
 
 
-WebUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(web_url)]
 def _refuse_null_meta(value: object) -> object:
     """On create, null is not "no metadata": say so rather than "can't be blank"."""
     if value is None:
@@ -92,8 +76,7 @@ Meta = Annotated[
     ),
 ]
 PublishAt = Annotated[
-    datetime,
-    AfterValidator(_utc_milliseconds),
+    Instant,
     Field(description="when a published article becomes visible; in the future it is scheduled"),
 ]
 Status = Annotated[
@@ -106,7 +89,7 @@ class CoverImageIn(RequestModel):
     """A cover image; `alt` text is required for accessibility."""
 
     url: WebUrl
-    alt: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), AfterValidator(not_blank)]
+    alt: Text(500)
 
 
 TagList = Annotated[

@@ -1,12 +1,8 @@
 """Wire shapes of the comments domain."""
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import (
-    AfterValidator,
-    Field,
-    StringConstraints,
-)
+from pydantic import Field
 
 from service.comments.queries import COMMENTS_CAP
 from service.profiles.schemas import Profile
@@ -15,12 +11,13 @@ from service.schemas import (
     PageParams,
     RequestModel,
     SparseWireModel,
+    Text,
     Timestamp,
     WireModel,
-    not_blank,
 )
 
-CommentBody = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(not_blank)]
+# Like an article's body, a comment keeps its own white space.
+CommentBody = Text(10_000, strip=False)
 
 
 class NewComment(RequestModel):

@@ -17,6 +17,7 @@ from service.articles.queries import (
 )
 from service.db import collection
 from service.errors import NotFound
+from service.schemas import printable
 
 FEED_SIZE = 50
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -55,11 +56,13 @@ def atom_document(
     """The feed as Atom 1.0 bytes, built by feedgen; entries newest first.
 
     Ids are tag URIs (RFC 4151) on `authority` and the article's `_id`, so an entry keeps its
-    id when its title and slug change. `article_url(slug)` gives each entry's link.
+    id when its title and slug change. `article_url(slug)` gives each entry's link. Every text
+    goes through `printable`: a character XML forbids, stored before the text policy or
+    imported, becomes U+FFFD instead of failing the whole feed.
     """
     feed = FeedGenerator()
     feed.id(f"tag:{authority},2026:{urlsplit(self_url)._replace(scheme='', netloc='').geturl()}")
-    feed.title(title)
+    feed.title(printable(title))
     feed.link(href=self_url, rel="self")
     feed.author(name="Folio")
     feed.generator("Folio")
@@ -68,13 +71,14 @@ def atom_document(
     for article in articles:
         entry = feed.add_entry(order="append")
         entry.id(f"tag:{authority},2026:article:{article['_id']}")
-        entry.title(article["title"])
-        entry.link(href=article_url(article["slug"]), rel="alternate")
-        entry.author(name=article["author"]["username"])
-        entry.summary(article["description"])
-        entry.content(article["body_html"], type="html")  # sanitised when it was stored
+        entry.title(printable(article["title"]))
+        entry.link(href=printable(article_url(article["slug"])), rel="alternate")
+        entry.author(name=printable(article["author"]["username"]))
+        entry.summary(printable(article["description"]))
+        # Sanitised when it was stored; printable again for HTML stored before the text policy.
+        entry.content(printable(article["body_html"]), type="html")
         entry.published(as_utc(article["published_at"]))
         entry.updated(as_utc(article["updated_at"]))
         for tag in article.get("tag_list", []):
-            entry.category(term=tag)
+            entry.category(term=printable(tag))
     return feed.atom_str(pretty=False)

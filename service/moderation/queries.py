@@ -21,7 +21,7 @@ from models.moderation_log import NEWEST_FIRST
 from models.reports import OLDEST_FIRST, QUEUE_COUNT_CAP
 from models.users import Role
 from service.articles.counts import counts
-from service.articles.queries import FULL_FIELDS, UPDATE_ATTEMPTS, readable, reread
+from service.articles.queries import FULL_FIELDS, UPDATE_ATTEMPTS, is_live, readable, reread
 from service.cursors import after_condition, next_page_cursor
 from service.db import atomically, collection
 from service.errors import Conflict, Forbidden, Invalid, NotFound
@@ -399,6 +399,30 @@ async def comment_by_id(comment_id: int) -> dict[str, Any]:
     if found is None:
         raise NotFound("comment", "not found")
     return found
+
+
+def moderator_may_see(article: dict[str, Any], moderator: User) -> bool:
+    """What the read routes' `is_visible` answers for a signed-in moderator: live articles,
+    their own, and hidden ones; never another author's draft or scheduled article."""
+    return (
+        is_live(article)
+        or article["author_id"] == moderator.id
+        or article.get("moderation") is not None
+    )
+
+
+async def comment_to_moderate(comment_id: int, moderator: User) -> tuple[dict[str, Any], str]:
+    """The comment with this id and its article's slug, if the moderator may see the article:
+    NotFound otherwise, as for an id that does not exist (comment ids are sequential, so a
+    different answer would let anyone walk the comments of every draft)."""
+    comment = await comment_by_id(comment_id)
+    article = await collection(Article).find_one(
+        {"_id": comment["article_id"]},
+        {"slug": 1, "author_id": 1, "published_at": 1, "moderation": 1},
+    )
+    if article is None or not moderator_may_see(article, moderator):
+        raise NotFound("comment", "not found")
+    return comment, article["slug"]
 
 
 # --- suspension and roles ---------------------------------------------------------------------

@@ -179,8 +179,7 @@ async def unhide_article(
 async def _comment_action(
     moderator: Any, comment_id: int, reason: str | None, *, hidden: bool
 ) -> ModeratedCommentResponse:
-    comment = await queries.comment_by_id(comment_id)
-    slug = await queries.slug_of(comment["article_id"])
+    comment, slug = await queries.comment_to_moderate(comment_id, moderator)
     updated = await queries.set_comment_hidden(comment, slug, moderator, reason, hidden=hidden)
     author = (await usernames_of({updated["author_id"]})).get(updated["author_id"])
     moderation = updated.get("moderation")

@@ -1,9 +1,8 @@
 """Moderation bodies: reports, the queue, hiding, suspension, roles and the audit log."""
 
-from datetime import datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Any, Literal, Self
 
-from pydantic import AfterValidator, Field, StringConstraints, field_validator
+from pydantic import Field
 
 from models.reports import QUEUE_COUNT_CAP, ReportReason
 from models.users import Role
@@ -11,13 +10,14 @@ from service.schemas import (
     MAX_LIMIT,
     RequestModel,
     SparseWireModel,
+    Text,
     Timestamp,
     WireModel,
-    not_blank,
+    ZonedInstant,
 )
 
-Reason = Annotated[str, StringConstraints(max_length=500), AfterValidator(not_blank)]
-Note = Annotated[str, StringConstraints(max_length=2000)]
+Reason = Text(500, strip=False)
+Note = Text(2000, strip=False, blank=True)
 
 
 class NewReport(RequestModel):
@@ -137,14 +137,7 @@ class SuspendRequest(RequestModel):
     """`{"reason": "…", "until": "2026-12-31T00:00:00Z"}`; no `until` means until lifted."""
 
     reason: Reason
-    until: datetime | None = None
-
-    @field_validator("until")
-    @classmethod
-    def _zoned(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("must carry a time zone, e.g. 2026-12-31T00:00:00Z")
-        return value
+    until: ZonedInstant | None = None
 
 
 class RoleChange(RequestModel):

@@ -10,6 +10,7 @@ from service.schemas import (
     NullableProfileText,
     RequestModel,
     SparseWireModel,
+    Text,
     Timestamp,
     WireModel,
     web_url,
@@ -35,9 +36,8 @@ def _blank_means_unset(value: object) -> object:
 
 
 Username = Annotated[
-    str,
+    Text(40, min_length=1, pattern=USERNAME_PATTERN),
     BeforeValidator(normalise_username),
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=USERNAME_PATTERN),
     AfterValidator(single_script),
     Field(
         description=(
@@ -47,18 +47,18 @@ Username = Annotated[
     ),
 ]
 Email = Annotated[
-    str,
-    StringConstraints(max_length=254),
+    Text(254, strip=False, blank=True),
     AfterValidator(_normalise_email),
     Field(description="an email address; stored lower-cased"),
 ]
 Password = Annotated[
-    str, StringConstraints(min_length=8, max_length=128), Field(description="8–128 characters")
+    Text(128, min_length=8, strip=False, blank=True), Field(description="8–128 characters")
 ]
-Bio = Annotated[str, StringConstraints(max_length=1000)]
-ImageUrl = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(web_url)
-]
+Bio = Text(1000, strip=False, blank=True)
+ImageUrl = Annotated[Text(2048, blank=True), AfterValidator(web_url)]
+# Credentials that are only compared with what is stored, never stored or shown: any text, so
+# that an account made before the text policy can still sign in (tests/test_hostile_input.py).
+Credential = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
 class NewUser(RequestModel):
@@ -79,7 +79,7 @@ class LoginUser(RequestModel):
     """Login credentials."""
 
     email: Annotated[str, StringConstraints(min_length=1, max_length=254)]
-    password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    password: Credential
 
 
 class LoginUserRequest(RequestModel):
@@ -91,7 +91,7 @@ class LoginUserRequest(RequestModel):
 class DeletingUser(RequestModel):
     """The password that confirms an account's deletion."""
 
-    password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    password: Credential
 
 
 class DeleteUserRequest(RequestModel):
