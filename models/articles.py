@@ -78,8 +78,14 @@ class Article(Document):
             IndexModel(NEWEST_PUBLISHED, name="published_at"),
             IndexModel([("author_id", ASCENDING), *NEWEST_PUBLISHED], name="author_published_at"),
             IndexModel([("tag_list", ASCENDING), *NEWEST_PUBLISHED], name="tag_published_at"),
-            # An author's own drafts, newest first; and analytics windows by creation time.
-            IndexModel([("author_id", ASCENDING), *NEWEST_CREATED], name="author_created_at"),
+            # An author's own drafts (`status` pinned), newest first: equality on both leading
+            # fields, then the sort, so a page reads only drafts, never the author's published
+            # articles. Its `author_id` prefix also finds an author's articles on deletion.
+            IndexModel(
+                [("author_id", ASCENDING), ("status", ASCENDING), *NEWEST_CREATED],
+                name="author_status_created_at",
+            ),
+            # Analytics windows by creation time.
             IndexModel(NEWEST_CREATED, name="created_at"),
             # `?meta.<key>=` filters on any key: one wildcard index instead of one per key.
             IndexModel([("meta.$**", ASCENDING)], name="meta_wildcard"),
