@@ -323,6 +323,8 @@ def _run_migrations(direction: str, to: str | None, url: str | None, db: str | N
         except migrate.UnknownMigration as error:
             console.print(f"[red]{error}[/red]")
             raise typer.Exit(2) from None
+        except migrate.MigrationIncomplete as error:
+            raise OperatorError(str(error)) from None
     if not done:
         console.print("Nothing to do.")
     for migration_id, changed in done:
@@ -448,7 +450,8 @@ def db_sync(
 
 @db_app.command("recount")
 def db_recount(url: UrlOption = None, db: DbOption = None) -> None:
-    """Reconcile articles' favorites_count and comments_count with their edges and comments.
+    """Reconcile articles' favorites_count, comments_count and hidden_comments_count with their
+    edges and comments.
 
     Safe while serving. Reports every counter it fixed. A counter that moved while it was being checked is left
     for the next run.
@@ -467,6 +470,27 @@ def db_recount(url: UrlOption = None, db: DbOption = None) -> None:
         console.print(f"[yellow]{escape(slug)}: {counter} changed while checked; "
                       "run again to settle[/yellow]")
     console.print(f"Checked {found.checked} articles, fixed {len(found.fixed)}.")
+    _recount_hidden_comments(url, db)
+
+
+def _recount_hidden_comments(url: str | None, db: str | None) -> None:
+    """`folio db recount`'s step for `hidden_comments_count` (exact: see settle_hidden_count)."""
+    from scripts.dbtools import recount_hidden
+
+    with Progress(TextColumn("hidden comments"), MofNCompleteColumn(), TextColumn("articles"),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("hidden", total=None)
+        found = run_with_engine(
+            tool_settings(url, db),
+            lambda engine: recount_hidden(engine, lambda n: progress.advance(task, n)),
+        )
+    for slug, stored, true in found.fixed:
+        console.print(f"{escape(slug)}: hidden_comments_count {stored} -> {true}")
+    for slug in found.moved_meanwhile:
+        console.print(f"[yellow]{escape(slug)}: hidden_comments_count kept changing while "
+                      "checked; run again to settle[/yellow]")
+    console.print(f"Checked {found.checked} articles' hidden comments, "
+                  f"fixed {len(found.fixed)}.")
 
 
 @db_app.command("check")

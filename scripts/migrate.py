@@ -55,6 +55,11 @@ class UnknownMigration(Exception):
     """--to names no migration."""
 
 
+class MigrationIncomplete(Exception):
+    """A migration left work it could not finish (data moving under it); it is not recorded
+    as applied, so running it again finishes it."""
+
+
 async def in_batches(
     documents: Any,
     query: dict[str, Any],

@@ -93,9 +93,9 @@ def sections() -> list[tuple[str, str, str, list[dict[str, Any]]]]:
         ("Comments of an article", "comments",
          "`GET /api/articles/{slug}/comments` without parameters, anonymous: up to "
          f"{COMMENTS_CAP} (one more tells whether `nextCursor` is due), hidden comments left "
-         "out. `commentsCount` is the page's length when it holds them all, else a "
-         "`count_documents` of the same filter (run beside the page for later pages). "
-         "Served by `article_created_at`.",
+         "out. `commentsCount` is the page's length when it holds them all, else the "
+         "article's `comments_count - hidden_comments_count` (never a count). Authors follow "
+         "in one `$in` on `users`. Served by `article_created_at`.",
          comments_page_pipeline(visible_comments(ARTICLE, None), offset=0,
                                 limit=COMMENTS_CAP + 1)),
         ("Comments of an article, next page", "comments",

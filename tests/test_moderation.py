@@ -665,3 +665,43 @@ async def test_the_queue_costs_a_bounded_number_of_round_trips_and_two_when_empt
                           json={"report": {"reason": "spam"}}, headers=people["reader"].headers)
     # Plus the page's articles, comments and counts, then one `$in` for every name.
     assert await trips({"limit": 1}) == await trips({"limit": 3}) == 7
+
+
+async def test_hiding_showing_and_deleting_comments_keep_the_hidden_count_and_totals(client):
+    """Issue 18, point 7: the hidden count moves with hide, unhide and delete, and every
+    comment total (anonymous, a reader, the hidden comment's author on a later page) is read
+    from the article's counters."""
+    people = await cast(client)
+    slug = (await create_article(client, people["author"]))["slug"]
+    mine = [await add_comment(client, people["other"], slug, body=f"o{n}") for n in range(3)]
+    await add_comment(client, people["author"], slug, body="a")
+    mod = people["moderator"].headers
+
+    async def counters() -> tuple[int, int]:
+        found = await collection(Article).find_one({"slug": slug})
+        return found["comments_count"], found.get("hidden_comments_count", 0)
+
+    async def total(who: Account | None, params: dict | None = None) -> int:
+        answer = await client.get(f"/api/articles/{slug}/comments", params=params or {"limit": 1},
+                                  headers=who.headers if who else {})
+        return answer.json()["commentsCount"]
+
+    for comment in mine[:2]:
+        hidden = await client.post(f"/api/moderation/comments/{comment['id']}/hide",
+                                   json={"reason": "spam"}, headers=mod)
+        assert hidden.status_code == 200
+    again = await client.post(f"/api/moderation/comments/{mine[0]['id']}/hide",
+                              json={"reason": "spam"}, headers=mod)
+    assert again.status_code == 200  # already hidden: nothing moves
+    assert await counters() == (4, 2)
+    assert await total(None) == 2 and await total(people["reader"]) == 2
+    assert await total(people["other"]) == 4  # their own hidden ones count for them
+    assert await total(people["other"], {"limit": 1, "offset": 1}) == 4
+    shown = await client.post(f"/api/moderation/comments/{mine[1]['id']}/unhide", headers=mod)
+    assert shown.status_code == 200
+    assert await counters() == (4, 1)
+    deleted = await client.delete(f"/api/articles/{slug}/comments/{mine[0]['id']}",
+                                  headers=people["other"].headers)
+    assert deleted.status_code == 204
+    assert await counters() == (3, 0)
+    assert await total(None) == 3

@@ -71,6 +71,9 @@ LIST_FIELDS = {
     "moderation": 1,
 }
 FULL_FIELDS = {**LIST_FIELDS, "body": 1, "body_html": 1, "edited_by": 1}
+# An article read by slug also carries its comment counters: a page of its comments takes its
+# total from them instead of counting.
+BY_SLUG_FIELDS = {**FULL_FIELDS, "comments_count": 1, "hidden_comments_count": 1}
 Sort = list[tuple[str, int]]
 
 
@@ -124,7 +127,7 @@ def counts_per_article_pipeline(article_ids: list[PydanticObjectId]) -> list[dic
 
 def article_by_slug_pipeline(slug: str) -> list[dict[str, Any]]:
     """One article by slug, body included, with its author."""
-    return [{"$match": {"slug": slug}}, {"$limit": 1}, *author_stages(FULL_FIELDS)]
+    return [{"$match": {"slug": slug}}, {"$limit": 1}, *author_stages(BY_SLUG_FIELDS)]
 
 
 def favorites_page_pipeline(

@@ -21,7 +21,13 @@ from models.moderation_log import NEWEST_FIRST
 from models.reports import OLDEST_FIRST
 from models.users import Role
 from service.articles.counts import counts
-from service.articles.queries import FULL_FIELDS, UPDATE_ATTEMPTS, readable, reread
+from service.articles.queries import (
+    FULL_FIELDS,
+    UPDATE_ATTEMPTS,
+    move_counter,
+    readable,
+    reread,
+)
 from service.cursors import after_condition, next_page_cursor
 from service.db import atomically, collection
 from service.errors import Conflict, Forbidden, Invalid, NotFound
@@ -364,6 +370,10 @@ async def set_comment_hidden(
         )
         if updated is None:
             return None  # already in that state: nothing to log
+        # The article's hidden count moves with the comment, in the same transaction, so that
+        # comment totals (comments_count - hidden_comments_count) never count anything.
+        await move_counter(comment["article_id"], "hidden_comments_count", 1 if hidden else -1,
+                           session)
         details: dict[str, Any] = {}
         if hidden:
             details["reports_resolved"] = await resolve_reports(
