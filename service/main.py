@@ -25,6 +25,7 @@ from service.middleware import BodyGuard, RequestContext
 from service.ratelimit import RateLimits
 from service.security import build_security
 from service.telemetry import install_error_reporting, install_tracing, shutdown_tracing
+from service.moderation.sweeps import finish_sweeps, sweep_forever
 from service.users.deletion import marked_accounts, resume_deletions
 from service.users.roles import bootstrap_admins
 
@@ -96,11 +97,18 @@ def create_app(
         marked = await marked_accounts()
         resuming = asyncio.create_task(resume_deletions(marked)) if marked else None
         app.state.resuming_deletions = resuming
+        # Reports that a moderation action resolved but a stopped process did not finish
+        # marking: now, and periodically (every batch is idempotent; see moderation/sweeps).
+        await finish_sweeps()  # one indexed read when there are none
+        sweeping = asyncio.create_task(sweep_forever(first_after=True))
         try:
             yield
             for task in shutdown_tasks:
                 await task(app, engine)
         finally:
+            sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeping
             if resuming is not None:
                 resuming.cancel()  # its claim is released or lapses; the next start resumes
                 with contextlib.suppress(asyncio.CancelledError):
