@@ -9,11 +9,10 @@ from typing import Any
 
 from beanie import Document, PydanticObjectId
 from pydantic import BaseModel
+from pymongo.errors import OperationFailure
 
 from models import DOCUMENT_MODELS, Article, Comment, Favorite
 from service.articles.queries import counts_per_article_pipeline
-from pymongo.errors import OperationFailure
-
 from service.db import (
     Engine,
     apply_validator,

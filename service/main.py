@@ -22,10 +22,10 @@ from service.feeds.router import router as feeds_router
 from service.health.router import router as health_router
 from service.indexes import drift_report
 from service.middleware import BodyGuard, RequestContext
+from service.moderation.sweeps import finish_sweeps, sweep_forever
 from service.ratelimit import RateLimits
 from service.security import build_security
 from service.telemetry import install_error_reporting, install_tracing, shutdown_tracing
-from service.moderation.sweeps import finish_sweeps, sweep_forever
 from service.users.deletion import marked_accounts, resume_deletions
 from service.users.roles import bootstrap_admins
 

@@ -175,7 +175,9 @@ async def test_the_drafts_list_reads_only_drafts_through_its_index(client):
     assert reads
     for operation in reads:
         if operation.pipeline is not None:
-            match, sort = operation.pipeline[0]["$match"], list(operation.pipeline[1]["$sort"].items())
+            stages = operation.pipeline  # a count on the wire is a pipeline too, with no $sort
+            sort = list(stages[1].get("$sort", {}).items()) if len(stages) > 1 else []
+            match = stages[0]["$match"]
         else:
             match, sort = operation.filter or {}, []
         assert match["status"] == "draft"

@@ -208,7 +208,8 @@ async def test_hidden_comment_counts_are_counted_in_and_recount_makes_them_exact
     database = app.state.engine.database
     await database.comments.update_many(
         {"_id": {"$in": [comments[0]["id"], comments[1]["id"]]}},
-        {"$set": {"moderation": {"hidden": True, "reason": "spam"}}})
+        {"$set": {"moderation": {"hidden": True, "reason": "spam", "by": ObjectId(),
+                                 "at": datetime.now(UTC)}}})
     # As before the counter existed: none stored.
     await database.articles.update_many({}, {"$unset": {"hidden_comments_count": ""}})
     assert await m0005.up(database, ignore) == 3

@@ -3,7 +3,6 @@
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from bson import ObjectId
 from mongomock_motor import AsyncMongoMockClient
 

@@ -16,7 +16,7 @@ from pymongo import ReturnDocument
 from models import Article, Comment, User
 from models.comments import NEWEST_COMMENTS
 from models.common import utc_now, utc_now_after
-from service.articles.queries import counted_insert, move_counter
+from service.articles.queries import counted_insert
 from service.counters import next_sequence
 from service.cursors import after_condition, keyset_cursor
 from service.db import atomically, collection
