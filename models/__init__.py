@@ -7,13 +7,14 @@ from models.favorites import Favorite
 from models.follows import Follow
 from models.migrations import AppliedMigration
 from models.moderation_log import ModerationEntry
+from models.report_sweeps import ReportSweep
 from models.reports import Report
 from models.revisions import ArticleRevision
 from models.users import User
 
 DOCUMENT_MODELS = [
     User, Follow, Article, Favorite, Comment, Counter, AppliedMigration,
-    ArticleRevision, Report, ModerationEntry,
+    ArticleRevision, Report, ModerationEntry, ReportSweep,
 ]
 
 __all__ = [
@@ -27,5 +28,6 @@ __all__ = [
     "Follow",
     "ModerationEntry",
     "Report",
+    "ReportSweep",
     "User",
 ]

@@ -36,7 +36,9 @@ class Article(Document):
     """A post. `published_at` is when it is (or will be) public: null for drafts.
 
     `favorites_count` and `comments_count` move only by `$inc`, next to the edge or comment
-    write (`folio db recount` reconciles both). `body_html` and
+    write; `hidden_comments_count` (how many of the comments a moderator hid) moves beside
+    them when a comment is hidden, shown again or deleted (`folio db recount` reconciles all
+    three). A comment total is read from them, never counted. `body_html` and
     `reading_time_minutes` are computed from `body` on every write that changes it.
     """
 
@@ -50,6 +52,7 @@ class Article(Document):
     author_id: PydanticObjectId
     favorites_count: int = 0
     comments_count: int = 0
+    hidden_comments_count: int = 0
     # Moves by one on every update (`$inc`); `If-Match` compares it. Absent on documents from
     # before versions, which read as version 1 and store 2 at their next update.
     version: int = 1
@@ -85,8 +88,14 @@ class Article(Document):
             IndexModel(NEWEST_PUBLISHED, name="published_at"),
             IndexModel([("author_id", ASCENDING), *NEWEST_PUBLISHED], name="author_published_at"),
             IndexModel([("tag_list", ASCENDING), *NEWEST_PUBLISHED], name="tag_published_at"),
-            # An author's own drafts, newest first; and analytics windows by creation time.
-            IndexModel([("author_id", ASCENDING), *NEWEST_CREATED], name="author_created_at"),
+            # An author's own drafts (`status` pinned), newest first: equality on both leading
+            # fields, then the sort, so a page reads only drafts, never the author's published
+            # articles. Its `author_id` prefix also finds an author's articles on deletion.
+            IndexModel(
+                [("author_id", ASCENDING), ("status", ASCENDING), *NEWEST_CREATED],
+                name="author_status_created_at",
+            ),
+            # Analytics windows by creation time.
             IndexModel(NEWEST_CREATED, name="created_at"),
             # Deletions to sweep, oldest first: only marked articles are in it.
             IndexModel(

@@ -36,6 +36,15 @@ class Comment(Document):
             IndexModel([("article_id", ASCENDING), *NEWEST_COMMENTS], name="article_created_at"),
             # Serves comments per day (analytics).
             IndexModel([("created_at", DESCENDING)], name="created_at"),
+            # A signed-in reader's own hidden comments on an article (the part of their comment
+            # total that `hidden_comments_count` leaves out). Partial: only hidden comments
+            # are in it, so it stays tiny; `$exists: true` is allowed in a partial filter
+            # (`$exists: false`, what shown comments have, is not).
+            IndexModel(
+                [("article_id", ASCENDING), ("author_id", ASCENDING)],
+                name="hidden_by_author",
+                partialFilterExpression={"moderation": {"$exists": True}},
+            ),
             # Serves finding an author's comments, in batches, when their account is deleted.
             IndexModel([("author_id", ASCENDING), ("_id", ASCENDING)], name="author"),
         ]

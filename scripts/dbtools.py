@@ -10,12 +10,21 @@ from typing import Any
 
 from beanie import Document, PydanticObjectId
 from pydantic import BaseModel
+from pymongo.errors import OperationFailure
 
 from models import DOCUMENT_MODELS, Article, Comment, Favorite
 from scripts.orphans import sweep_orphans
 from service.articles.recount import recount_until_settled
-from service.db import Engine, apply_validator, collection, create_collection, create_indexes
-from service.indexes import changed_indexes, declared_indexes, drift_report
+from service.db import (
+    Engine,
+    apply_validator,
+    atomically,
+    collection,
+    create_collection,
+    create_indexes,
+    unrecorded_index_options,
+)
+from service.indexes import changed_indexes, declared_indexes, drift_report, renamed_indexes
 from service.schemas import forbidden_character, printable
 
 SKIPPED = "the embedded engine (mongomock) does not support collection validators"
@@ -172,8 +181,14 @@ async def forbidden_text(engine: Engine, report: Callable[[int], None]) -> TextF
 
 
 class SyncRefused(Exception):
-    """An index exists under its declared name with other keys or options: rebuilding it needs
-    the operator's word (--rebuild-changed), since the collection loses that index meanwhile."""
+    """An index exists under its declared name with other keys or options (or with its keys
+    under another name): rebuilding it needs the operator's word (--rebuild-changed), since the
+    collection loses that index meanwhile."""
+
+
+# createIndexes refusing an index that conflicts with an existing one: same name with other
+# options, or the same keys under another name (85); same name with other keys (86).
+INDEX_CONFLICT_CODES = {85, 86}
 
 
 async def sync(engine: Engine, *, rebuild_changed: bool = False) -> list[str]:
@@ -185,18 +200,23 @@ async def sync(engine: Engine, *, rebuild_changed: bool = False) -> list[str]:
     """
     lines = []
     existing = set(await engine.database.list_collection_names())
-    changed = {
-        collection(model).name: changed_indexes(
-            declared_indexes(model), await collection(model).index_information()
-        )
-        for model in DOCUMENT_MODELS
-        if collection(model).name in existing
-    }
+    unrecorded = unrecorded_index_options()
+    changed: dict[str, list[str]] = {}  # collection: the actual indexes to drop and rebuild
+    for model in DOCUMENT_MODELS:
+        if collection(model).name not in existing:
+            continue
+        declared = declared_indexes(model)
+        actual = await collection(model).index_information()
+        stale = changed_indexes(declared, actual, unrecorded)
+        stale += list(renamed_indexes(declared, actual).values())
+        if stale:
+            changed[collection(model).name] = stale
     refused = [f"{name}.{index}" for name, indexes in changed.items() for index in indexes]
     if refused and not rebuild_changed:
         raise SyncRefused(
-            f"{', '.join(refused)} exist with other keys or options than declared; run again "
-            "with --rebuild-changed to drop and rebuild them (queries lose them while they build)"
+            f"{', '.join(refused)} exist with other keys, options or names than declared (see "
+            "`folio db check`); run again with --rebuild-changed to drop and rebuild them "
+            "(queries lose them while they build)"
         )
     for model in DOCUMENT_MODELS:
         name = collection(model).name
@@ -212,7 +232,16 @@ async def sync(engine: Engine, *, rebuild_changed: bool = False) -> list[str]:
         for index in changed.get(name, []):
             await collection(model).drop_index(index)
             lines.append(f"{name}: dropped {index} to rebuild it as declared")
-        lines.append(f"{name}: {await ensure_indexes(model)} declared indexes ensured")
+        try:
+            ensured = await ensure_indexes(model)
+        except OperationFailure as error:
+            if error.code not in INDEX_CONFLICT_CODES:
+                raise
+            # A conflict drift did not foresee (an option this version does not compare).
+            reason = str(error.details.get("errmsg") if error.details else error).splitlines()[0]
+            raise SyncRefused(f"{name}: the server refused a declared index: {reason}; compare "
+                              "with `folio db check`, then drop the old index by hand") from None
+        lines.append(f"{name}: {ensured} declared indexes ensured")
     return lines
 
 
@@ -253,3 +282,109 @@ async def recount(
         moved_meanwhile=[(slug, counter) for _, slug, counter in found.moving],
         orphans=orphans,
     )
+
+
+# --- the hidden-comment counter (issue 18, point 7) ---------------------------------------------
+
+
+def hidden_per_article_pipeline(article_ids: list[PydanticObjectId]) -> list[dict[str, Any]]:
+    """How many hidden comments each of these articles has (partial index `hidden_by_author`)."""
+    return [
+        {"$match": {"article_id": {"$in": article_ids}, "moderation": {"$exists": True}}},
+        {"$group": {"_id": "$article_id", "hidden": {"$sum": 1}}},
+    ]
+
+
+async def hidden_truth(article_ids: list[PydanticObjectId]) -> dict[PydanticObjectId, int]:
+    """The hidden comments of these articles, counted (absent: none)."""
+    cursor = collection(Comment).aggregate(hidden_per_article_pipeline(article_ids))
+    return {group["_id"]: group["hidden"] async for group in cursor}
+
+
+async def settle_hidden_count(article_id: PydanticObjectId) -> tuple[int, int] | None:
+    """Set one article's `hidden_comments_count` to its hidden comments; (was, is), or None
+    when the article is gone.
+
+    On a replica set the count and the write are one small transaction: a hide, unhide or
+    delete landing between them writes the article too, so one of the two transactions
+    conflicts and retries, and the counter ends exact. Without transactions (the embedded
+    engine, a standalone server) the write applies only while the counter holds what was read.
+    """
+
+    async def write(session: Any) -> tuple[int, int] | None:
+        article = await collection(Article).find_one(
+            {"_id": article_id}, {"hidden_comments_count": 1}, session=session
+        )
+        if article is None:
+            return None
+        true = await collection(Comment).count_documents(
+            {"article_id": article_id, "moderation": {"$exists": True}}, session=session
+        )
+        stored = article.get("hidden_comments_count")
+        if stored != true:
+            guard = {"$exists": False} if stored is None else stored
+            moved = await collection(Article).update_one(
+                {"_id": article_id, "hidden_comments_count": guard},
+                {"$set": {"hidden_comments_count": true}}, session=session,
+            )
+            if not moved.matched_count:
+                raise _Moved
+        return (stored or 0, true)
+
+    for _ in range(SETTLE_ATTEMPTS):
+        try:
+            return await atomically(write)
+        except _Moved:
+            continue
+    raise HiddenCountMoving(article_id)
+
+
+SETTLE_ATTEMPTS = 5
+
+
+class _Moved(Exception):
+    """The counter moved between its read and its write (no transactions): read again."""
+
+
+class HiddenCountMoving(Exception):
+    """An article's hidden count kept moving while it was settled (rerun later)."""
+
+
+@dataclass
+class HiddenRecount:
+    """What the hidden-comment step of `folio db recount` found and fixed."""
+
+    checked: int = 0
+    fixed: list[tuple[str, int, int]] = field(default_factory=list)  # slug, was, is
+    moved_meanwhile: list[str] = field(default_factory=list)  # slugs
+
+
+async def recount_hidden(engine: Engine, report: Callable[[int], None]) -> HiddenRecount:
+    """Make every article's `hidden_comments_count` exact, in batches of articles.
+
+    A batch's truth is one aggregation on `hidden_by_author`; only the articles whose counter
+    differs are settled, each on its own (`settle_hidden_count`).
+    """
+    from scripts.migrate import in_batches
+
+    result = HiddenRecount()
+
+    async def check(batch: list[dict[str, Any]]) -> int:
+        result.checked += len(batch)
+        truth = await hidden_truth([article["_id"] for article in batch])
+        fixed = 0
+        for article in batch:
+            if article.get("hidden_comments_count") == truth.get(article["_id"], 0):
+                continue
+            try:
+                settled = await settle_hidden_count(article["_id"])
+            except HiddenCountMoving:
+                result.moved_meanwhile.append(article["slug"])
+                continue
+            if settled is not None and settled[0] != settled[1]:
+                result.fixed.append((article["slug"], *settled))
+                fixed += 1
+        return fixed
+
+    await in_batches(collection(Article), {}, {"slug": 1, "hidden_comments_count": 1}, check, report)
+    return result

@@ -21,6 +21,7 @@ from service.analytics.queries import (
     window_start,
 )
 from service.articles.queries import (
+    FAVORITES_FILTER_CAP,
     article_by_slug_pipeline,
     article_page_pipeline,
     favorites_count_pipeline,
@@ -79,19 +80,22 @@ def sections() -> list[tuple[str, str, str, list[dict[str, Any]]]]:
          "authors. Articles no longer live are dropped after the next cursor is taken.",
          favorites_page_pipeline(AUTHOR, None, offset=0, limit=20)),
         ("A user's favorites, with other filters", "favorites",
-         "`?favorited=anna&tag=dragons`: the newest 10,000 edges at most are joined and "
-         "filtered, then paged; a user with more favorites gets a 422 for such a list.",
+         f"`?favorited=anna&tag=dragons`: the newest {FAVORITES_FILTER_CAP:,} edges at most "
+         "join their articles by `_id`, each filtered and projected inside the `$lookup` (the "
+         "concise correlated form: no body ever joins), then the matches are paged; a user "
+         "with more favorites gets a 422 for such a list.",
          favorites_page_pipeline(AUTHOR, {"tag_list": "dragons", **live}, offset=0, limit=20,
-                                 scan_cap=10_000)),
+                                 scan_cap=FAVORITES_FILTER_CAP)),
         ("Count of a user's favorites, with other filters", "favorites",
          "The total for the list above (alone, the total is a `count_documents` on `user_newest`).",
-         favorites_count_pipeline(AUTHOR, {"tag_list": "dragons", **live}, scan_cap=10_000)),
+         favorites_count_pipeline(AUTHOR, {"tag_list": "dragons", **live},
+                                  scan_cap=FAVORITES_FILTER_CAP)),
         ("Comments of an article", "comments",
          "`GET /api/articles/{slug}/comments` without parameters, anonymous: up to "
          f"{COMMENTS_CAP} (one more tells whether `nextCursor` is due), hidden comments left "
-         "out. `commentsCount` is the page's length when it holds them all, else a "
-         "`count_documents` of the same filter (run beside the page for later pages). "
-         "Served by `article_created_at`.",
+         "out. `commentsCount` is the page's length when it holds them all, else the "
+         "article's `comments_count - hidden_comments_count` (never a count). Authors follow "
+         "in one `$in` on `users`. Served by `article_created_at`.",
          comments_page_pipeline(visible_comments(ARTICLE, None), offset=0,
                                 limit=COMMENTS_CAP + 1)),
         ("Comments of an article, next page", "comments",

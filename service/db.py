@@ -381,6 +381,18 @@ async def open_engine(settings: Settings, **client_options: Any) -> Engine:
     return _current
 
 
+# Index options the embedded engine accepts and does not keep (mongomock's index_information
+# leaves them out): drift in them can be seen only on a server that records them.
+EMBEDDED_UNRECORDED_INDEX_OPTIONS = frozenset(
+    {"collation", "weights", "default_language", "language_override"}
+)
+
+
+def unrecorded_index_options() -> frozenset[str]:
+    """Index options the open engine does not report back, so drift checks cannot see them."""
+    return EMBEDDED_UNRECORDED_INDEX_OPTIONS if current_engine().embedded else frozenset()
+
+
 def current_engine() -> Engine:
     """The open engine; raises if none was opened."""
     if _current is None:

@@ -369,12 +369,15 @@ def run_query(raw: Any, query: Query) -> list[dict[str, Any]]:
 
 
 def _joins_by_id(stage: dict[str, Any]) -> bool:
-    """A `$lookup` on the joined collection's `_id` by `localField` (served by `_id`)."""
+    """A `$lookup` on the joined collection's `_id` by `localField` (served by `_id`), maybe
+    with a sub-pipeline run on each joined document (MongoDB 5.0's concise correlated form,
+    which mongomock cannot run: the adapter runs it)."""
     options = stage.get("$lookup")
     return (
         isinstance(options, dict)
         and options.get("foreignField") == "_id"
-        and set(options) == {"from", "localField", "foreignField", "as"}
+        and set(options) - {"pipeline"} == {"from", "localField", "foreignField", "as"}
+        and isinstance(options.get("pipeline", []), list)
         and "." not in options["as"]
     )
 
@@ -389,7 +392,11 @@ def _lookup_by_id(database: Any, options: dict[str, Any], documents: list[dict[s
         except KeyError:
             value = None
         condition = {"$in": value} if isinstance(value, list) else value
-        document[options["as"]] = run_query(foreign, Query({"_id": condition}))
+        joined = run_query(foreign, Query({"_id": condition}))
+        if options.get("pipeline") and joined:
+            joined = list(mongomock_aggregate.process_pipeline(
+                joined, database, options["pipeline"], None))
+        document[options["as"]] = joined
     return documents
 
 

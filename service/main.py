@@ -23,6 +23,7 @@ from service.feeds.router import router as feeds_router
 from service.health.router import router as health_router
 from service.indexes import drift_report
 from service.middleware import BodyGuard, RequestContext, RequestDeadline, TrailingSlash
+from service.moderation.sweeps import finish_sweeps, sweep_forever
 from service.ratelimit import RateLimits
 from service.security import build_security
 from service.sweeper import pending, run_sweeper
@@ -100,6 +101,10 @@ def create_app(
             run_sweeper(settings.deletion_sweep_seconds, start_now=await pending())
         )
         app.state.deletion_sweeper = sweeper
+        # Reports that a moderation action resolved but a stopped process did not finish
+        # marking: now, and periodically (every batch is idempotent; see moderation/sweeps).
+        await finish_sweeps()  # one indexed read when there are none
+        sweeping = asyncio.create_task(sweep_forever(first_after=True))
         try:
             yield
             for task in shutdown_tasks:
@@ -108,6 +113,9 @@ def create_app(
             sweeper.cancel()  # its claims are released or lapse; any process's next pass resumes
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeping
             engine.close()
             if shared is not None:
                 await shared.close()

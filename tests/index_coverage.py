@@ -47,8 +47,14 @@ def _field_name(index_field: str, wanted: str) -> bool:
     return index_field == wanted
 
 
-def served(collection: str, filter_: dict[str, Any], sort: list[tuple[str, int]]) -> bool:
-    """Whether some declared index of the collection serves this filter and sort."""
+def served(
+    collection: str, filter_: dict[str, Any], sort: list[tuple[str, int]], *, tight: bool = False
+) -> bool:
+    """Whether some declared index of the collection serves this filter and sort.
+
+    `tight`: every equality field must be among the index's leading fields too, so that the
+    scan reads only matching keys (not every key of a prefix, filtered after the fetch).
+    """
     if "$and" in filter_:  # e.g. a list's filter joined with a cursor's condition
         merged = {k: v for k, v in filter_.items() if k != "$and"}
         for part in filter_["$and"]:
@@ -57,10 +63,11 @@ def served(collection: str, filter_: dict[str, Any], sort: list[tuple[str, int]]
                 part = {**part, "$or": [{**mine, **theirs} for mine in merged.pop("$or")
                                         for theirs in part["$or"]]}
             merged.update(part)  # a field in both keeps one of its two ranges: same index
-        return served(collection, merged, sort)
+        return served(collection, merged, sort, tight=tight)
     if "$or" in filter_:
         rest = {k: v for k, v in filter_.items() if k != "$or"}
-        return all(served(collection, {**rest, **branch}, sort) for branch in filter_["$or"])
+        return all(served(collection, {**rest, **branch}, sort, tight=tight)
+                   for branch in filter_["$or"])
     equality, ranges = _split(filter_)
     if sort and any(field.startswith("meta.") for field in equality):
         return False  # the wildcard index finds the matches, but cannot order them
@@ -72,6 +79,8 @@ def served(collection: str, filter_: dict[str, Any], sort: list[tuple[str, int]]
         prefix = 0
         while prefix < len(fields) and any(_field_name(fields[prefix], e) for e in equality):
             prefix += 1
+        if tight and prefix < len(equality):
+            continue
         if sort:
             window = keys[prefix : prefix + len(sort)]
             forward = [(f, d) for f, d in window] == [(f, d) for f, d in sort]

@@ -161,3 +161,31 @@ def test_the_rule_itself_tells_served_from_unserved_queries():
     # The wildcard index finds meta matches but cannot give them the newest-first order.
     assert not served("articles", {"meta.series": "x", "published_at": {"$lte": 1}},
                       [("published_at", -1), ("_id", -1)])
+
+
+async def test_the_drafts_list_reads_only_drafts_through_its_index(client):
+    """Issue 18, point 15: `status` is in the index ahead of the sort, so an author with many
+    published articles and a few drafts reads only the drafts' keys (both engines record it)."""
+    jake = await register(client)
+    await create_article(client, jake, status="draft")
+    with oplog.recording() as log:
+        listed = await client.get("/api/articles", params={"status": "draft"}, headers=jake.headers)
+    assert listed.status_code == 200 and listed.json()["articlesCount"] == 1
+    reads = [op for op in log.details if op.collection == "articles"]
+    assert reads
+    for operation in reads:
+        if operation.pipeline is not None:
+            stages = operation.pipeline  # a count on the wire is a pipeline too, with no $sort
+            sort = list(stages[1].get("$sort", {}).items()) if len(stages) > 1 else []
+            match = stages[0]["$match"]
+        else:
+            match, sort = operation.filter or {}, []
+        assert match["status"] == "draft"
+        assert served("articles", match, sort, tight=True), match
+
+
+def test_a_tight_match_needs_every_equality_field_in_the_index():
+    assert served("articles", {"author_id": 1, "status": "draft"}, [("created_at", -1), ("_id", -1)],
+                  tight=True)
+    assert not served("articles", {"author_id": 1, "title": "x"}, [("created_at", -1), ("_id", -1)],
+                      tight=True)

@@ -275,3 +275,31 @@ def test_an_incomplete_migration_is_an_operator_error(monkeypatch):
     result = CliRunner().invoke(cli, ["migrate", "up"])
     assert isinstance(result.exception, OPERATOR_ERRORS)
     assert str(result.exception) == "0004_comment_counts: 1 kept moving; run it again"
+
+
+async def test_hidden_comment_counts_are_counted_in_and_recount_makes_them_exact(app, client):
+    """Issue 18, point 7: migration 0005 backfills `hidden_comments_count` in batches, and
+    `folio db recount`'s step settles a wrong one."""
+    from scripts.dbtools import recount_hidden
+    from scripts.migrations import m0005_hidden_comment_counts as m0005
+    from tests.factories import add_comment, create_article
+
+    jake = await register(client)
+    slugs = [(await create_article(client, jake))["slug"] for _ in range(3)]
+    comments = [await add_comment(client, jake, slug) for slug in (slugs[0], slugs[0], slugs[1])]
+    database = app.state.engine.database
+    await database.comments.update_many(
+        {"_id": {"$in": [comments[0]["id"], comments[1]["id"]]}},
+        {"$set": {"moderation": {"hidden": True, "reason": "spam", "by": ObjectId(),
+                                 "at": datetime.now(UTC)}}})
+    # As before the counter existed: none stored.
+    await database.articles.update_many({}, {"$unset": {"hidden_comments_count": ""}})
+    assert await m0005.up(database, ignore) == 3
+    counted = {a["slug"]: a["hidden_comments_count"] async for a in database.articles.find({})}
+    assert counted == {slugs[0]: 2, slugs[1]: 0, slugs[2]: 0}
+    assert await m0005.up(database, ignore) == 0  # idempotent
+    await database.articles.update_one({"slug": slugs[1]}, {"$set": {"hidden_comments_count": 5}})
+    found = await recount_hidden(app.state.engine, ignore)
+    assert found.checked == 3 and found.fixed == [(slugs[1], 5, 0)]
+    assert (await recount_hidden(app.state.engine, ignore)).fixed == []
+    assert await m0005.down(database, ignore) == 3

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import feedparser
 import pytest
 
-from models import Article, ModerationEntry, Report, User
+from models import Article, ModerationEntry, Report, ReportSweep, User
 from service.config import Settings
 from service.db import collection
 from service.moderation.queries import store_role, users_with_role
@@ -663,8 +663,132 @@ async def test_the_queue_costs_a_bounded_number_of_round_trips_and_two_when_empt
         article = await create_article(client, people["author"], title=f"Queued {n}")
         await client.post(f"/api/articles/{article['slug']}/reports",
                           json={"report": {"reason": "spam"}}, headers=people["reader"].headers)
-    # Plus the page's articles, comments and counts, then one `$in` for every name.
-    assert await trips({"limit": 1}) == await trips({"limit": 3}) == 7
+    # The open queue reads the pending report sweeps first; then the page's articles,
+    # comments and counts, then one `$in` for every name.
+    assert await trips({"limit": 1}) == await trips({"limit": 3}) == 8
+
+
+async def test_hiding_showing_and_deleting_comments_keep_the_hidden_count_and_totals(client):
+    """Issue 18, point 7: the hidden count moves with hide, unhide and delete, and every
+    comment total (anonymous, a reader, the hidden comment's author on a later page) is read
+    from the article's counters."""
+    people = await cast(client)
+    slug = (await create_article(client, people["author"]))["slug"]
+    mine = [await add_comment(client, people["other"], slug, body=f"o{n}") for n in range(3)]
+    await add_comment(client, people["author"], slug, body="a")
+    mod = people["moderator"].headers
+
+    async def counters() -> tuple[int, int]:
+        found = await collection(Article).find_one({"slug": slug})
+        return found["comments_count"], found.get("hidden_comments_count", 0)
+
+    async def total(who: Account | None, params: dict | None = None) -> int:
+        answer = await client.get(f"/api/articles/{slug}/comments", params=params or {"limit": 1},
+                                  headers=who.headers if who else {})
+        return answer.json()["commentsCount"]
+
+    for comment in mine[:2]:
+        hidden = await client.post(f"/api/moderation/comments/{comment['id']}/hide",
+                                   json={"reason": "spam"}, headers=mod)
+        assert hidden.status_code == 200
+    again = await client.post(f"/api/moderation/comments/{mine[0]['id']}/hide",
+                              json={"reason": "spam"}, headers=mod)
+    assert again.status_code == 200  # already hidden: nothing moves
+    assert await counters() == (4, 2)
+    assert await total(None) == 2 and await total(people["reader"]) == 2
+    assert await total(people["other"]) == 4  # their own hidden ones count for them
+    assert await total(people["other"], {"limit": 1, "offset": 1}) == 4
+    shown = await client.post(f"/api/moderation/comments/{mine[1]['id']}/unhide", headers=mod)
+    assert shown.status_code == 200
+    assert await counters() == (4, 1)
+    deleted = await client.delete(f"/api/articles/{slug}/comments/{mine[0]['id']}",
+                                  headers=people["other"].headers)
+    assert deleted.status_code == 204
+    assert await counters() == (3, 0)
+    assert await total(None) == 3
+
+
+# --- resolving reports after the action (issue 18, point 10) -----------------------------------
+
+
+async def report_many(client, slug: str, count: int) -> list[Account]:
+    """`count` readers each report the article."""
+    readers = [await register(client) for _ in range(count)]
+    for reader in readers:
+        filed = await client.post(f"/api/articles/{slug}/reports",
+                                  json={"report": {"reason": "spam"}}, headers=reader.headers)
+        assert filed.status_code == 201, filed.text
+    return readers
+
+
+async def test_hiding_resolves_reports_in_bounded_batches_outside_its_transaction(
+    client, monkeypatch
+):
+    """The action's writes are the article, its log entry and one sweep; the reports are
+    marked afterwards in batches of SWEEP_BATCH, none of them in the action's transaction."""
+    from service.moderation import sweeps
+
+    monkeypatch.setattr(sweeps, "SWEEP_BATCH", 2)
+    monkeypatch.setattr(sweeps, "INLINE_BATCHES", 10)
+    people = await cast(client)
+    slug = (await create_article(client, people["author"]))["slug"]
+    await report_many(client, slug, 5)
+    with oplog.recording() as log:
+        assert (await hide(client, people["moderator"], slug)).status_code == 200
+    marks = [op for op in log.details if op.collection == "reports"
+             and op.name in ("update_many", "update")]  # the embedded engine / the wire
+    assert len(marks) == 3  # 2 + 2 + 1
+    assert all(len(op.filter["_id"]["$in"]) <= 2 for op in marks)
+    assert await collection(Report).count_documents({"status": "open"}) == 0
+    assert await collection(Report).count_documents({"resolution": "hidden"}) == 5
+    assert await collection(ReportSweep).count_documents({}) == 0  # deleted last
+    entry = (await client.get("/api/moderation/log", headers=people["admin"].headers)
+             ).json()["entries"][0]
+    assert entry["details"] == {"reports_resolved": 5}
+
+
+async def test_a_sweep_a_stopped_process_left_is_hidden_from_the_queue_and_finished_later(
+    client, monkeypatch
+):
+    """A process dies after a dismissal commits, before the reports are marked: the queue
+    already leaves them out (page and total), a new report by one of those readers is taken,
+    and the periodic pass finishes the rest."""
+    from service.moderation import sweeps
+
+    async def dies(sweep, max_batches=None):
+        return False  # nothing marked, the sweep stays
+
+    people = await cast(client)
+    slug = (await create_article(client, people["author"]))["slug"]
+    other = (await create_article(client, people["author"]))["slug"]
+    readers = await report_many(client, slug, 3)
+    await report_many(client, other, 1)
+    mod = people["moderator"].headers
+    queue = (await client.get("/api/moderation/reports", headers=mod)).json()
+    assert queue["reportsCount"] == 4
+    named, named_by = next((r["id"], r["reporter"]) for r in queue["reports"]
+                           if r["target"]["slug"] == slug)
+    monkeypatch.setattr(sweeps, "run_sweep", dies)  # the process stops right after commit
+    monkeypatch.setattr(sweeps, "_finish_in_background", dies)
+    dismissed = await client.post(f"/api/moderation/reports/{named}/dismiss", headers=mod)
+    monkeypatch.undo()
+    assert dismissed.json()["report"]["status"] == "resolved"  # the named one, at once
+    assert await collection(Report).count_documents({"status": "open"}) == 3  # 2 not marked yet
+    queue = (await client.get("/api/moderation/reports", headers=mod)).json()
+    assert queue["reportsCount"] == 1
+    assert [r["target"]["slug"] for r in queue["reports"]] == [other]
+    # A reader reporting again files a new open report (their old one is resolved first, as
+    # the sweep would), and the queue shows it: it came after the decision.
+    unmarked = next(r for r in readers if r.username != named_by)
+    again = await client.post(f"/api/articles/{slug}/reports",
+                              json={"report": {"reason": "abuse"}}, headers=unmarked.headers)
+    assert again.status_code == 201, again.text
+    queue = (await client.get("/api/moderation/reports", headers=mod)).json()
+    assert queue["reportsCount"] == 2
+    assert await sweeps.finish_sweeps() == 1
+    assert await collection(ReportSweep).count_documents({}) == 0
+    assert await collection(Report).count_documents({"resolution": "dismissed"}) == 3
+    assert await collection(Report).count_documents({"status": "open"}) == 2
 
 
 async def test_the_queue_total_is_counted_up_to_a_cap_and_says_when_there_are_more(

@@ -3,7 +3,6 @@
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from bson import ObjectId
 from mongomock_motor import AsyncMongoMockClient
 
@@ -23,7 +22,6 @@ from service.articles.queries import (
     counts_per_article_pipeline,
     favorites_count_pipeline,
     favorites_page_pipeline,
-    prefixed,
     status_condition,
     visible_at,
 )
@@ -94,9 +92,14 @@ def test_every_pipeline_uses_only_operators_both_engines_support():
 
 
 def test_lookups_join_by_local_and_foreign_field_only():
+    # A sub-pipeline only beside localField/foreignField on `_id` (the concise correlated form,
+    # which the embedded adapter runs); never `let`, which mongomock cannot run at all.
     for name, pipeline in ALL_PIPELINES.items():
-        text = repr(pipeline)
-        assert "'let'" not in text and "'pipeline'" not in text, name
+        assert "'let'" not in repr(pipeline), name
+        for stage in pipeline:
+            lookup = stage.get("$lookup") if isinstance(stage, dict) else None
+            if lookup and "pipeline" in lookup:
+                assert lookup["foreignField"] == "_id" and "localField" in lookup, name
 
 
 def test_the_mongodb_search_pipeline_differs_only_by_its_text_stage():
@@ -151,9 +154,43 @@ def test_favorites_page_with_other_filters_joins_at_most_the_cap_then_pages_the_
     pipeline = favorites_page_pipeline(user, {"tag_list": "x"}, offset=40, limit=20, scan_cap=100)
     assert pipeline[2] == {"$limit": 100}
     names = [next(iter(stage)) for stage in pipeline]
-    match_at = names.index("$match", 1)
-    assert pipeline[match_at] == {"$match": {"article.tag_list": "x"}}
-    assert pipeline[match_at + 1 : match_at + 3] == [{"$skip": 40}, {"$limit": 20}]
+    lookup_at = names.index("$lookup")
+    assert pipeline[lookup_at + 2 : lookup_at + 4] == [{"$skip": 40}, {"$limit": 20}]
+
+
+def test_the_favorites_join_filters_and_projects_inside_the_lookup():
+    """Issue 18, point 11: each joined article is filtered and cut to the list's fields inside
+    the `$lookup` (concise correlated form, served by `_id`), never joined whole: no body."""
+    for pipeline in (
+        favorites_page_pipeline(ObjectId(), {"tag_list": "x"}, offset=0, limit=20, scan_cap=100),
+        favorites_page_pipeline(ObjectId(), None, offset=0, limit=20),
+        favorites_count_pipeline(ObjectId(), {"tag_list": "x"}, scan_cap=100),
+    ):
+        lookup = next(stage["$lookup"] for stage in pipeline if "$lookup" in stage
+                      and stage["$lookup"]["from"] == "articles")
+        assert (lookup["localField"], lookup["foreignField"]) == ("article_id", "_id")
+        projection = lookup["pipeline"][-1]["$project"]
+        assert "body" not in projection and "body_html" not in projection
+        assert all(value == 1 for value in projection.values())
+    narrowed = favorites_page_pipeline(ObjectId(), {"tag_list": "x"}, offset=0, limit=20,
+                                       scan_cap=100)
+    lookup = next(stage["$lookup"] for stage in narrowed if "$lookup" in stage)
+    assert lookup["pipeline"][0] == {"$match": {"tag_list": "x"}}
+    counted = favorites_count_pipeline(ObjectId(), {"tag_list": "x"}, scan_cap=100)
+    assert counted[3]["$lookup"]["pipeline"] == [{"$match": {"tag_list": "x"}},
+                                                 {"$project": {"_id": 1}}]
+
+
+def test_the_favorites_filter_cap_is_small_and_documented():
+    from service.articles.queries import FAVORITES_FILTER_CAP
+    from service.main import create_app
+    from tests.conftest import make_settings
+
+    assert FAVORITES_FILTER_CAP <= 1_000
+    spec = create_app(make_settings()).openapi()
+    parameters = spec["paths"]["/api/articles"]["get"]["parameters"]
+    favorited = next(p for p in parameters if p["name"] == "favorited")
+    assert f"{FAVORITES_FILTER_CAP:,}" in favorited["description"]
 
 
 def test_a_favorites_cursor_replaces_the_skip_and_joins_the_edge_filter():
@@ -161,14 +198,6 @@ def test_a_favorites_cursor_replaces_the_skip_and_joins_the_edge_filter():
     pipeline = favorites_page_pipeline(ObjectId(), None, offset=40, limit=20, after=after)
     assert pipeline[0]["$match"]["$and"][1] == after
     assert {"$skip": 40} not in pipeline
-
-
-def test_prefixed_moves_field_conditions_under_a_joined_document_only():
-    assert prefixed({"tag_list": "x", "meta.k": 1}, "article.") == {
-        "article.tag_list": "x", "article.meta.k": 1,
-    }
-    with pytest.raises(AssertionError):
-        prefixed({"$or": []}, "article.")
 
 
 async def test_page_pipeline_results_on_the_embedded_engine():

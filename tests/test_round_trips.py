@@ -71,7 +71,7 @@ async def test_comment_list_round_trips_do_not_grow_with_comment_count(client, p
     for author in authors * 3:
         await client.post(url, json={"comment": {"body": "more"}}, headers=author.headers)
     many = await operations_for(client, url, {}, reader.headers)
-    assert few == many <= 3
+    assert few == many <= 4  # the article, the page, its authors ($in), following ($in)
 
 
 async def test_comment_pages_single_comments_and_edits_take_a_fixed_number_of_round_trips(
@@ -85,9 +85,10 @@ async def test_comment_pages_single_comments_and_edits_take_a_fixed_number_of_ro
     cursor = (await client.get(url, params={"limit": 2})).json()["nextCursor"]
     for params in ({"limit": 2}, {"limit": 10}, {"limit": 2, "offset": 4},
                    {"limit": 2, "cursor": cursor}):
-        # the article, the page, the count (a first page holding every comment needs none),
-        # and one $in query for `following`
-        assert await operations_for(client, url, params, reader.headers) == 4, params
+        # The article (its counters give the total), the page, one $in for its authors; signed
+        # in, one count of the reader's own hidden comments (a tiny partial index; a first
+        # page holding every comment needs none) and one $in query for `following`.
+        assert await operations_for(client, url, params, reader.headers) == 5, params
         assert await operations_for(client, url, params) == 3, params
     comment = (await client.get(url, params={"limit": 1})).json()["comments"][0]
     one = f"{url}/{comment['id']}"
@@ -100,6 +101,33 @@ async def test_comment_pages_single_comments_and_edits_take_a_fixed_number_of_ro
                                     headers={**author.headers, "If-Match": etag})
     assert response.status_code == 200, response.text
     assert len(log) == 4  # the user, the article, the comment, the conditional write
+
+
+async def test_a_comment_page_is_one_indexed_read_and_one_in_for_authors(client, populated):
+    """Issue 18, point 7: the total comes from the article already loaded (never a count of
+    its comments), and authors from one `$in` (no `$lookup` per comment)."""
+    reader, authors = populated
+    slug = (await client.get("/api/articles", params={"limit": 1})).json()["articles"][0]["slug"]
+    url = f"/api/articles/{slug}/comments"
+    for n in range(6):
+        await client.post(url, json={"comment": {"body": f"c{n}"}}, headers=authors[n % 3].headers)
+    cursor = (await client.get(url, params={"limit": 2})).json()["nextCursor"]
+    for params in ({"limit": 2}, {"limit": 2, "offset": 2}, {"limit": 2, "cursor": cursor}):
+        for headers in (None, reader.headers):
+            await counts().clear()
+            with oplog.recording() as log:
+                answer = await client.get(url, params=params, headers=headers)
+            assert answer.json()["commentsCount"] >= 6
+            on_comments = [op for op in log.details if op.collection == "comments"]
+            pages = [op for op in on_comments if op.name == "aggregate"]
+            assert len(pages) == 1 and "$lookup" not in repr(pages[0].pipeline)
+            # (on the wire a count is an aggregation whose `$match` holds its filter)
+            counted = [op.filter if op.filter is not None else op.pipeline[0]["$match"]
+                       for op in on_comments if op.name == "count_documents"]
+            # Only a signed-in reader's own hidden comments are counted (`hidden_by_author`).
+            assert all(f.get("moderation") == {"$exists": True} for f in counted), counted
+            assert len(counted) == (0 if headers is None else 1)
+            assert [op.name for op in log.details if op.collection == "users"] == ["find"]
 
 
 async def test_single_article_and_tags_round_trips(client, populated):

@@ -5,7 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from models import Article, Comment, Favorite, User
+from models import Article, Comment, Favorite, Report, User
 from scripts.cli import app as cli
 from scripts.dbtools import SyncRefused, check, sync, validator_for
 from scripts.dump import ImportRefused, export, import_dump, read_dump
@@ -41,12 +41,85 @@ async def test_check_finds_no_drift_after_sync_and_reports_each_kind_of_drift(ap
 def test_index_drift_notices_changed_keys_and_uniqueness():
     declared = {"a": {"name": "a", "key": {"x": 1}, "unique": True}}
     assert index_drift(declared, {"a": {"key": [("x", -1)], "unique": True}}) == [
-        "index a differs: {'key': [('x', -1)], 'unique': True} where "
-        "{'key': {'x': 1}, 'unique': True} is declared"
+        "index a differs in key: {'key': {'x': -1}} where {'key': {'x': 1}} is declared"
     ]
     assert index_drift(declared, {"a": {"key": [("x", 1)]}}) == [
-        "index a differs: {'key': [('x', 1)]} where {'key': {'x': 1}, 'unique': True} is declared"
+        "index a differs in unique: {'key': {'x': 1}} where {'key': {'x': 1}, 'unique': True} "
+        "is declared"
     ]
+
+
+def test_index_drift_compares_every_option_that_makes_an_index_different():
+    """Issue 18, point 18: each of these makes MongoDB's createIndexes fail with
+    IndexOptionsConflict under the same name; drift must name it."""
+    partial = {"a": {"name": "a", "key": {"x": 1}, "unique": True,
+                     "partialFilterExpression": {"status": "open"}}}
+    assert index_drift(partial, {"a": {"key": [("x", 1)], "unique": True}}) == [
+        "index a differs in partialFilterExpression: {'key': {'x': 1}} where {'key': {'x': 1}, "
+        "'partialFilterExpression': {'status': 'open'}} is declared"
+    ]
+    assert index_drift(partial, {"a": {"key": [("x", 1)], "unique": True,
+                                       "partialFilterExpression": {"status": "open"}}}) == []
+    ttl = {"t": {"name": "t", "key": {"at": 1}, "expireAfterSeconds": 3600}}
+    assert index_drift(ttl, {"t": {"key": [("at", 1)], "expireAfterSeconds": 60}})[0].startswith(
+        "index t differs in expireAfterSeconds")
+    assert index_drift(ttl, {"t": {"key": [("at", 1)], "expireAfterSeconds": 3600}}) == []
+    # MongoDB reports a collation with its defaults filled in: the declared fields decide.
+    folded = {"u": {"name": "u", "key": {"n": 1}, "collation": {"locale": "en", "strength": 2}}}
+    reported = {"locale": "en", "strength": 2, "caseLevel": False, "version": "57.1"}
+    assert index_drift(folded, {"u": {"key": [("n", 1)], "collation": reported}}) == []
+    assert "differs in collation" in index_drift(folded, {"u": {"key": [("n", 1)]}})[0]
+    plain = {"u": {"name": "u", "key": {"n": 1}}}
+    assert "differs in collation" in index_drift(plain, {"u": {"key": [("n", 1)],
+                                                               "collation": reported}})[0]
+    text = {"s": {"name": "s", "key": {"title": "text"}, "weights": {"title": 10},
+                  "default_language": "english"}}
+    on_mongodb = {"key": [("_fts", "text"), ("_ftsx", 1)], "weights": {"title": 10},
+                  "default_language": "english", "language_override": "language"}
+    assert index_drift(text, {"s": on_mongodb}) == []
+    assert "differs in default_language" in index_drift(
+        text, {"s": {**on_mongodb, "default_language": "none"}})[0]
+    # The embedded engine keeps no collation or text options: nothing there to compare.
+    assert index_drift(folded, {"u": {"key": [("n", 1)]}}, unrecorded={"collation"}) == []
+
+
+def test_index_drift_names_declared_keys_held_under_another_name():
+    declared = {"a": {"name": "a", "key": {"x": 1}}}
+    assert index_drift(declared, {"x_1": {"key": [("x", 1)]}}) == [
+        "index a exists as x_1 (same keys, another name)"
+    ]
+
+
+@NO_COLLMOD
+async def test_sync_refuses_an_index_whose_partial_filter_changed_in_one_line(app):
+    """Issue 18, point 18: the unique open-report index rebuilt without its partial filter
+    used to pass drift and fail MongoDB's createIndexes with a raw IndexOptionsConflict."""
+    engine = app.state.engine
+    reports = collection(Report)
+    await reports.drop_index("open_report_unique")
+    await reports.create_index([("reporter_id", 1), ("article_id", 1), ("comment_id", 1)],
+                               name="open_report_unique", unique=True)
+    with pytest.raises(SyncRefused) as refused:
+        await sync(engine)
+    assert "reports.open_report_unique exist with other keys, options" in str(refused.value)
+    assert "\n" not in str(refused.value)
+    assert "partialFilterExpression" in (await check(engine))["reports"][0]
+    lines = await sync(engine, rebuild_changed=True)
+    assert "reports: dropped open_report_unique to rebuild it as declared" in lines
+    assert await check(engine) == {}
+
+
+@NO_COLLMOD
+async def test_sync_refuses_declared_keys_held_under_another_name(app):
+    engine = app.state.engine
+    await collection(Article).drop_index("created_at")
+    await collection(Article).create_index([("created_at", -1), ("_id", -1)], name="old_name")
+    with pytest.raises(SyncRefused, match="articles.old_name exist"):
+        await sync(engine)
+    assert await check(engine) == {"articles": ["index created_at exists as old_name "
+                                                "(same keys, another name)"]}
+    await sync(engine, rebuild_changed=True)
+    assert await check(engine) == {}
 
 
 @NO_COLLMOD
@@ -169,7 +242,8 @@ def test_cli_seed_migrate_and_db_commands_run_on_the_embedded_engine(tmp_path):
     assert checked.exit_code == 0 and "No drift" in checked.output
     schema = json.loads(runner.invoke(cli, ["db", "schema"]).output)
     assert set(schema) == {"users", "follows", "articles", "favorites", "comments", "counters",
-                           "migrations", "article_revisions", "reports", "moderation_log"}
+                           "migrations", "article_revisions", "reports", "moderation_log",
+                           "report_sweeps"}
 
 
 async def test_serve_load_starts_the_embedded_engine_from_an_export(app, tmp_path):
@@ -238,8 +312,8 @@ async def test_recount_fixes_comment_counters_and_backfills_missing_ones(app, cl
     await collection(Article).update_one({"slug": drifted["slug"]}, {"$inc": {"comments_count": 4}})
     await collection(Article).update_one({"slug": missing["slug"]}, {"$unset": {"comments_count": 1}})
     found = await recount(app.state.engine, lambda n: None)
-    assert sorted(found.fixed) == [(drifted["slug"], "comments_count", 5, 1),
-                                   (missing["slug"], "comments_count", 0, 2)]
+    assert sorted(found.fixed) == sorted([(drifted["slug"], "comments_count", 5, 1),
+                                          (missing["slug"], "comments_count", 0, 2)])
     stored = {a["slug"]: a["comments_count"] async for a in collection(Article).find({})}
     assert stored == {drifted["slug"]: 1, missing["slug"]: 2}
 

@@ -54,7 +54,16 @@ async def list_articles(
     tag: Annotated[str | None, Query(max_length=64, description="filter by tag")] = None,
     author: Annotated[str | None, Query(max_length=64, description="filter by author")] = None,
     favorited: Annotated[
-        str | None, Query(max_length=64, description="filter by a user's favorites")
+        str | None,
+        Query(
+            max_length=64,
+            description=(
+                "filter by a user's favorites, most recently favorited first. Combined with "
+                f"other filters (tag, author, status, meta), only users with at most "
+                f"{queries.FAVORITES_FILTER_CAP:,} favorites can be listed (more answers 422: "
+                "list their favorites alone)"
+            ),
+        ),
     ] = None,
     status_filter: Annotated[
         Literal["published", "draft", "scheduled"],

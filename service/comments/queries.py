@@ -1,7 +1,9 @@
 """Comment queries: visibility, pages, one comment, and writes. No HTTP here.
 
-A page of comments is one aggregation (filter, order, window, author join) with a
-`count_documents` of the same filter run beside it, plus one `$in` query for `following`.
+A page of comments is one indexed read (filter, order, window) and one `$in` query for its
+authors; a signed-in reader adds one `$in` for `following` and, when the page does not hold
+every comment, one count of their own hidden comments on a tiny partial index. The total comes
+from the article's counters (`comments_count - hidden_comments_count`), never from counting.
 """
 
 import asyncio
@@ -12,7 +14,7 @@ from typing import Any
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 
-from models import Comment, User
+from models import Article, Comment, User
 from models.comments import NEWEST_COMMENTS
 from models.common import utc_now, utc_now_after
 from service.articles.queries import counted_insert, move_counter
@@ -20,7 +22,12 @@ from service.counters import next_id
 from service.cursors import after_condition, keyset_cursor
 from service.db import atomically, collection
 from service.errors import NotFound, PreconditionFailed
-from service.profiles.queries import author_stages, followed_among, public_author
+from service.profiles.queries import (
+    author_stages,
+    authors_by_id,
+    followed_among,
+    public_author,
+)
 from service.users.queries import Viewer, is_recently_current
 from service.versions import at_version, server_version_bump
 
@@ -41,8 +48,9 @@ def visible_comments(
     """The filter for the article's comments this viewer may see.
 
     A comment is hidden while it holds `moderation`; a hidden one is seen only by its author.
-    The one statement of that rule: lists, counts, single reads and writes all filter with it.
-    Served by `article_created_at` (the condition is checked on the article's comments).
+    The one statement of that rule: lists, single reads and writes all filter with it (totals
+    follow it through the article's counters). Served by `article_created_at` (the condition
+    is checked on the article's comments, only as far as the page reads).
     """
     shown = {"moderation": {"$exists": False}}
     if viewer_id is None:
@@ -53,7 +61,7 @@ def visible_comments(
 def comments_page_pipeline(
     match: dict[str, Any], *, offset: int, limit: int, after: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
-    """A page of matching comments, newest first, each with its author.
+    """A page of matching comments, newest first (authors are read after it, by one `$in`).
 
     Served by `article_created_at` (article_id, created_at, _id), filter and order alike; a
     cursor's `after` joins the filter, so a deep page reads no more than a first one.
@@ -66,8 +74,12 @@ def comments_page_pipeline(
         *paging,
         {"$limit": limit},
         {"$project": COMMENT_FIELDS},
-        *author_stages(COMMENT_FIELDS),
     ]
+
+
+def own_hidden_filter(article_id: PydanticObjectId, viewer_id: PydanticObjectId) -> dict[str, Any]:
+    """The viewer's own hidden comments on the article (partial index `hidden_by_author`)."""
+    return {"article_id": article_id, "author_id": viewer_id, "moderation": {"$exists": True}}
 
 
 def comment_pipeline(match: dict[str, Any], comment_id: int) -> list[dict[str, Any]]:
@@ -101,23 +113,24 @@ class CommentPage:
     next_cursor: str | None = None
 
 
-async def _page_and_count(
+async def _page(
     match: dict[str, Any], offset: int, limit: int, after: dict[str, Any] | None
-) -> tuple[list[dict[str, Any]], int]:
-    """The page, with one extra row to tell whether more follow, and the total.
-
-    A first page that holds every match is its own count (the common case: no count at all);
-    a full first page is counted after it, and any later page concurrently with it.
-    """
+) -> list[dict[str, Any]]:
+    """The page, with one extra row to tell whether more follow (one indexed read)."""
     pipeline = comments_page_pipeline(match, offset=offset, limit=limit + 1, after=after)
-    rows = collection(Comment).aggregate(pipeline).to_list(length=limit + 1)
-    if offset or after:
-        page, total = await asyncio.gather(rows, collection(Comment).count_documents(match))
-        return page, total
-    page = await rows
-    if len(page) <= limit:
-        return page, len(page)
-    return page, await collection(Comment).count_documents(match)
+    return await collection(Comment).aggregate(pipeline).to_list(length=limit + 1)
+
+
+async def with_authors(comments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Attach each comment's author (one `$in` query); a comment whose author is gone drops."""
+    authors = await authors_by_id(comment["author_id"] for comment in comments)
+    return [{**comment, "author": dict(authors[comment["author_id"]])}
+            for comment in comments if comment["author_id"] in authors]
+
+
+def shown_total(article: dict[str, Any]) -> int:
+    """How many of the article's comments everyone sees, from its counters."""
+    return max(0, article.get("comments_count", 0) - article.get("hidden_comments_count", 0))
 
 
 def _holds_hidden(comments: list[dict[str, Any]]) -> bool:
@@ -125,29 +138,57 @@ def _holds_hidden(comments: list[dict[str, Any]]) -> bool:
     return any(comment.get("moderation") is not None for comment in comments)
 
 
+async def _total(
+    article: dict[str, Any], viewer: Viewer | None, viewer_id: PydanticObjectId | None,
+    rows: list[dict[str, Any]], limit: int, *, first_page: bool, confirmed: bool,
+) -> int:
+    """The comments this viewer may see: a first page holding them all is its own count;
+    otherwise the article's counters, plus the viewer's own hidden comments (one count on
+    `hidden_by_author`), which a token no longer current does not see."""
+    if first_page and len(rows) <= limit:
+        return len(rows)
+    total = shown_total(article)
+    if viewer is None or viewer_id is None:
+        return total
+    own = await collection(Comment).count_documents(own_hidden_filter(article["_id"], viewer_id))
+    if own and not confirmed and not await is_recently_current(viewer):
+        return total
+    return total + own
+
+
 async def comment_page(
-    article_id: PydanticObjectId,
+    article: dict[str, Any],
     viewer: Viewer | None,
     *,
     offset: int = 0,
     limit: int = COMMENTS_CAP,
     cursor: str | None = None,
 ) -> CommentPage:
-    """A page of the article's comments this viewer may see, newest first (≤ 3 round trips).
+    """A page of the article's comments this viewer may see, newest first.
 
+    Anonymous: one indexed read and one `$in` for authors. Signed in: one `$in` more for
+    `following`, and one count of their hidden comments when the total is not the page.
     The viewer's own hidden comments are shown only while their token is current, as drafts
-    are: that is checked (from a recent confirmation, or one read) only when the page holds one.
+    are: that is checked (from a recent confirmation, or one read) only when one is involved.
     """
     after = after_condition(cursor, NEWEST_COMMENTS) if cursor else None
+    article_id = article["_id"]
     viewer_id = None if viewer is None else viewer.id
-    rows, total = await _page_and_count(
-        visible_comments(article_id, viewer_id), offset, limit, after
+    rows = await _page(visible_comments(article_id, viewer_id), offset, limit, after)
+    confirmed = False
+    if viewer is not None and _holds_hidden(rows):
+        confirmed = await is_recently_current(viewer)
+        if not confirmed:
+            viewer_id = None  # a revoked token sees what everyone sees
+            rows = await _page(visible_comments(article_id, None), offset, limit, after)
+    first_page = not offset and not after
+    authored, total = await asyncio.gather(
+        with_authors(rows[:limit]),
+        _total(article, viewer, viewer_id, rows, limit, first_page=first_page,
+               confirmed=confirmed),
     )
-    if viewer is not None and _holds_hidden(rows) and not await is_recently_current(viewer):
-        viewer_id = None  # a revoked token sees what everyone sees
-        rows, total = await _page_and_count(visible_comments(article_id, None), offset, limit, after)
-    page = await with_following(rows[:limit], viewer_id)
-    next_cursor = keyset_cursor(NEWEST_COMMENTS, page[-1]) if len(rows) > limit else None
+    page = await with_following(authored, viewer_id)
+    next_cursor = keyset_cursor(NEWEST_COMMENTS, rows[limit - 1]) if len(rows) > limit else None
     return CommentPage(page, total, next_cursor)
 
 
@@ -218,7 +259,8 @@ async def comment_on_article(
 
 
 async def delete_comment(comment: dict[str, Any]) -> None:
-    """Delete one comment and uncount it (one transaction on a replica set).
+    """Delete one comment and uncount it, from the hidden count too if it was hidden (one
+    transaction on a replica set).
 
     In the transaction the article's `$inc` comes first, where a conflict on a busy article
     costs least (see `hot_first` in service/articles/queries.py); a comment already gone
@@ -228,14 +270,20 @@ async def delete_comment(comment: dict[str, Any]) -> None:
     async def write(session: Any) -> None:
         if session is not None:
             await move_counter(comment["article_id"], "comments_count", -1, session)
-            removed = await collection(Comment).delete_one({"_id": comment["_id"]},
-                                                           session=session)
-            if not removed.deleted_count:
+        removed = await collection(Comment).find_one_and_delete(
+            {"_id": comment["_id"]}, projection={"moderation": 1}, session=session
+        )
+        if removed is None:
+            if session is not None:
                 raise _AlreadyGone
-            return
-        removed = await collection(Comment).delete_one({"_id": comment["_id"]})
-        if removed.deleted_count:  # a concurrent delete already uncounted it otherwise
-            await move_counter(comment["article_id"], "comments_count", -1)
+            return  # a concurrent delete already uncounted it
+        deltas = {} if session is not None else {"comments_count": -1}
+        if removed.get("moderation") is not None:
+            deltas["hidden_comments_count"] = -1
+        if deltas:
+            await collection(Article).update_one(
+                {"_id": comment["article_id"]}, {"$inc": deltas}, session=session
+            )
 
     with contextlib.suppress(_AlreadyGone):
         await atomically(write)

@@ -41,7 +41,7 @@ async def list_comments(
     every comment the caller may see: a hidden comment is listed to its author only.
     """
     found = await queries.comment_page(
-        article["_id"], viewer, offset=page.offset,
+        article, viewer, offset=page.offset,
         limit=page.limit or queries.COMMENTS_CAP, cursor=page.cursor,
     )
     return MultipleCommentsResponse(

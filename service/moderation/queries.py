@@ -21,10 +21,25 @@ from models.moderation_log import NEWEST_FIRST
 from models.reports import OLDEST_FIRST, QUEUE_COUNT_CAP
 from models.users import Role
 from service.articles.counts import counts
-from service.articles.queries import FULL_FIELDS, UPDATE_ATTEMPTS, is_live, readable, reread
+from service.articles.queries import (
+    FULL_FIELDS,
+    UPDATE_ATTEMPTS,
+    is_live,
+    move_counter,
+    readable,
+    reread,
+)
 from service.cursors import after_condition, next_page_cursor
 from service.db import atomically, collection
 from service.errors import Conflict, Forbidden, Invalid, NotFound
+from service.moderation.sweeps import (
+    not_covered,
+    pending_sweeps,
+    resolve_after,
+    settle_covered,
+    start_sweep,
+    target_filter,
+)
 from service.profiles.queries import usernames_of
 from service.users.queries import end_every_session
 from service.users.roles import is_admin
@@ -33,14 +48,16 @@ from service.versions import at_version, version_bump
 # --- pure builders ----------------------------------------------------------------------------
 
 
-def target_filter(article_id: PydanticObjectId, comment_id: int | None) -> dict[str, Any]:
-    """The reports of one target: an article (`comment_id` null) or one of its comments."""
-    return {"article_id": article_id, "comment_id": comment_id}
+def queue_match(status: str, pending: list[dict[str, Any]]) -> dict[str, Any]:
+    """The queue's filter: one status; open leaves out what pending sweeps already resolve."""
+    return {"status": status, **(not_covered(pending) if status == "open" else {})}
 
 
-def queue_pipeline(status: str, limit: int, cursor: str | None) -> list[dict[str, Any]]:
+def queue_pipeline(
+    status: str, limit: int, cursor: str | None, pending: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """A page of the report queue in one status, oldest first (index `status_oldest`)."""
-    match: dict[str, Any] = {"status": status}
+    match = queue_match(status, pending or [])
     if cursor is not None:
         match.update(after_condition(cursor, OLDEST_FIRST))
     return [{"$match": match}, {"$sort": dict(OLDEST_FIRST)}, {"$limit": limit}]
@@ -118,6 +135,8 @@ async def file_report(
             inserted = await collection(Report).insert_one(document)
         except DuplicateKeyError:
             existing = await collection(Report).find_one(key)
+            if existing is not None and await settle_covered(existing):
+                continue  # a moderator already resolved it (its sweep is still running)
             if existing is not None:
                 return existing, False
             continue
@@ -135,20 +154,6 @@ async def _target_exists(article_id: PydanticObjectId, comment_id: int | None) -
         return await collection(Comment).find_one({"_id": comment_id}, {"_id": 1}) is not None
     live = {"_id": article_id, "status": {"$ne": "deleted"}}
     return await collection(Article).find_one(live, {"_id": 1}) is not None
-
-
-async def resolve_reports(
-    article_id: PydanticObjectId, comment_id: int | None, moderator: User, resolution: str,
-    session: Any = None,
-) -> int:
-    """Resolve every open report of one target; how many there were."""
-    resolved = await collection(Report).update_many(
-        {**target_filter(article_id, comment_id), "status": "open"},
-        {"$set": {"status": "resolved", "resolution": resolution,
-                  "resolved_by": moderator.id, "resolved_at": utc_now()}},
-        session=session,
-    )
-    return resolved.modified_count
 
 
 async def report_by_id(report_id: str) -> dict[str, Any]:
@@ -171,20 +176,25 @@ async def dismiss_reports(
     report: dict[str, Any], slug: str | None, moderator: User, reason: str | None
 ) -> int:
     """Resolve the report's target's open reports as dismissed (nothing hidden); logged under
-    the target's `slug` (None once its article is deleted)."""
+    the target's `slug` (None once its article is deleted). The transaction holds the log
+    entry and a sweep; the reports are marked after it (service/moderation/sweeps.py)."""
     label = target_label(slug, report.get("comment_id"))
 
-    async def write(session: Any) -> int:
-        count = await resolve_reports(
+    async def write(session: Any) -> tuple[dict[str, Any], int]:
+        sweep, count = await start_sweep(
             report["article_id"], report.get("comment_id"), moderator, "dismissed", session
         )
         if count:
             entry = log_entry(moderator, "dismiss_reports", "report", label, reason,
                               reports=count, report_id=str(report["_id"]))
             await write_log(entry, session)
-        return count
+        return sweep, count
 
-    return await atomically(write)
+    sweep, count = await atomically(write)
+    if count:
+        await settle_covered(report)  # the report named first: the answer shows it resolved
+    await resolve_after(sweep)
+    return count
 
 
 @dataclass
@@ -200,13 +210,18 @@ class QueuePage:
 async def report_queue(status: str, limit: int, cursor: str | None) -> QueuePage:
     """Reports in one status, oldest first, with targets, reporters and counts.
 
-    A bounded number of round trips whatever the page size: the page and the total (counted up
+    A bounded number of round trips whatever the page size: the pending sweeps (open only),
+    the page and the total (counted up
     to QUEUE_COUNT_CAP), then the page's articles, comments and per-target counts, then one
-    `$in` for every username.
+    `$in` for every username. Open reports a pending sweep covers are left out of page and
+    total alike: their target is already decided.
     """
+    pending = await pending_sweeps() if status == "open" else []
     page, counted = await asyncio.gather(
-        collection(Report).aggregate(queue_pipeline(status, limit, cursor)).to_list(limit),
-        collection(Report).count_documents({"status": status}, limit=QUEUE_COUNT_CAP + 1),
+        collection(Report).aggregate(queue_pipeline(status, limit, cursor, pending)).to_list(limit),
+        collection(Report).count_documents(
+            queue_match(status, pending), limit=QUEUE_COUNT_CAP + 1
+        ),
     )
     total, capped = min(counted, QUEUE_COUNT_CAP), counted > QUEUE_COUNT_CAP
     if not page:  # nothing to describe: no reads of targets, counts or names
@@ -318,13 +333,18 @@ async def hide_article(article: dict[str, Any], moderator: User, reason: str) ->
         moderation = {**_moderation(moderator, reason), "published_at": current["published_at"]}
         return {"moderation": moderation, "published_at": None}
 
+    sweeps: list[dict[str, Any]] = []
+
     async def logged(current: dict[str, Any], session: Any) -> None:
-        resolved = await resolve_reports(current["_id"], None, moderator, "hidden", session)
+        sweep, resolved = await start_sweep(current["_id"], None, moderator, "hidden", session)
+        sweeps[:] = [sweep]  # a retried transaction replaces what its aborted try recorded
         entry = log_entry(moderator, "hide_article", "article", current["slug"], reason,
                           reports_resolved=resolved)
         await write_log(entry, session)
 
     updated = await _versioned_article_write(article, fields_for, logged)
+    for sweep in sweeps:
+        await resolve_after(sweep)
     return {**readable(updated), "author": article["author"]}
 
 
@@ -368,16 +388,25 @@ async def set_comment_hidden(
         )
         if updated is None:
             return None  # already in that state: nothing to log
+        # The article's hidden count moves with the comment, in the same transaction, so that
+        # comment totals (comments_count - hidden_comments_count) never count anything.
+        await move_counter(comment["article_id"], "hidden_comments_count", 1 if hidden else -1,
+                           session)
         details: dict[str, Any] = {}
+        sweeps.clear()  # a retried transaction starts over
         if hidden:
-            details["reports_resolved"] = await resolve_reports(
+            sweep, details["reports_resolved"] = await start_sweep(
                 comment["article_id"], comment["_id"], moderator, "hidden", session
             )
+            sweeps.append(sweep)
         action = "hide_comment" if hidden else "unhide_comment"
         await write_log(log_entry(moderator, action, "comment", label, reason, **details), session)
         return updated
 
+    sweeps: list[dict[str, Any]] = []
     updated = await atomically(write)
+    for sweep in sweeps:
+        await resolve_after(sweep)
     if updated is None:
         updated = await collection(Comment).find_one({"_id": comment["_id"]})
         if updated is None:

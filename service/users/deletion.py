@@ -258,28 +258,42 @@ async def favorites(user_id: PydanticObjectId) -> int:
 
 async def comments(user_id: PydanticObjectId) -> int:
     """The account's comments, uncounted per article, with the reports about them."""
-    batch = await _ids(Comment, {"author_id": user_id}, {"article_id": 1})
+    batch = await _ids(Comment, {"author_id": user_id}, {"article_id": 1, "moderation": 1})
     if not batch:
         return 0
-    per_article: dict[PydanticObjectId, list[int]] = {}
+    # Per article, the shown and the hidden comments apart: each delete names the state read,
+    # so the hidden count moves by exactly what was hidden (one that changed state meanwhile
+    # stays for the next batch).
+    per_article: dict[PydanticObjectId, tuple[list[int], list[int]]] = {}
     for comment in batch:
-        per_article.setdefault(comment["article_id"], []).append(comment["_id"])
+        shown, hidden = per_article.setdefault(comment["article_id"], ([], []))
+        (hidden if comment.get("moderation") is not None else shown).append(comment["_id"])
     article_ids = list(per_article)
     await _pending(user_id, article_ids)
 
     async def write(session: Any) -> int:
         removed = 0
-        for article_id, comment_ids in per_article.items():
+        for article_id, (shown, hidden) in per_article.items():
             # Reports first: while its comments remain, a re-run still finds them.
             await collection(Report).delete_many(
-                {"article_id": article_id, "comment_id": {"$in": comment_ids}}, session=session
+                {"article_id": article_id, "comment_id": {"$in": shown + hidden}},
+                session=session,
             )
-            gone = await collection(Comment).delete_many(
-                {"_id": {"$in": comment_ids}, "author_id": user_id}, session=session
-            )
-            if gone.deleted_count:  # only what this runner removed is uncounted
-                await move_counter(article_id, "comments_count", -gone.deleted_count, session)
-            removed += gone.deleted_count
+            deltas: dict[str, int] = {}
+            for ids, were_hidden in ((shown, False), (hidden, True)):
+                if not ids:
+                    continue
+                gone = await collection(Comment).delete_many(
+                    {"_id": {"$in": ids}, "author_id": user_id,
+                     "moderation": {"$exists": were_hidden}}, session=session,
+                )
+                if gone.deleted_count:  # only what this runner removed is uncounted
+                    deltas["comments_count"] = deltas.get("comments_count", 0) - gone.deleted_count
+                    if were_hidden:
+                        deltas["hidden_comments_count"] = -gone.deleted_count
+                removed += gone.deleted_count
+            for counter, delta in deltas.items():
+                await move_counter(article_id, counter, delta, session)
         return removed
 
     removed = await atomically(write)
