@@ -451,8 +451,7 @@ def db_sync(
 @db_app.command("recount")
 def db_recount(url: UrlOption = None, db: DbOption = None) -> None:
     """Remove orphans, then reconcile articles' favorites_count, comments_count and
-    hidden_comments_count with their
-    edges and comments.
+    hidden_comments_count with their edges and comments.
 
     Safe while serving. Orphans are favorites, comments, reports and revisions whose article,
     comment or user is gone (not one being deleted). Reports what it removed and every counter
