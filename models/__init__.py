@@ -9,11 +9,12 @@ from models.migrations import AppliedMigration
 from models.moderation_log import ModerationEntry
 from models.reports import Report
 from models.revisions import ArticleRevision
+from models.tags import Tag
 from models.users import User
 
 DOCUMENT_MODELS = [
     User, Follow, Article, Favorite, Comment, Counter, AppliedMigration,
-    ArticleRevision, Report, ModerationEntry,
+    ArticleRevision, Report, ModerationEntry, Tag,
 ]
 
 __all__ = [
@@ -27,5 +28,6 @@ __all__ = [
     "Follow",
     "ModerationEntry",
     "Report",
+    "Tag",
     "User",
 ]

@@ -448,7 +448,8 @@ def db_sync(
 
 @db_app.command("recount")
 def db_recount(url: UrlOption = None, db: DbOption = None) -> None:
-    """Reconcile articles' favorites_count and comments_count with their edges and comments.
+    """Reconcile articles' favorites_count and comments_count with their edges and comments,
+    then rebuild the tag counts (`tags`) from the live articles.
 
     Safe while serving. Reports every counter it fixed. A counter that moved while it was being checked is left
     for the next run.
@@ -467,6 +468,28 @@ def db_recount(url: UrlOption = None, db: DbOption = None) -> None:
         console.print(f"[yellow]{escape(slug)}: {counter} changed while checked; "
                       "run again to settle[/yellow]")
     console.print(f"Checked {found.checked} articles, fixed {len(found.fixed)}.")
+    _recount_tags(url, db)
+
+
+def _recount_tags(url: str | None, db: str | None) -> None:
+    """`folio db recount`'s second step: the tag counts (`tags`), rebuilt exactly."""
+    from scripts.dbtools import recount_tags
+
+    with Progress(TextColumn("tags"), MofNCompleteColumn(), TextColumn("articles"),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("tags", total=None)
+        found = run_with_engine(
+            tool_settings(url, db),
+            lambda engine: recount_tags(engine, lambda n: progress.advance(task, n)),
+        )
+    for slug, was, live in found.flags_fixed:
+        console.print(f"{escape(slug)}: tags_counted {was} -> {live}")
+    for tag, stored, true in found.counts_fixed:
+        console.print(f"tag {escape(tag)}: {stored} -> {true} live articles")
+    for name in found.moved_meanwhile:
+        console.print(f"[yellow]{escape(name)}: changed while checked; run again to settle[/yellow]")
+    console.print(f"Checked the tags of {found.checked} articles, fixed "
+                  f"{len(found.flags_fixed)} flags and {len(found.counts_fixed)} tag counts.")
 
 
 @db_app.command("check")

@@ -24,6 +24,7 @@ from service.indexes import drift_report
 from service.middleware import BodyGuard, RequestContext
 from service.ratelimit import RateLimits
 from service.security import build_security
+from service.tags.counting import SWEEP_BATCH, catch_up, sweep_forever
 from service.telemetry import install_error_reporting, install_tracing, shutdown_tracing
 from service.users.deletion import marked_accounts, resume_deletions
 from service.users.roles import bootstrap_admins
@@ -91,6 +92,10 @@ def create_app(
                 log.warning("index drift in %s: %s; run `folio db sync`", name, line)
         for task in startup_tasks:
             await task(app, engine)
+        # Scheduled articles that went live while no process ran get their tags counted (one
+        # bounded pass), then each process sweeps every FOLIO_TAG_SWEEP_SECONDS.
+        await catch_up(SWEEP_BATCH, engine=engine)
+        sweeping = asyncio.create_task(sweep_forever(engine, settings.tag_sweep_seconds))
         # Account deletions a stopped process left unfinished go on in the background (one
         # indexed read when there are none); each is claimed, so processes never run one twice.
         marked = await marked_accounts()
@@ -101,6 +106,9 @@ def create_app(
             for task in shutdown_tasks:
                 await task(app, engine)
         finally:
+            sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeping
             if resuming is not None:
                 resuming.cancel()  # its claim is released or lapses; the next start resumes
                 with contextlib.suppress(asyncio.CancelledError):

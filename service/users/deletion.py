@@ -37,6 +37,7 @@ from service.articles.queries import favorites_key, move_counter, remove_depende
 from service.db import atomically, collection
 from service.errors import Forbidden, Unauthorized
 from service.security import Passwords
+from service.tags.counting import delete_counted
 from service.users.queries import Viewer, ending_every_session, forget_confirmations
 
 log = logging.getLogger("folio.deletion")
@@ -280,11 +281,13 @@ async def articles(user_id: PydanticObjectId) -> int:
         return 0
     article_ids = [article["_id"] for article in batch]
     await _pending(user_id, article_ids)  # once deleted, they can no longer be found by author
-    removed = await collection(Article).delete_many({"_id": {"$in": article_ids}})
+    removed = 0
+    for article_id in article_ids:  # one at a time: each takes what it counted out of `tags`
+        removed += await delete_counted({"_id": article_id}) is not None
     await counts().clear()
     await remove_dependents(article_ids)
     await _settled(user_id, article_ids)
-    return removed.deleted_count
+    return removed
 
 
 # In order: edges and the account's own writes first, its articles last, then the account.
