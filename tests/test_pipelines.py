@@ -31,6 +31,7 @@ from service.comments.queries import comment_pipeline, comments_page_pipeline, v
 from service.db import text_search_stages
 from service.profiles.queries import author_stages
 from service.search.queries import search_pipeline
+from service.tags.queries import live_tags_pipeline
 
 # What ../shared/ENGINE_NOTES.md lists as working on both the embedded engine and MongoDB.
 PORTABLE_OPERATORS = {
@@ -65,6 +66,7 @@ ALL_PIPELINES = {
     "page": article_page_pipeline({"tag_list": "x"}, offset=0, limit=20),
     "by_slug": article_by_slug_pipeline("a-slug"),
     "favorite_counts": counts_per_article_pipeline([ObjectId()]),
+    "live_tags": live_tags_pipeline(),
     "favorites": favorites_page_pipeline(ObjectId(), None, offset=0, limit=20),
     "favorites_narrowed": favorites_page_pipeline(
         ObjectId(), {"tag_list": "x"}, offset=20, limit=20, scan_cap=100

@@ -89,7 +89,7 @@ async def test_a_body_edit_moves_nothing_and_the_tag_list_never_reads_articles(c
     with oplog.recording() as read:
         assert await tags(client) == ["dragons", "eggs"]
     # One read of `tags`: no scan of articles, nothing cleared by the edit to recompute.
-    assert read.operations == [("tags", "find")]
+    assert read.operations == [("tags", "aggregate")]
     await assert_exact({"dragons": 1, "eggs": 1})
 
 
@@ -171,7 +171,7 @@ async def test_a_scheduled_article_is_counted_when_its_instant_passes(client):
     await assert_exact({"soon": 1})
     with oplog.recording() as read:
         assert await tags(client) == ["soon"]
-    assert read.operations == [("tags", "find")]  # counted once; nothing due any more
+    assert read.operations == [("tags", "aggregate")]  # counted once; nothing due any more
 
 
 async def test_two_concurrent_sweeps_count_each_due_article_exactly_once(client):
@@ -201,7 +201,7 @@ async def test_the_background_pass_counts_what_another_process_scheduled():
         # This process knows no instant due: a request reads `tags` only.
         with oplog.recording() as read:
             assert await tags(client) == []
-        assert read.operations == [("tags", "find")]
+        assert read.operations == [("tags", "aggregate")]
 
         for _ in range(40):  # the pass runs every 0.2 s
             await asyncio.sleep(0.1)

@@ -123,6 +123,6 @@ async def test_a_new_tag_shows_at_once_and_every_answer_is_one_read_of_tags(clie
     assert await get_tags(client) == {"tags": ["first"]}
     with oplog.recording() as log:
         assert await get_tags(client) == {"tags": ["first"]}
-    assert log.operations == [("tags", "find")]
+    assert log.operations == [("tags", "aggregate")]
     await create_article(client, jake, tagList=["second"])
     assert await get_tags(client) == {"tags": ["first", "second"]}

@@ -8,10 +8,14 @@ from service.db import collection
 from service.tags.counting import CATCH_UP_BATCH, catch_up
 
 
-def live_tags_query() -> tuple[dict[str, Any], dict[str, Any], list[tuple[str, int]]]:
-    """The filter, projection and order of the tag list: every tag some live article carries,
-    alphabetically. All three fit the partial `live_tags` index, so the read is covered by it."""
-    return dict(LIVE_TAGS), {"_id": 1}, [("_id", 1)]
+def live_tags_pipeline() -> list[dict[str, Any]]:
+    """Every tag some live article carries, alphabetically, one document per tag.
+
+    Filter, order and fields all fit the partial `live_tags` index (`_id`, `articles`, only
+    tags with articles > 0), so MongoDB runs it as one covered index scan: no document fetched,
+    no sort, and tags left at zero never read.
+    """
+    return [{"$match": dict(LIVE_TAGS)}, {"$sort": {"_id": 1}}, {"$project": {"_id": 1}}]
 
 
 async def all_tags() -> list[str]:
@@ -23,6 +27,5 @@ async def all_tags() -> list[str]:
     and nothing is kept or cleared.
     """
     await catch_up(CATCH_UP_BATCH, only_if_due=True)
-    condition, projection, order = live_tags_query()
-    cursor = collection(Tag).find(condition, projection).sort(order)
+    cursor = collection(Tag).aggregate(live_tags_pipeline())
     return [tag["_id"] async for tag in cursor]
