@@ -96,7 +96,6 @@ async def test_a_body_edit_moves_nothing_and_the_tag_list_never_reads_articles(c
 # --- every write that changes the live tags ------------------------------------------------
 
 
-@WIRE_NULL_DATES
 async def test_publishing_editing_hiding_and_deleting_keep_the_counts_exact(client):
     jake, root = await register(client), await register(client, ADMIN)
     a = await create_article(client, jake, tagList=["x", "y"])
@@ -253,7 +252,6 @@ async def test_migration_0005_counts_existing_articles_once_and_down_removes_the
     assert await database.tags.count_documents({}) == 0
 
 
-@WIRE_NULL_DATES
 async def test_recount_rebuilds_flags_and_counts_exactly(app, client):
     jake = await register(client)
     await create_article(client, jake, tagList=["kept", "shared"])
