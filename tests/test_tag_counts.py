@@ -14,7 +14,7 @@ from scripts.dbtools import recount_tags
 from service.articles.queries import article_by_slug, update_article
 from service.db import collection
 from service.main import create_app
-from service.tags.counting import count_one_due, is_live, settle_count
+from service.tags.counting import count_one_due, is_live, settle_count, uncount
 from service.users import deletion
 from tests import oplog
 from tests.conftest import WIRE_NULL_DATES, client_for, make_settings, serving
@@ -150,6 +150,20 @@ async def test_deleting_an_account_takes_its_articles_tags_out(client):
 
     await assert_exact({"shared": 1})
     assert await tags(client) == ["shared"]
+
+
+async def test_uncount_takes_an_article_out_once(client):
+    # For a write that hides an article by other means (marking it for deletion).
+    jake = await register(client)
+    article = await create_article(client, jake, tagList=["marked", "other"])
+    await create_article(client, jake, tagList=["other"])
+    stored = await collection(Article).find_one({"slug": article["slug"]}, {"_id": 1})
+
+    await collection(Article).update_one({"_id": stored["_id"]}, {"$set": {"published_at": None}})
+    assert await uncount(stored["_id"]) is True
+    assert await uncount(stored["_id"]) is False  # a second run moves nothing
+
+    await assert_exact({"other": 1})
 
 
 # --- scheduled articles going live ------------------------------------------------------------

@@ -118,6 +118,21 @@ async def delete_counted(selector: dict[str, Any]) -> dict[str, Any] | None:
     return await atomically(remove)
 
 
+async def uncount(article_id: Any, session: Any = None) -> bool:
+    """Take one article's tags out of the counts, once (the flag flips in a findAndModify);
+    False if they were not counted. For a write that takes the article out of visibility
+    without going through `recounting` (marking it for deletion): run it in that write's
+    transaction, and null its `published_at` as hiding does, or the sweep counts it again."""
+    article = await collection(Article).find_one_and_update(
+        {"_id": article_id, "tags_counted": True}, {"$set": {"tags_counted": False}},
+        projection={"tag_list": 1}, session=session,
+    )
+    if article is None:
+        return False
+    await move_tags(tag_moves(article.get("tag_list") or [], []), session)
+    return True
+
+
 # --- the sweep: scheduled articles going live ------------------------------------------------
 
 
