@@ -37,7 +37,7 @@ log = logging.getLogger("folio.tags")
 
 # At most this many articles counted per background pass, and per request before it reads.
 SWEEP_BATCH = 500
-CATCH_UP_BATCH = 50
+CATCH_UP_BATCH = 10
 
 
 # --- pure builders ----------------------------------------------------------------------------
