@@ -10,11 +10,12 @@ from models.moderation_log import ModerationEntry
 from models.report_sweeps import ReportSweep
 from models.reports import Report
 from models.revisions import ArticleRevision
+from models.tags import Tag
 from models.users import User
 
 DOCUMENT_MODELS = [
     User, Follow, Article, Favorite, Comment, Counter, AppliedMigration,
-    ArticleRevision, Report, ModerationEntry, ReportSweep,
+    ArticleRevision, Report, ModerationEntry, ReportSweep, Tag,
 ]
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "ModerationEntry",
     "Report",
     "ReportSweep",
+    "Tag",
     "User",
 ]

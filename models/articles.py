@@ -17,6 +17,8 @@ SCHEMA_VERSION = 2
 NEWEST_PUBLISHED = [("published_at", DESCENDING), ("_id", DESCENDING)]
 NEWEST_CREATED = [("created_at", DESCENDING), ("_id", DESCENDING)]
 SEARCH_WEIGHTS = {"title": 10, "description": 5, "body": 1}
+# Published (so with an instant) but not counted in `tags`: scheduled, or due and not swept yet.
+UNCOUNTED = {"tags_counted": False, "published_at": {"$type": "date"}}
 
 
 class CoverImage(BaseModel):
@@ -69,6 +71,9 @@ class Article(Document):
     status: Literal["draft", "published", "deleted"] = "published"
     publish_at: datetime | None = None
     published_at: datetime | None = None
+    # Whether `tag_list` is counted in `tags` (service/tags/counting.py): set with each write
+    # to whether the article is live then; a scheduled one is counted by the sweep once due.
+    tags_counted: bool = False
     meta: dict[str, Any] = Field(default_factory=dict)
     cover_image: CoverImage | None = None
     canonical_url: str | None = None
@@ -103,6 +108,10 @@ class Article(Document):
                 name="deleting",
                 partialFilterExpression={"status": "deleted"},
             ),
+            # Scheduled articles whose tags are not counted yet, by instant: the sweep that
+            # counts them once due reads only these (drafts and hidden ones have no instant).
+            IndexModel([("published_at", ASCENDING)], name="tags_uncounted",
+                       partialFilterExpression=UNCOUNTED),
             # `?meta.<key>=` filters on any key: one wildcard index instead of one per key.
             IndexModel([("meta.$**", ASCENDING)], name="meta_wildcard"),
             # Relevance search on MongoDB; the embedded engine can build it but not query it.

@@ -29,7 +29,7 @@ from bson import ObjectId
 from fastapi import FastAPI
 
 from models.common import utc_now
-from scripts.seed import DEMO_PASSWORD, insert_batches
+from scripts.seed import DEMO_PASSWORD, count_tags, insert_batches
 from service.articles.content import reading_time_minutes, render_markdown
 from service.main import create_app
 
@@ -89,6 +89,7 @@ def build_app() -> FastAPI:
         for model, name in ((User, "users"), (Article, "articles"), (Follow, "follows"),
                             (Favorite, "favorites")):
             await insert_batches(model, data[name])
+        await count_tags()  # inserted directly: their tags are counted as migration 0006 does
 
     app = create_app(startup_tasks=[load])
     stamp = "2026-01-02T03:04:05.678Z"

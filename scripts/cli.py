@@ -451,7 +451,8 @@ def db_sync(
 @db_app.command("recount")
 def db_recount(url: UrlOption = None, db: DbOption = None) -> None:
     """Remove orphans, then reconcile articles' favorites_count, comments_count and
-    hidden_comments_count with their edges and comments.
+    hidden_comments_count with their edges and comments, then rebuild the tag counts (`tags`)
+    from the live articles.
 
     Safe while serving. Orphans are favorites, comments, reports and revisions whose article,
     comment or user is gone (not one being deleted). Reports what it removed and every counter
@@ -480,6 +481,7 @@ def db_recount(url: UrlOption = None, db: DbOption = None) -> None:
     console.print(f"Removed {sum(found.orphans.values())} orphans. "
                   f"Checked {found.checked} articles, fixed {len(found.fixed)}.")
     _recount_hidden_comments(url, db)
+    _recount_tags(url, db)
 
 
 def _recount_hidden_comments(url: str | None, db: str | None) -> None:
@@ -500,6 +502,27 @@ def _recount_hidden_comments(url: str | None, db: str | None) -> None:
                       "checked; run again to settle[/yellow]")
     console.print(f"Checked {found.checked} articles' hidden comments, "
                   f"fixed {len(found.fixed)}.")
+
+
+def _recount_tags(url: str | None, db: str | None) -> None:
+    """`folio db recount`'s second step: the tag counts (`tags`), rebuilt exactly."""
+    from scripts.dbtools import recount_tags
+
+    with Progress(TextColumn("tags"), MofNCompleteColumn(), TextColumn("articles"),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("tags", total=None)
+        found = run_with_engine(
+            tool_settings(url, db),
+            lambda engine: recount_tags(engine, lambda n: progress.advance(task, n)),
+        )
+    for slug, was, live in found.flags_fixed:
+        console.print(f"{escape(slug)}: tags_counted {was} -> {live}")
+    for tag, stored, true in found.counts_fixed:
+        console.print(f"tag {escape(tag)}: {stored} -> {true} live articles")
+    for name in found.moved_meanwhile:
+        console.print(f"[yellow]{escape(name)}: changed while checked; run again to settle[/yellow]")
+    console.print(f"Checked the tags of {found.checked} articles, fixed "
+                  f"{len(found.flags_fixed)} flags and {len(found.counts_fixed)} tag counts.")
 
 
 @db_app.command("check")

@@ -12,7 +12,8 @@ from beanie import Document, PydanticObjectId
 from pydantic import BaseModel
 from pymongo.errors import OperationFailure
 
-from models import DOCUMENT_MODELS, Article, Comment, Favorite
+from models import DOCUMENT_MODELS, Article, Comment, Favorite, Tag
+from models.common import utc_now
 from scripts.orphans import sweep_orphans
 from service.articles.recount import recount_until_settled
 from service.db import (
@@ -387,4 +388,63 @@ async def recount_hidden(engine: Engine, report: Callable[[int], None]) -> Hidde
         return fixed
 
     await in_batches(collection(Article), {}, {"slug": 1, "hidden_comments_count": 1}, check, report)
+    return result
+
+
+@dataclass
+class TagRecount:
+    """What `folio db recount` found in the tag counts: articles checked, flags and counts fixed,
+    and those that changed while checked."""
+
+    checked: int = 0
+    flags_fixed: list[tuple[str, bool | None, bool]] = field(default_factory=list)  # slug, was, is
+    counts_fixed: list[tuple[str, int, int]] = field(default_factory=list)  # tag, was, is
+    moved_meanwhile: list[str] = field(default_factory=list)  # slugs and tags
+
+
+async def recount_tags(engine: Engine, report: Callable[[int], None]) -> TagRecount:
+    """Rebuild the tag counts exactly: each article's `tags_counted` set to whether it is live,
+    then each tag's count set to the articles counting it.
+
+    Articles are read in `_id` batches; a wrong or missing flag is fixed with its `$inc`s by a
+    write guarded by what was read (an article changed meanwhile was recounted by its writer).
+    Then every tag stored or seen is counted with `count_documents` and set, in one
+    transaction per tag on a replica set, where a concurrent `$inc` conflicts and the
+    transaction runs again: exact while serving. Elsewhere the write is guarded by the count
+    read, and one that moved meanwhile is reported for the next run. Tags left at zero go.
+    """
+    from scripts.migrate import in_batches
+    from service.tags.counting import is_live, settle_count, settle_flag
+
+    result = TagRecount()
+    seen: set[str] = set()
+    now = utc_now()
+
+    async def check(batch: list[dict[str, Any]]) -> int:
+        result.checked += len(batch)
+        fixed = 0
+        for article in batch:
+            outcome = await settle_flag(article, now)
+            if outcome is None:
+                result.moved_meanwhile.append(article["slug"])
+            elif outcome:
+                live = is_live(article.get("published_at"), now)
+                result.flags_fixed.append((article["slug"], article.get("tags_counted"), live))
+                seen.update(article.get("tag_list") or [])  # its moves may have left a -1
+                fixed += 1
+            if is_live(article.get("published_at"), now):
+                seen.update(article.get("tag_list") or [])
+        return fixed
+
+    fields = {"slug": 1, "tag_list": 1, "published_at": 1, "tags_counted": 1}
+    await in_batches(collection(Article), {}, fields, check, report)
+    stored = {tag["_id"] async for tag in collection(Tag).find({}, {"_id": 1})}
+    for tag in sorted(seen | stored):
+        fix = await settle_count(tag)
+        if fix is None:
+            continue
+        if fix.settled:
+            result.counts_fixed.append((fix.tag, fix.stored, fix.true))
+        else:
+            result.moved_meanwhile.append(fix.tag)
     return result

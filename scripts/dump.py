@@ -17,7 +17,7 @@ from pymongo.errors import BulkWriteError
 
 from models import DOCUMENT_MODELS
 from scripts.dbtools import ensure_indexes
-from scripts.seed import BATCH_SIZE
+from scripts.seed import BATCH_SIZE, count_tags
 from service.db import Engine, collection
 
 OPTIONS = CANONICAL_JSON_OPTIONS.with_options(tz_aware=True)
@@ -108,4 +108,7 @@ async def import_dump(engine: Engine, path: Path, *, drop: bool = False) -> dict
                 "the import stopped there: run it again with --drop after fixing the file"
             ) from None
         counts[name] = len(batch)
+    # An export from before tag counts has no flags and no `tags`: count them as migration
+    # 0006 does (a newer export carries both, and this finds nothing to do).
+    await count_tags()
     return counts

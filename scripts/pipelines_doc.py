@@ -37,6 +37,7 @@ from service.comments.queries import (
 from service.cursors import after_condition, keyset_cursor
 from service.db import text_search_stages
 from service.search.queries import search_pipeline
+from service.tags.queries import live_tags_pipeline
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 AUTHOR = ObjectId("65a000000000000000000001")
@@ -116,6 +117,10 @@ def sections() -> list[tuple[str, str, str, list[dict[str, Any]]]]:
          "The same, with an escaped case-insensitive match instead of `$text` (mongomock has "
          "no text search); only `service/db.py` knows the difference.",
          search_pipeline(text_search_stages("dragons", live, embedded=True), offset=0, limit=20)),
+        ("Tag list", "tags",
+         "`GET /api/tags`: the counts that article writes keep by `$inc`, never the articles; a "
+         "covered scan of the partial `live_tags` index (tags with articles > 0), in order.",
+         live_tags_pipeline()),
         ("Tag trends", "articles",
          "`GET /api/analytics/tags?days=30`; served by `created_at`.",
          tag_trends_pipeline(week_start, NOW, week_labels(week_start, NOW))),

@@ -15,7 +15,7 @@ from typing import Any
 from bson import ObjectId
 from faker import Faker
 
-from models import Article, Comment, Favorite, Follow, User
+from models import Article, Comment, Favorite, Follow, Tag, User
 from models import Counter as CounterModel
 from models.common import to_milliseconds
 from service.articles.content import reading_time_minutes, render_markdown
@@ -255,7 +255,7 @@ async def existing_documents() -> int:
 
 async def drop_all() -> None:
     """Empty every collection Folio owns, keeping the indexes."""
-    for model in (User, Article, Follow, Favorite, Comment, CounterModel):
+    for model in (User, Article, Follow, Favorite, Comment, CounterModel, Tag):
         await collection(model).delete_many({})
 
 
@@ -302,4 +302,13 @@ async def seed(
         name = collection(model).name
         advance = on_collection(name, len(documents)) if on_collection else None
         stats.append(await insert_batches(model, documents, advance))
+    await count_tags()
     return stats
+
+
+async def count_tags() -> int:
+    """Count the inserted articles' tags into `tags` (as migration 0006 does): seeded
+    articles carry no `tags_counted` flag, and scheduled ones are counted once due."""
+    from scripts.migrations.m0006_tag_counts import up as count_unflagged
+
+    return await count_unflagged(collection(Article).database, lambda done: None)

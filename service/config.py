@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         description="how often each API process runs a bounded pass that finishes article and "
         "account deletions (and resumes those a stopped process left)",
     )
+    tag_sweep_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="how often each API process counts the tags of scheduled articles that went "
+        "live (sooner for an instant it knows of): /api/tags shows them within this time",
+    )
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger bodies get 413")
     max_json_depth: int = Field(default=32, ge=4, description="deeper JSON bodies get 422")
     rate_limits_enabled: bool = Field(default=True, description="turn every rate limit off")

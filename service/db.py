@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import pymongo
 from beanie import Document, init_beanie
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
-from pymongo import ReturnDocument, monitoring
+from pymongo import ReturnDocument, UpdateOne, monitoring
 from pymongo.errors import (
     ConfigurationError,
     ConnectionFailure,
@@ -629,6 +629,24 @@ async def take_lease(
         projection={**(projection or {}), field: 1},
         return_document=ReturnDocument.AFTER,
     )
+
+
+async def upsert_each(
+    target: Any, changes: list[tuple[dict[str, Any], dict[str, Any]]], session: Any = None
+) -> None:
+    """Apply `(filter, update)` upserts in order, in the caller's transaction if any.
+
+    One `bulkWrite` round trip on MongoDB. The embedded engine runs one update each: its
+    `bulk_write` cannot take the UpdateOne of PyMongo 4.9+ (which carries a `sort`).
+    """
+    if not changes:
+        return
+    if not current_engine().embedded:
+        requests = [UpdateOne(filter_, update, upsert=True) for filter_, update in changes]
+        await target.bulk_write(requests, ordered=True, session=session)
+        return
+    for filter_, update in changes:
+        await target.update_one(filter_, update, upsert=True, session=session)
 
 
 async def create_collection(engine: Engine, name: str, validator: dict[str, Any]) -> bool:

@@ -27,6 +27,8 @@ from service.moderation.sweeps import finish_sweeps, sweep_forever
 from service.ratelimit import RateLimits
 from service.security import build_security
 from service.sweeper import pending, run_sweeper
+from service.tags.counting import SWEEP_BATCH, catch_up
+from service.tags.counting import sweep_forever as count_due_tags
 from service.telemetry import install_error_reporting, install_tracing, shutdown_tracing
 from service.users.roles import bootstrap_admins
 
@@ -105,6 +107,10 @@ def create_app(
         # marking: now, and periodically (every batch is idempotent; see moderation/sweeps).
         await finish_sweeps()  # one indexed read when there are none
         sweeping = asyncio.create_task(sweep_forever(first_after=True))
+        # Scheduled articles that went live while no process ran get their tags counted (one
+        # bounded pass), then each process sweeps every FOLIO_TAG_SWEEP_SECONDS.
+        await catch_up(SWEEP_BATCH, engine=engine)
+        counting = asyncio.create_task(count_due_tags(engine, settings.tag_sweep_seconds))
         try:
             yield
             for task in shutdown_tasks:
@@ -116,6 +122,9 @@ def create_app(
             sweeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeping
+            counting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await counting
             engine.close()
             if shared is not None:
                 await shared.close()

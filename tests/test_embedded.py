@@ -56,7 +56,6 @@ from service.embedded import (
     split_pipeline,
 )
 from service.search.queries import search_pipeline
-from service.tags.queries import live_tags_pipeline
 
 EXAMPLES = int(os.environ.get("FOLIO_PROPERTY_EXAMPLES", "150"))
 PROPERTY = settings(
@@ -179,7 +178,7 @@ def pipelines(draw: st.DrawFn, data: dict[str, Any]) -> tuple[str, list[dict[str
     """One of Folio's pipelines with random arguments, and the collection it runs on."""
     kind = draw(st.sampled_from([
         "page", "by_slug", "favorites", "favorites_narrowed", "favorites_count", "edge_counts",
-        "comments", "search", "tags", "tag_trends", "author_stats", "overview",
+        "comments", "search", "tag_trends", "author_stats", "overview",
     ]))
     offset, limit = draw(st.integers(0, 12)), draw(st.integers(1, 12))
     if kind == "page":
@@ -220,8 +219,6 @@ def pipelines(draw: st.DrawFn, data: dict[str, Any]) -> tuple[str, list[dict[str
         stages = text_search_stages(draw(st.sampled_from(["dragons", "cat", "x"])), live,
                                     embedded=True)
         return "articles", search_pipeline(stages, offset=offset, limit=limit)
-    if kind == "tags":
-        return "articles", live_tags_pipeline(live)
     since = window_start(45, NOW)
     if kind == "tag_trends":
         return "articles", tag_trends_pipeline(since, NOW, week_labels(since, NOW))

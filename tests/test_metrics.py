@@ -144,13 +144,13 @@ async def test_cache_hits_and_misses_are_counted_by_cache(client):
     before = await scrape(client)
     for _ in range(2):
         assert (await client.get("/api/articles")).status_code == 200
-        assert (await client.get("/api/tags")).status_code == 200
+        assert (await client.get("/api/analytics/overview")).status_code == 200
     after = await scrape(client)
     lookups = "folio_cache_lookups_total"
     assert delta(before, after, lookups, cache="counts", result="miss") == 1
     assert delta(before, after, lookups, cache="counts", result="hit") == 1
-    assert delta(before, after, lookups, cache="tags", result="miss") == 1
-    assert delta(before, after, lookups, cache="tags", result="hit") == 1
+    assert delta(before, after, lookups, cache="analytics", result="miss") == 1
+    assert delta(before, after, lookups, cache="analytics", result="hit") == 1
 
 
 def test_other_caches_report_through_the_same_hooks():

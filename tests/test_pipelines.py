@@ -64,7 +64,7 @@ ALL_PIPELINES = {
     "page": article_page_pipeline({"tag_list": "x"}, offset=0, limit=20),
     "by_slug": article_by_slug_pipeline("a-slug"),
     "favorite_counts": counts_per_article_pipeline([ObjectId()]),
-    "live_tags": live_tags_pipeline(visible_at(NOW)),
+    "live_tags": live_tags_pipeline(),
     "favorites": favorites_page_pipeline(ObjectId(), None, offset=0, limit=20),
     "favorites_narrowed": favorites_page_pipeline(
         ObjectId(), {"tag_list": "x"}, offset=20, limit=20, scan_cap=100

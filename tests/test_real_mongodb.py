@@ -30,6 +30,7 @@ from service.comments.queries import comments_page_pipeline, visible_comments
 from service.cursors import after_condition, keyset_cursor
 from service.db import text_search_stages
 from service.search.queries import search_pipeline
+from service.tags.counting import due_filter
 from service.tags.queries import live_tags_pipeline
 from tests.factories import create_article, favorite, follow, register
 
@@ -105,8 +106,13 @@ async def test_every_api_query_is_served_by_an_index(app, client):
     ]
     for collection, query in finds:
         assert_index_served(await explain(db, {"find": collection, "filter": query}))
-    tags = live_tags_pipeline(live)
-    assert_index_served(await explain(db, {"aggregate": "articles", "pipeline": tags, "cursor": {}}))
+    # The tag list: a covered scan of the partial `live_tags` index, no document fetched.
+    plan = await explain(db, {"aggregate": "tags", "pipeline": live_tags_pipeline(), "cursor": {}})
+    assert "live_tags" in plan and "FETCH" not in plan and "SORT'" not in plan, plan
+    # The sweep of scheduled articles gone live: the partial `tags_uncounted` index.
+    plan = await explain(db, {"findAndModify": "articles", "query": due_filter(now),
+                              "sort": {"published_at": 1}, "update": {"$set": {"tags_counted": True}}})
+    assert "tags_uncounted" in plan, plan
 
 
 def _walk(node: Any) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ import pytest
 
 from models import Article
 from service.db import collection
+from service.tags.counting import SWEEP_BATCH, catch_up
 from tests.conftest import WIRE_NULL_DATES
 from tests.factories import add_comment, create_article, favorite, follow, register
 
@@ -22,12 +23,14 @@ async def make_hidden(client, author, kind: str) -> dict:
 
 
 async def arrive_at_publication(slug: str) -> None:
-    """Let time pass until a scheduled article's instant: move its instant into the past."""
+    """Let time pass until a scheduled article's instant: move its instant into the past, and
+    run the pass that each process runs every FOLIO_TAG_SWEEP_SECONDS to count its tags."""
     past = datetime.now(UTC) - timedelta(seconds=1)
     past = past.replace(microsecond=past.microsecond // 1000 * 1000)
     await collection(Article).update_one(
         {"slug": slug}, {"$set": {"publish_at": past, "published_at": past}}
     )
+    await catch_up(SWEEP_BATCH)
 
 
 HIDDEN_KINDS = pytest.mark.parametrize("kind", ["draft", "scheduled"])

@@ -6,8 +6,8 @@ COUNT_TTL_SECONDS per filter: a page served within that time skips the count and
 own rows. Every article write clears the counts at once; an article reaching its scheduled
 instant shows within the TTL.
 
-The tag list (`GET /api/tags`, a scan of every live article) and the analytics answers are kept
-the same way (`kept`), so they are cleared by the same writes.
+The analytics answers are kept the same way (`kept`), so they are cleared by the same writes.
+(The tag list needs no cache: it reads counts the writes keep, service/tags/counting.py.)
 
 Two stores, one interface (`lookup`, `put`, `forget`, `clear`, all awaited):
 
@@ -49,7 +49,6 @@ COUNT_TTL_SECONDS = 10.0
 MAX_FILTERS = 1_000
 # Scopes whose last write the in-process cache remembers (see CountCache._forgotten_floor).
 MAX_SCOPES = 10_000
-TAGS_KEY = "<all live tags>"
 # One user's favorites lists form a scope: their favorite writes forget only its keys.
 FAVORITES_SCOPE = "favorites of "
 _SCOPE = re.compile(re.escape(FAVORITES_SCOPE) + r"\S+")
@@ -75,9 +74,7 @@ def scope_of(key: str) -> str | None:
 
 
 def cache_name(key: str) -> str:
-    """Which cache a key belongs to, for the hit and miss metrics: tags, analytics or counts."""
-    if key == TAGS_KEY:
-        return "tags"
+    """Which cache a key belongs to, for the hit and miss metrics: analytics or counts."""
     return "analytics" if key.startswith("analytics:") else "counts"
 
 

@@ -37,6 +37,7 @@ from models import Article, ArticleRevision, Comment, Favorite, Report
 from service.articles.counts import counts
 from service.articles.queries import favorites_key, stale
 from service.db import atomically, collection, take_lease
+from service.tags.counting import uncount
 from service.versions import at_version
 
 log = logging.getLogger("folio.deletion")
@@ -73,22 +74,30 @@ def marking(article: dict[str, Any]) -> dict[str, Any]:
 
 
 async def mark(article: dict[str, Any], *, if_version: bool = False) -> bool:
-    """Mark an article deleted; whether this call marked it (not when it already was, or is
-    gone). With `if_version`, only while it is still at the version read (else
-    PreconditionFailed)."""
+    """Mark an article deleted, and take its tags out of the counts in the same transaction;
+    whether this call marked it (not when it already was, or is gone). With `if_version`, only
+    while it is still at the version read (else PreconditionFailed)."""
     selector = {
         "_id": article["_id"],
         "status": {"$ne": DELETED},
         **(at_version(article) if if_version else {}),
     }
-    marked = await collection(Article).update_one(selector, marking(article))
-    if marked.modified_count == 0:
+
+    async def write(session: Any) -> bool:
+        marked = await collection(Article).update_one(selector, marking(article), session=session)
+        if marked.modified_count == 0:
+            return False
+        # Its instant is gone (null), so the scheduled-tags sweep can never count it again.
+        await uncount(article["_id"], session)
+        return True
+
+    if not await atomically(write):
         if if_version and await collection(Article).find_one(
             {"_id": article["_id"], "status": {"$ne": DELETED}}, {"_id": 1}
         ):
             raise stale()
         return False
-    await counts().clear()  # lists, tags and totals drop it at once
+    await counts().clear()  # lists and totals drop it at once
     return True
 
 

@@ -38,6 +38,7 @@ from service.errors import (
 )
 from service.profiles.queries import author_stages, followed_among, public_author
 from service.revisions.queries import record_revision, revision_document
+from service.tags.counting import move_tags, recounting, schedule
 from service.users.queries import Viewer, current_username, is_current, viewer_account
 from service.users.roles import MODERATING_ROLES
 from service.versions import at_version, version_bump, version_of
@@ -70,7 +71,8 @@ LIST_FIELDS = {
     "version": 1,
     "moderation": 1,
 }
-FULL_FIELDS = {**LIST_FIELDS, "body": 1, "body_html": 1, "edited_by": 1}
+# `tags_counted` rides along so that a write knows what it moves in the tag counts.
+FULL_FIELDS = {**LIST_FIELDS, "body": 1, "body_html": 1, "edited_by": 1, "tags_counted": 1}
 # An article read by slug also carries its comment counters: a page of its comments takes its
 # total from them instead of counting.
 BY_SLUG_FIELDS = {**FULL_FIELDS, "comments_count": 1, "hidden_comments_count": 1}
@@ -559,17 +561,29 @@ def derived_fields(fields: dict[str, Any], current: dict[str, Any], now: datetim
 
 
 async def create_article(author: User, fields: dict[str, Any]) -> dict[str, Any]:
-    """Insert a new article with a unique slug derived from its title."""
+    """Insert a new article with a unique slug derived from its title; a live one's tags are
+    counted in the same transaction (service/tags/counting.py)."""
     assert author.id is not None
     now = utc_now()
     fields = {**fields, **derived_fields(fields, {}, now), "created_at": now, "updated_at": now}
+    tags = recounting({}, fields, now)
 
     async def insert(slug: str) -> Article:
-        article = Article(slug=slug, author_id=author.id, **fields)
-        await article.insert()
+        article = Article(slug=slug, author_id=author.id, **fields,
+                          tags_counted=tags.fields.get("tags_counted", False))
+
+        async def both(session: Any) -> None:
+            await article.insert(session=session)
+            await move_tags(tags.moves, session)
+
+        if tags.moves:
+            await atomically(both)
+        else:  # a draft, a scheduled or an untagged article: one insert, nothing to count
+            await article.insert()
         return article
 
     article = await with_unique_slug(fields["title"], insert)
+    schedule().note(tags.scheduled)
     await counts().clear()
     return with_author(article.model_dump(by_alias=False) | {"_id": article.id}, author)
 
@@ -601,7 +615,8 @@ async def _replace_version(
     """Replace the version read by a new one and record it as a revision; None if it moved.
 
     The update's filter carries the version read, so the revision holds exactly the content
-    replaced. Both writes run in one transaction where the server has them. Elsewhere the
+    replaced. Both writes, and the tag counts' moves when the tags or the article's visibility
+    change, run in one transaction where the server has them. Elsewhere the
     article update comes first and is kept if recording then fails: taking it back would move
     the version back, and a tag for the new version may already be out, so a later edit could
     reuse that number with other content and let a stale If-Match pass. The failure is logged
@@ -612,7 +627,9 @@ async def _replace_version(
     fields = {
         **changes, **derived_fields(changes, article, now), "updated_at": now, "edited_by": editor.id,
     }
-    selector = {"_id": article["_id"], **at_version(article)}
+    tags = recounting(article, fields, now)
+    fields.update(tags.fields)
+    selector = {"_id": article["_id"], **at_version(article), **tags.guard}
     revision = revision_document(article, version_of(article), editor.id, now)
 
     async def write(slug: str | None) -> dict[str, Any] | None:
@@ -638,14 +655,25 @@ async def _replace_version(
                     log.error("article %s updated to version %d without its revision of %d",
                               article["_id"], revision["version"] + 1, revision["version"])
                 raise
+            try:
+                await move_tags(tags.moves, session)
+            except BaseException:
+                if session is None:  # `folio db recount` repairs the counts
+                    log.error("article %s updated without moving its tag counts %s",
+                              article["_id"], tags.moves)
+                raise
             return updated
 
         return await atomically(both)
 
     new_title = changes.get("title")
     if new_title is not None and slug_base(new_title) != slug_base(article["title"]):
-        return await with_unique_slug(new_title, write)
-    return await write(None)
+        updated = await with_unique_slug(new_title, write)
+    else:
+        updated = await write(None)
+    if updated is not None:
+        schedule().note(tags.scheduled)
+    return updated
 
 
 async def update_article(
@@ -665,9 +693,17 @@ async def update_article(
         if updated is not None:
             await counts().clear()
             return {**readable(updated), "author": article["author"]}
-        if if_version:
+        try:
+            fresh = await reread(article["_id"])
+        except NotFound:
+            if if_version:
+                raise stale() from None
+            raise
+        # The write also misses when only `tags_counted` moved (a sweep counted the article as
+        # it went live): the version is the same, so If-Match still holds.
+        if if_version and version_of(fresh) != version_of(current):
             raise stale()
-        current = await reread(article["_id"])
+        current = fresh
     raise Conflict("article", "kept changing while this update was retried; try again")
 
 

@@ -41,6 +41,7 @@ from service.moderation.sweeps import (
     target_filter,
 )
 from service.profiles.queries import usernames_of
+from service.tags.counting import move_tags, recounting, schedule
 from service.users.queries import end_every_session
 from service.users.roles import is_admin
 from service.versions import at_version, version_bump
@@ -287,21 +288,27 @@ async def _moderated_write(
     current: dict[str, Any], fields: dict[str, Any], logged: Any
 ) -> dict[str, Any] | None:
     """Set `fields` on the article at the version read, moving the version, with
-    `logged(current, session)` in the same transaction; None if the version moved."""
+    `logged(current, session)` and the tag counts' moves (hiding takes a live article's tags
+    out, unhiding puts them back) in the same transaction; None if the version moved."""
+    tags = recounting(current, fields, utc_now())
 
     async def write(session: Any) -> dict[str, Any] | None:
         updated = await collection(Article).find_one_and_update(
-            {"_id": current["_id"], **at_version(current)},
-            version_bump(current, fields),
+            {"_id": current["_id"], **at_version(current), **tags.guard},
+            version_bump(current, {**fields, **tags.fields}),
             projection=dict(FULL_FIELDS),
             return_document=ReturnDocument.AFTER,
             session=session,
         )
         if updated is not None:
             await logged(current, session)
+            await move_tags(tags.moves, session)
         return updated
 
-    return await atomically(write)
+    updated = await atomically(write)
+    if updated is not None:
+        schedule().note(tags.scheduled)
+    return updated
 
 
 async def _versioned_article_write(

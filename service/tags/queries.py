@@ -2,37 +2,30 @@
 
 from typing import Any
 
-from models import Article
-from models.common import utc_now
-from service.articles.counts import TAGS_KEY, kept
-from service.articles.queries import visible_at
+from models import Tag
+from models.tags import LIVE_TAGS
 from service.db import collection
+from service.tags.counting import CATCH_UP_BATCH, catch_up
 
 
-def live_tags_pipeline(match: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every distinct tag of the matching articles, alphabetically, one document per tag.
+def live_tags_pipeline() -> list[dict[str, Any]]:
+    """Every tag some live article carries, alphabetically, one document per tag.
 
-    A `$group` streams its answer through a cursor, where `distinct` returns one document and
-    fails past 16 MB of tags.
+    Filter, order and fields all fit the partial `live_tags` index (`_id`, `articles`, only
+    tags with articles > 0), so MongoDB runs it as one covered index scan: no document fetched,
+    no sort, and tags left at zero never read.
     """
-    return [
-        {"$match": match},
-        {"$project": {"tag_list": 1}},
-        {"$unwind": "$tag_list"},
-        {"$group": {"_id": "$tag_list"}},
-        {"$sort": {"_id": 1}},
-    ]
+    return [{"$match": dict(LIVE_TAGS)}, {"$sort": {"_id": 1}}, {"$project": {"_id": 1}}]
 
 
 async def all_tags() -> list[str]:
-    """Every tag on a live article, alphabetically; drafts and scheduled articles add none.
+    """Every tag on a live article, alphabetically; drafts, scheduled and hidden articles add none.
 
-    Kept for COUNT_TTL_SECONDS (10 s) per process, and cleared at once by this process's
-    article writes: other processes show a new tag within 10 s.
+    One covered read of `tags`, whose counts the article writes keep (service/tags/counting.py);
+    never a read of `articles`, unless this process knows of a scheduled article that has just
+    gone live, which it counts first (bounded). So the answer is exact in every process at once,
+    and nothing is kept or cleared.
     """
-
-    async def scan() -> list[str]:
-        cursor = collection(Article).aggregate(live_tags_pipeline(visible_at(utc_now())))
-        return [group["_id"] async for group in cursor]
-
-    return await kept(TAGS_KEY, scan)
+    await catch_up(CATCH_UP_BATCH, only_if_due=True)
+    cursor = collection(Tag).aggregate(live_tags_pipeline())
+    return [tag["_id"] async for tag in cursor]
