@@ -41,7 +41,7 @@ class SharedStore:
         # Several deployments (and every test) may share one Redis: keys carry the database.
         self.prefix = f"folio:{settings.database}:"
         self._closed_until = 0.0
-        self._fallback = "counts, tags and analytics are kept in this process only, and " + (
+        self._fallback = "counts and analytics are kept in this process only, and " + (
             "rate limits admit every request" if settings.rate_limit_fail_open
             else "rate-limited requests answer 503")
 
