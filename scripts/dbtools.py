@@ -123,7 +123,7 @@ async def sync(engine: Engine, *, rebuild_changed: bool = False) -> list[str]:
         if name not in existing:
             with_validator = await create_collection(engine, name, validator)
             lines.append(f"{name}: created" + (" with its validator (validationLevel moderate)"
-                                               if with_validator else f"; validator {SKIPPED}"))
+                                               if with_validator else f"; validator skipped: {SKIPPED}"))
         else:
             applied = await apply_validator(engine, name, validator)
             outcome = "applied (validationLevel moderate)" if applied else f"skipped: {SKIPPED}"

@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from models import Article, Comment, Favorite, User
+from scripts.cli import OperatorError
 from scripts.cli import app as cli
 from scripts.dbtools import SyncRefused, check, sync, validator_for
 from scripts.dump import ImportRefused, export, import_dump, read_dump
@@ -13,6 +14,7 @@ from scripts.seed import SeedPlan, seed
 from service.db import collection, open_engine
 from service.indexes import declared_indexes, index_drift
 from tests.conftest import make_settings
+from tests.factories import write_export
 
 runner = CliRunner()
 SMALL = SeedPlan(users=8, articles=30, comments=40, follows=10, favorites=30, random_seed=3)
@@ -162,7 +164,9 @@ def test_cli_seed_migrate_and_db_commands_run_on_the_embedded_engine(tmp_path):
     assert seeded.exit_code == 0, seeded.output
     assert "documents/s" in seeded.output
     assert runner.invoke(cli, ["migrate", "up"]).exit_code == 0
-    assert runner.invoke(cli, ["migrate", "down", "--to", "nope"]).exit_code == 2
+    unknown = runner.invoke(cli, ["migrate", "down", "--to", "nope"])
+    assert isinstance(unknown.exception, OperatorError)  # `main` prints it as one `folio:` line
+    assert str(unknown.exception) == "no migration 'nope'; see `folio migrate status`"
     assert runner.invoke(cli, ["db", "sync"]).exit_code == 0
     checked = runner.invoke(cli, ["db", "check"])
     assert checked.exit_code == 0 and "No drift" in checked.output
@@ -192,16 +196,111 @@ async def test_serve_load_starts_the_embedded_engine_from_an_export(app, tmp_pat
 
 async def test_an_import_whose_documents_are_refused_says_so(app, tmp_path):
     from bson import ObjectId
-    from bson.json_util import dumps
 
-    duplicate = ObjectId()
-    lines = [dumps({"collection": "users", "document": {
-        "_id": duplicate, "username": f"x{n}", "email": f"x{n}@example.com", "password_hash": "h"}})
-        for n in range(2)]
-    dump = tmp_path / "twice.jsonl"
-    dump.write_text("\n".join(lines) + "\n")
+    # The same email twice: only the unique index can tell, so only inserting finds it.
+    dump = write_export(tmp_path / "twice.jsonl", [("users", {
+        "_id": ObjectId(), "username": f"x{n}", "username_key": f"x{n}",
+        "email": "x@example.com", "password_hash": "h"}) for n in range(2)])
     with pytest.raises(ImportRefused, match="1 users documents were refused"):
         await import_dump(app.state.engine, dump)
+
+
+def test_a_repeated_id_is_refused_before_anything_is_written(tmp_path):
+    from bson import ObjectId
+
+    same = ObjectId()
+    dump = write_export(tmp_path / "twice.jsonl", [
+        ("users", {"_id": same, "username": f"x{n}"}) for n in range(2)])
+    with pytest.raises(ImportRefused, match=f"line 2: a second users document with the _id .*{same}"):
+        read_dump(dump)
+
+
+def _complete_export(path):
+    from bson import ObjectId
+
+    return write_export(path, [("users", {"_id": ObjectId(), "username": f"u{n}"}) for n in range(3)])
+
+
+@pytest.mark.parametrize(("damage", "expected"), [
+    (lambda lines: [], "ends without the trailer"),
+    (lambda lines: lines[:-1], "ends without the trailer"),  # cut at a line boundary
+    (lambda lines: lines[:2], "ends without the trailer"),
+    (lambda lines: [lines[0], lines[2], lines[3]], "other documents than its trailer counts"),
+    (lambda lines: [lines[0].replace("u0", "u9"), *lines[1:]], "checksum does not match"),
+    (lambda lines: [*lines, lines[0]], "line 5 follows the export's trailer"),
+], ids=["empty", "no-trailer", "cut", "line-missing", "changed", "after-trailer"])
+def test_an_incomplete_or_changed_export_is_refused(tmp_path, damage, expected):
+    dump = _complete_export(tmp_path / "dump.jsonl")
+    assert read_dump(dump).counts()["users"] == 3
+    lines = dump.read_text().splitlines(keepends=True)
+    dump.write_text("".join(damage(lines)))
+    with pytest.raises(ImportRefused, match=expected):
+        read_dump(dump)
+
+
+async def _prepared_as_compose(engine) -> list[str]:
+    """`folio db sync && folio migrate up`, as compose's `migrate` service runs them."""
+    from scripts import migrate
+
+    await sync(engine)
+    await migrate.up(engine)
+    return [state.migration.id for state in await migrate.status(engine)]
+
+
+async def test_import_into_a_database_compose_prepared_keeps_its_ledger(app, tmp_path):
+    from scripts import migrate
+    from scripts.dump import trailer_of
+
+    every = await _prepared_as_compose(app.state.engine)
+    await seed(SMALL, "hash")
+    dump = tmp_path / "dump.jsonl"
+    await export(app.state.engine, dump)
+    assert trailer_of(dump)["schema"] == every
+    target = await open_engine(make_settings())
+    try:
+        await _prepared_as_compose(target)
+        counts = await import_dump(target, dump)  # the ledger is not data: not "not empty"
+        assert counts["users"] == 8
+        counts = await import_dump(target, dump, drop=True)
+        assert counts["users"] == 8
+        states = await migrate.status(target)
+        assert all(state.applied_at is not None for state in states)  # --drop kept the ledger
+        assert await migrate.up(target) == []
+    finally:
+        target.close()
+
+
+async def test_import_refuses_an_export_at_another_schema_than_the_ledger(app, tmp_path):
+    from scripts import migrate
+
+    await seed(SMALL, "hash")  # no migration recorded: the export is at `base`
+    dump = tmp_path / "dump.jsonl"
+    await export(app.state.engine, dump)
+    target = await open_engine(make_settings())
+    try:
+        every = await _prepared_as_compose(target)
+        with pytest.raises(ImportRefused, match=(
+                f"the export's data is at schema base but this database's ledger is at "
+                f"{every[-1]}: run `folio migrate down --to base`")):
+            await import_dump(target, dump)
+        await migrate.down(target, "base")
+        assert (await import_dump(target, dump))["users"] == 8  # then `folio migrate up`
+    finally:
+        target.close()
+
+
+async def test_an_empty_ledger_takes_the_exports_schema(app, tmp_path):
+    from scripts import migrate
+
+    every = await _prepared_as_compose(app.state.engine)
+    dump = tmp_path / "dump.jsonl"
+    await export(app.state.engine, dump)
+    target = await open_engine(make_settings())
+    try:
+        await import_dump(target, dump)
+        assert [s.migration.id for s in await migrate.status(target) if s.applied_at] == every
+    finally:
+        target.close()
 
 
 async def test_recount_fixes_drifted_favorite_counters_and_reports_them(app, client):
