@@ -474,8 +474,8 @@ def db_sync(
 def db_recount(url: UrlOption = None, db: DbOption = None) -> None:
     """Reconcile articles' favorites_count and comments_count with their edges and comments.
 
-    Safe while serving. Reports every counter it fixed. A counter that moved while it was being checked is left
-    for the next run.
+    Safe while serving. Reports every counter it fixed. A counter that moved while it was
+    being checked is left for the next run.
     """
     from scripts.dbtools import recount
 
@@ -552,8 +552,10 @@ def users_delete(
 
 @users_app.command("finish-deletions")
 def users_finish_deletions(url: UrlOption = None, db: DbOption = None) -> None:
-    """Finish every account deletion that was started and interrupted (the API also resumes
-    them at start-up). Exits 1 if another process holds some of them."""
+    """Finish every account deletion that was started and interrupted.
+
+    The API also resumes them at start-up. Exits 1 if another process holds some of them.
+    """
     from service.users.deletion import finish_marked
 
     done, busy = run_with_engine(
@@ -592,8 +594,10 @@ def users_role(
     url: UrlOption = None,
     db: DbOption = None,
 ) -> None:
-    """Give an account a role, as an admin's PUT /api/moderation/users/{username} does; the
-    moderation log records it as the operator's."""
+    """Give an account a role, as an admin's PUT /api/moderation/users/{username} does.
+
+    The moderation log records it as the operator's.
+    """
     from service.moderation.queries import store_role
     from service.profiles.queries import user_by_username
 

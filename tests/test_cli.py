@@ -304,6 +304,34 @@ def test_serve_help_names_save_and_the_demo_load_rule():
     assert "--save" in words and "--demo and --load exclude each other" in words
 
 
+def _commands(group, path=()):
+    """Every command of the `folio` click group, with its path."""
+    import click
+
+    context = click.Context(group)  # type: ignore[arg-type]
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        yield (*path, name), command
+        if hasattr(command, "list_commands"):  # a group (typer may bring its own click)
+            yield from _commands(command, (*path, name))
+
+
+def test_every_help_text_reads_as_whole_sentences():
+    # Click shows a docstring's first paragraph as the one-line summary in lists: a paragraph
+    # that wraps onto a second source line was cut in the middle of its sentence there.
+    import typer.main
+
+    group = typer.main.get_command(cli)
+    for path, command in [((), group), *_commands(group)]:
+        help_text = " ".join(path) + ": " + (command.help or "")
+        summary, *rest = (command.help or "").split("\n\n")
+        assert summary.strip() and "\n" not in summary.strip(), help_text
+        assert summary.strip().endswith("."), help_text
+        for paragraph in rest:
+            lines = [line.strip() for line in paragraph.strip().splitlines()]
+            assert all(len(line) < 100 for line in lines), help_text
+
+
 def test_an_unexpected_error_still_shows_its_traceback_to_developers(tmp_path):
     # FOLIO_CLI_TRACEBACK=1 is for developers: the one-line rule must not hide a real bug.
     result = folio("import", str(tmp_path), env={"FOLIO_CLI_TRACEBACK": "1"})

@@ -95,3 +95,27 @@ async def test_serve_demo_seeds_the_embedded_engine_and_the_demo_user_can_sign_i
     if settings.embedded:
         assert login.status_code == 200
         assert listed.json()["articlesCount"] > 150
+
+
+async def test_demo_loaded_and_saved_lines_are_information_not_warnings(settings, tmp_path):
+    import logging
+
+    from scripts.serve import save_export
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("folio.serve")  # "folio" does not propagate to caplog's root
+    logger.addHandler(handler)
+    try:
+        app = create_app(settings.model_copy(update={"save": str(tmp_path / "kept.jsonl")}),
+                         startup_tasks=[seed_demo], shutdown_tasks=[save_export])
+        async with LifespanManager(app):
+            pass
+    finally:
+        logger.removeHandler(handler)
+    lines = {record.getMessage().split(":")[0].split(" ")[0]: record.levelname for record in records}
+    if settings.embedded:
+        assert lines == {"Demo": "INFO", "Saved": "INFO"}
+    else:
+        assert lines["Saved"] == "INFO"
