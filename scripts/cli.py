@@ -216,13 +216,20 @@ def serve(
     )
 
 
+def _count(minimum: int, name: str, help_text: str) -> Any:
+    """A `folio seed` count option, bounded by what the generator can hold (scripts/seed.py)."""
+    from scripts.seed import MAXIMUM
+
+    return typer.Option(min=minimum, max=MAXIMUM[name], help=help_text)
+
+
 @app.command("seed")
 def seed_command(
-    users: Annotated[int, typer.Option(min=1, help="accounts (the first is demo@folio.dev)")] = 50,
-    articles: Annotated[int, typer.Option(min=0, help="articles, some drafts and scheduled")] = 500,
-    comments: Annotated[int, typer.Option(min=0, help="comments on live articles")] = 1000,
-    follows: Annotated[int, typer.Option(min=0, help="follow edges")] = 250,
-    favorites: Annotated[int, typer.Option(min=0, help="favorite edges")] = 500,
+    users: Annotated[int, _count(1, "users", "accounts (the first is demo@folio.dev)")] = 50,
+    articles: Annotated[int, _count(0, "articles", "articles, some drafts and scheduled")] = 500,
+    comments: Annotated[int, _count(0, "comments", "comments on live articles")] = 1000,
+    follows: Annotated[int, _count(0, "follows", "follow edges")] = 250,
+    favorites: Annotated[int, _count(0, "favorites", "favorite edges")] = 500,
     random_seed: Annotated[int, typer.Option(help="the same seed gives the same data")] = 42,
     drop: Annotated[bool, typer.Option(help="empty Folio's collections first")] = False,
     append: Annotated[bool, typer.Option(help="add to a database that already holds data")] = False,
@@ -232,12 +239,23 @@ def seed_command(
     """Fill a database with realistic demo data (Faker), in unordered bulk batches.
 
     Every demo user's password is folio-demo-password; it is hashed once and reused. Refuses a
-    database that already holds data unless --drop or --append is given.
+    database that already holds data unless --drop or --append is given (not both). Documents
+    are generated and written in batches, with progress; Ctrl-C stops at the next batch.
     """
-    from scripts.seed import DEMO_PASSWORD, EmptyDatabaseRequired, SeedPlan, drop_all, seed
+    from scripts.seed import (
+        DEMO_PASSWORD,
+        EmptyDatabaseRequired,
+        SeedPlan,
+        drop_all,
+        seed,
+        shortfalls,
+    )
     from service.db import open_engine
     from service.security import Passwords
 
+    if drop and append:
+        raise OperatorError("--drop empties the database and --append adds to its data; "
+                            "choose one")
     settings = tool_settings(url, db)
     plan = SeedPlan(users, articles, comments, follows, favorites, random_seed)
 
@@ -265,6 +283,10 @@ def seed_command(
                       "Use --url (or FOLIO_MONGODB_URL) to seed MongoDB.[/yellow]")
     try:
         stats = asyncio.run(run())
+    except KeyboardInterrupt:  # Ctrl-C lands between two batches
+        console.print("[red]folio: seeding interrupted; the batches written so far are kept "
+                      "(`folio seed --drop` starts over)[/red]")
+        raise typer.Exit(130) from None
     except EmptyDatabaseRequired as error:
         raise OperatorError(f"refusing to seed: {error}; use --drop to start over or --append "
                             "to add to it") from None
@@ -278,6 +300,8 @@ def seed_command(
     table.add_row("total", str(total_docs), f"{total_seconds:.2f}",
                   f"{total_docs / total_seconds if total_seconds else 0:,.0f}", style="bold")
     Console().print(table)
+    for line in shortfalls(plan, stats):
+        console.print(f"[yellow]Note: {escape(line)}.[/yellow]")
 
 
 migrate_app = typer.Typer(help="Schema migrations (scripts/migrations), recorded in `migrations`.",

@@ -1,5 +1,6 @@
 """`folio db`: validators generated from the models, and declared indexes against actual ones."""
 
+import json
 import types
 import typing
 from collections.abc import Callable
@@ -192,3 +193,26 @@ async def recount(engine: Engine, report: Callable[[int], None]) -> Recount:
     fields = {"slug": 1, **{counter: 1 for counter, _ in COUNTERS}}
     await in_batches(collection(Article), {}, fields, check, report)
     return result
+
+
+def _keys(spec: dict[str, Any]) -> str:
+    """An index key or filter document as mongosh shows it: {a: 1, b: -1}."""
+    return "{" + ", ".join(
+        f"{name if name.isidentifier() else json.dumps(name)}: "
+        f"{_keys(value) if isinstance(value, dict) else json.dumps(value)}"
+        for name, value in spec.items()) + "}"
+
+
+def index_summary(model: type[Document]) -> str:
+    """A model's declared indexes in one line, as docs/mongosh.md's table shows them (tested)."""
+    parts = []
+    for name, index in declared_indexes(model).items():
+        if "weights" in index:
+            weights = ", ".join(f"{field} ({weight})" for field, weight in index["weights"].items())
+            parts.append(f"`{name}`: text on {weights}")
+            continue
+        options = [option for option in ("unique", "sparse") if index.get(option)]
+        if "partialFilterExpression" in index:
+            options.append(f"partial {_keys(index['partialFilterExpression'])}")
+        parts.append(f"`{name}`: {_keys(index['key'])}" + (" " + ", ".join(options) if options else ""))
+    return " · ".join(parts) or "—"

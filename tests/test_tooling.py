@@ -346,3 +346,26 @@ def test_cli_recount_runs_on_the_embedded_engine():
     result = runner.invoke(cli, ["db", "recount"])
     assert result.exit_code == 0, result.output
     assert "Checked 0 articles, fixed 0." in result.output
+
+
+def test_opentelemetry_requirements_are_bounded_to_one_release_train():
+    # Unbounded instrumentations let pip walk back through ~30 releases of each package on
+    # install, looking for one whose exact semantic-conventions pin fits the newest SDK.
+    import tomllib
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    for extra in ("otel", "test"):
+        wanted = [Requirement(r) for r in project["project"]["optional-dependencies"][extra]
+                  if r.startswith("opentelemetry")]
+        assert len(wanted) == 4, extra
+        uppers = {}
+        for requirement in wanted:
+            (upper,) = [s.version for s in requirement.specifier if s.operator == "<"]
+            uppers[requirement.name] = tuple(int(part) for part in upper.split(".")[:2])
+        sdk = uppers["opentelemetry-sdk"]
+        assert uppers["opentelemetry-exporter-otlp"] == sdk, extra
+        for name in ("opentelemetry-instrumentation-fastapi", "opentelemetry-instrumentation-pymongo"):
+            assert uppers[name] == (0, sdk[1] + 21), (extra, name)  # SDK 1.N pairs with 0.(N+21)b
