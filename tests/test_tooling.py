@@ -349,26 +349,31 @@ def test_cli_recount_runs_on_the_embedded_engine():
 
 
 def test_opentelemetry_requirements_are_bounded_to_one_release_train():
-    # Unbounded instrumentations let pip walk back through ~30 releases of each package on
-    # install, looking for one whose exact semantic-conventions pin fits the newest SDK.
+    # Open ranges let pip walk back through ~30 releases of each package on install, looking
+    # for instrumentations whose exact semantic-conventions pin fits the newest SDK patch.
     import tomllib
     from pathlib import Path
 
     from packaging.requirements import Requirement
 
     project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    trains = set()
     for extra in ("otel", "test"):
         wanted = [Requirement(r) for r in project["project"]["optional-dependencies"][extra]
                   if r.startswith("opentelemetry")]
         assert len(wanted) == 4, extra
-        uppers = {}
+        pinned = {}
         for requirement in wanted:
-            (upper,) = [s.version for s in requirement.specifier if s.operator == "<"]
-            uppers[requirement.name] = tuple(int(part) for part in upper.split(".")[:2])
-        sdk = uppers["opentelemetry-sdk"]
-        assert uppers["opentelemetry-exporter-otlp"] == sdk, extra
+            (spec,) = requirement.specifier
+            assert spec.operator == "==", requirement
+            pinned[requirement.name] = spec.version
+        sdk = pinned["opentelemetry-sdk"]
+        assert pinned["opentelemetry-exporter-otlp"] == sdk, extra
+        minor, patch = (int(part) for part in sdk.split(".")[1:3])
         for name in ("opentelemetry-instrumentation-fastapi", "opentelemetry-instrumentation-pymongo"):
-            assert uppers[name] == (0, sdk[1] + 21), (extra, name)  # SDK 1.N pairs with 0.(N+21)b
+            assert pinned[name] == f"0.{minor + 21}b{patch}", (extra, name)  # 1.N.x <-> 0.(N+21)bx
+        trains.add(sdk)
+    assert len(trains) == 1  # the extras agree
 
 
 async def test_an_app_is_freed_once_its_test_is_done(settings):
