@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import bson
 from bson import json_util
+from bson.errors import InvalidDocument
 from bson.json_util import CANONICAL_JSON_OPTIONS
 from pymongo.errors import BulkWriteError
 
@@ -36,6 +38,7 @@ MAX_DEPTH = 100
 # A line longer than this cannot hold one document (16 MB of BSON, a little more as JSON).
 MAX_LINE_BYTES = 64 * 1024 * 1024
 INT64 = (-(2**63), 2**63 - 1)
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 
 
 class ImportRefused(Exception):
@@ -143,6 +146,17 @@ def _shape_problem(document: dict[str, Any]) -> str | None:
     return None
 
 
+def _encoding_problem(document: dict[str, Any]) -> str | None:
+    """Why the document cannot be encoded as one BSON document MongoDB stores, or None."""
+    try:
+        size = len(bson.encode(document))
+    except (InvalidDocument, UnicodeEncodeError, OverflowError, ValueError) as error:
+        return f"cannot be stored as BSON ({str(error).splitlines()[0][:80]})"
+    if size > MAX_DOCUMENT_BYTES:
+        return f"is larger than MongoDB's {MAX_DOCUMENT_BYTES // 2**20} MB document limit"
+    return None
+
+
 def _parse(number: int, text: str) -> dict[str, Any]:
     """One line as a JSON object, or ImportRefused naming the line."""
     try:
@@ -203,7 +217,7 @@ def read_dump(path: Path) -> Dump:
                 raise ImportRefused(f"line {number} names an unknown collection {str(name)[:40]!r}")
             if not isinstance(document, dict):
                 raise ImportRefused(f"line {number}: the {name} document is not an object")
-            if problem := _shape_problem(document):
+            if problem := _shape_problem(document) or _encoding_problem(document):
                 raise ImportRefused(f"line {number}: the {name} document {problem}")
             key = json_util.dumps(document["_id"], json_options=OPTIONS)
             if key in seen[name]:

@@ -224,6 +224,10 @@ HOSTILE_LINES = {
                      "holds an integer larger than 64 bits"),
     "not-an-object": ("[1, 2, 3]", "line 1 is not a Folio export line: not a JSON object"),
     "bare-oid": ('{"$oid": "5f3e8c1a9b2d4e6f8a0b1c2d"}', "not a JSON object"),
+    "lone-surrogate": ('{"collection": "users", "document": {"_id": 1, "bio": "\\ud800"}}',
+                       "cannot be stored as BSON"),
+    "too-large": ('{"collection": "users", "document": {"_id": 1, "bio": "' + "x" * (17 * 2**20)
+                  + '"}}', "larger than MongoDB's 16 MB document limit"),
     "empty-file": ("", "ends without the trailer"),
 }
 
