@@ -128,13 +128,25 @@ def tool_settings(url: str | None = None, db: str | None = None) -> Settings:
     migration may rightly take longer than an API request may (the server would stop them).
     """
     overrides: dict[str, object] = {"operation_timeout_ms": 0}
-    if url:
+    if url is not None:
+        if not url.strip():  # never a silent fall-back to the embedded engine
+            raise OperatorError("--url is empty; give a mongodb:// URL, or leave --url out "
+                                "for FOLIO_MONGODB_URL (unset: the embedded engine)")
         overrides["mongodb_url"] = url
-    if db:
+    if db is not None:
+        if not db.strip():
+            raise OperatorError("--db is empty; give a database name, or leave --db out")
         overrides["database"] = db
     if not os.environ.get("FOLIO_JWT_SECRET"):
         overrides["jwt_secret"] = secrets.token_urlsafe(32)
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+SECRET_PER_PROCESS = (
+    "Note: FOLIO_JWT_SECRET is unset, so tokens are signed with a secret made for this process "
+    "only: the accounts --save keeps (or --load brings back) sign in again, their old tokens "
+    "no longer work. Set FOLIO_JWT_SECRET (32+ characters) to keep tokens across restarts."
+)
 
 
 @app.command()
@@ -161,7 +173,7 @@ def serve(
     other. Everything is checked before the server starts: the settings, the database, the
     files and the port.
     """
-    from scripts.dump import ImportRefused, read_dump
+    from scripts.dump import ImportRefused, check_loadable
     from service.db import check_reachable
 
     settings = Settings()  # a configuration mistake stops here, in one line
@@ -170,9 +182,9 @@ def serve(
     if (demo or load or save) and not settings.embedded:
         raise OperatorError("--demo, --load and --save work on the embedded engine only; with "
                             "FOLIO_MONGODB_URL set use `folio seed`, `folio import` or `folio export`")
-    if load:
+    if load:  # loaded once into a throwaway engine: every line, every unique index, first
         try:
-            read_dump(readable_file(load, "--load"))
+            asyncio.run(check_loadable(readable_file(load, "--load")))
         except ImportRefused as error:
             raise OperatorError(f"--load {load}: {error}") from None
     if save:
@@ -185,6 +197,8 @@ def serve(
                                 "pip install 'folio[redis]'") from None
     asyncio.run(check_reachable(settings))
     check_port_free(host, port)
+    if (save or load) and not os.environ.get("FOLIO_JWT_SECRET"):
+        console.print(SECRET_PER_PROCESS)
     if demo:
         os.environ["FOLIO_DEMO"] = "1"
     if load:
@@ -202,13 +216,20 @@ def serve(
     )
 
 
+def _count(minimum: int, name: str, help_text: str) -> Any:
+    """A `folio seed` count option, bounded by what the generator can hold (scripts/seed.py)."""
+    from scripts.seed import MAXIMUM
+
+    return typer.Option(min=minimum, max=MAXIMUM[name], help=help_text)
+
+
 @app.command("seed")
 def seed_command(
-    users: Annotated[int, typer.Option(min=1, help="accounts (the first is demo@folio.dev)")] = 50,
-    articles: Annotated[int, typer.Option(min=0, help="articles, some drafts and scheduled")] = 500,
-    comments: Annotated[int, typer.Option(min=0, help="comments on live articles")] = 1000,
-    follows: Annotated[int, typer.Option(min=0, help="follow edges")] = 250,
-    favorites: Annotated[int, typer.Option(min=0, help="favorite edges")] = 500,
+    users: Annotated[int, _count(1, "users", "accounts (the first is demo@folio.dev)")] = 50,
+    articles: Annotated[int, _count(0, "articles", "articles, some drafts and scheduled")] = 500,
+    comments: Annotated[int, _count(0, "comments", "comments on live articles")] = 1000,
+    follows: Annotated[int, _count(0, "follows", "follow edges")] = 250,
+    favorites: Annotated[int, _count(0, "favorites", "favorite edges")] = 500,
     random_seed: Annotated[int, typer.Option(help="the same seed gives the same data")] = 42,
     drop: Annotated[bool, typer.Option(help="empty Folio's collections first")] = False,
     append: Annotated[bool, typer.Option(help="add to a database that already holds data")] = False,
@@ -218,12 +239,23 @@ def seed_command(
     """Fill a database with realistic demo data (Faker), in unordered bulk batches.
 
     Every demo user's password is folio-demo-password; it is hashed once and reused. Refuses a
-    database that already holds data unless --drop or --append is given.
+    database that already holds data unless --drop or --append is given (not both). Documents
+    are generated and written in batches, with progress; Ctrl-C stops at the next batch.
     """
-    from scripts.seed import DEMO_PASSWORD, EmptyDatabaseRequired, SeedPlan, drop_all, seed
+    from scripts.seed import (
+        DEMO_PASSWORD,
+        EmptyDatabaseRequired,
+        SeedPlan,
+        drop_all,
+        seed,
+        shortfalls,
+    )
     from service.db import open_engine
     from service.security import Passwords
 
+    if drop and append:
+        raise OperatorError("--drop empties the database and --append adds to its data; "
+                            "choose one")
     settings = tool_settings(url, db)
     plan = SeedPlan(users, articles, comments, follows, favorites, random_seed)
 
@@ -251,9 +283,13 @@ def seed_command(
                       "Use --url (or FOLIO_MONGODB_URL) to seed MongoDB.[/yellow]")
     try:
         stats = asyncio.run(run())
+    except KeyboardInterrupt:  # Ctrl-C lands between two batches
+        console.print("[red]folio: seeding interrupted; the batches written so far are kept "
+                      "(`folio seed --drop` starts over)[/red]")
+        raise typer.Exit(130) from None
     except EmptyDatabaseRequired as error:
-        console.print(f"[red]Refusing to seed: {error}. Use --drop to start over or --append.[/red]")
-        raise typer.Exit(1) from None
+        raise OperatorError(f"refusing to seed: {error}; use --drop to start over or --append "
+                            "to add to it") from None
     table = Table(title=f"Seeded {settings.database}")
     for column in ("collection", "documents", "seconds", "documents/s"):
         table.add_column(column, justify="left" if column == "collection" else "right")
@@ -264,6 +300,8 @@ def seed_command(
     table.add_row("total", str(total_docs), f"{total_seconds:.2f}",
                   f"{total_docs / total_seconds if total_seconds else 0:,.0f}", style="bold")
     Console().print(table)
+    for line in shortfalls(plan, stats):
+        console.print(f"[yellow]Note: {escape(line)}.[/yellow]")
 
 
 migrate_app = typer.Typer(help="Schema migrations (scripts/migrations), recorded in `migrations`.",
@@ -307,6 +345,10 @@ def _run_migrations(direction: str, to: str | None, url: str | None, db: str | N
     from scripts import migrate
 
     step = getattr(migrate, direction)
+    try:
+        migrate.check_target(to, direction)  # before connecting: a typo costs nothing
+    except migrate.UnknownMigration as error:
+        raise OperatorError(str(error)) from None
     with Progress(TextColumn("{task.description}"), MofNCompleteColumn(), TextColumn("documents"),
                   TimeElapsedColumn(), console=console) as progress:
         tasks: dict[str, Any] = {}
@@ -320,9 +362,6 @@ def _run_migrations(direction: str, to: str | None, url: str | None, db: str | N
             done = run_with_engine(
                 tool_settings(url, db), lambda engine: step(engine, to, progress=report)
             )
-        except migrate.UnknownMigration as error:
-            console.print(f"[red]{error}[/red]")
-            raise typer.Exit(2) from None
         except migrate.MigrationIncomplete as error:
             raise OperatorError(str(error)) from None
     if not done:
@@ -381,17 +420,27 @@ def import_command(
     url: UrlOption = None,
     db: DbOption = None,
 ) -> None:
-    """Load an export: re-creates the indexes; refuses a database with data unless --drop."""
-    from scripts.dump import ImportRefused, import_dump
+    """Load an export: re-creates the indexes; refuses a database with data unless --drop.
+
+    The whole file is checked before anything is written: every line, and the trailer that
+    `folio export` writes last (counts and a checksum), so a cut-off file is refused. The
+    database's migrations ledger is kept (also with --drop) and must record the export's
+    schema; an empty ledger takes the export's.
+    """
+    from scripts.dump import ImportRefused, import_dump, read_dump
 
     readable_file(file, "import file")
+    settings = tool_settings(url, db)
     try:
-        counts = run_with_engine(
-            tool_settings(url, db), lambda engine: import_dump(engine, file, drop=drop)
-        )
+        dump = read_dump(file)
+        if settings.embedded:
+            raise ImportRefused(
+                "the embedded engine starts empty in every command and keeps nothing. Point "
+                "--url (or FOLIO_MONGODB_URL) at MongoDB, or run `folio serve --load FILE`"
+            )
+        counts = run_with_engine(settings, lambda engine: import_dump(engine, dump, drop=drop))
     except ImportRefused as error:
-        console.print(f"[red]Refusing to import: {escape(str(error))}[/red]")
-        raise typer.Exit(1) from None
+        raise OperatorError(f"refusing to import {file}: {error}") from None
     console.print(f"Imported {sum(counts.values())} documents: "
                   + ", ".join(f"{n} {name}" for name, n in counts.items()))
 
@@ -598,9 +647,11 @@ def users_delete(
 
 @users_app.command("finish-deletions")
 def users_finish_deletions(url: UrlOption = None, db: DbOption = None) -> None:
-    """Finish every account deletion that was started and interrupted (the API also resumes
-    them, in the background). On MongoDB each waits out its write window (45 s after the
-    deletion started). Exits 1 if another process holds some of them."""
+    """Finish every account deletion that was started and interrupted.
+
+    The API also resumes them, in the background. On MongoDB each waits out its write window
+    (45 s after the deletion started). Exits 1 if another process holds some of them.
+    """
     from service.users.deletion import finish_marked
 
     done, busy = run_with_engine(
@@ -639,8 +690,10 @@ def users_role(
     url: UrlOption = None,
     db: DbOption = None,
 ) -> None:
-    """Give an account a role, as an admin's PUT /api/moderation/users/{username} does; the
-    moderation log records it as the operator's."""
+    """Give an account a role, as an admin's PUT /api/moderation/users/{username} does.
+
+    The moderation log records it as the operator's.
+    """
     from service.moderation.queries import store_role
     from service.profiles.queries import user_by_username
 

@@ -1,5 +1,6 @@
 """`folio db`: validators generated from the models, and declared indexes against actual ones."""
 
+import json
 import types
 import typing
 from collections import Counter as Tally
@@ -225,7 +226,7 @@ async def sync(engine: Engine, *, rebuild_changed: bool = False) -> list[str]:
         if name not in existing:
             with_validator = await create_collection(engine, name, validator)
             lines.append(f"{name}: created" + (" with its validator (validationLevel moderate)"
-                                               if with_validator else f"; validator {SKIPPED}"))
+                                               if with_validator else f"; validator skipped: {SKIPPED}"))
         else:
             applied = await apply_validator(engine, name, validator)
             outcome = "applied (validationLevel moderate)" if applied else f"skipped: {SKIPPED}"
@@ -448,3 +449,26 @@ async def recount_tags(engine: Engine, report: Callable[[int], None]) -> TagReco
         else:
             result.moved_meanwhile.append(fix.tag)
     return result
+
+
+def _keys(spec: dict[str, Any]) -> str:
+    """An index key or filter document as mongosh shows it: {a: 1, b: -1}."""
+    return "{" + ", ".join(
+        f"{name if name.isidentifier() else json.dumps(name)}: "
+        f"{_keys(value) if isinstance(value, dict) else json.dumps(value)}"
+        for name, value in spec.items()) + "}"
+
+
+def index_summary(model: type[Document]) -> str:
+    """A model's declared indexes in one line, as docs/mongosh.md's table shows them (tested)."""
+    parts = []
+    for name, index in declared_indexes(model).items():
+        if "weights" in index:
+            weights = ", ".join(f"{field} ({weight})" for field, weight in index["weights"].items())
+            parts.append(f"`{name}`: text on {weights}")
+            continue
+        options = [option for option in ("unique", "sparse") if index.get(option)]
+        if "partialFilterExpression" in index:
+            options.append(f"partial {_keys(index['partialFilterExpression'])}")
+        parts.append(f"`{name}`: {_keys(index['key'])}" + (" " + ", ".join(options) if options else ""))
+    return " · ".join(parts) or "—"

@@ -52,7 +52,7 @@ class MigrationState:
 
 
 class UnknownMigration(Exception):
-    """--to names no migration."""
+    """--to names no migration (or `base` for `up`)."""
 
 
 class MigrationIncomplete(Exception):
@@ -103,7 +103,11 @@ async def status(engine: Engine) -> list[MigrationState]:
     return [MigrationState(m, applied.get(m.id)) for m in discover()]
 
 
-def _check_target(target: str | None) -> None:
+def check_target(target: str | None, direction: str) -> None:
+    """Refuse a --to that names no migration, and `up --to base` (which names none to stop at)."""
+    if target == BASE and direction == "up":
+        raise UnknownMigration("`up --to base` would apply nothing (base is before every "
+                               "migration); give a migration ID, or leave --to out to apply all")
     if target not in {None, BASE, *(m.id for m in discover())}:
         raise UnknownMigration(f"no migration {target!r}; see `folio migrate status`")
 
@@ -125,7 +129,7 @@ async def up(
     engine: Engine, target: str | None = None, progress: Progress = _silent
 ) -> list[tuple[str, int]]:
     """Apply pending migrations in order, up to and including `target`."""
-    _check_target(target)
+    check_target(target, "up")
     done = []
     for state in await status(engine):
         if state.applied_at is None:
@@ -139,7 +143,7 @@ async def down(
     engine: Engine, target: str | None = None, progress: Progress = _silent
 ) -> list[tuple[str, int]]:
     """Revert applied migrations, newest first: the last one, or all of those after `target`."""
-    _check_target(target)
+    check_target(target, "down")
     done = []
     for state in reversed(await status(engine)):
         if state.migration.id == target:

@@ -195,9 +195,29 @@ class Settings(BaseSettings):
         return self.mongodb_url is None
 
 
+def _variable(location: tuple[int | str, ...]) -> str | None:
+    """The environment variable a settings field is read from (None for the whole object)."""
+    if not location:
+        return None
+    name = str(location[0])
+    if name.isupper():  # read through its alias, e.g. OTEL_EXPORTER_OTLP_ENDPOINT
+        return name
+    alias = Settings.model_fields[name].validation_alias if name in Settings.model_fields else None
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[-1])
+    return f"FOLIO_{name.upper()}"
+
+
 def settings_problem(error: ValidationError) -> str:
-    """One line naming what is wrong with the configuration, without pydantic's decoration."""
-    return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
+    """One line naming each variable that is wrong and why, without pydantic's decoration."""
+    problems = []
+    for item in error.errors():
+        message = str(item["msg"]).removeprefix("Value error, ")
+        variable = _variable(item["loc"])
+        if variable and not message.startswith(variable):
+            message = f"{variable}: {message}"
+        problems.append(message)
+    return "; ".join(problems)
 
 
 @lru_cache

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import metrics
 from service.db import database_outage
@@ -237,6 +238,40 @@ async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse
     )
 
 
+class UnhandledErrors:
+    """Answer an unhandled error with the 500 envelope, logged once with its traceback.
+
+    Starlette's outermost middleware runs an `Exception` handler and then raises the error
+    again for the server, so uvicorn logged a second full traceback of every 500. This one sits
+    just outside the routes and does not raise again; the `Exception` handler stays, for an
+    error in a middleware outside it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request; an error before the response started becomes the 500 answer."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:
+            if started:  # too late to answer: the server ends the connection and logs it
+                raise
+            response = await _on_unexpected_error(Request(scope), exc)
+            del response.headers["x-request-id"]  # RequestContext, outside, adds it
+            await response(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that render every error in the RealWorld envelope."""
     app.add_exception_handler(FolioError, _on_folio_error)
@@ -244,3 +279,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(PyMongoError, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected_error)
+    # Added first, so innermost of the middleware: just outside the routes.
+    app.add_middleware(UnhandledErrors)

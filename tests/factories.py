@@ -82,3 +82,15 @@ async def favorite(client: httpx.AsyncClient, user: Account, slug: str) -> dict:
     response = await client.post(f"/api/articles/{slug}/favorite", headers=user.headers)
     assert response.status_code == 200, response.text
     return response.json()["article"]
+
+
+def write_export(path: Any, lines: list[tuple[str, dict[str, Any]]]) -> Any:
+    """A complete `folio export` file (trailer included) holding these (collection, document)s."""
+    from scripts.dump import ExportWriter
+
+    with open(path, "wb") as out:
+        writer = ExportWriter(out)
+        for name, document in lines:
+            writer.add(name, document)
+        writer.finish()
+    return path

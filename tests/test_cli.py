@@ -20,6 +20,7 @@ from tests.servers import ROOT, free_port, running
 
 FAST_FAILURE = {"FOLIO_SERVER_SELECTION_TIMEOUT_MS": "200", "FOLIO_JWT_SECRET": "s" * 40}
 UNREACHABLE = "mongodb://127.0.0.1:1"
+EMPTY_EXPORT = ROOT / "tests" / "data" / "empty-export.jsonl"  # a complete export of nothing
 
 
 def folio(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -46,7 +47,7 @@ def assert_one_line_failure(result: subprocess.CompletedProcess, *expected: str)
 
 DATA_COMMANDS = [
     ["seed"], ["migrate", "status"], ["migrate", "up"], ["db", "sync"], ["db", "check"],
-    ["export", "--out", "/tmp/folio-never-written.jsonl"], ["import", "pyproject.toml"],
+    ["export", "--out", "/tmp/folio-never-written.jsonl"], ["import", str(EMPTY_EXPORT)],
     ["serve", "--port", "1"], ["users", "delete", "someone", "--yes"], ["users", "finish-deletions"],
     ["users", "role", "someone", "moderator"], ["users", "list", "--role", "admin"],
 ]
@@ -111,7 +112,7 @@ def test_export_from_the_embedded_engine_writes_nothing_and_says_why(tmp_path):
 
 def test_serve_load_of_a_bad_file_is_one_line_and_starts_nothing(tmp_path):
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"collection": "users", "document": {}}\nnot json\n')
+    bad.write_text('{"collection": "users", "document": {"_id": 1}}\nnot json\n')
     result = folio("serve", "--load", str(bad), "--port", str(free_port()))
     assert_one_line_failure(result, f"--load {bad}: line 2 is not a Folio export line")
 
@@ -144,7 +145,11 @@ def test_serve_on_a_port_in_use_fails_at_once_without_seeding():
 # Saving the embedded engine on shutdown, and starting from the save -------------------------------
 
 
-def test_serve_save_writes_the_data_on_shutdown_and_load_brings_it_back(tmp_path):
+def test_serve_save_writes_the_data_on_shutdown_and_load_brings_it_back(tmp_path, monkeypatch):
+    from scripts.migrate import discover
+
+    # With FOLIO_JWT_SECRET set, a token issued before --save still works after --load.
+    monkeypatch.setenv("FOLIO_JWT_SECRET", "k" * 40)
     saved = tmp_path / "kept.jsonl"
     port = free_port()
     command = [sys.executable, "-m", "scripts.cli", "serve", "--save", str(saved),
@@ -152,12 +157,17 @@ def test_serve_save_writes_the_data_on_shutdown_and_load_brings_it_back(tmp_path
     user = {"username": "keeper", "email": "keeper@example.com", "password": "keep-me-please"}
     with running(command, port, stderr=subprocess.DEVNULL) as server:
         base = f"http://127.0.0.1:{port}/api"
-        assert httpx.post(f"{base}/users", json={"user": user}).status_code == 201
+        registered = httpx.post(f"{base}/users", json={"user": user})
+        assert registered.status_code == 201
+        token = registered.json()["user"]["token"]
         assert not saved.exists()  # written on shutdown, not before
         server.send_signal(signal.SIGTERM)
         server.wait(30)
-    collections = {json.loads(line)["collection"] for line in saved.read_text().splitlines()}
-    assert "users" in collections
+    *lines, trailer = [json.loads(line) for line in saved.read_text().splitlines()]
+    assert "users" in {line["collection"] for line in lines}
+    assert trailer["folio_export"]["counts"]["users"] == 1
+    # What this process wrote is at the current schema, and the file says so (for `import`).
+    assert trailer["folio_export"]["schema"] == [migration.id for migration in discover()]
     assert not saved.with_name(saved.name + ".partial").exists()
 
     port = free_port()
@@ -167,6 +177,120 @@ def test_serve_save_writes_the_data_on_shutdown_and_load_brings_it_back(tmp_path
         login = httpx.post(f"http://127.0.0.1:{port}/api/users/login", json={
             "user": {"email": user["email"], "password": user["password"]}})
         assert login.status_code == 200, login.text
+        current = httpx.get(f"http://127.0.0.1:{port}/api/user",
+                            headers={"Authorization": f"Token {token}"})
+        assert current.status_code == 200, current.text
+
+
+def test_serve_save_or_load_without_a_secret_says_tokens_will_not_survive(tmp_path, monkeypatch):
+    import uvicorn
+
+    monkeypatch.delenv("FOLIO_JWT_SECRET", raising=False)
+    monkeypatch.delenv("FOLIO_MONGODB_URL", raising=False)
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    result = CliRunner().invoke(cli, ["serve", "--save", str(tmp_path / "x.jsonl"),
+                                      "--port", str(free_port())], env={"COLUMNS": "500"})
+    assert result.exit_code == 0, result.output
+    assert "Set FOLIO_JWT_SECRET (32+ characters) to keep tokens across restarts" in result.output
+
+
+# Hostile export files: one line each, before anything is written ---------------------------------
+
+HOSTILE_LINES = {
+    "document-not-object": ('{"collection": "users", "document": 5}',
+                            "line 1: the users document is not an object"),
+    "document-list": ('{"collection": "users", "document": [1, 2]}', "is not an object"),
+    "collection-not-string": ('{"collection": 5, "document": {"_id": 1}}',
+                              "line 1 names an unknown collection '5'"),
+    "collection-object": ('{"collection": {"a": 1}, "document": {"_id": 1}}',
+                          "names an unknown collection"),
+    "invalid-oid": ('{"collection": "users", "document": {"_id": {"$oid": "zz"}}}',
+                    "line 1 is not a Folio export line: 'zz' is not a valid ObjectId"),
+    "invalid-date": ('{"collection": "users", "document": {"_id": 1, "d": {"$date": "never"}}}',
+                     "line 1 is not a Folio export line"),
+    "deeply-nested": ('{"collection": "users", "document": {"_id": 1, "a": '
+                      + "[" * 100_000 + "]" * 100_000 + "}}", "line 1 is not a Folio export line"),
+    "nested-past-bson": ('{"collection": "users", "document": {"_id": 1, "a": '
+                         + '{"b": ' * 150 + "1" + "}" * 150 + "}}", "nested more than 100 levels"),
+    "top-level-dollar": ('{"$where": "1", "collection": "users", "document": {"_id": 1}}',
+                         "it must hold exactly `collection` and `document`"),
+    "dollar-field": ('{"collection": "users", "document": {"_id": 1, "$set": {"role": "admin"}}}',
+                     "holds a field name MongoDB cannot store ('$set')"),
+    "nul-in-name": ('{"collection": "users", "document": {"_id": 1, "a\\u0000b": 1}}',
+                    "holds a field name MongoDB cannot store"),
+    "no-id": ('{"collection": "users", "document": {"username": "x"}}', "has no _id"),
+    "array-id": ('{"collection": "users", "document": {"_id": [1]}}', "has an array as its _id"),
+    "huge-integer": ('{"collection": "users", "document": {"_id": 1, "n": ' + "9" * 40 + "}}",
+                     "holds an integer larger than 64 bits"),
+    "not-an-object": ("[1, 2, 3]", "line 1 is not a Folio export line: not a JSON object"),
+    "bare-oid": ('{"$oid": "5f3e8c1a9b2d4e6f8a0b1c2d"}', "not a JSON object"),
+    "lone-surrogate": ('{"collection": "users", "document": {"_id": 1, "bio": "\\ud800"}}',
+                       "cannot be stored as BSON"),
+    "too-large": ('{"collection": "users", "document": {"_id": 1, "bio": "' + "x" * (17 * 2**20)
+                  + '"}}', "larger than MongoDB's 16 MB document limit"),
+    "empty-file": ("", "ends without the trailer"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE_LINES, ids=list(HOSTILE_LINES))
+def test_import_of_a_hostile_line_is_one_line_and_writes_nothing(tmp_path, case):
+    text, expected = HOSTILE_LINES[case]
+    hostile = tmp_path / "hostile.jsonl"
+    hostile.write_text(text + "\n" if text else "")
+    assert_one_line_failure(folio("import", str(hostile)), f"refusing to import {hostile}",
+                            expected)
+
+
+def test_import_on_the_embedded_engine_is_refused_and_points_to_serve_load():
+    assert_one_line_failure(folio("import", str(EMPTY_EXPORT)), "keeps nothing",
+                            "folio serve --load FILE")
+
+
+def _export_of(tmp_path, lines):
+    from tests.factories import write_export
+
+    return write_export(tmp_path / "load.jsonl", lines)
+
+
+@pytest.mark.parametrize("case", ["same-slug", "same-id", "hostile-line"])
+def test_serve_load_of_a_file_that_cannot_be_inserted_is_one_line_before_starting(tmp_path, case):
+    from bson import ObjectId
+
+    same = ObjectId()
+    article = {"slug": "same", "title": "t", "author_id": ObjectId(), "status": "published"}
+    if case == "same-slug":
+        path = _export_of(tmp_path, [("articles", {"_id": ObjectId(), **article}),
+                                     ("articles", {"_id": ObjectId(), **article})])
+        expected = "1 articles documents were refused"
+    elif case == "same-id":
+        path = _export_of(tmp_path, [("articles", {"_id": same, **article}),
+                                     ("articles", {"_id": same, **article, "slug": "other"})])
+        expected = "a second articles document with the _id"
+    else:
+        path = tmp_path / "load.jsonl"
+        path.write_text(HOSTILE_LINES["deeply-nested"][0] + "\n")
+        expected = "line 1 is not a Folio export line"
+    result = folio("serve", "--load", str(path), "--port", str(free_port()))
+    assert_one_line_failure(result, f"--load {path}:", expected)
+
+
+# Migrations, settings and options: the same one-line form ---------------------------------------
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["migrate", "up", "--to", "base"], "`up --to base` would apply nothing"),
+    (["migrate", "up", "--to", "nope"], "no migration 'nope'; see `folio migrate status`"),
+    (["migrate", "down", "--to", "nope"], "no migration 'nope'"),
+    (["db", "check", "--url", ""], "--url is empty"),
+    (["seed", "--db", " "], "--db is empty"),
+])
+def test_migrate_targets_and_empty_options_are_one_line(args, expected):
+    assert_one_line_failure(folio(*args), expected)
+
+
+def test_a_settings_mistake_names_its_variable():
+    result = folio("db", "check", env={"FOLIO_JWT_TTL_MINUTES": "a week"})
+    assert_one_line_failure(result, "FOLIO_JWT_TTL_MINUTES: Input should be a valid integer")
 
 
 # Help ----------------------------------------------------------------------------------------------
@@ -182,6 +306,34 @@ def test_serve_help_names_save_and_the_demo_load_rule():
     output = CliRunner().invoke(cli, ["serve", "--help"], env={"COLUMNS": "200"}).output
     words = " ".join(output.split())
     assert "--save" in words and "--demo and --load exclude each other" in words
+
+
+def _commands(group, path=()):
+    """Every command of the `folio` click group, with its path."""
+    import click
+
+    context = click.Context(group)  # type: ignore[arg-type]
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        yield (*path, name), command
+        if hasattr(command, "list_commands"):  # a group (typer may bring its own click)
+            yield from _commands(command, (*path, name))
+
+
+def test_every_help_text_reads_as_whole_sentences():
+    # Click shows a docstring's first paragraph as the one-line summary in lists: a paragraph
+    # that wraps onto a second source line was cut in the middle of its sentence there.
+    import typer.main
+
+    group = typer.main.get_command(cli)
+    for path, command in [((), group), *_commands(group)]:
+        help_text = " ".join(path) + ": " + (command.help or "")
+        summary, *rest = (command.help or "").split("\n\n")
+        assert summary.strip() and "\n" not in summary.strip(), help_text
+        assert summary.strip().endswith("."), help_text
+        for paragraph in rest:
+            lines = [line.strip() for line in paragraph.strip().splitlines()]
+            assert all(len(line) < 100 for line in lines), help_text
 
 
 def test_an_unexpected_error_still_shows_its_traceback_to_developers(tmp_path):

@@ -101,3 +101,15 @@ async def test_cors_allows_only_the_configured_origins():
             )
     assert allowed.headers["access-control-allow-origin"] == "http://localhost:4100"
     assert "access-control-allow-origin" not in refused.headers
+
+
+def test_a_settings_problem_names_the_variable_to_fix(monkeypatch):
+    from service.config import settings_problem
+
+    monkeypatch.setenv("FOLIO_ARGON2_TIME_COST", "0")
+    monkeypatch.setenv("FOLIO_JWT_TTL_MINUTES", "a week")
+    with pytest.raises(ValidationError) as raised:
+        Settings()
+    problem = settings_problem(raised.value)
+    assert "FOLIO_ARGON2_TIME_COST: Input should be greater than or equal to 1" in problem
+    assert "FOLIO_JWT_TTL_MINUTES: Input should be a valid integer" in problem

@@ -29,11 +29,39 @@ def test_compose_runs_a_pinned_mongodb_replica_set_with_a_healthcheck_and_volume
 
 def test_compose_wires_the_api_to_mongodb_without_a_committed_secret():
     api = compose()["services"]["api"]
-    assert api["build"] == "."
     assert api["depends_on"]["mongo"]["condition"] == "service_healthy"
     assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert api["environment"]["FOLIO_MONGODB_URL"].startswith("mongodb://mongo:27017/")
-    assert api["environment"]["FOLIO_JWT_SECRET"] == "${FOLIO_JWT_SECRET:-}"
+
+
+def test_compose_refuses_at_once_without_a_jwt_secret():
+    # `${VAR:?message}`: compose stops before starting anything, instead of a restart loop.
+    for name in ("api", "migrate"):
+        secret = compose()["services"][name]["environment"]["FOLIO_JWT_SECRET"]
+        assert secret.startswith("${FOLIO_JWT_SECRET:?") and secret.endswith("}"), secret
+        assert "$" not in secret[len("${FOLIO_JWT_SECRET:?"):]  # no interpolation in the message
+
+
+def test_compose_builds_one_image_for_migrate_and_the_api():
+    services = compose()["services"]
+    assert [name for name, service in services.items() if "build" in service] == ["migrate"]
+    assert services["migrate"]["image"] == services["api"]["image"]
+    assert services["api"]["pull_policy"] == "never"  # built here, never looked up elsewhere
+
+
+def test_compose_gives_the_api_a_healthcheck_on_readyz():
+    check = compose()["services"]["api"]["healthcheck"]
+    assert check["test"][:3] == ["CMD", "python", "-c"]
+    assert "http://127.0.0.1:8000/readyz" in check["test"][3]
+    compile(check["test"][3], "healthcheck", "exec")  # the command is valid Python
+
+
+def test_compose_publishes_the_api_and_its_metrics_on_loopback_only_by_default():
+    (port,) = compose()["services"]["api"]["ports"]
+    assert port == "${FOLIO_PUBLISH:-127.0.0.1}:8000:8000"  # wider only when asked
+    assert "FOLIO_METRICS_TOKEN" in compose()["services"]["api"]["environment"]
+    assert all(":" in p and p.startswith("127.0.0.1:")
+               for name in ("mongo",) for p in compose()["services"][name].get("ports", []))
 
 
 def test_compose_syncs_indexes_and_migrates_once_before_the_api():
@@ -41,9 +69,9 @@ def test_compose_syncs_indexes_and_migrates_once_before_the_api():
     assert migrate["command"] == ["sh", "-c", "folio db sync && folio migrate up"]
     assert migrate["restart"] == "no"
     assert migrate["depends_on"]["mongo"]["condition"] == "service_healthy"
-    assert migrate["environment"] == {  # the tools use neither CORS nor Redis
+    assert migrate["environment"] == {  # the tools use neither CORS, metrics nor Redis
         key: value for key, value in compose()["services"]["api"]["environment"].items()
-        if key not in ("FOLIO_CORS_ORIGINS", "FOLIO_REDIS_URL")
+        if key not in ("FOLIO_CORS_ORIGINS", "FOLIO_METRICS_TOKEN", "FOLIO_REDIS_URL")
     }
 
 

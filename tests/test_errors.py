@@ -42,6 +42,25 @@ async def test_unexpected_errors_answer_500_without_internals(settings):
     assert "secret" not in response.text and "Traceback" not in response.text
 
 
+async def test_an_unexpected_error_is_logged_once_with_one_traceback(settings, caplog):
+    # Starlette raises the error again after its handler, and uvicorn then logged a second
+    # traceback; a transport that raises what the app raises would have raised it here.
+    app = create_app(settings)
+
+    @app.get("/api/boom")
+    async def boom() -> None:
+        raise RuntimeError("boom")
+
+    transport = httpx.ASGITransport(app=app)  # raises whatever escapes the app
+    with caplog.at_level("ERROR"):
+        async with httpx.AsyncClient(transport=transport, base_url="http://folio.test") as client:
+            response = await client.get("/api/boom")
+    assert response.status_code == 500
+    with_traceback = [record for record in caplog.records if record.exc_info]
+    assert len(with_traceback) == 1 and with_traceback[0].name == "folio.errors"
+    assert response.headers["x-request-id"] in with_traceback[0].getMessage()
+
+
 def test_validation_errors_are_grouped_by_field():
     envelope = validation_envelope([
         {"loc": ("body", "user", "email"), "type": "missing", "msg": "Field required"},

@@ -91,6 +91,13 @@ async def test_unknown_targets_are_refused(app):
         await migrate.up(app.state.engine, "9999_nothing")
 
 
+async def test_up_to_base_is_refused_and_applies_nothing(app):
+    # `base` comes before every migration: `up` has nothing to stop at, and applied them all.
+    with pytest.raises(migrate.UnknownMigration, match="`up --to base` would apply nothing"):
+        await migrate.up(app.state.engine, migrate.BASE)
+    assert all(state.applied_at is None for state in await migrate.status(app.state.engine))
+
+
 async def test_legacy_articles_stay_readable_before_the_migration(app, client):
     await insert_legacy_articles(client, count=2)
     single = (await client.get("/api/articles/legacy-1")).json()["article"]

@@ -95,3 +95,104 @@ async def test_serve_demo_seeds_the_embedded_engine_and_the_demo_user_can_sign_i
     if settings.embedded:
         assert login.status_code == 200
         assert listed.json()["articlesCount"] > 150
+
+
+async def test_demo_loaded_and_saved_lines_are_information_not_warnings(settings, tmp_path):
+    import logging
+
+    from scripts.serve import save_export
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("folio.serve")  # "folio" does not propagate to caplog's root
+    logger.addHandler(handler)
+    try:
+        app = create_app(settings.model_copy(update={"save": str(tmp_path / "kept.jsonl")}),
+                         startup_tasks=[seed_demo], shutdown_tasks=[save_export])
+        async with LifespanManager(app):
+            pass
+    finally:
+        logger.removeHandler(handler)
+    lines = {record.getMessage().split(":")[0].split(" ")[0]: record.levelname for record in records}
+    if settings.embedded:
+        assert lines == {"Demo": "INFO", "Saved": "INFO"}
+    else:
+        assert lines["Saved"] == "INFO"
+
+
+# `folio seed` as an operator runs it -------------------------------------------------------------
+
+
+def test_seed_refuses_drop_and_append_together():
+    from typer.testing import CliRunner
+
+    from scripts.cli import OperatorError
+    from scripts.cli import app as cli
+
+    result = CliRunner().invoke(cli, ["seed", "--drop", "--append", "--users", "2"])
+    assert isinstance(result.exception, OperatorError)  # `main` prints it as one `folio:` line
+    assert "choose one" in str(result.exception)
+
+
+def test_seed_bounds_every_count():
+    from typer.testing import CliRunner
+
+    from scripts.cli import app as cli
+    from scripts.seed import MAXIMUM
+
+    for name, maximum in MAXIMUM.items():
+        result = CliRunner().invoke(cli, ["seed", f"--{name}", str(maximum + 1)])
+        assert result.exit_code == 2 and "less than or equal to" in result.output, name
+
+
+def test_seed_says_when_it_gives_fewer_than_asked(monkeypatch):
+    from typer.testing import CliRunner
+
+    from scripts.cli import app as cli
+
+    monkeypatch.delenv("FOLIO_MONGODB_URL", raising=False)
+    result = CliRunner().invoke(cli, ["seed", "--users", "3", "--articles", "4", "--follows", "50",
+                                      "--favorites", "2", "--comments", "1"],
+                                env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert "seeded 6 follows of the 50 asked for: a user follows another at most once" in result.output
+    assert "favorites of the 2 asked" not in result.output  # got what it asked for
+
+
+def test_generation_streams_in_batches_and_keeps_counters_for_the_inc():
+    from scripts.seed import BATCH_SIZE, SeedStream
+
+    stream = SeedStream(SeedPlan(users=3, articles=1200, comments=700, follows=2, favorites=5), NOW)
+    sizes = [(model.__name__, len(batch)) for model, batch in stream.batches()]
+    assert max(size for _, size in sizes) == BATCH_SIZE
+    assert [size for name, size in sizes if name == "Article"] == [500, 500, 200]
+    assert sum(stream.comments_count.values()) == 700
+    assert sum(stream.favorites_count.values()) == 5
+
+
+@pytest.mark.embedded_only("seeds the embedded engine in a subprocess")
+def test_the_first_ctrl_c_stops_a_seed_between_batches():
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.servers import ROOT
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scripts.cli", "seed", "--users", "2000", "--articles", "100000",
+         "--comments", "0"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT), "COLUMNS": "300"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    time.sleep(3)
+    process.send_signal(signal.SIGINT)  # once
+    try:
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "folio: seeding interrupted" in stderr

@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from models import Article, Comment, Favorite, Report, User
+from scripts.cli import OperatorError
 from scripts.cli import app as cli
 from scripts.dbtools import SyncRefused, check, sync, validator_for
 from scripts.dump import ImportRefused, export, import_dump, read_dump
@@ -13,6 +14,7 @@ from scripts.seed import SeedPlan, seed
 from service.db import collection, open_engine
 from service.indexes import declared_indexes, index_drift
 from tests.conftest import make_settings
+from tests.factories import write_export
 
 runner = CliRunner()
 SMALL = SeedPlan(users=8, articles=30, comments=40, follows=10, favorites=30, random_seed=3)
@@ -236,8 +238,14 @@ def test_cli_seed_migrate_and_db_commands_run_on_the_embedded_engine(tmp_path):
     assert seeded.exit_code == 0, seeded.output
     assert "documents/s" in seeded.output
     assert runner.invoke(cli, ["migrate", "up"]).exit_code == 0
-    assert runner.invoke(cli, ["migrate", "down", "--to", "nope"]).exit_code == 2
-    assert runner.invoke(cli, ["db", "sync"]).exit_code == 0
+    unknown = runner.invoke(cli, ["migrate", "down", "--to", "nope"])
+    assert isinstance(unknown.exception, OperatorError)  # `main` prints it as one `folio:` line
+    assert str(unknown.exception) == "no migration 'nope'; see `folio migrate status`"
+    synced = runner.invoke(cli, ["db", "sync"])
+    assert synced.exit_code == 0
+    if "validator skipped" in synced.output:  # the embedded engine: every line says so whole
+        assert "validator the embedded" not in synced.output
+        assert "migrations: created; validator skipped: the embedded engine" in synced.output
     checked = runner.invoke(cli, ["db", "check"])
     assert checked.exit_code == 0 and "No drift" in checked.output
     schema = json.loads(runner.invoke(cli, ["db", "schema"]).output)
@@ -267,16 +275,116 @@ async def test_serve_load_starts_the_embedded_engine_from_an_export(app, tmp_pat
 
 async def test_an_import_whose_documents_are_refused_says_so(app, tmp_path):
     from bson import ObjectId
-    from bson.json_util import dumps
 
-    duplicate = ObjectId()
-    lines = [dumps({"collection": "users", "document": {
-        "_id": duplicate, "username": f"x{n}", "email": f"x{n}@example.com", "password_hash": "h"}})
-        for n in range(2)]
-    dump = tmp_path / "twice.jsonl"
-    dump.write_text("\n".join(lines) + "\n")
+    # The same email twice: only the unique index can tell, so only inserting finds it.
+    dump = write_export(tmp_path / "twice.jsonl", [("users", {
+        "_id": ObjectId(), "username": f"x{n}", "username_key": f"x{n}",
+        "email": "x@example.com", "password_hash": "h"}) for n in range(2)])
     with pytest.raises(ImportRefused, match="1 users documents were refused"):
         await import_dump(app.state.engine, dump)
+
+
+def test_a_repeated_id_is_refused_before_anything_is_written(tmp_path):
+    from bson import ObjectId
+
+    same = ObjectId()
+    dump = write_export(tmp_path / "twice.jsonl", [
+        ("users", {"_id": same, "username": f"x{n}"}) for n in range(2)])
+    with pytest.raises(ImportRefused, match=f"line 2: a second users document with the _id .*{same}"):
+        read_dump(dump)
+
+
+def _complete_export(path):
+    from bson import ObjectId
+
+    return write_export(path, [("users", {"_id": ObjectId(), "username": f"u{n}"}) for n in range(3)])
+
+
+@pytest.mark.parametrize(("damage", "expected"), [
+    (lambda lines: [], "ends without the trailer"),
+    (lambda lines: lines[:-1], "ends without the trailer"),  # cut at a line boundary
+    (lambda lines: lines[:2], "ends without the trailer"),
+    (lambda lines: [lines[0], lines[2], lines[3]], "other documents than its trailer counts"),
+    (lambda lines: [lines[0].replace("u0", "u9"), *lines[1:]], "checksum does not match"),
+    (lambda lines: [*lines, lines[0]], "line 5 follows the export's trailer"),
+], ids=["empty", "no-trailer", "cut", "line-missing", "changed", "after-trailer"])
+def test_an_incomplete_or_changed_export_is_refused(tmp_path, damage, expected):
+    dump = _complete_export(tmp_path / "dump.jsonl")
+    assert read_dump(dump).counts()["users"] == 3
+    lines = dump.read_text().splitlines(keepends=True)
+    dump.write_text("".join(damage(lines)))
+    with pytest.raises(ImportRefused, match=expected):
+        read_dump(dump)
+
+
+async def _prepared_as_compose(engine, *, synced: bool = False) -> list[str]:
+    """`folio db sync && folio migrate up`, as compose's `migrate` service runs them.
+
+    `synced`: the test's own database on a server, which its fixture synced already (a second
+    sync would need `collMod`, which the wire tier's server lacks).
+    """
+    from scripts import migrate
+
+    if not synced:
+        await sync(engine)
+    await migrate.up(engine)
+    return [state.migration.id for state in await migrate.status(engine)]
+
+
+async def test_import_into_a_database_compose_prepared_keeps_its_ledger(app, tmp_path):
+    from scripts import migrate
+    from scripts.dump import trailer_of
+
+    every = await _prepared_as_compose(app.state.engine, synced=not app.state.engine.embedded)
+    await seed(SMALL, "hash")
+    dump = tmp_path / "dump.jsonl"
+    await export(app.state.engine, dump)
+    assert trailer_of(dump)["schema"] == every
+    target = await open_engine(make_settings())
+    try:
+        await _prepared_as_compose(target)
+        counts = await import_dump(target, dump)  # the ledger is not data: not "not empty"
+        assert counts["users"] == 8
+        counts = await import_dump(target, dump, drop=True)
+        assert counts["users"] == 8
+        states = await migrate.status(target)
+        assert all(state.applied_at is not None for state in states)  # --drop kept the ledger
+        assert await migrate.up(target) == []
+    finally:
+        target.close()
+
+
+async def test_import_refuses_an_export_at_another_schema_than_the_ledger(app, tmp_path):
+    from scripts import migrate
+
+    await seed(SMALL, "hash")  # no migration recorded: the export is at `base`
+    dump = tmp_path / "dump.jsonl"
+    await export(app.state.engine, dump)
+    target = await open_engine(make_settings())
+    try:
+        every = await _prepared_as_compose(target)
+        with pytest.raises(ImportRefused, match=(
+                f"the export's data is at schema base but this database's ledger is at "
+                f"{every[-1]}: run `folio migrate down --to base`")):
+            await import_dump(target, dump)
+        await migrate.down(target, "base")
+        assert (await import_dump(target, dump))["users"] == 8  # then `folio migrate up`
+    finally:
+        target.close()
+
+
+async def test_an_empty_ledger_takes_the_exports_schema(app, tmp_path):
+    from scripts import migrate
+
+    every = await _prepared_as_compose(app.state.engine, synced=not app.state.engine.embedded)
+    dump = tmp_path / "dump.jsonl"
+    await export(app.state.engine, dump)
+    target = await open_engine(make_settings())
+    try:
+        await import_dump(target, dump)
+        assert [s.migration.id for s in await migrate.status(target) if s.applied_at] == every
+    finally:
+        target.close()
 
 
 async def test_recount_fixes_drifted_favorite_counters_and_reports_them(app, client):
@@ -449,3 +557,48 @@ def test_cli_recount_reports_the_orphans_it_removed():
     result = runner.invoke(cli, ["db", "recount"])
     assert result.exit_code == 0, result.output
     assert "Removed 0 orphans. Checked 0 articles, fixed 0." in result.output
+def test_opentelemetry_requirements_are_bounded_to_one_release_train():
+    # Open ranges let pip walk back through ~30 releases of each package on install, looking
+    # for instrumentations whose exact semantic-conventions pin fits the newest SDK patch.
+    import tomllib
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    trains = set()
+    for extra in ("otel", "test"):
+        wanted = [Requirement(r) for r in project["project"]["optional-dependencies"][extra]
+                  if r.startswith("opentelemetry")]
+        assert len(wanted) == 4, extra
+        pinned = {}
+        for requirement in wanted:
+            (spec,) = requirement.specifier
+            assert spec.operator == "==", requirement
+            pinned[requirement.name] = spec.version
+        sdk = pinned["opentelemetry-sdk"]
+        assert pinned["opentelemetry-exporter-otlp"] == sdk, extra
+        minor, patch = (int(part) for part in sdk.split(".")[1:3])
+        for name in ("opentelemetry-instrumentation-fastapi", "opentelemetry-instrumentation-pymongo"):
+            assert pinned[name] == f"0.{minor + 21}b{patch}", (extra, name)  # 1.N.x <-> 0.(N+21)bx
+        trains.add(sdk)
+    assert len(trains) == 1  # the extras agree
+
+
+async def test_an_app_is_freed_once_its_test_is_done(settings):
+    # FastAPI's endpoint caches held every app's /docs and /openapi.json endpoints, and with
+    # them the app: the suite ended holding ~1,000 apps (~1.3 GB) and a long GC at exit.
+    import gc
+    import weakref
+
+    from service.main import create_app
+    from tests.conftest import client_for, release_apps, serving
+
+    async with serving(create_app(settings)) as application:
+        async with client_for(application) as client:
+            assert (await client.get("/api/tags")).status_code == 200
+        kept = weakref.ref(application)
+    del application, client  # the closed client still names its transport, and so the app
+    release_apps()
+    gc.collect()
+    assert kept() is None
