@@ -499,9 +499,10 @@ def db_sync(
 
 @db_app.command("recount")
 def db_recount(url: UrlOption = None, db: DbOption = None) -> None:
-    """Remove orphans, then reconcile articles' favorites_count, comments_count and
-    hidden_comments_count with their edges and comments, then rebuild the tag counts (`tags`)
-    from the live articles.
+    """Remove orphans, then make every article's counters and the tag counts exact.
+
+    The counters are favorites_count, comments_count and hidden_comments_count (from their
+    edges and comments); the tag counts (`tags`) are rebuilt from the live articles.
 
     Safe while serving. Orphans are favorites, comments, reports and revisions whose article,
     comment or user is gone (not one being deleted). Reports what it removed and every counter
@@ -576,8 +577,10 @@ def _recount_tags(url: str | None, db: str | None) -> None:
 
 @db_app.command("check")
 def db_check(url: UrlOption = None, db: DbOption = None) -> None:
-    """Compare declared with actual indexes, and find stored text that writes now refuse
-    (characters XML 1.0 forbids); exit 1 on either."""
+    """Compare declared with actual indexes, and find stored text that writes now refuse.
+
+    Refused text holds characters XML 1.0 forbids. Exits 1 on index drift or on such text.
+    """
     from scripts.dbtools import check, forbidden_text
 
     async def both(engine: Any) -> Any:
