@@ -9,11 +9,12 @@ from models.migrations import AppliedMigration
 from models.moderation_log import ModerationEntry
 from models.reports import Report
 from models.revisions import ArticleRevision
+from models.rollups import DailyStat, TagDay
 from models.users import User
 
 DOCUMENT_MODELS = [
     User, Follow, Article, Favorite, Comment, Counter, AppliedMigration,
-    ArticleRevision, Report, ModerationEntry,
+    ArticleRevision, Report, ModerationEntry, DailyStat, TagDay,
 ]
 
 __all__ = [
@@ -23,9 +24,11 @@ __all__ = [
     "ArticleRevision",
     "Comment",
     "Counter",
+    "DailyStat",
     "Favorite",
     "Follow",
     "ModerationEntry",
     "Report",
+    "TagDay",
     "User",
 ]

@@ -38,6 +38,7 @@ from service.errors import (
 )
 from service.profiles.queries import author_stages, followed_among, public_author
 from service.revisions.queries import record_revision, revision_document
+from service.rollups import move_article, move_favorites
 from service.users.queries import Viewer, current_username, is_current, viewer_account
 from service.users.roles import MODERATING_ROLES
 from service.versions import at_version, version_bump, version_of
@@ -565,7 +566,9 @@ async def create_article(author: User, fields: dict[str, Any]) -> dict[str, Any]
 
     article = await with_unique_slug(fields["title"], insert)
     await counts().clear()
-    return with_author(article.model_dump(by_alias=False) | {"_id": article.id}, author)
+    stored = article.model_dump(by_alias=False) | {"_id": article.id}
+    await move_article(None, stored)
+    return with_author(stored, author)
 
 
 def stale() -> PreconditionFailed:
@@ -655,6 +658,7 @@ async def update_article(
         updated = await _replace_version(current, editor, changes)
         if updated is not None:
             await counts().clear()
+            await move_article(current, updated)
             return {**readable(updated), "author": article["author"]}
         if if_version:
             raise stale()
@@ -686,6 +690,8 @@ async def delete_article(article: dict[str, Any], *, if_version: bool = False) -
     if removed.deleted_count == 0 and if_version:
         raise stale()
     await counts().clear()
+    if removed.deleted_count:
+        await move_article(article, None)
     await remove_dependents([article_id])
 
 
@@ -760,11 +766,13 @@ async def favorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
         )
 
     try:
-        return await atomically(write)
+        count = await atomically(write)
     except _AlreadyDone:
         return article["favorites_count"]  # already favorited: nothing moves
     finally:
         await counts().forget(favorites_key(user_id))
+    await move_favorites(article, +1)
+    return count
 
 
 async def unfavorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
@@ -791,8 +799,10 @@ async def unfavorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
         return count
 
     try:
-        return await atomically(write)
+        count = await atomically(write)
     except _AlreadyDone:
         return article["favorites_count"]
     finally:
         await counts().forget(favorites_key(user_id))
+    await move_favorites(article, -1)
+    return count

@@ -15,6 +15,7 @@ from models import Comment, User
 from models.comments import NEWEST_COMMENTS
 from models.common import utc_now, utc_now_after
 from service.articles.queries import counted_insert, move_counter
+from service.rollups import count_day
 from service.counters import next_sequence
 from service.cursors import after_condition, keyset_cursor
 from service.db import atomically, collection
@@ -187,6 +188,7 @@ async def add_comment(article_id: PydanticObjectId, author: User, body: str) -> 
         )
 
     await atomically(write)
+    await count_day("comments", now, +1)
     return {
         "_id": comment.id,
         "body": body,
@@ -206,7 +208,7 @@ async def comment_on_article(
     """
     comment = await collection(Comment).find_one(
         {**visible_comments(article_id, viewer_id), "_id": comment_id},
-        {"author_id": 1, "article_id": 1, "version": 1, "updated_at": 1},
+        {"author_id": 1, "article_id": 1, "version": 1, "updated_at": 1, "created_at": 1},
     )
     if comment is None:
         raise NotFound("comment", "not found")
@@ -216,12 +218,16 @@ async def comment_on_article(
 async def delete_comment(comment: dict[str, Any]) -> None:
     """Delete one comment and uncount it (one transaction on a replica set)."""
 
-    async def write(session: Any) -> None:
-        removed = await collection(Comment).delete_one({"_id": comment["_id"]}, session=session)
+    async def write(session: Any) -> bool:
+        removed = await collection(Comment).delete_one(
+            {"_id": comment["_id"], "article_id": comment["article_id"]}, session=session
+        )
         if removed.deleted_count:  # a concurrent delete already uncounted it otherwise
             await move_counter(comment["article_id"], "comments_count", -1, session)
+        return bool(removed.deleted_count)
 
-    await atomically(write)
+    if await atomically(write) and comment.get("created_at") is not None:
+        await count_day("comments", comment["created_at"], -1)
 
 
 def stale() -> PreconditionFailed:

@@ -26,6 +26,7 @@ from service.cursors import after_condition, next_page_cursor
 from service.db import atomically, collection
 from service.errors import Conflict, Forbidden, Invalid, NotFound
 from service.profiles.queries import usernames_of
+from service.rollups import move_article
 from service.users.queries import end_every_session
 from service.users.roles import is_admin
 from service.versions import at_version, version_bump
@@ -299,6 +300,7 @@ async def _versioned_article_write(
         updated = await _moderated_write(current, fields, logged)
         if updated is not None:
             await counts().clear()
+            await move_article(current, updated)  # hiding takes it out of analytics
             return updated
         current = await reread(article["_id"])
     raise Conflict("article", "kept changing while it was moderated; try again")
