@@ -448,7 +448,8 @@ def db_sync(
 
 @db_app.command("recount")
 def db_recount(url: UrlOption = None, db: DbOption = None) -> None:
-    """Reconcile articles' favorites_count and comments_count with their edges and comments.
+    """Reconcile articles' favorites_count and comments_count with their edges and comments,
+    then rebuild the analytics rollups (daily_stats, tag_days) from the data.
 
     Safe while serving. Reports every counter it fixed. A counter that moved while it was being checked is left
     for the next run.
@@ -467,6 +468,21 @@ def db_recount(url: UrlOption = None, db: DbOption = None) -> None:
         console.print(f"[yellow]{escape(slug)}: {counter} changed while checked; "
                       "run again to settle[/yellow]")
     console.print(f"Checked {found.checked} articles, fixed {len(found.fixed)}.")
+    _recount_rollups(url, db)
+
+
+def _recount_rollups(url: str | None, db: str | None) -> None:
+    """`folio db recount`'s second step: rebuild the analytics rollups from the data."""
+    from scripts.dbtools import recount_rollups
+
+    with Progress(TextColumn("analytics rollups"), MofNCompleteColumn(), TextColumn("days"),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("rollups", total=None)
+        days = run_with_engine(
+            tool_settings(url, db),
+            lambda engine: recount_rollups(engine, lambda n: progress.advance(task, n)),
+        )
+    console.print(f"Rebuilt the analytics rollups of {days} days.")
 
 
 @db_app.command("check")

@@ -192,3 +192,14 @@ async def recount(engine: Engine, report: Callable[[int], None]) -> Recount:
     fields = {"slug": 1, **{counter: 1 for counter, _ in COUNTERS}}
     await in_batches(collection(Article), {}, fields, check, report)
     return result
+
+
+async def recount_rollups(engine: Engine, report: Callable[[int], None]) -> int:
+    """Rebuild the analytics rollups from the data, one day at a time; how many days it set.
+
+    The repair for what their `$inc`s missed: a failure after the write they follow, and
+    articles, comments and accounts removed in bulk by deletions (service/rollups.py).
+    """
+    from service.rollups import rebuild_rollups
+
+    return await rebuild_rollups(engine.database, report)

@@ -243,6 +243,24 @@ async def test_recount_fixes_comment_counters_and_backfills_missing_ones(app, cl
     assert stored == {drifted["slug"]: 1, missing["slug"]: 2}
 
 
+async def test_recount_rebuilds_drifted_analytics_rollups(app, client):
+    from scripts.dbtools import recount_rollups
+    from tests.factories import create_article, favorite, register
+
+    jake, ann = await register(client), await register(client)
+    article = await create_article(client, jake, tagList=["python"])
+    await favorite(client, ann, article["slug"])
+    database = app.state.engine.database
+    # Drift as a lost `$inc` or a bulk deletion leaves it: wrong counts, and a tag of nothing.
+    await database.daily_stats.update_many({}, {"$inc": {"favorites": 5, "articles": -1}})
+    await database.tag_days.insert_one({"day": "2026-01-01", "week": "2026-W01", "tag": "gone",
+                                        "articles": 3, "favorites": 0})
+    assert await recount_rollups(app.state.engine, lambda n: None) == 2  # 2026-01-01 and today
+    [today] = await database.daily_stats.find({"articles": {"$ne": 0}}).to_list(None)
+    assert (today["articles"], today["favorites"], today["users"]) == (1, 1, 2)
+    assert [t["tag"] async for t in database.tag_days.find({})] == ["python"]
+
+
 def test_cli_recount_runs_on_the_embedded_engine():
     result = runner.invoke(cli, ["db", "recount"])
     assert result.exit_code == 0, result.output
