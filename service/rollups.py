@@ -2,12 +2,13 @@
 changes what analytics report, and rebuilt from the data by `folio db recount` and migration 0005.
 
 What a day counts (UTC):
-- `articles`, `favorites`: live articles whose `published_at` falls on the day, and the favorites
-  they hold; per tag in `tag_days`. An article moves with every write that changes its day, its
-  tags or its visibility (publish, unpublish, reschedule, hide, unhide, delete), and its
-  favorites with each favorite and unfavorite. A scheduled article counts on its day from the
-  moment it is scheduled, so it shows from that day's start (UTC), not from its instant.
+- `articles`: live articles whose `published_at` falls on the day; per tag in `tag_days`, with
+  the favorites they hold. An article moves with every write that changes its day, its tags or
+  its visibility (publish, unpublish, reschedule, hide, unhide, delete); a favorite or
+  unfavorite moves its tags' favorites (one `update_many`). A scheduled article counts on its
+  day from the moment it is scheduled, so it shows from that day's start (UTC), not its instant.
 - `comments`, `users`: comments written and accounts created that day, while they exist.
+The all-time favorites, comments and users are collection counts (`estimatedDocumentCount`).
 
 The `$inc`s run after the write they follow has committed, outside its transaction, so that a
 hot article's favorites do not widen their write conflicts. A failure there is logged, not
@@ -66,7 +67,6 @@ def article_moves(before: dict[str, Any] | None, after: dict[str, Any] | None) -
             continue
         day, tag_list, favorites = share
         daily[day]["articles"] += sign
-        daily[day]["favorites"] += sign * favorites
         for tag in tag_list:
             tags[(day, tag)]["articles"] += sign
             tags[(day, tag)]["favorites"] += sign * favorites
@@ -103,18 +103,26 @@ async def move_article(before: dict[str, Any] | None, after: dict[str, Any] | No
     await apply_moves(article_moves(before, after))
 
 
-def favorite_moves(article: dict[str, Any], delta: int) -> Moves:
-    """The `$inc`s that count `delta` favorites on an article: its day and each of its tags."""
+def favorite_moves(article: dict[str, Any], delta: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The filter and `$inc` that count `delta` favorites on each of an article's tags of its
+    day (documents its publication upserted), or ({}, {}) when there is nothing to move."""
     share = _share(article)
-    if share is None or not delta:
+    if share is None or not share[1] or not delta:
         return {}, {}
     day, tags, _ = share
-    return {day: {"favorites": delta}}, {(day, tag): {"favorites": delta} for tag in tags}
+    return {"day": day, "tag": {"$in": tags}}, {"$inc": {"favorites": delta}}
 
 
 async def move_favorites(article: dict[str, Any], delta: int) -> None:
-    """Count `delta` favorites on an article (nothing for one that is not live-dated)."""
-    await apply_moves(favorite_moves(article, delta))
+    """Count `delta` favorites on an article's tags: one `update_many` (none when untagged or
+    not live-dated)."""
+    selector, update = favorite_moves(article, delta)
+    if not selector:
+        return
+    try:
+        await collection(TagDay).update_many(selector, update)
+    except PyMongoError as error:
+        log.warning("analytics rollups not moved (folio db recount repairs them): %s", error)
 
 
 async def count_day(field: str, moment: datetime, delta: int) -> None:
@@ -133,10 +141,10 @@ def _day_range(day: str) -> dict[str, datetime]:
 
 
 def day_articles_pipeline(day: str) -> list[dict[str, Any]]:
-    """Live-dated articles of one day (the `published_at` index range): count and favorites."""
+    """How many live-dated articles one day holds (the `published_at` index range)."""
     return [
         {"$match": {"published_at": _day_range(day)}},
-        {"$group": {"_id": None, "articles": {"$sum": 1}, "favorites": {"$sum": "$favorites_count"}}},
+        {"$count": "articles"},
     ]
 
 
@@ -155,13 +163,13 @@ async def rebuild_day(db: Any, day: str) -> None:
     """Set one day's rollups from the data: each step reads only that day's index range."""
     window = _day_range(day)
     found = await db.articles.aggregate(day_articles_pipeline(day)).to_list(length=1)
-    totals = found[0] if found else {"articles": 0, "favorites": 0}
+    articles = found[0]["articles"] if found else 0
     comments = await db.comments.count_documents({"created_at": window})
     users = await db.users.count_documents({"created_at": window})
     await db.daily_stats.update_one(
         {"_id": day},
-        {"$set": {"articles": totals["articles"], "favorites": totals["favorites"],
-                  "comments": comments, "users": users, "schema_version": 1}},
+        {"$set": {"articles": articles, "comments": comments, "users": users,
+                  "schema_version": 1}},
         upsert=True,
     )
     stamp, batch = secrets.token_hex(6), []

@@ -230,6 +230,8 @@ class ArticleQuery:
     sort: Sort = field(default_factory=lambda: list(NEWEST_PUBLISHED))
     favorites_of: PydanticObjectId | None = None
     narrowed: bool = False
+    # The count cache's key, when the filter itself would make a poor one (the feed's).
+    key: str | None = None
 
 
 def status_condition(status: str, now: datetime) -> tuple[dict[str, Any], Sort]:
@@ -271,11 +273,21 @@ async def resolve_filters(filters: ArticleFilters, viewer: Viewer | None) -> Art
     return ArticleQuery(match, list(NEWEST_FAVORITED), owners[filters.favorited], narrowed)
 
 
-def feed_query(author_ids: list[PydanticObjectId]) -> ArticleQuery:
+def feed_key(user_id: PydanticObjectId, follows_version: int) -> str:
+    """The feed count's key: the reader and their follow version, never the follow list."""
+    return f"feed of {user_id} at {follows_version}"
+
+
+def feed_query(
+    author_ids: list[PydanticObjectId], user_id: PydanticObjectId, follows_version: int
+) -> ArticleQuery:
     """Live articles by these authors, newest first; nothing when following nobody."""
     if not author_ids:
         return ArticleQuery(None)
-    return ArticleQuery({"author_id": {"$in": author_ids}, **visible_at(utc_now())})
+    return ArticleQuery(
+        {"author_id": {"$in": author_ids}, **visible_at(utc_now())},
+        key=feed_key(user_id, follows_version),
+    )
 
 
 async def favorited_among(
@@ -354,7 +366,7 @@ async def article_page(
     pipeline = article_page_pipeline(
         query.match, offset=offset, limit=limit, sort=query.sort, after=after
     )
-    key = count_key(query.match)
+    key = query.key or count_key(query.match)
     known, since = await counts().lookup(key)
     if known is None and any(field.startswith("meta.") for field in query.match):
         known = await _meta_matches(query.match)
