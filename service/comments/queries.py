@@ -245,8 +245,11 @@ async def update_comment(
     PreconditionFailed and nothing is written.
     """
     changes = {"body": body, "updated_at": utc_now_after(comment.get("updated_at"))}
+    # `article_id` rides along in every single-comment write: it leads comments' shard key, so
+    # on a sharded cluster each one goes to one shard (docs/scaling.md).
     updated = await collection(Comment).find_one_and_update(
-        {"_id": comment["_id"], **(at_version(comment) if if_version else {})},
+        {"_id": comment["_id"], "article_id": comment["article_id"],
+         **(at_version(comment) if if_version else {})},
         version_bump(comment, changes),
         projection=dict(COMMENT_FIELDS),  # a copy: the embedded engine adds `_id` to it in place
         return_document=ReturnDocument.AFTER,

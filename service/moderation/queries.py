@@ -358,8 +358,10 @@ async def set_comment_hidden(
             change = {"$set": {"moderation": _moderation(moderator, reason)}}
         else:
             change = {"$unset": {"moderation": ""}}
+        # `article_id` rides along: it leads comments' shard key (docs/scaling.md).
         updated = await collection(Comment).find_one_and_update(
-            {"_id": comment["_id"], "moderation": {"$exists": not hidden}},
+            {"_id": comment["_id"], "article_id": comment["article_id"],
+             "moderation": {"$exists": not hidden}},
             change,
             return_document=ReturnDocument.AFTER,
             session=session,
@@ -377,7 +379,9 @@ async def set_comment_hidden(
 
     updated = await atomically(write)
     if updated is None:
-        updated = await collection(Comment).find_one({"_id": comment["_id"]})
+        updated = await collection(Comment).find_one(
+            {"_id": comment["_id"], "article_id": comment["article_id"]}
+        )
         if updated is None:
             raise NotFound("comment", "not found")
     return updated
