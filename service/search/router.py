@@ -28,10 +28,13 @@ async def search(
     tag: Annotated[str | None, Query(max_length=64, description="only articles with this tag")] = None,
     author: Annotated[str | None, Query(max_length=64, description="only this author's")] = None,
 ) -> SearchResponse:
-    """Live articles matching `q`, most relevant first, with tag and author facets over all matches.
+    """Live articles matching `q`, most relevant first, with tag and author facets.
 
-    On MongoDB, relevance comes from a text index weighting title over description over body.
-    The embedded engine matches the text case-insensitively instead, newest first.
+    Only the best 1,000 matches are considered: `articlesCount` (at most 1,000), the pages and
+    the facets all come from them. On MongoDB, relevance comes from a text index weighting title
+    over description over body; every document holding one of the words is still read before
+    the best 1,000 are kept, so very common words cost more. The embedded engine matches the
+    text case-insensitively instead, newest first.
     """
     query = await resolve_filters(ArticleFilters(tag=tag, author=author), viewer)
     offset = offset_of(page.cursor) if page.cursor else page.offset
