@@ -10,11 +10,14 @@ SCHEMA_VERSION = 1
 
 
 class DailyStat(Document):
-    """One UTC day (`_id` "YYYY-MM-DD"): live articles published that day; comments written
-    and accounts created that day (those that still exist)."""
+    """One UTC day (`_id` "YYYY-MM-DD"): live articles published that day, and the favorites
+    and comments they hold; comments written and accounts created that day (those that still
+    exist)."""
 
     id: str  # type: ignore[assignment]  # the day, "YYYY-MM-DD": sorts as text, ranges by `_id`
     articles: int = 0
+    favorites: int = 0
+    comments_held: int = 0
     comments: int = 0
     users: int = 0
     schema_version: int = SCHEMA_VERSION

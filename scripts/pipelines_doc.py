@@ -18,7 +18,6 @@ from service.analytics.queries import (
     week_labels,
     window_start,
 )
-from service.rollups import day_articles_pipeline, day_tags_pipeline
 from service.articles.queries import (
     article_by_slug_pipeline,
     article_page_pipeline,
@@ -34,6 +33,7 @@ from service.comments.queries import (
 )
 from service.cursors import after_condition, keyset_cursor
 from service.db import text_search_stages
+from service.rollups import day_articles_pipeline, day_tags_pipeline
 from service.search.queries import search_pipeline
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)

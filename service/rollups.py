@@ -2,13 +2,13 @@
 changes what analytics report, and rebuilt from the data by `folio db recount` and migration 0005.
 
 What a day counts (UTC):
-- `articles`: live articles whose `published_at` falls on the day; per tag in `tag_days`, with
-  the favorites they hold. An article moves with every write that changes its day, its tags or
-  its visibility (publish, unpublish, reschedule, hide, unhide, delete); a favorite or
-  unfavorite moves its tags' favorites (one `update_many`). A scheduled article counts on its
-  day from the moment it is scheduled, so it shows from that day's start (UTC), not its instant.
+- `articles`, `favorites`, `comments_held`: live articles whose `published_at` falls on the day,
+  and the favorites and comments they hold; per tag in `tag_days` (articles and favorites). An
+  article moves with every write that changes its day, its tags or its visibility (publish,
+  unpublish, reschedule, hide, unhide, delete); a favorite moves its day and its tags (one
+  `update_one`, one `update_many`), a comment its day. A scheduled article counts on its day
+  from the moment it is scheduled, so it shows from that day's start (UTC), not its instant.
 - `comments`, `users`: comments written and accounts created that day, while they exist.
-The all-time favorites, comments and users are collection counts (`estimatedDocumentCount`).
 
 The `$inc`s run after the write they follow has committed, outside its transaction, so that a
 hot article's favorites do not widen their write conflicts. A failure there is logged, not
@@ -26,8 +26,8 @@ from typing import Any
 
 from pymongo.errors import PyMongoError
 
-from models import DailyStat, TagDay
-from models.common import as_utc, utc_now
+from models import Article, DailyStat, TagDay
+from models.common import as_utc
 from service.db import collection
 
 log = logging.getLogger("folio.rollups")
@@ -50,12 +50,14 @@ def week_of(day: str) -> str:
     return f"{year}-W{week:02d}"
 
 
-def _share(article: dict[str, Any] | None) -> tuple[str, list[str], int] | None:
-    """What an article adds to the rollups: its day, tags and favorites; None if not live-dated."""
+def _share(article: dict[str, Any] | None) -> tuple[str, list[str], int, int] | None:
+    """What an article adds to the rollups: its day, tags, favorites and comments; None if it is
+    not live-dated."""
     if article is None or article.get("published_at") is None:
         return None
     tags = list(dict.fromkeys(article.get("tag_list") or []))
-    return day_of(article["published_at"]), tags, int(article.get("favorites_count") or 0)
+    return (day_of(article["published_at"]), tags, int(article.get("favorites_count") or 0),
+            int(article.get("comments_count") or 0))
 
 
 def article_moves(before: dict[str, Any] | None, after: dict[str, Any] | None) -> Moves:
@@ -65,8 +67,10 @@ def article_moves(before: dict[str, Any] | None, after: dict[str, Any] | None) -
     for share, sign in ((_share(before), -1), (_share(after), +1)):
         if share is None:
             continue
-        day, tag_list, favorites = share
+        day, tag_list, favorites, comments = share
         daily[day]["articles"] += sign
+        daily[day]["favorites"] += sign * favorites
+        daily[day]["comments_held"] += sign * comments
         for tag in tag_list:
             tags[(day, tag)]["articles"] += sign
             tags[(day, tag)]["favorites"] += sign * favorites
@@ -90,12 +94,7 @@ async def apply_moves(moves: Moves) -> None:
             upsert=True,
         ) for (day, tag), inc in tags.items()),
     ]
-    results = await asyncio.gather(*writes, return_exceptions=True)
-    for result in results:
-        if isinstance(result, PyMongoError):
-            log.warning("analytics rollups not moved (folio db recount repairs them): %s", result)
-        elif isinstance(result, BaseException):
-            raise result
+    await _logged(writes)
 
 
 async def move_article(before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
@@ -109,20 +108,85 @@ def favorite_moves(article: dict[str, Any], delta: int) -> tuple[dict[str, Any],
     share = _share(article)
     if share is None or not share[1] or not delta:
         return {}, {}
-    day, tags, _ = share
+    day, tags, _, _ = share
     return {"day": day, "tag": {"$in": tags}}, {"$inc": {"favorites": delta}}
 
 
 async def move_favorites(article: dict[str, Any], delta: int) -> None:
-    """Count `delta` favorites on an article's tags: one `update_many` (none when untagged or
-    not live-dated)."""
-    selector, update = favorite_moves(article, delta)
-    if not selector:
+    """Count `delta` favorites on a live-dated article: its day (`update_one`) and its tags (one
+    `update_many`), concurrently."""
+    share = _share(article)
+    if share is None or not delta:
         return
-    try:
-        await collection(TagDay).update_many(selector, update)
-    except PyMongoError as error:
-        log.warning("analytics rollups not moved (folio db recount repairs them): %s", error)
+    selector, update = favorite_moves(article, delta)
+    writes = [collection(DailyStat).update_one(
+        {"_id": share[0]}, {"$inc": {"favorites": delta}}, upsert=True)]
+    if selector:
+        writes.append(collection(TagDay).update_many(selector, update))
+    await _logged(writes)
+
+
+async def move_comment(published_at: datetime | None, created_at: datetime, delta: int) -> None:
+    """Count `delta` comments written on `created_at`'s day, held by an article published at
+    `published_at` (None: not live-dated, so held by no day). One `update_one` per day."""
+    moves: dict[str, dict[str, int]] = defaultdict(dict)
+    moves[day_of(created_at)]["comments"] = delta
+    if published_at is not None:
+        moves[day_of(published_at)]["comments_held"] = delta
+    await apply_moves((dict(moves), {}))
+
+
+async def move_held(db_changes: dict[Any, tuple[int, int]]) -> None:
+    """Take favorites and comments (`{article_id: (favorites, comments)}`, deltas) off their
+    articles' days and tags, after a bulk removal (account deletion): one `$in` read of the
+    articles, then one write per day and tag."""
+    if not db_changes:
+        return
+    found = collection(Article).find(
+        {"_id": {"$in": list(db_changes)}}, {"published_at": 1, "tag_list": 1}
+    )
+    daily: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    tags: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    async for article in found:
+        share = _share(article)
+        if share is None:
+            continue
+        day, tag_list, _, _ = share
+        favorites, comments = db_changes[article["_id"]]
+        daily[day]["favorites"] += favorites
+        daily[day]["comments_held"] += comments
+        for tag in tag_list:
+            tags[(day, tag)]["favorites"] += favorites
+    await apply_moves((_nonzero(daily), _nonzero(tags)))
+
+
+async def _logged(writes: list[Any]) -> None:
+    """Await rollup writes together; a database failure is logged (recount repairs it)."""
+    for result in await asyncio.gather(*writes, return_exceptions=True):
+        if isinstance(result, PyMongoError):
+            log.warning("analytics rollups not moved (folio db recount repairs them): %s", result)
+        elif isinstance(result, BaseException):
+            raise result
+
+
+def rollups_of(
+    articles: list[dict[str, Any]], comments: list[dict[str, Any]], users: list[dict[str, Any]]
+) -> Moves:
+    """The `$inc`s that count these documents in (a bulk load: the seed), summed in memory."""
+    daily: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    tags: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for article in articles:
+        days, tag_moves = article_moves(None, article)
+        for day, inc in days.items():
+            for field, n in inc.items():
+                daily[day][field] += n
+        for key, inc in tag_moves.items():
+            for field, n in inc.items():
+                tags[key][field] += n
+    for field, documents in (("comments", comments), ("users", users)):
+        for document in documents:
+            daily[day_of(document["created_at"])][field] += 1
+    return _nonzero(daily), _nonzero(tags)
 
 
 async def count_day(field: str, moment: datetime, delta: int) -> None:
@@ -141,10 +205,13 @@ def _day_range(day: str) -> dict[str, datetime]:
 
 
 def day_articles_pipeline(day: str) -> list[dict[str, Any]]:
-    """How many live-dated articles one day holds (the `published_at` index range)."""
+    """Live-dated articles of one day (the `published_at` index range): how many, and the
+    favorites and comments they hold."""
     return [
         {"$match": {"published_at": _day_range(day)}},
-        {"$count": "articles"},
+        {"$group": {"_id": None, "articles": {"$sum": 1},
+                    "favorites": {"$sum": "$favorites_count"},
+                    "comments_held": {"$sum": "$comments_count"}}},
     ]
 
 
@@ -163,13 +230,14 @@ async def rebuild_day(db: Any, day: str) -> None:
     """Set one day's rollups from the data: each step reads only that day's index range."""
     window = _day_range(day)
     found = await db.articles.aggregate(day_articles_pipeline(day)).to_list(length=1)
-    articles = found[0]["articles"] if found else 0
+    totals = found[0] if found else {"articles": 0, "favorites": 0, "comments_held": 0}
     comments = await db.comments.count_documents({"created_at": window})
     users = await db.users.count_documents({"created_at": window})
     await db.daily_stats.update_one(
         {"_id": day},
-        {"$set": {"articles": articles, "comments": comments, "users": users,
-                  "schema_version": 1}},
+        {"$set": {"articles": totals["articles"], "favorites": totals["favorites"],
+                  "comments_held": totals["comments_held"], "comments": comments,
+                  "users": users, "schema_version": 1}},
         upsert=True,
     )
     stamp, batch = secrets.token_hex(6), []

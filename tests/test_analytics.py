@@ -390,25 +390,26 @@ def expected_overview(
 ) -> dict[str, Any]:
     """Totals and per-day counts from users, (created, favorites, live) and (created, on live).
 
-    Comments count wherever they were written (a draft's too): the daily series is what was
-    written that day, the total every comment; likewise the favorites total is every favorite.
+    The daily series counts comments wherever they were written (a draft's too); the total,
+    the comments live articles hold.
     """
     since = window_first_day(days, now)
     live = [(created, favorites) for created, favorites, visible in articles if visible]
-    counted = [created for created, _ in comments]
+    counted = [created for created, on_live in comments if on_live]
+    written = [created for created, _ in comments]
 
     def per_day(moments: list[datetime]) -> Counter[date]:
         return Counter(m.date() for m in moments if since <= m <= now)
 
     articles_by_day = per_day([created for created, _ in live])
-    comments_by_day = per_day(counted)
+    comments_by_day = per_day(written)
     users_by_day = per_day(users)
     return {
         "totals": {
             "users": len(users),
             "articles": len(live),
             "comments": len(counted),
-            "favorites": sum(favorites for _, favorites, _ in articles),
+            "favorites": sum(favorites for _, favorites in live),
         },
         "daily": [
             {
@@ -462,7 +463,7 @@ async def test_overview_has_totals_and_one_entry_per_day_of_the_window(client):
         lambda at: expected_overview(user_times, articles, comments, at, 7),
     )
 
-    assert body["totals"] == {"users": 5, "articles": 4, "comments": 7, "favorites": 8}
+    assert body["totals"] == {"users": 5, "articles": 4, "comments": 5, "favorites": 6}
     assert len(body["daily"]) == 7
     assert [day["date"] for day in body["daily"]] == sorted(day["date"] for day in body["daily"])
     assert body["daily"][-1]["date"] in {now.date().isoformat(), now_ms().date().isoformat()}

@@ -15,7 +15,6 @@ from service.analytics.queries import (
     week_labels,
     window_start,
 )
-from service.rollups import article_moves, day_articles_pipeline, day_tags_pipeline, favorite_moves
 from service.articles.queries import (
     article_by_slug_pipeline,
     article_page_pipeline,
@@ -29,6 +28,7 @@ from service.articles.queries import (
 from service.comments.queries import comment_pipeline, comments_page_pipeline, visible_comments
 from service.db import text_search_stages
 from service.profiles.queries import author_stages
+from service.rollups import article_moves, day_articles_pipeline, day_tags_pipeline, favorite_moves
 from service.search.queries import search_pipeline
 from service.tags.queries import live_tags_pipeline
 
@@ -261,31 +261,32 @@ async def test_tag_trends_pipeline_results_on_the_embedded_engine():
 async def test_overview_pipeline_totals_every_day_to_today_and_lists_the_windows_days():
     db = AsyncMongoMockClient()["overview"]
     await db.daily_stats.insert_many([
-        {"_id": "2025-06-01", "articles": 3, "comments": 1, "users": 2},
-        {"_id": "2026-01-14", "articles": 1, "comments": 2, "users": 0},
-        {"_id": "2026-01-15", "articles": 2, "comments": 0, "users": 5},
-        {"_id": "2099-01-01", "articles": 7, "comments": 0, "users": 0},
+        {"_id": "2025-06-01", "articles": 3, "favorites": 4, "comments_held": 1, "users": 2},
+        {"_id": "2026-01-14", "articles": 1, "favorites": 0, "comments_held": 2, "users": 0},
+        {"_id": "2026-01-15", "articles": 2, "favorites": 1, "comments_held": 0, "users": 5},
+        {"_id": "2099-01-01", "articles": 7, "favorites": 9, "comments_held": 9, "users": 0},
     ])
     [result] = await db.daily_stats.aggregate(
         overview_pipeline("2026-01-13", "2026-01-15")
     ).to_list(None)
-    assert result["total"] == [{"_id": None, "articles": 6}]
+    assert result["total"] == [{"_id": None, "articles": 6, "favorites": 5, "comments": 3}]
     assert [day["_id"] for day in result["daily"]] == ["2026-01-14", "2026-01-15"]
 
 
 def test_an_article_moves_out_of_its_old_day_and_tags_and_into_its_new_ones():
     before = {"published_at": datetime(2026, 1, 14, 23, tzinfo=UTC), "tag_list": ["a", "b"],
-              "favorites_count": 2}
+              "favorites_count": 2, "comments_count": 1}
     after = {**before, "published_at": datetime(2026, 1, 15, 1, tzinfo=UTC), "tag_list": ["b"]}
     daily, tags = article_moves(before, after)
-    assert daily == {"2026-01-14": {"articles": -1}, "2026-01-15": {"articles": 1}}
+    assert daily == {"2026-01-14": {"articles": -1, "favorites": -2, "comments_held": -1},
+                     "2026-01-15": {"articles": 1, "favorites": 2, "comments_held": 1}}
     assert tags == {("2026-01-14", "a"): {"articles": -1, "favorites": -2},
                     ("2026-01-14", "b"): {"articles": -1, "favorites": -2},
                     ("2026-01-15", "b"): {"articles": 1, "favorites": 2}}
     # A body-only edit moves nothing; hiding (published_at null) takes the whole share out.
     assert article_moves(before, {**before, "body": "x"}) == ({}, {})
     assert article_moves(before, {**before, "published_at": None})[0] == {
-        "2026-01-14": {"articles": -1}}
+        "2026-01-14": {"articles": -1, "favorites": -2, "comments_held": -1}}
     # A favorite moves its tags of the article's day, in one update_many.
     assert favorite_moves(before, -1) == (
         {"day": "2026-01-14", "tag": {"$in": ["a", "b"]}}, {"$inc": {"favorites": -1}})

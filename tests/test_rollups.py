@@ -24,7 +24,7 @@ def settings() -> Settings:
 
 async def rollups() -> tuple[dict[str, Any], dict[tuple[str, str], Any]]:
     """Both rollup collections as plain counts, leaving out what counts nothing."""
-    fields = ("articles", "comments", "users")
+    fields = ("articles", "favorites", "comments_held", "comments", "users")
     days = {
         day["_id"]: {field: day.get(field, 0) for field in fields}
         async for day in collection(DailyStat).find({})
@@ -104,7 +104,7 @@ async def test_analytics_requests_read_only_the_rollups(client):
         assert response.status_code == 200, response.text
         touched = {(op.collection, op.name) for op in log.details}
         assert ("articles" not in {name for name, _ in touched}), touched
-        # Users, comments and favorites are counted from collection metadata, never read.
+        # Users are counted from collection metadata, never read.
         sources = ("users", "comments", "favorites", "follows")
         assert {name for name, op in touched if name in sources and op != "estimated_document_count"
                 } == set(), touched
@@ -124,3 +124,16 @@ async def test_analytics_windows_come_from_a_fixed_set(client, path, days, liste
     response = await client.get(f"/api/analytics/{path}", params={"days": days})
     assert response.status_code == 422
     assert response.json() == {"errors": {"days": [f"must be one of {listed}"]}}
+
+
+async def test_a_seed_counts_its_documents_into_the_rollups_as_a_rebuild_would(client):
+    from datetime import UTC, datetime
+
+    from scripts.seed import SeedPlan, seed
+
+    await seed(SeedPlan(users=6, articles=20, comments=30, follows=5, favorites=25, random_seed=3),
+               "hash", now=datetime(2026, 1, 15, tzinfo=UTC))
+    seeded = await rollups()
+    assert seeded[0] and seeded[1]
+    await rebuild_rollups(current_engine().database)
+    assert await rollups() == seeded

@@ -168,7 +168,8 @@ def test_cli_seed_migrate_and_db_commands_run_on_the_embedded_engine(tmp_path):
     assert checked.exit_code == 0 and "No drift" in checked.output
     schema = json.loads(runner.invoke(cli, ["db", "schema"]).output)
     assert set(schema) == {"users", "follows", "articles", "favorites", "comments", "counters",
-                           "migrations", "article_revisions", "reports", "moderation_log"}
+                           "migrations", "article_revisions", "reports", "moderation_log",
+                           "daily_stats", "tag_days"}
 
 
 async def test_serve_load_starts_the_embedded_engine_from_an_export(app, tmp_path):

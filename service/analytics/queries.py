@@ -15,7 +15,7 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
-from models import Article, Comment, DailyStat, Favorite, Follow, TagDay, User
+from models import Article, DailyStat, Follow, TagDay, User
 from models.common import utc_now
 from service.articles.counts import kept
 from service.articles.queries import visible_at
@@ -161,13 +161,16 @@ def author_stats_pipeline(author_id: PydanticObjectId, now: datetime) -> list[di
 
 
 def overview_pipeline(first: str, last: str) -> list[dict[str, Any]]:
-    """From `daily_stats` (by `_id`, the day): all-time live articles, and the window's days. One document per day, so this reads a few thousand small documents at
+    """From `daily_stats` (by `_id`, the day): all-time live articles and the favorites and
+    comments they hold, and the window's days. One document per day, so this reads a few thousand small documents at
     most (ten years), whatever the data."""
     return [
         {"$match": {"_id": {"$lte": last}}},
         {
             "$facet": {
-                "total": [{"$group": {"_id": None, "articles": {"$sum": "$articles"}}}],
+                "total": [{"$group": {"_id": None, "articles": {"$sum": "$articles"},
+                                      "favorites": {"$sum": "$favorites"},
+                                      "comments": {"$sum": "$comments_held"}}}],
                 "daily": [
                     {"$match": {"_id": {"$gte": first}}},
                     {"$project": {"articles": 1, "comments": 1, "users": 1}},
@@ -236,24 +239,22 @@ async def _author_stats(username: str) -> dict[str, Any]:
 
 
 async def _overview(days: int) -> dict[str, Any]:
-    """The rollups' days, and the totals MongoDB keeps as collection metadata, together."""
+    """The rollups' days, and the number of accounts (collection metadata), together."""
     now = utc_now()
     labels = day_labels(window_start(days, now), now)
-    rollup, users, comments, favorites = await asyncio.gather(
+    rollup, users = await asyncio.gather(
         _one(DailyStat, overview_pipeline(labels[0], labels[-1])),
         collection(User).estimated_document_count(),
-        collection(Comment).estimated_document_count(),
-        collection(Favorite).estimated_document_count(),
     )
-    totals = (rollup.get("total") or [{"articles": 0}])[0]
+    totals = (rollup.get("total") or [{"articles": 0, "favorites": 0, "comments": 0}])[0]
     per_day = {day["_id"]: day for day in rollup.get("daily", [])}
     empty: dict[str, int] = {}
     return {
         "totals": {
             "users": users,
             "articles": totals["articles"],
-            "comments": comments,
-            "favorites": favorites,
+            "comments": totals["comments"],
+            "favorites": totals["favorites"],
         },
         "daily": [
             {

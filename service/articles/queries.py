@@ -71,7 +71,8 @@ LIST_FIELDS = {
     "version": 1,
     "moderation": 1,
 }
-FULL_FIELDS = {**LIST_FIELDS, "body": 1, "body_html": 1, "edited_by": 1}
+# `comments_count` rides along for the analytics rollups (an article's share moves with it).
+FULL_FIELDS = {**LIST_FIELDS, "body": 1, "body_html": 1, "edited_by": 1, "comments_count": 1}
 Sort = list[tuple[str, int]]
 
 

@@ -11,16 +11,16 @@ from typing import Any
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 
-from models import Comment, User
+from models import Article, Comment, User
 from models.comments import NEWEST_COMMENTS
 from models.common import utc_now, utc_now_after
 from service.articles.queries import counted_insert, move_counter
-from service.rollups import count_day
 from service.counters import next_sequence
 from service.cursors import after_condition, keyset_cursor
 from service.db import atomically, collection
 from service.errors import NotFound, PreconditionFailed
 from service.profiles.queries import author_stages, followed_among, public_author
+from service.rollups import move_comment
 from service.users.queries import Viewer, is_recently_current
 from service.versions import at_version, version_bump
 
@@ -165,7 +165,9 @@ async def visible_comment(
     return (await with_following(found, viewer_id))[0]
 
 
-async def add_comment(article_id: PydanticObjectId, author: User, body: str) -> dict[str, Any]:
+async def add_comment(
+    article_id: PydanticObjectId, author: User, body: str, *, published_at: Any = None
+) -> dict[str, Any]:
     """Store a comment under the next integer id from the `comments` counter, and count it.
 
     The comment and the article's `$inc` are one transaction on a replica set; elsewhere a
@@ -188,7 +190,7 @@ async def add_comment(article_id: PydanticObjectId, author: User, body: str) -> 
         )
 
     await atomically(write)
-    await count_day("comments", now, +1)
+    await move_comment(published_at, now, +1)  # the article's `published_at`: analytics
     return {
         "_id": comment.id,
         "body": body,
@@ -227,7 +229,10 @@ async def delete_comment(comment: dict[str, Any]) -> None:
         return bool(removed.deleted_count)
 
     if await atomically(write) and comment.get("created_at") is not None:
-        await count_day("comments", comment["created_at"], -1)
+        article = await collection(Article).find_one(
+            {"_id": comment["article_id"]}, {"published_at": 1}
+        )
+        await move_comment(article and article.get("published_at"), comment["created_at"], -1)
 
 
 def stale() -> PreconditionFailed:

@@ -36,6 +36,7 @@ from service.articles.counts import counts
 from service.articles.queries import favorites_key, move_counter, remove_dependents
 from service.db import atomically, collection
 from service.errors import Forbidden, Unauthorized
+from service.rollups import move_article, move_held
 from service.security import Passwords
 from service.users.queries import Viewer, ending_every_session, forget_confirmations
 
@@ -222,16 +223,22 @@ async def favorites(user_id: PydanticObjectId) -> int:
     article_ids = [edge["article_id"] for edge in batch]
     await _pending(user_id, article_ids)
 
+    uncounted: dict[PydanticObjectId, tuple[int, int]] = {}
+
     async def write(session: Any) -> int:
         removed = 0
+        uncounted.clear()  # a retried transaction starts over
         for edge in batch:
             gone = await collection(Favorite).delete_one({"_id": edge["_id"]}, session=session)
             if gone.deleted_count:  # only what this runner removed is uncounted
                 await move_counter(edge["article_id"], "favorites_count", -1, session)
+                held = uncounted.get(edge["article_id"], (0, 0))
+                uncounted[edge["article_id"]] = (held[0] - 1, 0)
                 removed += 1
         return removed
 
     removed = await atomically(write)
+    await move_held(uncounted)
     await _settled(user_id, article_ids)
     await counts().forget(favorites_key(user_id))
     return removed
@@ -248,8 +255,11 @@ async def comments(user_id: PydanticObjectId) -> int:
     article_ids = list(per_article)
     await _pending(user_id, article_ids)
 
+    uncounted: dict[PydanticObjectId, tuple[int, int]] = {}
+
     async def write(session: Any) -> int:
         removed = 0
+        uncounted.clear()  # a retried transaction starts over
         for article_id, comment_ids in per_article.items():
             # Reports first: while its comments remain, a re-run still finds them.
             await collection(Report).delete_many(
@@ -260,10 +270,12 @@ async def comments(user_id: PydanticObjectId) -> int:
             )
             if gone.deleted_count:  # only what this runner removed is uncounted
                 await move_counter(article_id, "comments_count", -gone.deleted_count, session)
+                uncounted[article_id] = (0, -gone.deleted_count)
             removed += gone.deleted_count
         return removed
 
     removed = await atomically(write)
+    await move_held(uncounted)
     await _settled(user_id, article_ids)
     return removed
 
@@ -275,13 +287,16 @@ async def reports_filed(user_id: PydanticObjectId) -> int:
 
 async def articles(user_id: PydanticObjectId) -> int:
     """The account's articles, each with its comments, favorites, revisions and reports."""
-    batch = await _ids(Article, {"author_id": user_id}, {"_id": 1})
+    shares = {"published_at": 1, "tag_list": 1, "favorites_count": 1, "comments_count": 1}
+    batch = await _ids(Article, {"author_id": user_id}, shares)
     if not batch:
         return 0
     article_ids = [article["_id"] for article in batch]
     await _pending(user_id, article_ids)  # once deleted, they can no longer be found by author
     removed = await collection(Article).delete_many({"_id": {"$in": article_ids}})
     await counts().clear()
+    for article in batch:  # out of analytics; a crash before this leaves it to folio db recount
+        await move_article(article, None)
     await remove_dependents(article_ids)
     await _settled(user_id, article_ids)
     return removed.deleted_count
