@@ -44,6 +44,11 @@ def day_of(moment: datetime) -> str:
     return as_utc(moment).astimezone(UTC).strftime(DAY_FORMAT)
 
 
+def tag_day_id(day: str, tag: str) -> str:
+    """A `tag_days` document's `_id`: its day and tag."""
+    return f"{day}/{tag}"
+
+
 def week_of(day: str) -> str:
     """The ISO week of a day, as YYYY-Www."""
     year, week, _ = datetime.strptime(day, DAY_FORMAT).isocalendar()
@@ -90,7 +95,8 @@ async def apply_moves(moves: Moves) -> None:
         *(collection(DailyStat).update_one({"_id": day}, {"$inc": inc}, upsert=True)
           for day, inc in daily.items()),
         *(collection(TagDay).update_one(
-            {"day": day, "tag": tag}, {"$inc": inc, "$setOnInsert": {"week": week_of(day)}},
+            {"day": day, "tag": tag},
+            {"$inc": inc, "$setOnInsert": {"_id": tag_day_id(day, tag), "week": week_of(day)}},
             upsert=True,
         ) for (day, tag), inc in tags.items()),
     ]
@@ -246,7 +252,8 @@ async def rebuild_day(db: Any, day: str) -> None:
         return db.tag_days.update_one(
             {"day": day, "tag": tag["_id"]},
             {"$set": {"articles": tag["articles"], "favorites": tag["favorites"],
-                      "week": week_of(day), "rebuilt": stamp, "schema_version": 1}},
+                      "week": week_of(day), "rebuilt": stamp, "schema_version": 1},
+             "$setOnInsert": {"_id": tag_day_id(day, tag["_id"])}},
             upsert=True,
         )
 

@@ -28,6 +28,7 @@ async def test_the_author_scope_declares_the_author_prefixed_text_index_instead(
     assert declared["author_text_search"]["weights"] == TEXT_INDEXES["site"].document["weights"]
 
 
+@pytest.mark.not_on_wire("mongoeco has no $text")
 async def test_a_search_must_name_an_author_and_then_finds_that_authors_matches(client):
     jake, anna = await register(client), await register(client)
     mine = await create_article(client, jake, title="Dragons of the north")
