@@ -30,8 +30,8 @@ class TagDay(Document):
     """One tag on one UTC day: live articles published that day with it, and their favorites.
 
     `week` (ISO "YYYY-Www") is the day's, stored so that weekly series group without dates.
-    `_id` is "<day>/<tag>", set on the upsert that creates it, so that a copy (export, import)
-    reproduces it exactly.
+    `_id` is "<day>/<tag>": every write finds its document by it (upserting), and a copy
+    (export, import) reproduces it exactly.
     """
 
     id: str  # type: ignore[assignment]  # "<day>/<tag>"

@@ -95,8 +95,8 @@ async def apply_moves(moves: Moves) -> None:
         *(collection(DailyStat).update_one({"_id": day}, {"$inc": inc}, upsert=True)
           for day, inc in daily.items()),
         *(collection(TagDay).update_one(
-            {"day": day, "tag": tag},
-            {"$inc": inc, "$setOnInsert": {"_id": tag_day_id(day, tag), "week": week_of(day)}},
+            {"_id": tag_day_id(day, tag)},
+            {"$inc": inc, "$setOnInsert": {"day": day, "tag": tag, "week": week_of(day)}},
             upsert=True,
         ) for (day, tag), inc in tags.items()),
     ]
@@ -115,7 +115,7 @@ def favorite_moves(article: dict[str, Any], delta: int) -> tuple[dict[str, Any],
     if share is None or not share[1] or not delta:
         return {}, {}
     day, tags, _, _ = share
-    return {"day": day, "tag": {"$in": tags}}, {"$inc": {"favorites": delta}}
+    return {"_id": {"$in": [tag_day_id(day, tag) for tag in tags]}}, {"$inc": {"favorites": delta}}
 
 
 async def move_favorites(article: dict[str, Any], delta: int) -> None:
@@ -250,10 +250,10 @@ async def rebuild_day(db: Any, day: str) -> None:
 
     def write(tag: dict[str, Any]) -> Any:
         return db.tag_days.update_one(
-            {"day": day, "tag": tag["_id"]},
-            {"$set": {"articles": tag["articles"], "favorites": tag["favorites"],
-                      "week": week_of(day), "rebuilt": stamp, "schema_version": 1},
-             "$setOnInsert": {"_id": tag_day_id(day, tag["_id"])}},
+            {"_id": tag_day_id(day, tag["_id"])},
+            {"$set": {"day": day, "tag": tag["_id"], "articles": tag["articles"],
+                      "favorites": tag["favorites"], "week": week_of(day), "rebuilt": stamp,
+                      "schema_version": 1}},
             upsert=True,
         )
 

@@ -289,6 +289,6 @@ def test_an_article_moves_out_of_its_old_day_and_tags_and_into_its_new_ones():
         "2026-01-14": {"articles": -1, "favorites": -2, "comments_held": -1}}
     # A favorite moves its tags of the article's day, in one update_many.
     assert favorite_moves(before, -1) == (
-        {"day": "2026-01-14", "tag": {"$in": ["a", "b"]}}, {"$inc": {"favorites": -1}})
+        {"_id": {"$in": ["2026-01-14/a", "2026-01-14/b"]}}, {"$inc": {"favorites": -1}})
     assert favorite_moves({**before, "published_at": None}, 1) == ({}, {})
     assert favorite_moves({**before, "tag_list": []}, 1) == ({}, {})

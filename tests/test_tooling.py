@@ -254,8 +254,9 @@ async def test_recount_rebuilds_drifted_analytics_rollups(app, client):
     database = app.state.engine.database
     # Drift as a lost `$inc` or a bulk deletion leaves it: wrong counts, and a tag of nothing.
     await database.daily_stats.update_many({}, {"$inc": {"comments": 5, "articles": -1}})
-    await database.tag_days.insert_one({"day": "2026-01-01", "week": "2026-W01", "tag": "gone",
-                                        "articles": 3, "favorites": 0})
+    await database.tag_days.insert_one({"_id": "2026-01-01/gone", "day": "2026-01-01",
+                                        "week": "2026-W01", "tag": "gone", "articles": 3,
+                                        "favorites": 0})
     assert await recount_rollups(app.state.engine, lambda n: None) == 2  # 2026-01-01 and today
     [today] = await database.daily_stats.find({"articles": {"$ne": 0}}).to_list(None)
     assert (today["articles"], today["comments"], today["users"]) == (1, 0, 2)
