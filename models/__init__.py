@@ -10,12 +10,13 @@ from models.moderation_log import ModerationEntry
 from models.report_sweeps import ReportSweep
 from models.reports import Report
 from models.revisions import ArticleRevision
+from models.rollups import DailyStat, TagDay
 from models.tags import Tag
 from models.users import User
 
 DOCUMENT_MODELS = [
     User, Follow, Article, Favorite, Comment, Counter, AppliedMigration,
-    ArticleRevision, Report, ModerationEntry, ReportSweep, Tag,
+    ArticleRevision, Report, ModerationEntry, ReportSweep, Tag, DailyStat, TagDay,
 ]
 
 __all__ = [
@@ -25,11 +26,13 @@ __all__ = [
     "ArticleRevision",
     "Comment",
     "Counter",
+    "DailyStat",
     "Favorite",
     "Follow",
     "ModerationEntry",
     "Report",
     "ReportSweep",
     "Tag",
+    "TagDay",
     "User",
 ]

@@ -20,6 +20,24 @@ SEARCH_WEIGHTS = {"title": 10, "description": 5, "body": 1}
 # Published (so with an instant) but not counted in `tags`: scheduled, or due and not swept yet.
 UNCOUNTED = {"tags_counted": False, "published_at": {"$type": "date"}}
 
+_TEXT_KEYS = [(field, TEXT) for field in SEARCH_WEIGHTS]
+
+# Relevance search on MongoDB; the embedded engine can build it but not query it. A collection
+# holds at most one text index, so the deployment picks one of these (FOLIO_SEARCH_SCOPE):
+# site-wide, or prefixed by `author_id`, where every `$text` query must give an equality on
+# `author_id` and reads only that author's entries.
+TEXT_INDEXES = {
+    "site": IndexModel(
+        _TEXT_KEYS, name="text_search", weights=SEARCH_WEIGHTS, default_language="english"
+    ),
+    "author": IndexModel(
+        [("author_id", ASCENDING), *_TEXT_KEYS],
+        name="author_text_search",
+        weights=SEARCH_WEIGHTS,
+        default_language="english",
+    ),
+}
+
 
 class CoverImage(BaseModel):
     """An image shown with the article; `alt` is required for accessibility."""
@@ -114,11 +132,18 @@ class Article(Document):
                        partialFilterExpression=UNCOUNTED),
             # `?meta.<key>=` filters on any key: one wildcard index instead of one per key.
             IndexModel([("meta.$**", ASCENDING)], name="meta_wildcard"),
-            # Relevance search on MongoDB; the embedded engine can build it but not query it.
-            IndexModel(
-                [(field, TEXT) for field in SEARCH_WEIGHTS],
-                name="text_search",
-                weights=SEARCH_WEIGHTS,
-                default_language="english",
-            ),
+            TEXT_INDEXES["site"],  # or TEXT_INDEXES["author"]: see use_text_index
         ]
+
+
+def use_text_index(scope: str) -> None:
+    """Declare the text index of this search scope ("site" or "author") as the articles' one.
+
+    Called when an engine opens, from the one Settings object, so that `folio db sync`/`check`
+    and the API agree on which of the two the collection holds.
+    """
+    wanted = TEXT_INDEXES[scope]
+    Article.Settings.indexes = [
+        index for index in Article.Settings.indexes
+        if index not in TEXT_INDEXES.values()
+    ] + [wanted]

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from beanie import Document, PydanticObjectId
 from pydantic import Field
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from models.common import utc_now
 
@@ -30,4 +30,9 @@ class Follow(Document):
             ),
             # Serves counting a user's followers (analytics).
             IndexModel([("followee_id", ASCENDING)], name="followee"),
+            # Serves the feed's authors: a user's most recent follows first, up to its cap.
+            IndexModel(
+                [("follower_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
+                name="follower_newest",
+            ),
         ]

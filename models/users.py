@@ -53,6 +53,9 @@ class User(Document):
     sessions: list[Session] = Field(default_factory=list)
     # Tokens issued before sessions existed carry this instead; bumping it revokes them all.
     token_version: int = 0
+    # Moves by one (`$inc`) with every follow and unfollow this user makes: the feed's count is
+    # kept under it, so a follow starts a fresh count and the key never holds the follow list.
+    follows_version: int = 0
     role: Role = "author"
     # Absent unless suspended (keep_nulls is off for users).
     suspension: Suspension | None = None

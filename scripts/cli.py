@@ -532,6 +532,7 @@ def db_recount(url: UrlOption = None, db: DbOption = None) -> None:
                   f"Checked {found.checked} articles, fixed {len(found.fixed)}.")
     _recount_hidden_comments(url, db)
     _recount_tags(url, db)
+    _recount_rollups(url, db)
 
 
 def _recount_hidden_comments(url: str | None, db: str | None) -> None:
@@ -573,6 +574,20 @@ def _recount_tags(url: str | None, db: str | None) -> None:
         console.print(f"[yellow]{escape(name)}: changed while checked; run again to settle[/yellow]")
     console.print(f"Checked the tags of {found.checked} articles, fixed "
                   f"{len(found.flags_fixed)} flags and {len(found.counts_fixed)} tag counts.")
+
+
+def _recount_rollups(url: str | None, db: str | None) -> None:
+    """`folio db recount`'s second step: rebuild the analytics rollups from the data."""
+    from scripts.dbtools import recount_rollups
+
+    with Progress(TextColumn("analytics rollups"), MofNCompleteColumn(), TextColumn("days"),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("rollups", total=None)
+        days = run_with_engine(
+            tool_settings(url, db),
+            lambda engine: recount_rollups(engine, lambda n: progress.advance(task, n)),
+        )
+    console.print(f"Rebuilt the analytics rollups of {days} days.")
 
 
 @db_app.command("check")

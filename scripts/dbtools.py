@@ -472,3 +472,12 @@ def index_summary(model: type[Document]) -> str:
             options.append(f"partial {_keys(index['partialFilterExpression'])}")
         parts.append(f"`{name}`: {_keys(index['key'])}" + (" " + ", ".join(options) if options else ""))
     return " · ".join(parts) or "—"
+async def recount_rollups(engine: Engine, report: Callable[[int], None]) -> int:
+    """Rebuild the analytics rollups from the data, one day at a time; how many days it set.
+
+    The repair for what their `$inc`s missed: a failure after the write they follow, and
+    articles, comments and accounts removed in bulk by deletions (service/rollups.py).
+    """
+    from service.rollups import rebuild_rollups
+
+    return await rebuild_rollups(engine.database, report)

@@ -11,12 +11,10 @@ from bson import ObjectId
 
 from models.comments import NEWEST_COMMENTS
 from service.analytics.queries import (
-    articles_overview_pipeline,
     author_stats_pipeline,
-    comments_overview_pipeline,
     day_labels,
+    overview_pipeline,
     tag_trends_pipeline,
-    users_overview_pipeline,
     week_labels,
     window_start,
 )
@@ -36,6 +34,7 @@ from service.comments.queries import (
 )
 from service.cursors import after_condition, keyset_cursor
 from service.db import text_search_stages
+from service.rollups import day_articles_pipeline, day_tags_pipeline
 from service.search.queries import search_pipeline
 from service.tags.queries import live_tags_pipeline
 
@@ -121,20 +120,24 @@ def sections() -> list[tuple[str, str, str, list[dict[str, Any]]]]:
          "`GET /api/tags`: the counts that article writes keep by `$inc`, never the articles; a "
          "covered scan of the partial `live_tags` index (tags with articles > 0), in order.",
          live_tags_pipeline()),
-        ("Tag trends", "articles",
-         "`GET /api/analytics/tags?days=30`; served by `created_at`.",
-         tag_trends_pipeline(week_start, NOW, week_labels(week_start, NOW))),
+        ("Tag trends", "tag_days",
+         "`GET /api/analytics/tags?days=30`: the window's day-and-tag rollups, served by "
+         "`day_tag_unique`; each tag gathers one entry per ISO week, never one per article.",
+         tag_trends_pipeline(week_start.strftime("%Y-%m-%d"), NOW.strftime("%Y-%m-%d"),
+                             week_labels(week_start, NOW))),
         ("Author figures", "articles",
          "`GET /api/analytics/authors/{username}`, after finding the user by `username_unique` and "
          "counting followers on `follows.followee`; served by `author_published_at`.",
          author_stats_pipeline(AUTHOR, NOW)),
-        ("Overview: users", "users", "`GET /api/analytics/overview?days=7`; served by "
-         "`users.created_at`.", users_overview_pipeline(day_start, NOW, days)),
-        ("Overview: articles", "articles", "Served by `published_at`.",
-         articles_overview_pipeline(day_start, NOW, days)),
-        ("Overview: comments", "comments",
-         "Comments on live articles only; served by `comments.created_at`.",
-         comments_overview_pipeline(day_start, NOW, days)),
+        ("Overview", "daily_stats",
+         "`GET /api/analytics/overview?days=7`: the daily rollups up to today, by `_id` (the "
+         "day); the user and comment totals are `estimatedDocumentCount`s.",
+         overview_pipeline(days[0], days[-1])),
+        ("Rollup rebuild: one day's articles", "articles",
+         "`folio db recount` and migration 0007, one day at a time; served by `published_at`.",
+         day_articles_pipeline(days[-1])),
+        ("Rollup rebuild: one day's tags", "articles",
+         "The same day, per tag.", day_tags_pipeline(days[-1])),
     ]
 
 

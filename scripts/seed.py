@@ -24,6 +24,7 @@ from service.articles.content import reading_time_minutes, render_markdown
 from service.articles.queries import slug_base
 from service.counters import next_sequence
 from service.db import collection
+from service.rollups import rebuild_rollups
 from service.users.names import username_key
 
 DEMO_PASSWORD = "folio-demo-password"
@@ -407,6 +408,8 @@ async def seed(
         await asyncio.sleep(0)  # let a Ctrl-C (a cancellation) in between batches
     await _apply_counts(stream)
     await count_tags()
+    # Inserted in bulk, past the API's `$inc`s: the analytics rollups are rebuilt from them.
+    await rebuild_rollups(collection(Article).database)
     return list(stats.values())
 
 

@@ -2,7 +2,7 @@
 
 import secrets
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AliasChoices,
@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     )
     redis_timeout_ms: int = Field(
         default=250, ge=10, description="connect and reply timeout of each Redis command"
+    )
+    search_scope: Literal["site", "author"] = Field(
+        default="site",
+        description="site: one text index over every article; author: the text index is "
+        "prefixed by author_id, so a search reads only one author's matches, and every search "
+        "must name an author (MongoDB allows one text index per collection)",
     )
     site_url: str | None = Field(
         default=None,

@@ -31,7 +31,7 @@ from pymongo.errors import (
 )
 
 from models import DOCUMENT_MODELS
-from models.articles import SEARCH_WEIGHTS
+from models.articles import SEARCH_WEIGHTS, use_text_index
 from service import metrics
 from service.config import Settings
 
@@ -357,6 +357,7 @@ async def open_engine(settings: Settings, **client_options: Any) -> Engine:
     EngineUnavailable when the URL is unusable or no server answers it in time.
     """
     global _current
+    use_text_index(settings.search_scope)
     client = build_client(settings, **client_options)
     database = client[settings.database]
     try:

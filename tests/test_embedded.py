@@ -27,12 +27,10 @@ from models.articles import NEWEST_CREATED, NEWEST_PUBLISHED
 from models.comments import NEWEST_COMMENTS
 from models.favorites import NEWEST_FAVORITED
 from service.analytics.queries import (
-    articles_overview_pipeline,
     author_stats_pipeline,
-    comments_overview_pipeline,
     day_labels,
+    overview_pipeline,
     tag_trends_pipeline,
-    users_overview_pipeline,
     week_labels,
     window_start,
 )
@@ -220,15 +218,13 @@ def pipelines(draw: st.DrawFn, data: dict[str, Any]) -> tuple[str, list[dict[str
                                     embedded=True)
         return "articles", search_pipeline(stages, offset=offset, limit=limit)
     since = window_start(45, NOW)
-    if kind == "tag_trends":
-        return "articles", tag_trends_pipeline(since, NOW, week_labels(since, NOW))
+    if kind == "tag_trends":  # on rollups, which these data do not hold: read as empty
+        return "tag_days", tag_trends_pipeline(
+            since.strftime("%Y-%m-%d"), NOW.strftime("%Y-%m-%d"), week_labels(since, NOW))
     if kind == "author_stats":
         return "articles", author_stats_pipeline(user, NOW)
-    builder = draw(st.sampled_from([users_overview_pipeline, articles_overview_pipeline,
-                                    comments_overview_pipeline]))
-    collection = {users_overview_pipeline: "users", articles_overview_pipeline: "articles",
-                  comments_overview_pipeline: "comments"}[builder]
-    return collection, builder(since, NOW, day_labels(since, NOW))
+    days = day_labels(since, NOW)
+    return "daily_stats", overview_pipeline(days[0], days[-1])
 
 
 async def loaded(data: dict[str, list[dict[str, Any]]]) -> Any:

@@ -1,5 +1,7 @@
 """The feed: articles by the authors the viewer follows, newest first."""
 
+from models import User
+from service.db import collection
 from tests.factories import create_article, favorite, follow, register
 
 
@@ -67,3 +69,56 @@ async def test_feed_rejects_bad_pagination(client):
     response = await client.get("/api/articles/feed", params={"limit": 1000}, headers=reader.headers)
     assert response.status_code == 422
     assert "limit" in response.json()["errors"]
+
+
+async def test_feed_count_is_kept_per_reader_and_follow_version_and_a_follow_counts_afresh(client):
+    # Embedded engine: counting the operations of each request (tests/oplog.py).
+    from service.articles.counts import counts
+    from tests import oplog
+
+    reader, jake, anna = [await register(client) for _ in range(3)]
+    await create_article(client, jake)
+    await create_article(client, anna)
+    await follow(client, reader, jake.username)
+    first = (await client.get("/api/articles/feed", headers=reader.headers)).json()
+    assert first["articlesCount"] == 1
+    with oplog.recording() as log:
+        again = (await client.get("/api/articles/feed", headers=reader.headers)).json()
+    assert again["articlesCount"] == 1
+    assert ("articles", "count_documents") not in log.operations  # kept
+    keys = [key for key in counts()._counts if key.startswith("feed of ")]
+    assert len(keys) == 1
+    jake_id = (await collection(User).find_one({"username": jake.username}))["_id"]
+    assert str(jake_id) not in keys[0]  # the key names the reader, not whom they follow
+
+    await follow(client, reader, anna.username)
+    with oplog.recording() as log:
+        after = (await client.get("/api/articles/feed", headers=reader.headers)).json()
+    assert after["articlesCount"] == 2
+    assert ("articles", "count_documents") in log.operations
+    assert [key for key in counts()._counts if key.startswith("feed of ")] != keys
+
+    unfollowed = await client.delete(f"/api/profiles/{anna.username}/follow",
+                                      headers=reader.headers)
+    assert unfollowed.status_code == 200
+    assert (await client.get("/api/articles/feed", headers=reader.headers)).json()[
+        "articlesCount"] == 1
+
+
+async def test_feed_reads_from_the_most_recently_followed_authors_up_to_the_cap(client, monkeypatch):
+    from service.profiles import queries as profiles
+    from tests import oplog
+
+    monkeypatch.setattr(profiles, "FEED_AUTHORS_CAP", 2)
+    monkeypatch.setattr(profiles.followee_ids, "__defaults__", (2,))
+    reader, *authors = [await register(client) for _ in range(4)]
+    for author in authors:
+        await create_article(client, author)
+        await follow(client, reader, author.username)
+    with oplog.recording() as log:
+        body = (await client.get("/api/articles/feed", headers=reader.headers)).json()
+    assert sorted(a["author"]["username"] for a in body["articles"]) == sorted(
+        a.username for a in authors[1:])
+    [count] = [op for op in log.details if op.name == "count_documents"]
+    selector = count.filter if count.filter is not None else count.pipeline[0]["$match"]
+    assert len(selector["author_id"]["$in"]) == 2

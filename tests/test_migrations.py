@@ -310,3 +310,28 @@ async def test_hidden_comment_counts_are_counted_in_and_recount_makes_them_exact
     assert found.checked == 3 and found.fixed == [(slugs[1], 5, 0)]
     assert (await recount_hidden(app.state.engine, ignore)).fixed == []
     assert await m0005.down(database, ignore) == 3
+
+
+async def test_analytics_rollups_are_built_from_the_data_and_down_removes_them(app, client):
+    from scripts.migrations import m0007_analytics_rollups as m0007
+    from tests.factories import add_comment, create_article, favorite
+
+    jake, ann = await register(client), await register(client)
+    article = await create_article(client, jake, tagList=["python", "web"])
+    await favorite(client, ann, article["slug"])
+    await add_comment(client, ann, article["slug"])
+    database = app.state.engine.database
+    kept = await database.daily_stats.find({}).to_list(None)
+    kept_tags = await database.tag_days.find({}, {"_id": 0, "rebuilt": 0}).sort("tag").to_list(None)
+    # As before the rollups existed: none at all.
+    assert await m0007.down(database, ignore) == 3
+    assert await database.daily_stats.count_documents({}) == 0
+    assert await m0007.up(database, ignore) == 1  # one day holds data
+    assert await database.daily_stats.find({}).to_list(None) == [
+        {**kept[0], "schema_version": 1}]
+    assert await database.tag_days.find({}, {"_id": 0, "rebuilt": 0}).sort("tag").to_list(
+        None) == [{**tag, "schema_version": 1} for tag in kept_tags]
+    assert await m0007.up(database, ignore) == 1  # idempotent
+    response = await client.get("/api/analytics/tags", params={"days": 7})
+    assert [(t["tag"], t["favorites"]) for t in response.json()["tags"]] == [
+        ("python", 1), ("web", 1)]

@@ -7,12 +7,10 @@ from bson import ObjectId
 from mongomock_motor import AsyncMongoMockClient
 
 from service.analytics.queries import (
-    articles_overview_pipeline,
     author_stats_pipeline,
-    comments_overview_pipeline,
     day_labels,
+    overview_pipeline,
     tag_trends_pipeline,
-    users_overview_pipeline,
     week_labels,
     window_start,
 )
@@ -28,6 +26,7 @@ from service.articles.queries import (
 from service.comments.queries import comment_pipeline, comments_page_pipeline, visible_comments
 from service.db import text_search_stages
 from service.profiles.queries import author_stages
+from service.rollups import article_moves, day_articles_pipeline, day_tags_pipeline, favorite_moves
 from service.search.queries import search_pipeline
 from service.tags.queries import live_tags_pipeline
 
@@ -78,11 +77,11 @@ ALL_PIPELINES = {
     "search_embedded": search_pipeline(
         text_search_stages("q", visible_at(NOW), embedded=True), offset=0, limit=20
     ),
-    "tag_trends": tag_trends_pipeline(SINCE, NOW, ["2026-W01", "2026-W02", "2026-W03"]),
+    "tag_trends": tag_trends_pipeline("2026-01-01", "2026-01-15", ["2026-W01", "2026-W02"]),
     "author_stats": author_stats_pipeline(ObjectId(), NOW),
-    "users_overview": users_overview_pipeline(SINCE, NOW, ["2026-01-14", "2026-01-15"]),
-    "articles_overview": articles_overview_pipeline(SINCE, NOW, ["2026-01-14", "2026-01-15"]),
-    "comments_overview": comments_overview_pipeline(SINCE, NOW, ["2026-01-14", "2026-01-15"]),
+    "overview": overview_pipeline("2026-01-14", "2026-01-15"),
+    "day_articles": day_articles_pipeline("2026-01-15"),
+    "day_tags": day_tags_pipeline("2026-01-15"),
 }
 
 
@@ -253,26 +252,30 @@ def test_windows_start_at_midnight_and_list_every_day_and_iso_week():
     assert window_start(1, NOW) == datetime(2026, 1, 15, tzinfo=UTC)
 
 
-def test_tag_trends_pipeline_filters_live_articles_in_the_window_and_ranks_them():
-    pipeline = tag_trends_pipeline(SINCE, NOW, ["2026-W01"])
-    assert pipeline[0] == {"$match": {"created_at": {"$gte": SINCE, "$lte": NOW},
-                                      "published_at": {"$lte": NOW}}}
+def test_tag_trends_read_the_windows_rollups_and_push_one_entry_per_week_not_per_article():
+    pipeline = tag_trends_pipeline("2026-01-01", "2026-01-15", ["2026-W01"])
+    assert pipeline[0] == {"$match": {"day": {"$gte": "2026-01-01", "$lte": "2026-01-15"}}}
+    # The first group makes one row per tag and week, so the per-tag `$push` is bounded by weeks.
+    assert pipeline[1]["$group"]["_id"] == {"tag": "$tag", "week": "$week"}
+    assert pipeline[2]["$group"]["weeks"] == {"$push": {"week": "$_id.week", "articles": "$articles"}}
     assert {"$sort": {"articles": -1, "favorites": -1, "_id": 1}} in pipeline
     assert {"$limit": 50} in pipeline
 
 
 async def test_tag_trends_pipeline_results_on_the_embedded_engine():
     db = AsyncMongoMockClient()["trends"]
-    day = lambda d: datetime(2026, 1, d, tzinfo=UTC)  # noqa: E731
-    await db.articles.insert_many([
-        {"tag_list": ["a", "b"], "favorites_count": 2, "created_at": day(2), "published_at": day(2)},
-        {"tag_list": ["a"], "favorites_count": 1, "created_at": day(14), "published_at": day(14)},
-        {"tag_list": ["b"], "favorites_count": 5, "created_at": day(14), "published_at": None},
-        {"tag_list": ["c"], "favorites_count": 9, "created_at": datetime(2025, 12, 1, tzinfo=UTC),
-         "published_at": day(2)},
+    await db.tag_days.insert_many([
+        {"day": "2026-01-02", "week": "2026-W01", "tag": "a", "articles": 1, "favorites": 2},
+        {"day": "2026-01-02", "week": "2026-W01", "tag": "b", "articles": 1, "favorites": 2},
+        {"day": "2026-01-03", "week": "2026-W01", "tag": "a", "articles": 0, "favorites": 0},
+        {"day": "2026-01-14", "week": "2026-W03", "tag": "a", "articles": 1, "favorites": 1},
+        {"day": "2026-01-14", "week": "2026-W03", "tag": "gone", "articles": 0, "favorites": 0},
+        {"day": "2025-12-01", "week": "2025-W49", "tag": "c", "articles": 1, "favorites": 9},
     ])
     weeks = week_labels(SINCE, NOW)
-    result = await db.articles.aggregate(tag_trends_pipeline(SINCE, NOW, weeks)).to_list(None)
+    result = await db.tag_days.aggregate(
+        tag_trends_pipeline("2026-01-01", "2026-01-15", weeks)
+    ).to_list(None)
     assert weeks == ["2026-W01", "2026-W02", "2026-W03"]
     assert result == [
         {"tag": "a", "articles": 2, "favorites": 3, "weekly": [
@@ -284,15 +287,37 @@ async def test_tag_trends_pipeline_results_on_the_embedded_engine():
     ]
 
 
-async def test_overview_series_has_every_day_with_zeros():
+async def test_overview_pipeline_totals_every_day_to_today_and_lists_the_windows_days():
     db = AsyncMongoMockClient()["overview"]
-    await db.users.insert_many([
-        {"created_at": datetime(2026, 1, 15, 1, tzinfo=UTC)},
-        {"created_at": datetime(2026, 1, 15, 2, tzinfo=UTC)},
-        {"created_at": datetime(2025, 6, 1, tzinfo=UTC)},
+    await db.daily_stats.insert_many([
+        {"_id": "2025-06-01", "articles": 3, "favorites": 4, "comments_held": 1, "users": 2},
+        {"_id": "2026-01-14", "articles": 1, "favorites": 0, "comments_held": 2, "users": 0},
+        {"_id": "2026-01-15", "articles": 2, "favorites": 1, "comments_held": 0, "users": 5},
+        {"_id": "2099-01-01", "articles": 7, "favorites": 9, "comments_held": 9, "users": 0},
     ])
-    labels = ["2026-01-13", "2026-01-14", "2026-01-15"]
-    [result] = await db.users.aggregate(
-        users_overview_pipeline(datetime(2026, 1, 13, tzinfo=UTC), NOW, labels)
+    [result] = await db.daily_stats.aggregate(
+        overview_pipeline("2026-01-13", "2026-01-15")
     ).to_list(None)
-    assert result == {"total": [{"n": 3}], "daily": [{"series": [0, 0, 2]}]}
+    assert result["total"] == [{"_id": None, "articles": 6, "favorites": 5, "comments": 3}]
+    assert [day["_id"] for day in result["daily"]] == ["2026-01-14", "2026-01-15"]
+
+
+def test_an_article_moves_out_of_its_old_day_and_tags_and_into_its_new_ones():
+    before = {"published_at": datetime(2026, 1, 14, 23, tzinfo=UTC), "tag_list": ["a", "b"],
+              "favorites_count": 2, "comments_count": 1}
+    after = {**before, "published_at": datetime(2026, 1, 15, 1, tzinfo=UTC), "tag_list": ["b"]}
+    daily, tags = article_moves(before, after)
+    assert daily == {"2026-01-14": {"articles": -1, "favorites": -2, "comments_held": -1},
+                     "2026-01-15": {"articles": 1, "favorites": 2, "comments_held": 1}}
+    assert tags == {("2026-01-14", "a"): {"articles": -1, "favorites": -2},
+                    ("2026-01-14", "b"): {"articles": -1, "favorites": -2},
+                    ("2026-01-15", "b"): {"articles": 1, "favorites": 2}}
+    # A body-only edit moves nothing; hiding (published_at null) takes the whole share out.
+    assert article_moves(before, {**before, "body": "x"}) == ({}, {})
+    assert article_moves(before, {**before, "published_at": None})[0] == {
+        "2026-01-14": {"articles": -1, "favorites": -2, "comments_held": -1}}
+    # A favorite moves its tags of the article's day, in one update_many.
+    assert favorite_moves(before, -1) == (
+        {"_id": {"$in": ["2026-01-14/a", "2026-01-14/b"]}}, {"$inc": {"favorites": -1}})
+    assert favorite_moves({**before, "published_at": None}, 1) == ({}, {})
+    assert favorite_moves({**before, "tag_list": []}, 1) == ({}, {})

@@ -13,10 +13,9 @@ from models.articles import NEWEST_PUBLISHED
 from models.common import utc_now
 from models.favorites import NEWEST_FAVORITED
 from service.analytics.queries import (
-    articles_overview_pipeline,
     author_stats_pipeline,
+    overview_pipeline,
     tag_trends_pipeline,
-    users_overview_pipeline,
     window_start,
 )
 from service.articles.queries import (
@@ -29,6 +28,7 @@ from service.articles.queries import (
 from service.comments.queries import comments_page_pipeline, visible_comments
 from service.cursors import after_condition, keyset_cursor
 from service.db import text_search_stages
+from service.rollups import day_articles_pipeline, day_tags_pipeline
 from service.search.queries import search_pipeline
 from service.tags.counting import due_filter
 from service.tags.queries import live_tags_pipeline
@@ -71,15 +71,16 @@ async def test_every_api_query_is_served_by_an_index(app, client):
         "meta": article_page_pipeline({"meta.series": {"$in": ["x"]}, **live}, **page),
         "slug": article_by_slug_pipeline(article["slug"]),
         "search": search_pipeline(text_search_stages("dragons", live, embedded=False), **page),
-        "tag_trends": tag_trends_pipeline(since, now, []),
         "author_stats": author_stats_pipeline(author_id, now),
-        "articles_overview": articles_overview_pipeline(since, now, []),
+        "rollup_day": day_articles_pipeline(now.strftime("%Y-%m-%d")),
+        "rollup_day_tags": day_tags_pipeline(now.strftime("%Y-%m-%d")),
     }
     for name, pipeline in aggregates.items():
         plan = await explain(db, {"aggregate": "articles", "pipeline": pipeline, "cursor": {}})
         assert_index_served(plan), name
     for collection, pipeline in [
-        ("users", users_overview_pipeline(since, now, [])),
+        ("tag_days", tag_trends_pipeline(since.strftime("%Y-%m-%d"), now.strftime("%Y-%m-%d"), [])),
+        ("daily_stats", overview_pipeline(since.strftime("%Y-%m-%d"), now.strftime("%Y-%m-%d"))),
         ("favorites", favorites_page_pipeline(reader_id, None, **page)),
         ("favorites", favorites_page_pipeline(
             reader_id, {"tag_list": "dragons", **live}, **page, scan_cap=FAVORITES_FILTER_CAP)),
@@ -97,6 +98,7 @@ async def test_every_api_query_is_served_by_an_index(app, client):
         ("users", {"email": "x@example.com"}),
         ("users", {"_id": reader_id}),
         ("follows", {"follower_id": reader_id}),
+        ("daily_stats", {"_id": {"$gte": "2026-01-01"}}),
         ("follows", {"followee_id": author_id}),
         ("follows", {"follower_id": reader_id, "followee_id": {"$in": [author_id, ObjectId()]}}),
         ("favorites", {"user_id": reader_id, "article_id": {"$in": [article_id]}}),

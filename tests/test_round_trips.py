@@ -153,7 +153,8 @@ async def test_each_analytics_answer_is_a_fixed_number_of_pipelines(client, popu
     author = f"/api/analytics/authors/{authors[0].username}"
     # the author, a follower count, the stats pipeline (comments come from each article's counter)
     assert await operations_for(client, author, {}) == 3
-    assert await operations_for(client, "/api/analytics/overview", {"days": 90}) == 3
+    # the daily rollups, and the number of accounts from collection metadata
+    assert await operations_for(client, "/api/analytics/overview", {"days": 90}) == 2
 
 
 async def test_private_lists_stay_within_the_authenticated_budget(client, populated):
@@ -172,7 +173,9 @@ async def write_operations(client, method: str, url: str, headers) -> int:
     return len(log)
 
 
-async def test_favorites_and_follows_take_at_most_four_round_trips(client, populated):
+async def test_favorites_and_follows_take_at_most_six_round_trips(client, populated):
+    # Four for the write; then a favorite moves the analytics rollups (its article's day and
+    # tags, two writes sent together), a follow the reader's follow version (one).
     reader, authors = populated
     slug = (await client.get("/api/articles", params={"author": authors[1].username,
                                                        "limit": 1})).json()["articles"][0]["slug"]
@@ -182,4 +185,4 @@ async def test_favorites_and_follows_take_at_most_four_round_trips(client, popul
     for method, url in (("DELETE", favorite_url), ("POST", favorite_url),
                         ("POST", favorite_url), ("DELETE", favorite_url),
                         ("DELETE", follow_url), ("POST", follow_url), ("POST", follow_url)):
-        assert await write_operations(client, method, url, reader.headers) <= 4, (method, url)
+        assert await write_operations(client, method, url, reader.headers) <= 6, (method, url)

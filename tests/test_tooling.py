@@ -251,7 +251,8 @@ def test_cli_seed_migrate_and_db_commands_run_on_the_embedded_engine(tmp_path):
     schema = json.loads(runner.invoke(cli, ["db", "schema"]).output)
     assert set(schema) == {"users", "follows", "articles", "favorites", "comments", "counters",
                            "migrations", "article_revisions", "reports", "moderation_log",
-                           "report_sweeps", "tags"}
+                           "report_sweeps", "tags",
+                           "daily_stats", "tag_days"}
 
 
 async def test_serve_load_starts_the_embedded_engine_from_an_export(app, tmp_path):
@@ -424,6 +425,25 @@ async def test_recount_fixes_comment_counters_and_backfills_missing_ones(app, cl
                                           (missing["slug"], "comments_count", 0, 2)])
     stored = {a["slug"]: a["comments_count"] async for a in collection(Article).find({})}
     assert stored == {drifted["slug"]: 1, missing["slug"]: 2}
+
+
+async def test_recount_rebuilds_drifted_analytics_rollups(app, client):
+    from scripts.dbtools import recount_rollups
+    from tests.factories import create_article, favorite, register
+
+    jake, ann = await register(client), await register(client)
+    article = await create_article(client, jake, tagList=["python"])
+    await favorite(client, ann, article["slug"])
+    database = app.state.engine.database
+    # Drift as a lost `$inc` or a bulk deletion leaves it: wrong counts, and a tag of nothing.
+    await database.daily_stats.update_many({}, {"$inc": {"comments": 5, "articles": -1}})
+    await database.tag_days.insert_one({"_id": "2026-01-01/gone", "day": "2026-01-01",
+                                        "week": "2026-W01", "tag": "gone", "articles": 3,
+                                        "favorites": 0})
+    assert await recount_rollups(app.state.engine, lambda n: None) == 2  # 2026-01-01 and today
+    [today] = await database.daily_stats.find({"articles": {"$ne": 0}}).to_list(None)
+    assert (today["articles"], today["comments"], today["users"]) == (1, 0, 2)
+    assert [(t["tag"], t["favorites"]) async for t in database.tag_days.find({})] == [("python", 1)]
 
 
 def test_cli_recount_runs_on_the_embedded_engine():

@@ -1,7 +1,12 @@
-"""Analytics over live articles: each figure comes from an aggregation built by a pure function.
+"""Analytics over live articles, read from the daily rollups (service/rollups.py): no request
+reads `articles`, `comments` or `users` beyond one author's own range (`/authors/...`) and two
+metadata counts.
 
-Drafts and scheduled articles never count. A window of `days` days ends now and starts at
-midnight UTC `days - 1` days before today, so `days=7` is today and the six days before it.
+A window of `days` days ends today and starts at midnight UTC `days - 1` days before today, so
+`days=7` is today and the six days before it. Windows come from a fixed set (TAG_WINDOWS,
+OVERVIEW_WINDOWS), so that each endpoint has a handful of cached answers, not one per number.
+Articles count on the UTC day of their `published_at`: a scheduled article counts from the
+start of its day.
 """
 
 import asyncio
@@ -10,18 +15,28 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
-from models import Article, Comment, Follow, User
+from models import Article, DailyStat, Follow, TagDay, User
 from models.common import utc_now
 from service.articles.counts import kept
 from service.articles.queries import visible_at
 from service.db import collection
-from service.errors import NotFound
+from service.errors import Invalid, NotFound
 
 DAY_FORMAT = "%Y-%m-%d"
-WEEK_FORMAT = "%G-W%V"  # ISO 8601 week, e.g. 2026-W03
 MONTH_FORMAT = "%Y-%m"
 TOP_TAGS = 50
 TOP_ARTICLES = 5
+# The windows each endpoint serves; any other `days` answers 422.
+TAG_WINDOWS = (1, 7, 30, 90, 365)
+OVERVIEW_WINDOWS = (1, 7, 30, 90)
+
+
+def check_window(days: int, windows: tuple[int, ...]) -> int:
+    """The window if it is one of `windows`; Invalid (422 naming `days`) otherwise."""
+    if days not in windows:
+        listed = ", ".join(str(n) for n in windows[:-1]) + f" or {windows[-1]}"
+        raise Invalid("days", f"must be one of {listed}")
+    return days
 
 
 # --- windows ---------------------------------------------------------------------------------
@@ -54,55 +69,34 @@ def _date_label(format_: str, field: str = "$created_at") -> dict[str, Any]:
     return {"$dateToString": {"format": format_, "date": field}}
 
 
-def _count_of(label: str, counts: str) -> dict[str, Any]:
+def _count_of(label: str, counts: str, key: str = "label", value: str = "count") -> dict[str, Any]:
     """The count recorded for one label in an array of {label, count}, or 0."""
-    matching = {"$filter": {"input": counts, "as": "c", "cond": {"$eq": ["$$c.label", label]}}}
-    return {"$ifNull": [{"$arrayElemAt": [{"$map": {"input": matching, "as": "m", "in": "$$m.count"}}, 0]}, 0]}
-
-
-def series_stages(labels: list[str], weight: Any = 1) -> list[dict[str, Any]]:
-    """Count documents per `label` (each counting `weight`: 1, or a field holding a count) and
-    lay the counts over every label, zeros included."""
-    return [
-        {"$group": {"_id": "$label", "count": {"$sum": weight}}},
-        {"$group": {"_id": None, "counts": {"$push": {"label": "$_id", "count": "$count"}}}},
-        {
-            "$project": {
-                "_id": 0,
-                "series": {
-                    "$map": {"input": labels, "as": "l", "in": _count_of("$$l", "$counts")}
-                },
-            }
-        },
-    ]
+    matching = {"$filter": {"input": counts, "as": "c", "cond": {"$eq": [f"$$c.{key}", label]}}}
+    return {"$ifNull": [
+        {"$arrayElemAt": [{"$map": {"input": matching, "as": "m", "in": f"$$m.{value}"}}, 0]}, 0
+    ]}
 
 
 # --- pipeline builders (pure) ----------------------------------------------------------------
 
 
-def daily_stages(since: datetime, days: list[str]) -> list[dict[str, Any]]:
-    """Documents created since the window's start, counted per UTC day, every day listed."""
+def tag_trends_pipeline(first: str, last: str, weeks: list[str]) -> list[dict[str, Any]]:
+    """Per tag, from `tag_days` (`day_tag_unique`): live articles published in the window, the
+    favorites they hold, and a weekly series. Each tag gathers one entry per ISO week (at most
+    53), never one per article."""
     return [
-        {"$match": {"created_at": {"$gte": since}}},
-        {"$project": {"label": _date_label(DAY_FORMAT)}},
-        *series_stages(days),
-    ]
-
-
-def tag_trends_pipeline(since: datetime, now: datetime, weeks: list[str]) -> list[dict[str, Any]]:
-    """Per tag: live articles created in the window, the favorites they hold, and a weekly series."""
-    return [
-        {"$match": {"created_at": {"$gte": since, "$lte": now}, **visible_at(now)}},
-        {"$project": {"tag_list": 1, "favorites_count": 1, "week": _date_label(WEEK_FORMAT)}},
-        {"$unwind": "$tag_list"},
+        {"$match": {"day": {"$gte": first, "$lte": last}}},
+        {"$group": {"_id": {"tag": "$tag", "week": "$week"},
+                    "articles": {"$sum": "$articles"}, "favorites": {"$sum": "$favorites"}}},
         {
             "$group": {
-                "_id": "$tag_list",
-                "articles": {"$sum": 1},
-                "favorites": {"$sum": "$favorites_count"},
-                "weeks": {"$push": "$week"},
+                "_id": "$_id.tag",
+                "articles": {"$sum": "$articles"},
+                "favorites": {"$sum": "$favorites"},
+                "weeks": {"$push": {"week": "$_id.week", "articles": "$articles"}},
             }
         },
+        {"$match": {"articles": {"$gt": 0}}},
         {"$sort": {"articles": -1, "favorites": -1, "_id": 1}},
         {"$limit": TOP_TAGS},
         {
@@ -115,18 +109,8 @@ def tag_trends_pipeline(since: datetime, now: datetime, weeks: list[str]) -> lis
                     "$map": {
                         "input": weeks,
                         "as": "w",
-                        "in": {
-                            "week": "$$w",
-                            "articles": {
-                                "$size": {
-                                    "$filter": {
-                                        "input": "$weeks",
-                                        "as": "x",
-                                        "cond": {"$eq": ["$$x", "$$w"]},
-                                    }
-                                }
-                            },
-                        },
+                        "in": {"week": "$$w",
+                               "articles": _count_of("$$w", "$weeks", "week", "articles")},
                     }
                 },
             }
@@ -176,70 +160,21 @@ def author_stats_pipeline(author_id: PydanticObjectId, now: datetime) -> list[di
     ]
 
 
-def users_overview_pipeline(since: datetime, now: datetime, days: list[str]) -> list[dict[str, Any]]:
-    """All users, and sign-ups per day of the window."""
+def overview_pipeline(first: str, last: str) -> list[dict[str, Any]]:
+    """From `daily_stats` (by `_id`, the day): all-time live articles and the favorites and
+    comments they hold, and the window's days. One document per day, so this reads a few thousand small documents at
+    most (ten years), whatever the data."""
     return [
-        {"$match": {"created_at": {"$lte": now}}},
+        {"$match": {"_id": {"$lte": last}}},
         {
             "$facet": {
-                "total": [{"$count": "n"}],
-                "daily": daily_stages(since, days),
-            }
-        },
-    ]
-
-
-def articles_overview_pipeline(
-    since: datetime, now: datetime, days: list[str]
-) -> list[dict[str, Any]]:
-    """All live articles and the favorites they hold, and live articles created per day."""
-    return [
-        {"$match": visible_at(now)},
-        {
-            "$facet": {
-                "total": [
-                    {
-                        "$group": {
-                            "_id": None,
-                            "n": {"$sum": 1},
-                            "favorites": {"$sum": "$favorites_count"},
-                        }
-                    }
+                "total": [{"$group": {"_id": None, "articles": {"$sum": "$articles"},
+                                      "favorites": {"$sum": "$favorites"},
+                                      "comments": {"$sum": "$comments_held"}}}],
+                "daily": [
+                    {"$match": {"_id": {"$gte": first}}},
+                    {"$project": {"articles": 1, "comments": 1, "users": 1}},
                 ],
-                "daily": daily_stages(since, days),
-            }
-        },
-    ]
-
-
-def comments_overview_pipeline(
-    since: datetime, now: datetime, days: list[str]
-) -> list[dict[str, Any]]:
-    """All comments on live articles, and those written per day of the window.
-
-    Comments are first counted per article and day, so the join to `articles` (to leave out
-    drafts) runs once per group, not once per comment.
-    """
-    return [
-        {"$match": {"created_at": {"$lte": now}}},
-        {"$project": {"article_id": 1, "label": _date_label(DAY_FORMAT)}},
-        {"$group": {"_id": {"article_id": "$article_id", "label": "$label"}, "n": {"$sum": 1}}},
-        {
-            "$lookup": {
-                "from": "articles",
-                "localField": "_id.article_id",
-                "foreignField": "_id",
-                "as": "article",
-            }
-        },
-        {"$unwind": "$article"},
-        {"$match": {"article.published_at": {"$lte": now}}},
-        {"$project": {"_id": 0, "label": "$_id.label", "n": 1}},
-        {
-            "$facet": {
-                "total": [{"$group": {"_id": None, "n": {"$sum": "$n"}}}],
-                # Day labels sort as text, so the window is a string range.
-                "daily": [{"$match": {"label": {"$gte": days[0]}}}, *series_stages(days, "$n")],
             }
         },
     ]
@@ -254,18 +189,12 @@ async def _one(model: type, pipeline: list[dict[str, Any]]) -> dict[str, Any]:
     return found[0] if found else {}
 
 
-def _series(facet: dict[str, Any], size: int) -> list[int]:
-    """The counts of a `series_stages` result; all zeros when the window is empty."""
-    daily = facet.get("daily") or [{"series": [0] * size}]
-    return list(daily[0]["series"])
-
-
-# Each answer scans its whole window, so it is kept 10 s per process (`kept`): this process's
-# article writes clear it at once; comments, follows and sign-ups show within the 10 s.
+# Each answer is kept 10 s per process (`kept`) under one key per window: a handful of keys.
 
 
 async def tag_trends(days: int) -> list[dict[str, Any]]:
     """The top tags of the window with their weekly series, kept 10 s."""
+    check_window(days, TAG_WINDOWS)
     return await kept(f"analytics:tags:{days}", lambda: _tag_trends(days))
 
 
@@ -276,14 +205,17 @@ async def author_stats(username: str) -> dict[str, Any]:
 
 async def overview(days: int) -> dict[str, Any]:
     """Totals and a per-day series for the window, kept 10 s."""
+    check_window(days, OVERVIEW_WINDOWS)
     return await kept(f"analytics:overview:{days}", lambda: _overview(days))
 
 
 async def _tag_trends(days: int) -> list[dict[str, Any]]:
     now = utc_now()
     since = window_start(days, now)
-    pipeline = tag_trends_pipeline(since, now, week_labels(since, now))
-    return await collection(Article).aggregate(pipeline).to_list(None)
+    pipeline = tag_trends_pipeline(
+        since.strftime(DAY_FORMAT), now.strftime(DAY_FORMAT), week_labels(since, now)
+    )
+    return await collection(TagDay).aggregate(pipeline).to_list(None)
 
 
 async def _author_stats(username: str) -> dict[str, Any]:
@@ -307,32 +239,30 @@ async def _author_stats(username: str) -> dict[str, Any]:
 
 
 async def _overview(days: int) -> dict[str, Any]:
-    """One pipeline per collection, run together."""
+    """The rollups' days, and the number of accounts (collection metadata), together."""
     now = utc_now()
-    since = window_start(days, now)
-    labels = day_labels(since, now)
-    users, articles, comments = await asyncio.gather(
-        _one(User, users_overview_pipeline(since, now, labels)),
-        _one(Article, articles_overview_pipeline(since, now, labels)),
-        _one(Comment, comments_overview_pipeline(since, now, labels)),
+    labels = day_labels(window_start(days, now), now)
+    rollup, users = await asyncio.gather(
+        _one(DailyStat, overview_pipeline(labels[0], labels[-1])),
+        collection(User).estimated_document_count(),
     )
-    article_totals = (articles.get("total") or [{"n": 0, "favorites": 0}])[0]
-    per_day = zip(
-        labels,
-        _series(articles, len(labels)),
-        _series(comments, len(labels)),
-        _series(users, len(labels)),
-        strict=True,
-    )
+    totals = (rollup.get("total") or [{"articles": 0, "favorites": 0, "comments": 0}])[0]
+    per_day = {day["_id"]: day for day in rollup.get("daily", [])}
+    empty: dict[str, int] = {}
     return {
         "totals": {
-            "users": (users.get("total") or [{"n": 0}])[0]["n"],
-            "articles": article_totals["n"],
-            "comments": (comments.get("total") or [{"n": 0}])[0]["n"],
-            "favorites": article_totals["favorites"],
+            "users": users,
+            "articles": totals["articles"],
+            "comments": totals["comments"],
+            "favorites": totals["favorites"],
         },
         "daily": [
-            {"date": date, "articles": a, "comments": c, "users": u}
-            for date, a, c, u in per_day
+            {
+                "date": date,
+                "articles": per_day.get(date, empty).get("articles", 0),
+                "comments": per_day.get(date, empty).get("comments", 0),
+                "users": per_day.get(date, empty).get("users", 0),
+            }
+            for date in labels
         ],
     }

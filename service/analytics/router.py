@@ -16,16 +16,23 @@ router = APIRouter(
     prefix="/analytics", tags=["Analytics"], responses=error_responses(404, 422)
 )
 
-WINDOW = "days ending today (UTC), today included"
+WINDOW = (
+    "days ending today (UTC), today included: one of {windows}; any other number answers 422 "
+    "(each window is read from daily rollups, and cached per window)"
+)
 
 
 @router.get(
     "/tags", name="analytics:tags", response_model=TagTrendsResponse, summary="Tag trends"
 )
 async def tag_trends(
-    days: Annotated[int, Query(ge=1, le=365, description=WINDOW)] = 30,
+    days: Annotated[
+        int, Query(description=WINDOW.format(windows="1, 7, 30, 90, 365"),
+                   json_schema_extra={"enum": list(queries.TAG_WINDOWS)})
+    ] = 30,
 ) -> TagTrendsResponse:
-    """The top 50 tags of live articles created in the window, with an ISO-weekly series."""
+    """The top 50 tags of live articles published in the window (by UTC day), with an ISO-weekly
+    series; from the daily rollups, so it never scans articles."""
     return TagTrendsResponse.model_validate({"tags": await queries.tag_trends(days)})
 
 
@@ -44,7 +51,11 @@ async def author_stats(username: str) -> AuthorStatsResponse:
     "/overview", name="analytics:overview", response_model=OverviewResponse, summary="Overview"
 )
 async def overview(
-    days: Annotated[int, Query(ge=1, le=90, description=WINDOW)] = 7,
+    days: Annotated[
+        int, Query(description=WINDOW.format(windows="1, 7, 30, 90"),
+                   json_schema_extra={"enum": list(queries.OVERVIEW_WINDOWS)})
+    ] = 7,
 ) -> OverviewResponse:
-    """All-time totals, and per day of the window: live articles, comments and sign-ups."""
+    """All-time totals, and per day of the window: live articles published, comments written and
+    accounts created that day (those that still exist); from the daily rollups."""
     return OverviewResponse.model_validate(await queries.overview(days))

@@ -32,11 +32,13 @@ from datetime import datetime
 from typing import Any
 
 from beanie import PydanticObjectId
+from pymongo import ReturnDocument
 
 from models import Article, ArticleRevision, Comment, Favorite, Report
 from service.articles.counts import counts
 from service.articles.queries import favorites_key, stale
 from service.db import atomically, collection, take_lease
+from service.rollups import move_article
 from service.tags.counting import uncount
 from service.versions import at_version
 
@@ -48,6 +50,8 @@ BATCH_SIZE = 50
 CLAIM_SECONDS = 60
 # Batches the DELETE request itself sweeps before it leaves the rest to the background loop.
 INLINE_BATCHES = 4
+# What the analytics rollups need of the article as it was before the mark.
+ROLLUP_FIELDS = {"published_at": 1, "tag_list": 1, "favorites_count": 1, "comments_count": 1}
 DELETED = "deleted"
 
 
@@ -83,21 +87,26 @@ async def mark(article: dict[str, Any], *, if_version: bool = False) -> bool:
         **(at_version(article) if if_version else {}),
     }
 
-    async def write(session: Any) -> bool:
-        marked = await collection(Article).update_one(selector, marking(article), session=session)
-        if marked.modified_count == 0:
-            return False
+    async def write(session: Any) -> dict[str, Any] | None:
+        before = await collection(Article).find_one_and_update(
+            selector, marking(article), projection=ROLLUP_FIELDS,
+            return_document=ReturnDocument.BEFORE, session=session,
+        )
+        if before is None:
+            return None
         # Its instant is gone (null), so the scheduled-tags sweep can never count it again.
         await uncount(article["_id"], session)
-        return True
+        return before
 
-    if not await atomically(write):
+    before = await atomically(write)
+    if before is None:
         if if_version and await collection(Article).find_one(
             {"_id": article["_id"], "status": {"$ne": DELETED}}, {"_id": 1}
         ):
             raise stale()
         return False
     await counts().clear()  # lists and totals drop it at once
+    await move_article(before, None)  # and analytics, after the commit (service/rollups.py)
     return True
 
 

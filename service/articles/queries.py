@@ -38,6 +38,7 @@ from service.errors import (
 )
 from service.profiles.queries import author_stages, followed_among, public_author
 from service.revisions.queries import record_revision, revision_document
+from service.rollups import move_article, move_favorites
 from service.tags.counting import move_tags, recounting, schedule
 from service.users.queries import Viewer, current_username, is_current, viewer_account
 from service.users.roles import MODERATING_ROLES
@@ -71,8 +72,10 @@ LIST_FIELDS = {
     "version": 1,
     "moderation": 1,
 }
-# `tags_counted` rides along so that a write knows what it moves in the tag counts.
-FULL_FIELDS = {**LIST_FIELDS, "body": 1, "body_html": 1, "edited_by": 1, "tags_counted": 1}
+# `tags_counted` rides along so that a write knows what it moves in the tag counts, and
+# `comments_count` for the analytics rollups (an article's share moves with it).
+FULL_FIELDS = {**LIST_FIELDS, "body": 1, "body_html": 1, "edited_by": 1, "tags_counted": 1,
+               "comments_count": 1}
 # An article read by slug also carries its comment counters: a page of its comments takes its
 # total from them instead of counting.
 BY_SLUG_FIELDS = {**FULL_FIELDS, "comments_count": 1, "hidden_comments_count": 1}
@@ -232,6 +235,8 @@ class ArticleQuery:
     sort: Sort = field(default_factory=lambda: list(NEWEST_PUBLISHED))
     favorites_of: PydanticObjectId | None = None
     narrowed: bool = False
+    # The count cache's key, when the filter itself would make a poor one (the feed's).
+    key: str | None = None
 
 
 def status_condition(status: str, now: datetime) -> tuple[dict[str, Any], Sort]:
@@ -273,11 +278,21 @@ async def resolve_filters(filters: ArticleFilters, viewer: Viewer | None) -> Art
     return ArticleQuery(match, list(NEWEST_FAVORITED), owners[filters.favorited], narrowed)
 
 
-def feed_query(author_ids: list[PydanticObjectId]) -> ArticleQuery:
+def feed_key(user_id: PydanticObjectId, follows_version: int) -> str:
+    """The feed count's key: the reader and their follow version, never the follow list."""
+    return f"feed of {user_id} at {follows_version}"
+
+
+def feed_query(
+    author_ids: list[PydanticObjectId], user_id: PydanticObjectId, follows_version: int
+) -> ArticleQuery:
     """Live articles by these authors, newest first; nothing when following nobody."""
     if not author_ids:
         return ArticleQuery(None)
-    return ArticleQuery({"author_id": {"$in": author_ids}, **visible_at(utc_now())})
+    return ArticleQuery(
+        {"author_id": {"$in": author_ids}, **visible_at(utc_now())},
+        key=feed_key(user_id, follows_version),
+    )
 
 
 async def favorited_among(
@@ -356,7 +371,7 @@ async def article_page(
     pipeline = article_page_pipeline(
         query.match, offset=offset, limit=limit, sort=query.sort, after=after
     )
-    key = count_key(query.match)
+    key = query.key or count_key(query.match)
     known, since = await counts().lookup(key)
     if known is None and any(field.startswith("meta.") for field in query.match):
         known = await _meta_matches(query.match)
@@ -585,7 +600,9 @@ async def create_article(author: User, fields: dict[str, Any]) -> dict[str, Any]
     article = await with_unique_slug(fields["title"], insert)
     schedule().note(tags.scheduled)
     await counts().clear()
-    return with_author(article.model_dump(by_alias=False) | {"_id": article.id}, author)
+    stored = article.model_dump(by_alias=False) | {"_id": article.id}
+    await move_article(None, stored)
+    return with_author(stored, author)
 
 
 def stale() -> PreconditionFailed:
@@ -692,6 +709,7 @@ async def update_article(
         updated = await _replace_version(current, editor, changes)
         if updated is not None:
             await counts().clear()
+            await move_article(current, updated)
             return {**readable(updated), "author": article["author"]}
         try:
             fresh = await reread(article["_id"])
@@ -801,11 +819,13 @@ async def favorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
         )
 
     try:
-        return await atomically(write)
+        count = await atomically(write)
     except _AlreadyDone:
         return article["favorites_count"]  # already favorited: nothing moves
     finally:
         await counts().forget(favorites_key(user_id))
+    await move_favorites(article, +1)
+    return count
 
 
 async def unfavorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
@@ -835,8 +855,10 @@ async def unfavorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
         return found
 
     try:
-        return await atomically(write)
+        count = await atomically(write)
     except _AlreadyDone:
         return article["favorites_count"]
     finally:
         await counts().forget(favorites_key(user_id))
+    await move_favorites(article, -1)
+    return count

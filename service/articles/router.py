@@ -96,11 +96,14 @@ async def list_articles(
     summary="Get recent articles from users you follow",
 )
 async def feed(user: CurrentUser, page: Page) -> MultipleArticlesResponse:
-    """Newest articles by the authors the caller follows."""
-    authors = await followee_ids(user.id)  # type: ignore[arg-type]
+    """Newest articles by the authors the caller follows: the 200 most recently followed, when
+    they follow more."""
+    assert user.id is not None
+    authors = await followee_ids(user.id)
     return multiple(
         await queries.article_page(
-            queries.feed_query(authors), user.id, offset=page.offset, limit=page.limit,
+            queries.feed_query(authors, user.id, user.follows_version), user.id,
+            offset=page.offset, limit=page.limit,
             cursor=page.cursor, follows_every_author=True,
         )
     )

@@ -7,7 +7,6 @@ from the article's counters (`comments_count - hidden_comments_count`), never fr
 """
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +27,7 @@ from service.profiles.queries import (
     followed_among,
     public_author,
 )
+from service.rollups import move_comment
 from service.users.queries import Viewer, is_recently_current
 from service.versions import at_version, server_version_bump
 
@@ -206,7 +206,9 @@ async def visible_comment(
     return (await with_following(found, viewer_id))[0]
 
 
-async def add_comment(article_id: PydanticObjectId, author: User, body: str) -> dict[str, Any]:
+async def add_comment(
+    article_id: PydanticObjectId, author: User, body: str, *, published_at: Any = None
+) -> dict[str, Any]:
     """Store a comment under the next integer id of the `comments` sequence, and count it.
 
     The id comes from this process's reserved block (service/counters.py), not from one
@@ -232,6 +234,7 @@ async def add_comment(article_id: PydanticObjectId, author: User, body: str) -> 
         )
 
     await atomically(write)
+    await move_comment(published_at, now, +1)  # the article's `published_at`: analytics
     return {
         "_id": comment.id,
         "body": body,
@@ -251,7 +254,7 @@ async def comment_on_article(
     """
     comment = await collection(Comment).find_one(
         {**visible_comments(article_id, viewer_id), "_id": comment_id},
-        {"author_id": 1, "article_id": 1, "version": 1, "updated_at": 1},
+        {"author_id": 1, "article_id": 1, "version": 1, "updated_at": 1, "created_at": 1},
     )
     if comment is None:
         raise NotFound("comment", "not found")
@@ -267,16 +270,17 @@ async def delete_comment(comment: dict[str, Any]) -> None:
     aborts it, which takes the `$inc` back.
     """
 
-    async def write(session: Any) -> None:
+    async def write(session: Any) -> bool:
         if session is not None:
             await move_counter(comment["article_id"], "comments_count", -1, session)
         removed = await collection(Comment).find_one_and_delete(
-            {"_id": comment["_id"]}, projection={"moderation": 1}, session=session
+            {"_id": comment["_id"], "article_id": comment["article_id"]},
+            projection={"moderation": 1}, session=session,
         )
         if removed is None:
             if session is not None:
                 raise _AlreadyGone
-            return  # a concurrent delete already uncounted it
+            return False  # a concurrent delete already uncounted it
         deltas = {} if session is not None else {"comments_count": -1}
         if removed.get("moderation") is not None:
             deltas["hidden_comments_count"] = -1
@@ -284,9 +288,17 @@ async def delete_comment(comment: dict[str, Any]) -> None:
             await collection(Article).update_one(
                 {"_id": comment["article_id"]}, {"$inc": deltas}, session=session
             )
+        return True
 
-    with contextlib.suppress(_AlreadyGone):
-        await atomically(write)
+    try:
+        deleted = await atomically(write)
+    except _AlreadyGone:
+        return
+    if deleted and comment.get("created_at") is not None:
+        article = await collection(Article).find_one(
+            {"_id": comment["article_id"]}, {"published_at": 1}
+        )
+        await move_comment(article and article.get("published_at"), comment["created_at"], -1)
 
 
 class _AlreadyGone(Exception):
@@ -311,8 +323,11 @@ async def update_comment(
     PreconditionFailed and nothing is written.
     """
     changes = {"body": body, "updated_at": utc_now_after(comment.get("updated_at"))}
+    # `article_id` rides along in every single-comment write: it leads comments' shard key, so
+    # on a sharded cluster each one goes to one shard (docs/scaling.md).
     updated = await collection(Comment).find_one_and_update(
-        {"_id": comment["_id"], **(at_version(comment) if if_version else {})},
+        {"_id": comment["_id"], "article_id": comment["article_id"],
+         **(at_version(comment) if if_version else {})},
         server_version_bump(changes),
         projection=dict(COMMENT_FIELDS),  # a copy: the embedded engine adds `_id` to it in place
         return_document=ReturnDocument.AFTER,

@@ -62,7 +62,9 @@ async def create_comment(
     body: NewCommentRequest, user: WritingUser, article: ArticleBySlug
 ) -> SingleCommentResponse:
     """Comment on an article (201, as RealWorld 2.0 says)."""
-    comment = await queries.add_comment(article["_id"], user, body.comment.body)
+    comment = await queries.add_comment(
+        article["_id"], user, body.comment.body, published_at=article.get("published_at")
+    )
     return SingleCommentResponse(comment=CommentOut.from_doc(comment))
 
 

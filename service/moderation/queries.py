@@ -41,6 +41,7 @@ from service.moderation.sweeps import (
     target_filter,
 )
 from service.profiles.queries import usernames_of
+from service.rollups import move_article
 from service.tags.counting import move_tags, recounting, schedule
 from service.users.queries import end_every_session
 from service.users.roles import is_admin
@@ -325,6 +326,7 @@ async def _versioned_article_write(
         updated = await _moderated_write(current, fields, logged)
         if updated is not None:
             await counts().clear()
+            await move_article(current, updated)  # hiding takes it out of analytics
             return updated
         current = await reread(article["_id"])
     raise Conflict("article", "kept changing while it was moderated; try again")
@@ -387,8 +389,10 @@ async def set_comment_hidden(
             change = {"$set": {"moderation": _moderation(moderator, reason)}}
         else:
             change = {"$unset": {"moderation": ""}}
+        # `article_id` rides along: it leads comments' shard key (docs/scaling.md).
         updated = await collection(Comment).find_one_and_update(
-            {"_id": comment["_id"], "moderation": {"$exists": not hidden}},
+            {"_id": comment["_id"], "article_id": comment["article_id"],
+             "moderation": {"$exists": not hidden}},
             change,
             return_document=ReturnDocument.AFTER,
             session=session,
@@ -415,7 +419,9 @@ async def set_comment_hidden(
     for sweep in sweeps:
         await resolve_after(sweep)
     if updated is None:
-        updated = await collection(Comment).find_one({"_id": comment["_id"]})
+        updated = await collection(Comment).find_one(
+            {"_id": comment["_id"], "article_id": comment["article_id"]}
+        )
         if updated is None:
             raise NotFound("comment", "not found")
     return updated

@@ -90,10 +90,29 @@ async def followed_among(
     return {edge["followee_id"] async for edge in cursor}
 
 
-async def followee_ids(follower_id: PydanticObjectId) -> list[PydanticObjectId]:
-    """Everyone this user follows."""
-    cursor = collection(Follow).find({"follower_id": follower_id}, {"followee_id": 1, "_id": 0})
+# The most authors one feed request reads from, most recently followed first. MongoDB merges
+# one index range per `$in` value, in order, only up to 200 values
+# (`internalQueryMaxScansToExplode`); past that it may sort in memory or walk the whole
+# `published_at` index. A larger follow set needs fan-out on write (docs/scaling.md).
+FEED_AUTHORS_CAP = 200
+
+
+async def followee_ids(
+    follower_id: PydanticObjectId, limit: int = FEED_AUTHORS_CAP
+) -> list[PydanticObjectId]:
+    """Whom this user follows, most recently followed first, at most `limit` (`follower_newest`)."""
+    cursor = (
+        collection(Follow)
+        .find({"follower_id": follower_id}, {"followee_id": 1, "_id": 0})
+        .sort([("created_at", -1), ("_id", -1)])
+        .limit(limit)
+    )
     return [edge["followee_id"] async for edge in cursor]
+
+
+async def _follows_moved(follower_id: PydanticObjectId) -> None:
+    """Move the follower's follow version, after the edge: their feed counts afresh."""
+    await collection(User).update_one({"_id": follower_id}, {"$inc": {"follows_version": 1}})
 
 
 async def follow(follower_id: PydanticObjectId, followee: User) -> None:
@@ -104,9 +123,14 @@ async def follow(follower_id: PydanticObjectId, followee: User) -> None:
     try:
         await Follow(follower_id=follower_id, followee_id=followee.id).insert()
     except DuplicateKeyError:
-        pass  # already following: the request's goal holds
+        return  # already following: the request's goal holds
+    await _follows_moved(follower_id)
 
 
 async def unfollow(follower_id: PydanticObjectId, followee: User) -> None:
     """Remove the edge if it exists."""
-    await collection(Follow).delete_one({"follower_id": follower_id, "followee_id": followee.id})
+    removed = await collection(Follow).delete_one(
+        {"follower_id": follower_id, "followee_id": followee.id}
+    )
+    if removed.deleted_count:
+        await _follows_moved(follower_id)

@@ -49,6 +49,7 @@ from service.articles.queries import favorites_key, move_counter
 from service.articles.recount import StillMoving, recount_counter
 from service.db import atomically, collection, shared_by_processes, take_lease
 from service.errors import Forbidden, Unauthorized
+from service.rollups import move_held
 from service.security import Passwords
 from service.users.queries import (
     CONFIRMED_FOR_SECONDS,
@@ -239,18 +240,23 @@ async def favorites(user_id: PydanticObjectId) -> int:
     article_ids = list(per_article)
     await _pending(user_id, article_ids)
 
+    uncounted: dict[PydanticObjectId, tuple[int, int]] = {}
+
     async def write(session: Any) -> int:
         removed = 0
+        uncounted.clear()  # a retried transaction starts over
         for article_id, edge_ids in per_article.items():
             gone = await collection(Favorite).delete_many(
                 {"_id": {"$in": edge_ids}, "user_id": user_id}, session=session
             )
             if gone.deleted_count:  # only what this runner removed is uncounted
                 await move_counter(article_id, "favorites_count", -gone.deleted_count, session)
+                uncounted[article_id] = (-gone.deleted_count, 0)
             removed += gone.deleted_count
         return removed
 
     removed = await atomically(write)
+    await move_held(uncounted)
     await _settled(user_id, article_ids)
     await counts().forget(favorites_key(user_id))
     return removed
@@ -271,8 +277,11 @@ async def comments(user_id: PydanticObjectId) -> int:
     article_ids = list(per_article)
     await _pending(user_id, article_ids)
 
+    uncounted: dict[PydanticObjectId, tuple[int, int]] = {}
+
     async def write(session: Any) -> int:
         removed = 0
+        uncounted.clear()  # a retried transaction starts over
         for article_id, (shown, hidden) in per_article.items():
             # Reports first: while its comments remain, a re-run still finds them.
             await collection(Report).delete_many(
@@ -294,9 +303,12 @@ async def comments(user_id: PydanticObjectId) -> int:
                 removed += gone.deleted_count
             for counter, delta in deltas.items():
                 await move_counter(article_id, counter, delta, session)
+            if deltas:
+                uncounted[article_id] = (0, deltas["comments_count"])
         return removed
 
     removed = await atomically(write)
+    await move_held(uncounted)
     await _settled(user_id, article_ids)
     return removed
 

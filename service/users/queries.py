@@ -17,6 +17,7 @@ from models.common import as_utc, utc_now
 from models.users import MAX_SESSIONS, Role, Session, Suspension
 from service.db import collection
 from service.errors import Conflict, Forbidden, NotFound, Unauthorized
+from service.rollups import count_day
 from service.schemas import format_timestamp
 from service.security import Passwords
 from service.users.names import username_key
@@ -208,6 +209,7 @@ async def register(
             {"username_key": user.username_key, "email": email}, excluding=None
         )
         raise Conflict(field, TAKEN) from None
+    await count_day("users", user.created_at, +1)
     return user, session.id
 
 
