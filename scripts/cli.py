@@ -205,8 +205,10 @@ def serve(
         os.environ["FOLIO_LOAD"] = str(load.resolve())
     if save:
         os.environ["FOLIO_SAVE"] = str(save.resolve())
+    from scripts import serve as serving  # imported, not only named: tests/test_layout.py
+
     uvicorn.run(
-        "scripts.serve:build_app",
+        f"{serving.__name__}:{serving.build_app.__name__}",  # a string, so that --reload works
         factory=True,
         host=host,
         port=port,

@@ -111,7 +111,7 @@ def test_the_code_passes_ruff():
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "service", "models", "scripts", "tests"],
+        [sys.executable, "-m", "ruff", "check", "service", "models", "scripts", "tools", "tests"],
         cwd=ROOT, capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr

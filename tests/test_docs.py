@@ -7,7 +7,7 @@ import pytest
 
 from models import DOCUMENT_MODELS
 from scripts.dbtools import declared_indexes, validator_for
-from scripts.pipelines_doc import render
+from tools.pipelines_doc import render
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = re.compile(r"`([a-z_]+)`")
@@ -15,7 +15,7 @@ NAME = re.compile(r"`([a-z_]+)`")
 
 def test_pipelines_doc_is_up_to_date():
     current = (ROOT / "docs" / "pipelines.md").read_text()
-    assert current == render(), "run: python -m scripts.pipelines_doc > docs/pipelines.md"
+    assert current == render(), "run: python -m tools.pipelines_doc > docs/pipelines.md"
 
 
 def readme_data_model() -> dict[str, tuple[set[str], set[str]]]:

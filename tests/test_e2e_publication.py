@@ -1,4 +1,4 @@
-"""The end-to-end play of issue 12 (`scripts/e2e_publication.py`) against a real uvicorn.
+"""The end-to-end play of issue 12 (`tools/e2e_publication.py`) against a real uvicorn.
 
 The script starts `uvicorn service.main:app` on a free port itself and plays an admin, a
 moderator, two authors and a reporter through moderation, revisions, comment editing, Atom
@@ -16,9 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.embedded_only("the script starts its own server on the embedded engine")
 def test_the_publication_play_passes_every_check() -> None:
-    """`python -m scripts.e2e_publication` exits 0, within well under a minute."""
+    """`python -m tools.e2e_publication` exits 0, within well under a minute."""
     run = subprocess.run(
-        [sys.executable, "-m", "scripts.e2e_publication"],
+        [sys.executable, "-m", "tools.e2e_publication"],
         cwd=ROOT, capture_output=True, text=True, timeout=50,
     )
     failed = [line for line in run.stdout.splitlines() if line.startswith("FAIL")]

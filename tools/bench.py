@@ -1,6 +1,6 @@
 """The benchmark: Folio on the embedded engine against a no-database floor, in one run.
 
-    python -m scripts.bench [--seconds 10] [--port 8765] [--json out.json] [--articles 500]
+    python -m tools.bench [--seconds 10] [--port 8765] [--json out.json] [--articles 500]
 
 It starts Folio (one uvicorn worker, uvloop + httptools) with a fixed dataset: 50 users; 500
 articles with 3 tags each from a pool of 20 and bodies of about 400 bytes; 250 follows; 500
@@ -148,7 +148,7 @@ def main() -> None:
     env["FOLIO_RATE_LIMITS_ENABLED"] = "false"
     env["BENCH_ARTICLES"] = str(args.articles)
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "scripts.bench:build_app", "--factory", "--port",
+        [sys.executable, "-m", "uvicorn", "tools.bench:build_app", "--factory", "--port",
          str(args.port), "--workers", "1", "--loop", "uvloop", "--http", "httptools",
          "--no-access-log", "--log-level", "warning"], env=env,
     )

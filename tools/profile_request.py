@@ -1,8 +1,8 @@
 """Split a request's time between the embedded engine and everything else (ours and the framework).
 
-    python -m scripts.profile_request [--path /api/articles?limit=20] [--requests 50]
+    python -m tools.profile_request [--path /api/articles?limit=20] [--requests 50]
 
-Runs the benchmark app (scripts.bench) in process, times every outermost call into the engine
+Runs the benchmark app (tools.bench) in process, times every outermost call into the engine
 (mongomock, and the adapter's planner in service/embedded.py), and profiles the rest with
 cProfile, printing the functions of ours that cost the most.
 """
@@ -57,7 +57,7 @@ def _time_engine() -> list[float]:
 
 async def profile(path: str, requests: int) -> None:
     """Print the engine/ours split and our top functions for one request path."""
-    from scripts.bench import build_app
+    from tools.bench import build_app
 
     engine = _time_engine()
     app = build_app()

@@ -1,6 +1,6 @@
 """Bulk against one-by-one insertion of the same articles, measured in one run.
 
-    python -m scripts.bench_insert --count 1000 --repeats 3
+    python -m tools.bench_insert --count 1000 --repeats 3
 
 Each repeat inserts the same generated articles into a fresh database holding the declared
 indexes, once with unordered `insert_many` batches and once with one `insert_one` per

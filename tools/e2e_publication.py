@@ -1,6 +1,6 @@
 """An independent end-to-end check of issue 12: a publication run by five people over HTTP.
 
-    python -m scripts.e2e_publication [--base-url http://127.0.0.1:8000 --admin NAME]
+    python -m tools.e2e_publication [--base-url http://127.0.0.1:8000 --admin NAME]
 
 Without `--base-url` it starts its own `uvicorn service.main:app` on a free port (the embedded
 engine, `FOLIO_ADMINS` naming its admin, rate limits off, cheap argon2) and stops it at the end.

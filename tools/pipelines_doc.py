@@ -1,6 +1,6 @@
 """Print docs/pipelines.md: every aggregation pipeline Folio runs, from its builder.
 
-    python -m scripts.pipelines_doc > docs/pipelines.md
+    python -m tools.pipelines_doc > docs/pipelines.md
 """
 
 import json
@@ -148,7 +148,7 @@ def render() -> str:
         "",
         "Every pipeline Folio runs, printed from its builder with example arguments "
         f"(now = {NOW.isoformat()}). Regenerate with "
-        "`python -m scripts.pipelines_doc > docs/pipelines.md`; a test fails when this file is "
+        "`python -m tools.pipelines_doc > docs/pipelines.md`; a test fails when this file is "
         "out of date. Paste any of them into `mongosh` as `db.<collection>.aggregate(<pipeline>)`.",
     ]
     for title, collection, explanation, pipeline in sections():

@@ -1,0 +1,1 @@
+"""Development tools, run from a checkout with `python -m tools.<name>`; not part of the installed package."""
