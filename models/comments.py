@@ -14,6 +14,10 @@ SCHEMA_VERSION = 1
 NEWEST_COMMENTS = [("created_at", DESCENDING), ("_id", DESCENDING)]
 
 
+# A hidden comment carries `moderation`; a shown one has no such field.
+HIDDEN = {"moderation": {"$exists": True}}
+
+
 class Comment(Document):
     """A comment on an article; `_id` is the integer the API shows as `id`."""
 
@@ -43,7 +47,7 @@ class Comment(Document):
             IndexModel(
                 [("article_id", ASCENDING), ("author_id", ASCENDING)],
                 name="hidden_by_author",
-                partialFilterExpression={"moderation": {"$exists": True}},
+                partialFilterExpression=HIDDEN,
             ),
             # Serves finding an author's comments, in batches, when their account is deleted.
             IndexModel([("author_id", ASCENDING), ("_id", ASCENDING)], name="author"),

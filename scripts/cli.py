@@ -532,29 +532,8 @@ def db_recount(url: UrlOption = None, db: DbOption = None) -> None:
                       "run again to settle[/yellow]")
     console.print(f"Removed {sum(found.orphans.values())} orphans. "
                   f"Checked {found.checked} articles, fixed {len(found.fixed)}.")
-    _recount_hidden_comments(url, db)
     _recount_tags(url, db)
     _recount_rollups(url, db)
-
-
-def _recount_hidden_comments(url: str | None, db: str | None) -> None:
-    """`folio db recount`'s step for `hidden_comments_count` (exact: see settle_hidden_count)."""
-    from scripts.dbtools import recount_hidden
-
-    with Progress(TextColumn("hidden comments"), MofNCompleteColumn(), TextColumn("articles"),
-                  TimeElapsedColumn(), console=console) as progress:
-        task = progress.add_task("hidden", total=None)
-        found = run_with_engine(
-            tool_settings(url, db),
-            lambda engine: recount_hidden(engine, lambda n: progress.advance(task, n)),
-        )
-    for slug, stored, true in found.fixed:
-        console.print(f"{escape(slug)}: hidden_comments_count {stored} -> {true}")
-    for slug in found.moved_meanwhile:
-        console.print(f"[yellow]{escape(slug)}: hidden_comments_count kept changing while "
-                      "checked; run again to settle[/yellow]")
-    console.print(f"Checked {found.checked} articles' hidden comments, "
-                  f"fixed {len(found.fixed)}.")
 
 
 def _recount_tags(url: str | None, db: str | None) -> None:

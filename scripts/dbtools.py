@@ -14,13 +14,13 @@ from pydantic import BaseModel
 from pymongo.errors import OperationFailure
 
 from models import DOCUMENT_MODELS, Article, Comment, Favorite, Tag
+from models.comments import HIDDEN
 from models.common import utc_now
 from scripts.orphans import sweep_orphans
 from service.articles.recount import recount_until_settled
 from service.db import (
     Engine,
     apply_validator,
-    atomically,
     collection,
     create_collection,
     create_indexes,
@@ -258,14 +258,20 @@ class Recount:
 
 
 # Each article counter, and the collection whose documents it counts (by `article_id`).
-COUNTERS = (("favorites_count", Favorite), ("comments_count", Comment))
+# (counter, the documents it counts[, the condition they also meet]): service/articles/recount.py
+COUNTERS = (
+    ("favorites_count", Favorite),
+    ("comments_count", Comment),
+    ("hidden_comments_count", Comment, HIDDEN),
+)
 
 
 async def recount(
     engine: Engine, report: Callable[[int], None], swept: Callable[[int], None] = lambda n: None
 ) -> Recount:
-    """Remove orphans (scripts/orphans.py), then set every article's `favorites_count` and
-    `comments_count` from the favorite edges and comments that name it, in batches; safe while
+    """Remove orphans (scripts/orphans.py), then set every article's `favorites_count`,
+    `comments_count` and `hidden_comments_count` from the favorite edges and (hidden) comments
+    that name it, in batches; safe while
     serving. `swept(n)` after each batch of n documents checked for orphans, `report(n)` after
     each batch of n articles recounted.
 
@@ -276,7 +282,7 @@ async def recount(
     and any left then are reported (`moved_meanwhile`), never passed over in silence.
     """
     orphans = await sweep_orphans(swept)  # first: what it removes may still be counted
-    counters = [(counter, collection(model)) for counter, model in COUNTERS]
+    counters = [(counter, collection(model), *condition) for counter, model, *condition in COUNTERS]
     found = await recount_until_settled(collection(Article), counters, report)
     return Recount(
         checked=found.checked,
@@ -284,112 +290,6 @@ async def recount(
         moved_meanwhile=[(slug, counter) for _, slug, counter in found.moving],
         orphans=orphans,
     )
-
-
-# --- the hidden-comment counter (issue 18, point 7) ---------------------------------------------
-
-
-def hidden_per_article_pipeline(article_ids: list[PydanticObjectId]) -> list[dict[str, Any]]:
-    """How many hidden comments each of these articles has (partial index `hidden_by_author`)."""
-    return [
-        {"$match": {"article_id": {"$in": article_ids}, "moderation": {"$exists": True}}},
-        {"$group": {"_id": "$article_id", "hidden": {"$sum": 1}}},
-    ]
-
-
-async def hidden_truth(article_ids: list[PydanticObjectId]) -> dict[PydanticObjectId, int]:
-    """The hidden comments of these articles, counted (absent: none)."""
-    cursor = collection(Comment).aggregate(hidden_per_article_pipeline(article_ids))
-    return {group["_id"]: group["hidden"] async for group in cursor}
-
-
-async def settle_hidden_count(article_id: PydanticObjectId) -> tuple[int, int] | None:
-    """Set one article's `hidden_comments_count` to its hidden comments; (was, is), or None
-    when the article is gone.
-
-    On a replica set the count and the write are one small transaction: a hide, unhide or
-    delete landing between them writes the article too, so one of the two transactions
-    conflicts and retries, and the counter ends exact. Without transactions (the embedded
-    engine, a standalone server) the write applies only while the counter holds what was read.
-    """
-
-    async def write(session: Any) -> tuple[int, int] | None:
-        article = await collection(Article).find_one(
-            {"_id": article_id}, {"hidden_comments_count": 1}, session=session
-        )
-        if article is None:
-            return None
-        true = await collection(Comment).count_documents(
-            {"article_id": article_id, "moderation": {"$exists": True}}, session=session
-        )
-        stored = article.get("hidden_comments_count")
-        if stored != true:
-            guard = {"$exists": False} if stored is None else stored
-            moved = await collection(Article).update_one(
-                {"_id": article_id, "hidden_comments_count": guard},
-                {"$set": {"hidden_comments_count": true}}, session=session,
-            )
-            if not moved.matched_count:
-                raise _Moved
-        return (stored or 0, true)
-
-    for _ in range(SETTLE_ATTEMPTS):
-        try:
-            return await atomically(write)
-        except _Moved:
-            continue
-    raise HiddenCountMoving(article_id)
-
-
-SETTLE_ATTEMPTS = 5
-
-
-class _Moved(Exception):
-    """The counter moved between its read and its write (no transactions): read again."""
-
-
-class HiddenCountMoving(Exception):
-    """An article's hidden count kept moving while it was settled (rerun later)."""
-
-
-@dataclass
-class HiddenRecount:
-    """What the hidden-comment step of `folio db recount` found and fixed."""
-
-    checked: int = 0
-    fixed: list[tuple[str, int, int]] = field(default_factory=list)  # slug, was, is
-    moved_meanwhile: list[str] = field(default_factory=list)  # slugs
-
-
-async def recount_hidden(engine: Engine, report: Callable[[int], None]) -> HiddenRecount:
-    """Make every article's `hidden_comments_count` exact, in batches of articles.
-
-    A batch's truth is one aggregation on `hidden_by_author`; only the articles whose counter
-    differs are settled, each on its own (`settle_hidden_count`).
-    """
-    from scripts.migrate import in_batches
-
-    result = HiddenRecount()
-
-    async def check(batch: list[dict[str, Any]]) -> int:
-        result.checked += len(batch)
-        truth = await hidden_truth([article["_id"] for article in batch])
-        fixed = 0
-        for article in batch:
-            if article.get("hidden_comments_count") == truth.get(article["_id"], 0):
-                continue
-            try:
-                settled = await settle_hidden_count(article["_id"])
-            except HiddenCountMoving:
-                result.moved_meanwhile.append(article["slug"])
-                continue
-            if settled is not None and settled[0] != settled[1]:
-                result.fixed.append((article["slug"], *settled))
-                fixed += 1
-        return fixed
-
-    await in_batches(collection(Article), {}, {"slug": 1, "hidden_comments_count": 1}, check, report)
-    return result
 
 
 @dataclass

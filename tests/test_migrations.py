@@ -287,7 +287,7 @@ def test_an_incomplete_migration_is_an_operator_error(monkeypatch):
 async def test_hidden_comment_counts_are_counted_in_and_recount_makes_them_exact(app, client):
     """Issue 18, point 7: migration 0005 backfills `hidden_comments_count` in batches, and
     `folio db recount`'s step settles a wrong one."""
-    from scripts.dbtools import recount_hidden
+    from scripts.dbtools import recount
     from scripts.migrations import m0005_hidden_comment_counts as m0005
     from tests.factories import add_comment, create_article
 
@@ -306,9 +306,9 @@ async def test_hidden_comment_counts_are_counted_in_and_recount_makes_them_exact
     assert counted == {slugs[0]: 2, slugs[1]: 0, slugs[2]: 0}
     assert await m0005.up(database, ignore) == 0  # idempotent
     await database.articles.update_one({"slug": slugs[1]}, {"$set": {"hidden_comments_count": 5}})
-    found = await recount_hidden(app.state.engine, ignore)
-    assert found.checked == 3 and found.fixed == [(slugs[1], 5, 0)]
-    assert (await recount_hidden(app.state.engine, ignore)).fixed == []
+    found = await recount(app.state.engine, ignore)
+    assert found.checked == 3 and found.fixed == [(slugs[1], "hidden_comments_count", 5, 0)]
+    assert (await recount(app.state.engine, ignore)).fixed == []
     assert await m0005.down(database, ignore) == 3
 
 

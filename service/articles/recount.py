@@ -1,15 +1,16 @@
-"""Exact article counters: `favorites_count` and `comments_count` set from the documents that
-name the article, while the API goes on writing. No HTTP.
+"""Exact article counters (`favorites_count`, `comments_count`, `hidden_comments_count`) set from
+the documents that name the article, while the API goes on writing. No HTTP.
 
-`folio db recount` and migration 0004 use it. The truth is counted *inside* the write that sets
+A counter is given as (name, collection of the documents it counts[, condition those documents
+also meet]). `folio db recount` and migrations 0004 and 0005 use it. The truth is counted *inside* the write that sets
 the counter, never compared with a counter read earlier:
 
 - On a replica set each article's recount is one small transaction (`atomically`): read the
   counter, count the documents, set the counter. A transaction reads one snapshot, and the API
   writes a document and its `$inc` in one transaction too; so a favorite or comment committed
   after that snapshot has modified the article, and setting the counter meets a write conflict.
-  The server aborts the transaction (TransientTransactionError) and the driver's
-  `with_transaction` runs it again on a fresh snapshot. No counter is set from an outdated count.
+  The server aborts the transaction (TransientTransactionError) and the adapter's
+  `atomically` runs it again on a fresh snapshot. No counter is set from an outdated count.
 - Without transactions (a standalone server, the embedded engine) the same steps run one by one,
   and the set is guarded by the value read (compare-and-set): a counter that moved meanwhile is
   read and counted again, up to RECOUNT_ATTEMPTS times, and reported as still moving after that,
@@ -59,20 +60,30 @@ def _session(session: Any) -> dict[str, Any]:
     return {} if session is None else {"session": session}
 
 
-async def recount_counter(
-    articles: Any, documents: Any, article_id: Any, counter: str
-) -> tuple[int | None, int] | None:
-    """Set one article's counter to the documents that name it; (stored before, true count).
+Counter = tuple[str, Any] | tuple[str, Any, dict[str, Any]]
 
-    None when the article is gone; StillMoving (see there). `articles` and `documents` are collections (`documents` is
-    `favorites` or `comments`, counted by `article_id`).
-    """
+
+def _parts(spec: Counter) -> tuple[str, Any, dict[str, Any]]:
+    """A counter's name, its documents' collection, and the condition they also meet."""
+    name, documents, *condition = spec
+    return name, documents, condition[0] if condition else {}
+
+
+async def recount_counter(
+    articles: Any, documents: Any, article_id: Any, counter: str,
+    condition: dict[str, Any] | None = None,
+) -> tuple[int | None, int] | None:
+    """Set one article's counter to the documents that name it (and meet `condition`);
+    (stored before, true count). None when the article is gone; StillMoving (see there).
+    `articles` and `documents` are collections (`documents`: favorites or comments, counted
+    by `article_id`)."""
 
     async def work(session: Any) -> tuple[int | None, int] | None:
         article = await articles.find_one({"_id": article_id}, {counter: 1}, **_session(session))
         if article is None:
             return None
-        true = await documents.count_documents({"article_id": article_id}, **_session(session))
+        true = await documents.count_documents(
+            {"article_id": article_id, **(condition or {})}, **_session(session))
         stored = article.get(counter)
         if stored != true:
             # Inside a transaction the guard cannot fail (a change meanwhile is a write
@@ -95,20 +106,21 @@ async def recount_counter(
 
 
 async def _screen(
-    articles: Any, counters: Sequence[tuple[str, Any]], after: Any
+    articles: Any, counters: Sequence[Counter], after: Any
 ) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str]]]:
     """The next batch of articles after `after`, and its (article, counter) pairs that disagree
     with the documents, read in one snapshot where the server has transactions."""
 
     async def work(session: Any) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str]]]:
-        condition = {} if after is None else {"_id": {"$gt": after}}
-        fields = {"slug": 1, **{counter: 1 for counter, _ in counters}}
-        batch = await articles.find(condition, fields, **_session(session)).sort(
+        after_last = {} if after is None else {"_id": {"$gt": after}}
+        fields = {"slug": 1, **{_parts(spec)[0]: 1 for spec in counters}}
+        batch = await articles.find(after_last, fields, **_session(session)).sort(
             "_id", 1).limit(BATCH_SIZE).to_list(None)
         ids = [article["_id"] for article in batch]
         off: list[tuple[dict[str, Any], str]] = []
-        for counter, documents in counters if batch else ():
-            pipeline = counts_per_article_pipeline(ids)
+        for counter, documents, condition in map(_parts, counters) if batch else ():
+            match, *grouping = counts_per_article_pipeline(ids)
+            pipeline = [{"$match": {**match["$match"], **condition}}, *grouping]
             truth = {group["_id"]: group["edges"] async for group in
                      documents.aggregate(pipeline, **_session(session))}
             off += [(article, counter) for article in batch
@@ -122,18 +134,19 @@ async def _screen(
 
 async def recount_articles(
     articles: Any,
-    counters: Sequence[tuple[str, Any]],
+    counters: Sequence[Counter],
     report: Callable[[int], None],
     only: Sequence[Any] | None = None,
 ) -> Recount:
-    """Recount every article's `counters` ((name, collection of the documents it counts)), or
-    only the articles whose ids are in `only`; report(n) after each batch of n articles."""
+    """Recount every article's `counters`, or only the articles whose ids are in `only`;
+    report(n) after each batch of n articles."""
     result = Recount()
 
-    async def fix(article: dict[str, Any], counter: str, documents: Any) -> None:
+    async def fix(article: dict[str, Any], spec: Counter) -> None:
         slug = article.get("slug", "")
+        counter, documents, condition = _parts(spec)
         try:
-            done = await recount_counter(articles, documents, article["_id"], counter)
+            done = await recount_counter(articles, documents, article["_id"], counter, condition)
         except StillMoving:
             log.warning("%s of %s kept moving while it was recounted", counter, slug)
             result.moving.append((article["_id"], slug, counter))
@@ -141,14 +154,14 @@ async def recount_articles(
         if done is not None and done[0] != done[1]:
             result.fixed.append((article["_id"], slug, counter, *done))
 
-    by_name = dict(counters)
+    by_name = {_parts(spec)[0]: spec for spec in counters}
     if only is not None:
         for start in range(0, len(only), BATCH_SIZE):
             ids = list(only[start:start + BATCH_SIZE])
             found = await articles.find({"_id": {"$in": ids}}, {"slug": 1}).to_list(None)
             for article in sorted(found, key=lambda article: article["_id"]):
-                for counter, documents in counters:
-                    await fix(article, counter, documents)
+                for spec in counters:
+                    await fix(article, spec)
             result.checked += len(found)
             report(len(found))
         return result
@@ -158,7 +171,7 @@ async def recount_articles(
         if not batch:
             return result
         for article, counter in off:
-            await fix(article, counter, by_name[counter])
+            await fix(article, by_name[counter])
         result.checked += len(batch)
         after = batch[-1]["_id"]
         report(len(batch))
@@ -169,7 +182,7 @@ SETTLE_ROUNDS = 3
 
 
 async def recount_until_settled(
-    articles: Any, counters: Sequence[tuple[str, Any]], report: Callable[[int], None]
+    articles: Any, counters: Sequence[Counter], report: Callable[[int], None]
 ) -> Recount:
     """`recount_articles` over every article, then again over those still moving (up to
     SETTLE_ROUNDS more passes); `moving` holds what was still moving after the last one."""

@@ -14,7 +14,7 @@ from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 
 from models import Article, Comment, User
-from models.comments import NEWEST_COMMENTS
+from models.comments import HIDDEN, NEWEST_COMMENTS
 from models.common import utc_now, utc_now_after
 from service.articles.queries import counted_insert, move_counter
 from service.counters import next_id
@@ -79,7 +79,7 @@ def comments_page_pipeline(
 
 def own_hidden_filter(article_id: PydanticObjectId, viewer_id: PydanticObjectId) -> dict[str, Any]:
     """The viewer's own hidden comments on the article (partial index `hidden_by_author`)."""
-    return {"article_id": article_id, "author_id": viewer_id, "moderation": {"$exists": True}}
+    return {"article_id": article_id, "author_id": viewer_id, **HIDDEN}
 
 
 def comment_pipeline(match: dict[str, Any], comment_id: int) -> list[dict[str, Any]]:

@@ -42,6 +42,7 @@ from typing import Any
 from beanie import PydanticObjectId
 
 from models import Article, Comment, Favorite, Follow, Report, User
+from models.comments import HIDDEN
 from models.common import as_utc
 from service.articles import deletion as article_deletion
 from service.articles.counts import counts
@@ -174,15 +175,21 @@ async def _settled(user_id: PydanticObjectId, article_ids: list[PydanticObjectId
     )
 
 
-COUNTED = (("favorites_count", Favorite), ("comments_count", Comment))
+COUNTED = (
+    ("favorites_count", Favorite, {}),
+    ("comments_count", Comment, {}),
+    ("hidden_comments_count", Comment, HIDDEN),
+)
 
 
 async def recount_article(article_id: PydanticObjectId) -> bool:
     """Set an article's counters to the documents that name it, exactly (one small transaction
     each where the server has them; see service/articles/recount.py); False when it is gone."""
-    for counter, model in COUNTED:
+    for counter, model, condition in COUNTED:
         try:
-            if await recount_counter(collection(Article), collection(model), article_id, counter) is None:
+            if await recount_counter(
+                collection(Article), collection(model), article_id, counter, condition
+            ) is None:
                 return False
         except StillMoving:
             # Only without transactions; `folio db recount` settles it once writes calm down.
