@@ -536,17 +536,22 @@ def db_recount(url: UrlOption = None, db: DbOption = None) -> None:
     _recount_rollups(url, db)
 
 
+def _with_progress(label: str, unit: str, url: str | None, db: str | None,
+                   work: Callable[[Any, Callable[[int], None]], Awaitable[T]]) -> T:
+    """Run `work(engine, advance)` on the tools' engine under one progress line."""
+    with Progress(TextColumn(label), MofNCompleteColumn(), TextColumn(unit),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task(label, total=None)
+        return run_with_engine(
+            tool_settings(url, db), lambda engine: work(engine, lambda n: progress.advance(task, n))
+        )
+
+
 def _recount_tags(url: str | None, db: str | None) -> None:
     """`folio db recount`'s second step: the tag counts (`tags`), rebuilt exactly."""
     from scripts.dbtools import recount_tags
 
-    with Progress(TextColumn("tags"), MofNCompleteColumn(), TextColumn("articles"),
-                  TimeElapsedColumn(), console=console) as progress:
-        task = progress.add_task("tags", total=None)
-        found = run_with_engine(
-            tool_settings(url, db),
-            lambda engine: recount_tags(engine, lambda n: progress.advance(task, n)),
-        )
+    found = _with_progress("tags", "articles", url, db, recount_tags)
     for slug, was, live in found.flags_fixed:
         console.print(f"{escape(slug)}: tags_counted {was} -> {live}")
     for tag, stored, true in found.counts_fixed:
@@ -558,16 +563,10 @@ def _recount_tags(url: str | None, db: str | None) -> None:
 
 
 def _recount_rollups(url: str | None, db: str | None) -> None:
-    """`folio db recount`'s second step: rebuild the analytics rollups from the data."""
+    """`folio db recount`'s last step: rebuild the analytics rollups from the data."""
     from scripts.dbtools import recount_rollups
 
-    with Progress(TextColumn("analytics rollups"), MofNCompleteColumn(), TextColumn("days"),
-                  TimeElapsedColumn(), console=console) as progress:
-        task = progress.add_task("rollups", total=None)
-        days = run_with_engine(
-            tool_settings(url, db),
-            lambda engine: recount_rollups(engine, lambda n: progress.advance(task, n)),
-        )
+    days = _with_progress("analytics rollups", "days", url, db, recount_rollups)
     console.print(f"Rebuilt the analytics rollups of {days} days.")
 
 
