@@ -24,7 +24,7 @@ from service.articles.content import reading_time_minutes, render_markdown
 from service.articles.queries import slug_base
 from service.counters import next_sequence
 from service.db import collection
-from service.rollups import rebuild_rollups
+from service.rollups import Moves, apply_moves, day_of, rollups_of
 from service.users.names import username_key
 
 DEMO_PASSWORD = "folio-demo-password"
@@ -389,6 +389,7 @@ async def seed(
              Favorite: plan.favorites, Comment: plan.comments}
     stats = {model: SeedStat(collection(model).name, 0, 0.0) for model in asked}
     advances: dict[type, Callable[[int], None] | None] = {}
+    tally = RollupTally()
     for model, batch in stream.batches():
         started = time.perf_counter()
         if model not in advances:
@@ -401,6 +402,7 @@ async def seed(
             for offset, comment in enumerate(batch):
                 comment["_id"] = last - len(batch) + 1 + offset
         await collection(model).insert_many(batch, ordered=False)
+        tally.add(model, batch)
         stats[model].documents += len(batch)
         stats[model].seconds += time.perf_counter() - started
         if (advance := advances[model]) is not None:
@@ -408,9 +410,44 @@ async def seed(
         await asyncio.sleep(0)  # let a Ctrl-C (a cancellation) in between batches
     await _apply_counts(stream)
     await count_tags()
-    # Inserted in bulk, past the API's `$inc`s: the analytics rollups are rebuilt from them.
-    await rebuild_rollups(collection(Article).database)
+    # Inserted in bulk, past the API's `$inc`s: the analytics rollups count them in, summed
+    # here (one write per day and per day and tag).
+    await apply_moves(tally.moves(stream))
     return list(stats.values())
+
+
+class RollupTally:
+    """What seeded documents add to the analytics rollups, gathered batch by batch: each dated
+    article's instant and tags (its counters arrive later, in the stream), and how many
+    comments and users were created each day."""
+
+    def __init__(self) -> None:
+        self.dated: dict[ObjectId, tuple[datetime, list[str]]] = {}
+        self.created: dict[str, Counter[str]] = {"comments": Counter(), "users": Counter()}
+
+    def add(self, model: type, batch: list[dict[str, Any]]) -> None:
+        """Note what one inserted batch adds."""
+        if model is Article:
+            for article in batch:
+                if article.get("published_at") is not None:
+                    self.dated[article["_id"]] = (article["published_at"], article["tag_list"])
+        elif model in (Comment, User):
+            days = self.created["comments" if model is Comment else "users"]
+            days.update(day_of(document["created_at"]) for document in batch)
+
+    def moves(self, stream: SeedStream) -> Moves:
+        """The rollups' `$inc`s for everything seeded, with the articles' final counters."""
+        articles = [
+            {"published_at": published_at, "tag_list": tags,
+             "favorites_count": stream.favorites_count[article_id],
+             "comments_count": stream.comments_count[article_id]}
+            for article_id, (published_at, tags) in self.dated.items()
+        ]
+        daily, tags = rollups_of(articles, [], [])
+        for kind, days in self.created.items():
+            for day, count in days.items():
+                daily.setdefault(day, {})[kind] = count
+        return daily, tags
 
 
 async def count_tags() -> int:
