@@ -101,6 +101,9 @@ def _from_command(name: str, command: dict[str, Any]) -> Operation:
         op.filter = command.get("filter") or {}
     elif name == "distinct":
         op.key, op.filter = command.get("key"), command.get("query") or {}
+    elif name == "count" and "query" not in command:
+        # PyMongo's estimated_document_count: a count of the collection's metadata, no filter.
+        op.name = "estimated_document_count"
     elif name in ("findAndModify", "count"):
         op.filter = command.get("query") or {}
     elif name in ("update", "delete"):
