@@ -27,7 +27,7 @@ from pymongo.errors import BulkWriteError
 from models import DOCUMENT_MODELS, AppliedMigration
 from scripts.dbtools import ensure_indexes
 from scripts.seed import BATCH_SIZE, count_tags
-from service.db import Engine, collection
+from service.engine import Engine, collection
 
 OPTIONS = CANONICAL_JSON_OPTIONS.with_options(tz_aware=True)
 FORMAT = 2
@@ -303,8 +303,8 @@ async def check_loadable(path: Path) -> dict[str, int]:
     This finds what only inserting can (a duplicate slug or email under a unique index) before
     a server starts. ImportRefused names the problem.
     """
-    from service import db
     from service.config import Settings
+    from service.engine import client as db
 
     dump = read_dump(path)
     quiet = db.log.disabled

@@ -10,11 +10,11 @@ import pytest
 
 from models import Article, ArticleRevision, Comment, Favorite, Follow, Report, User
 from models.common import utc_now
-from service import sweeper
-from service.articles import deletion as article_deletion
-from service.db import collection
+from service.deletion import accounts as deletion
+from service.deletion import articles as article_deletion
+from service.deletion import sweeper
+from service.engine.client import collection
 from service.main import create_app
-from service.users import deletion
 from tests import oplog
 from tests.conftest import client_for, make_settings, serving
 from tests.factories import (

@@ -11,12 +11,12 @@ from pymongo.errors import ExecutionTimeout
 
 from models import Article, ArticleRevision, Comment, Favorite, Report, User
 from models.common import utc_now
-from service import sweeper
-from service.articles import deletion as article_deletion
 from service.articles import queries as article_queries
-from service.db import collection, lease_update
-from service.errors import NotFound
-from service.users import deletion
+from service.contract.errors import NotFound
+from service.deletion import accounts as deletion
+from service.deletion import articles as article_deletion
+from service.deletion import sweeper
+from service.engine.client import collection, lease_update
 from tests import oplog
 from tests.conftest import WIRE_NULL_DATES
 from tests.factories import add_comment, create_article, favorite, follow, register

@@ -9,7 +9,7 @@ from markdown_it import MarkdownIt
 from service.articles import content
 from service.articles.content import reading_time_minutes, render_markdown
 from service.articles.meta import meta_filters, parse_filter_value, validate_meta
-from service.errors import Invalid
+from service.contract.errors import Invalid
 from tests.conftest import REAL_MONGODB_URL, WIRE_NULL_DATES
 from tests.factories import create_article, register
 

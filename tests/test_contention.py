@@ -18,9 +18,9 @@ from beanie import PydanticObjectId
 from pymongo.errors import OperationFailure, WaitQueueTimeoutError
 
 from models import Article, Comment, Counter, Favorite, ModerationEntry, User
-from service import counters
-from service import db as engine_adapter
-from service.db import Engine, atomically, collection, deadline, detached, seconds_left
+from service.comments import ids as counters
+from service.engine import client as engine_adapter
+from service.engine.client import Engine, atomically, collection, deadline, detached, seconds_left
 from service.main import create_app
 from tests import oplog
 from tests.conftest import REAL_MONGODB_URL, TEST_SECRET, client_for, make_settings, serving

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from models import Article
 from service.articles import counts as counts_module
 from service.articles.counts import count_key
-from service.db import collection
+from service.engine.client import collection
 from tests import oplog
 from tests.factories import create_article, favorite, register
 

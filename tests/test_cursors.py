@@ -7,8 +7,8 @@ import pytest
 
 from models import Article
 from service.articles.queries import article_page_pipeline
-from service.cursors import after_condition, keyset_cursor
-from service.db import collection
+from service.contract.cursors import after_condition, keyset_cursor
+from service.engine.client import collection
 from tests import oplog
 from tests.factories import create_article, follow, register
 

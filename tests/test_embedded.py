@@ -1,4 +1,4 @@
-"""The embedded engine's planner (service/embedded.py) gives exactly what mongomock gives.
+"""The embedded engine's planner (service/engine/embedded.py) gives exactly what mongomock gives.
 
 The planner runs a pipeline's leading stages as one query that sorts and slices the stored
 documents before copying them. Its answers must be identical, document for document and in
@@ -44,9 +44,9 @@ from service.articles.queries import (
     status_condition,
 )
 from service.comments.queries import comment_pipeline, comments_page_pipeline, visible_comments
-from service.cursors import after_condition, keyset_cursor
-from service.db import text_search_stages
-from service.embedded import (
+from service.contract.cursors import after_condition, keyset_cursor
+from service.engine.client import text_search_stages
+from service.engine.embedded import (
     EmbeddedCollection,
     Query,
     install,

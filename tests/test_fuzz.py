@@ -35,7 +35,7 @@ from schemathesis.checks import (
 )
 
 from service.articles.queries import RESERVED_SLUGS
-from service.db import Engine
+from service.engine.client import Engine
 from service.main import create_app
 from tests.conftest import client_for, make_settings
 from tests.factories import add_comment, create_article, favorite, follow, register

@@ -12,7 +12,7 @@ import pytest
 
 from models import Article, ModerationEntry, Report, ReportSweep, User
 from service.config import Settings
-from service.db import collection
+from service.engine.client import collection
 from service.moderation.queries import store_role, users_with_role
 from service.users.roles import bootstrap_admins
 from tests import oplog

@@ -24,9 +24,14 @@ from service.articles.queries import (
     visible_at,
 )
 from service.comments.queries import comment_pipeline, comments_page_pipeline, visible_comments
-from service.db import text_search_stages
+from service.engine.client import text_search_stages
 from service.profiles.queries import author_stages
-from service.rollups import article_moves, day_articles_pipeline, day_tags_pipeline, favorite_moves
+from service.rollups.queries import (
+    article_moves,
+    day_articles_pipeline,
+    day_tags_pipeline,
+    favorite_moves,
+)
 from service.search.queries import search_pipeline
 from service.tags.queries import live_tags_pipeline
 

@@ -26,9 +26,9 @@ from service.articles.queries import (
     visible_at,
 )
 from service.comments.queries import comments_page_pipeline, visible_comments
-from service.cursors import after_condition, keyset_cursor
-from service.db import text_search_stages
-from service.rollups import day_articles_pipeline, day_tags_pipeline
+from service.contract.cursors import after_condition, keyset_cursor
+from service.engine.client import text_search_stages
+from service.rollups.queries import day_articles_pipeline, day_tags_pipeline
 from service.search.queries import search_pipeline
 from service.tags.counting import due_filter
 from service.tags.queries import live_tags_pipeline

@@ -12,9 +12,9 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
-from service import db as engine_adapter
-from service import embedded
-from service.middleware import json_depth_exceeds
+from service.engine import client as engine_adapter
+from service.engine import embedded
+from service.web.middleware import json_depth_exceeds
 from tests.factories import create_article, register
 
 # --- bodies -------------------------------------------------------------------------------
@@ -151,7 +151,7 @@ def outage(monkeypatch):
                          "find_one_and_update", "distinct", "delete_one"):
                 originals[name] = getattr(MockCollection, name)
                 monkeypatch.setattr(MockCollection, name, fail)
-            # The adapter's planner (service/embedded.py) reads the store through this instead.
+            # The adapter's planner (service/engine/embedded.py) reads the store through this instead.
             originals["run_query"] = embedded.run_query
             monkeypatch.setattr(embedded, "run_query", fail)
 
@@ -292,7 +292,7 @@ async def test_a_favorite_is_one_transaction_where_the_server_has_them(app, clie
         pytest.skip("the embedded engine has no transactions")
     from models import Favorite
     from service.articles import queries
-    from service.db import collection
+    from service.engine.client import collection
 
     app.state.engine.transactions = True
     jake, anna = await register(client), await register(client)
@@ -322,11 +322,11 @@ def test_a_mongodb_deployment_never_loads_the_embedded_engine():
         "import sys\n"
         "import service.main\n"
         "service.main.create_app()\n"
-        "from service import db\n"
+        "from service.engine import client as db\n"
         "db.build_client(db.Settings(mongodb_url='mongodb://127.0.0.1:1', jwt_secret='s' * 32)"
         ").close()\n"
         "print(sorted(name for name in sys.modules if name.split('.')[0] in "
-        "('mongomock', 'mongomock_motor', 'service.embedded') or name == 'service.embedded'))\n"
+        "('mongomock', 'mongomock_motor', 'service.engine.embedded') or name == 'service.engine.embedded'))\n"
     )
     env = {"FOLIO_MONGODB_URL": "mongodb://127.0.0.1:1", "FOLIO_JWT_SECRET": "s" * 32,
            "PATH": "/usr/bin:/bin"}

@@ -13,9 +13,10 @@ from models import User
 from models.revisions import KEPT_REVISIONS
 from service.articles import queries as article_queries
 from service.articles.queries import UPDATE_ATTEMPTS
-from service.cursors import keyset_cursor
-from service.db import collection, current_engine, supports_transactions
-from service.errors import Invalid
+from service.contract.cursors import keyset_cursor
+from service.contract.errors import Invalid
+from service.contract.versions import version_bump
+from service.engine.client import collection, current_engine, supports_transactions
 from service.revisions import queries
 from service.revisions.queries import (
     NEWEST_VERSION,
@@ -25,7 +26,6 @@ from service.revisions.queries import (
     revisions_page_filter,
     trim_filter,
 )
-from service.versions import version_bump
 from tests import oplog
 from tests.factories import create_article, register
 from tests.index_coverage import served

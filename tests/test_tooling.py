@@ -11,8 +11,8 @@ from scripts.cli import app as cli
 from scripts.dbtools import SyncRefused, check, sync, validator_for
 from scripts.dump import ImportRefused, export, import_dump, read_dump
 from scripts.seed import SeedPlan, seed
-from service.db import collection, open_engine
-from service.indexes import declared_indexes, index_drift
+from service.engine.client import collection, open_engine
+from service.engine.indexes import declared_indexes, index_drift
 from tests.conftest import make_settings
 from tests.factories import write_export
 
@@ -174,7 +174,7 @@ def test_validators_come_from_the_models():
     assert schema["properties"]["_id"] == {"bsonType": "objectId"}
     assert schema["properties"]["author_id"] == {"bsonType": "objectId"}
     assert schema["properties"]["published_at"] == {"bsonType": ["date", "null"]}
-    # "deleted" marks an article whose deletion has started (service/articles/deletion.py).
+    # "deleted" marks an article whose deletion has started (service/deletion/articles.py).
     assert schema["properties"]["status"] == {"enum": ["draft", "published", "deleted"]}
     assert schema["properties"]["tag_list"] == {"bsonType": "array", "items": {"bsonType": "string"}}
     comment = validator_for(Comment)["$jsonSchema"]
@@ -486,7 +486,7 @@ async def test_recount_is_exact_when_a_favorite_lands_between_the_count_and_the_
 
 
 async def test_recount_reports_a_counter_that_never_stops_moving(app, client, monkeypatch):
-    from service.db import supports_transactions
+    from service.engine.client import supports_transactions
 
     if await supports_transactions(app.state.engine):
         pytest.skip("with transactions the race is a write conflict that the driver retries")
@@ -525,7 +525,7 @@ async def test_recount_removes_orphans_but_never_what_a_deletion_in_progress_own
     from models import ArticleRevision, Report
     from scripts import orphans
     from scripts.dbtools import recount
-    from service.users import deletion
+    from service.deletion import accounts as deletion
     from tests.factories import add_comment, create_article, favorite, register
 
     monkeypatch.setattr(orphans, "BATCH_SIZE", 2)  # several batches per collection

@@ -32,9 +32,9 @@ from service.comments.queries import (
     comments_page_pipeline,
     visible_comments,
 )
-from service.cursors import after_condition, keyset_cursor
-from service.db import text_search_stages
-from service.rollups import day_articles_pipeline, day_tags_pipeline
+from service.contract.cursors import after_condition, keyset_cursor
+from service.engine import text_search_stages
+from service.rollups.queries import day_articles_pipeline, day_tags_pipeline
 from service.search.queries import search_pipeline
 from service.tags.queries import live_tags_pipeline
 
@@ -114,7 +114,7 @@ def sections() -> list[tuple[str, str, str, list[dict[str, Any]]]]:
          search_pipeline(text_search_stages("dragons", live, embedded=False), offset=0, limit=20)),
         ("Search on the embedded engine", "articles",
          "The same, with an escaped case-insensitive match instead of `$text` (mongomock has "
-         "no text search); only `service/db.py` knows the difference.",
+         "no text search); only `service/engine/client.py` knows the difference.",
          search_pipeline(text_search_stages("dragons", live, embedded=True), offset=0, limit=20)),
         ("Tag list", "tags",
          "`GET /api/tags`: the counts that article writes keep by `$inc`, never the articles; a "

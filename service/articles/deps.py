@@ -5,8 +5,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Header
 
 from service.articles import queries
-from service.conditional import must_match_version
-from service.errors import Forbidden
+from service.contract.conditional import must_match_version
+from service.contract.errors import Forbidden
 from service.users.deps import OptionalViewer, WritingUser
 
 

@@ -26,9 +26,8 @@ from models.favorites import NEWEST_FAVORITED
 from models.favorites import SCHEMA_VERSION as FAVORITE_VERSION
 from service.articles.content import reading_time_minutes, render_markdown
 from service.articles.counts import FAVORITES_SCOPE, count_key, counts, kept
-from service.cursors import after_condition, keyset_cursor, next_page_cursor
-from service.db import atomically, collection
-from service.errors import (
+from service.contract.cursors import after_condition, keyset_cursor, next_page_cursor
+from service.contract.errors import (
     Conflict,
     Forbidden,
     Invalid,
@@ -36,13 +35,14 @@ from service.errors import (
     PreconditionFailed,
     Unauthorized,
 )
+from service.contract.versions import at_version, version_bump, version_of
+from service.engine import atomically, collection
 from service.profiles.queries import author_stages, followed_among, public_author
 from service.revisions.queries import record_revision, revision_document
-from service.rollups import move_article, move_favorites
+from service.rollups.queries import move_article, move_favorites
 from service.tags.counting import move_tags, recounting, schedule
 from service.users.queries import Viewer, current_username, is_current, viewer_account
 from service.users.roles import MODERATING_ROLES
-from service.versions import at_version, version_bump, version_of
 
 T = TypeVar("T")
 log = logging.getLogger("folio.articles")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.articles.queries import counts_per_article_pipeline
-from service.db import atomically
+from service.engine import atomically
 
 log = logging.getLogger("folio.recount")
 

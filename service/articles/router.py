@@ -4,7 +4,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from service.articles import deletion, queries
+from service.articles import queries
 from service.articles.deps import ArticleBySlug, IfVersion, OwnedArticle
 from service.articles.meta import meta_filters
 from service.articles.schemas import (
@@ -13,10 +13,11 @@ from service.articles.schemas import (
     SingleArticleResponse,
     UpdateArticleRequest,
 )
-from service.conditional import IfNoneMatch, tagged_response
-from service.errors import Invalid
+from service.contract.conditional import IfNoneMatch, tagged_response
+from service.contract.errors import Invalid
+from service.contract.schemas import PageParams, error_responses
+from service.deletion import articles as deletion
 from service.profiles.queries import followee_ids
-from service.schemas import PageParams, error_responses
 from service.users.deps import (
     CurrentUser,
     OptionalViewer,

@@ -15,9 +15,9 @@ from service.articles.queries import (
     readable,
     resolve_filters,
 )
-from service.db import collection
-from service.errors import NotFound
-from service.schemas import printable
+from service.contract.errors import NotFound
+from service.contract.schemas import printable
+from service.engine import collection
 
 FEED_SIZE = 50
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -29,9 +29,10 @@ from service.articles.queries import (
     readable,
     reread,
 )
-from service.cursors import after_condition, next_page_cursor
-from service.db import atomically, collection
-from service.errors import Conflict, Forbidden, Invalid, NotFound
+from service.contract.cursors import after_condition, next_page_cursor
+from service.contract.errors import Conflict, Forbidden, Invalid, NotFound
+from service.contract.versions import at_version, version_bump
+from service.engine import atomically, collection
 from service.moderation.sweeps import (
     not_covered,
     pending_sweeps,
@@ -41,11 +42,10 @@ from service.moderation.sweeps import (
     target_filter,
 )
 from service.profiles.queries import usernames_of
-from service.rollups import move_article
+from service.rollups.queries import move_article
 from service.tags.counting import move_tags, recounting, schedule
 from service.users.queries import end_every_session
 from service.users.roles import is_admin
-from service.versions import at_version, version_bump
 
 # --- pure builders ----------------------------------------------------------------------------
 

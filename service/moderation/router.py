@@ -9,6 +9,7 @@ from service.articles.queries import add_viewer_flags
 from service.articles.schemas import SingleArticleResponse
 from service.comments.deps import CommentId
 from service.comments.queries import comment_on_article
+from service.contract.schemas import error_responses
 from service.moderation import queries
 from service.moderation.schemas import (
     LogEntryOut,
@@ -30,7 +31,6 @@ from service.moderation.schemas import (
     SuspendRequest,
 )
 from service.profiles.queries import user_by_username, usernames_of
-from service.schemas import error_responses
 from service.users.deps import (
     AdminReading,
     AdminUser,

@@ -15,9 +15,9 @@ from pymongo import DESCENDING
 
 from models import ArticleRevision
 from models.revisions import KEPT_REVISIONS, SCHEMA_VERSION
-from service.cursors import after_condition, next_page_cursor
-from service.db import collection
-from service.errors import NotFound
+from service.contract.cursors import after_condition, next_page_cursor
+from service.contract.errors import NotFound
+from service.engine import collection
 from service.profiles.queries import usernames_of
 
 # Newest version first: the order of the `article_version_unique` index, so it serves the

@@ -3,10 +3,11 @@
 from fastapi import APIRouter, BackgroundTasks, Response, status
 
 from models import User
-from service.db import detached
-from service.errors import Forbidden, Invalid, Unauthorized
-from service.schemas import error_responses
-from service.users import deletion, queries
+from service.contract.errors import Forbidden, Invalid, Unauthorized
+from service.contract.schemas import error_responses
+from service.deletion import accounts as deletion
+from service.engine import detached
+from service.users import queries
 from service.users.deps import (
     AccessToken,
     ClientAddress,

@@ -32,10 +32,10 @@ from pymongo.errors import (
 
 from models import DOCUMENT_MODELS
 from models.articles import SEARCH_WEIGHTS, use_text_index
-from service import metrics
 from service.config import Settings
+from service.observability import metrics
 
-# mongomock and mongomock-motor (and service/embedded.py, built on them) are imported only on
+# mongomock and mongomock-motor (and service/engine/embedded.py, built on them) are imported only on
 # the embedded path, inside the functions below: a MongoDB deployment never loads them, so a
 # release of theirs that breaks on import cannot take it down (tests/test_reliability.py).
 
@@ -233,7 +233,7 @@ def _measure_embedded(motor_collection: Any) -> None:
 
     A `find` is timed as the call that builds its cursor: mongomock reads when it is iterated.
     """
-    from service.embedded import mongomock_collection
+    from service.engine.embedded import mongomock_collection
 
     raw = mongomock_collection(motor_collection)
     if raw is None or hasattr(raw, "_folio_measured"):
@@ -244,7 +244,7 @@ def _measure_embedded(motor_collection: Any) -> None:
 
 
 class _MeasuredEmbeddedCollection:
-    """The adapter's planner (service/embedded.py's EmbeddedCollection), each read measured."""
+    """The adapter's planner (service/engine/embedded.py's EmbeddedCollection), each read measured."""
 
     def __init__(self, planned: Any) -> None:
         self._planned = planned
@@ -268,7 +268,7 @@ class _MeasuredEmbeddedCollection:
 def build_client(settings: Settings, **client_options: Any) -> Any:
     """Build the Motor client for a real MongoDB, or the embedded engine when no URL is set.
 
-    A MongoDB client reports its commands and its pool to the metrics (service/metrics.py).
+    A MongoDB client reports its commands and its pool to the metrics (service/observability/metrics.py).
     """
     if settings.embedded:
         from mongomock_motor import AsyncMongoMockClient
@@ -370,7 +370,7 @@ async def open_engine(settings: Settings, **client_options: Any) -> Engine:
         raise
     _current = Engine(client=client, database=database, embedded=settings.embedded)
     if settings.embedded:
-        from service.embedded import install as install_planner
+        from service.engine.embedded import install as install_planner
 
         for model in DOCUMENT_MODELS:
             await create_indexes(model, _current)
@@ -434,12 +434,12 @@ def collection(model: type[Document]) -> AsyncIOMotorCollection:
     """The raw collection behind a model, for pipelines and atomic updates.
 
     On the embedded engine its `aggregate` and `find` first run the leading stages as one
-    query that reads only the page, as MongoDB's planner does (see service/embedded.py).
+    query that reads only the page, as MongoDB's planner does (see service/engine/embedded.py).
     """
     raw = model.get_motor_collection()
     mock = sys.modules.get("mongomock_motor")  # never loaded on MongoDB: nothing to check
     if mock is not None and isinstance(raw, mock.AsyncMongoMockCollection):
-        from service.embedded import EmbeddedCollection, mongomock_collection
+        from service.engine.embedded import EmbeddedCollection, mongomock_collection
 
         if mongomock_collection(raw) is not None:
             return _MeasuredEmbeddedCollection(EmbeddedCollection(raw))  # type: ignore[return-value]

@@ -5,12 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from service.articles import queries as articles
+from service.articles.history_deps import ArticleHistory, IfRestoreVersion, RestorableArticle
 from service.articles.router import with_tag
 from service.articles.schemas import SingleArticleResponse
+from service.contract.schemas import error_responses
 from service.revisions import queries
-from service.revisions.deps import ArticleHistory, IfRestoreVersion, RestorableArticle
 from service.revisions.schemas import MultipleRevisionsResponse, RevisionPageParams
-from service.schemas import error_responses
 from service.users.deps import WritingUser
 
 router = APIRouter(

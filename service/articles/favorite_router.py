@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from service.articles import queries
 from service.articles.deps import ArticleBySlug
 from service.articles.schemas import SingleArticleResponse
+from service.contract.schemas import error_responses
 from service.profiles.queries import is_following
-from service.schemas import error_responses
 from service.users.deps import ActingViewer
 from service.users.queries import Viewer
 

@@ -1,6 +1,6 @@
 """The embedded engine's query planner: what MongoDB does with a pipeline's leading stages.
 
-Only `service/db.py` uses this module. mongomock answers `aggregate` by deep-copying every
+Only `service/engine/client.py` uses this module. mongomock answers `aggregate` by deep-copying every
 document of the collection and running each stage in Python, and a `find` by copying every
 match before it sorts and slices. MongoDB instead turns a pipeline's leading `$match`, `$sort`,
 `$skip`, `$limit` and `$project` into one query (the "pipeline optimization" of its manual) and

@@ -5,7 +5,7 @@ server's clock) and ends every session in one update, so the account's tokens st
 once and sign-in fails (as for bad credentials). `finish` then removes, in batches of at most
 BATCH_SIZE: the follows both ways, the account's favorites and comments (grouped by article:
 one `delete_many` and one `$inc` of the exact number deleted per article), the reports it
-filed, and its articles (each marked, then swept as service/articles/deletion.py does), and
+filed, and its articles (each marked, then swept as service/deletion/articles.py does), and
 last the account itself, which frees the username and email. `moderation_log` keeps its
 entries (they hold usernames as text).
 
@@ -28,7 +28,7 @@ re-run can decrement twice.
 
 One runner at a time holds a deletion (`deletion_claimed_until`, renewed every batch); a
 runner that finds it claimed leaves it alone (DeletionBusy) until the claim lapses. Claims
-are leases by the server's clock (service.db.take_lease), never by a host's.
+are leases by the server's clock (service.engine.client.take_lease), never by a host's.
 """
 
 import asyncio
@@ -43,14 +43,14 @@ from beanie import PydanticObjectId
 
 from models import Article, Comment, Favorite, Follow, Report, User
 from models.common import as_utc
-from service.articles import deletion as article_deletion
 from service.articles.counts import counts
 from service.articles.queries import favorites_key, move_counter
 from service.articles.recount import StillMoving, recount_counter
-from service.db import atomically, collection, shared_by_processes, take_lease
-from service.errors import Forbidden, Unauthorized
-from service.rollups import move_held
-from service.security import Passwords
+from service.contract.errors import Forbidden, Unauthorized
+from service.deletion import articles as article_deletion
+from service.engine import atomically, collection, shared_by_processes, take_lease
+from service.rollups.queries import move_held
+from service.users.credentials import Passwords
 from service.users.queries import (
     CONFIRMED_FOR_SECONDS,
     Viewer,
@@ -324,7 +324,7 @@ class _ArticleBusy(Exception):
 
 async def articles(user_id: PydanticObjectId) -> int:
     """The account's articles: each marked (gone from every read at once), then swept of
-    everything naming it and deleted (service/articles/deletion.py)."""
+    everything naming it and deleted (service/deletion/articles.py)."""
     batch = await _ids(Article, {"author_id": user_id}, {"slug": 1, "status": 1, "version": 1})
     if not batch:
         return 0
