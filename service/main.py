@@ -16,6 +16,7 @@ from service.api import api_router
 from service.articles.counts import share_counts
 from service.config import Settings, get_settings, settings_problem
 from service.contract.errors import install_error_handlers
+from service.deletion import Deletions
 from service.deletion.sweeper import pending, run_sweeper
 from service.engine import Engine, drift_report, open_engine
 from service.feeds.router import router as feeds_router
@@ -146,6 +147,8 @@ def create_app(
     install_redoc(app)
     app.state.settings = settings
     app.state.security = build_security(settings)
+    # Routers below the deletion room start deletions through this, not by importing it.
+    app.state.deletions = Deletions()
     app.state.shared = shared
     app.state.rate_limits = RateLimits(settings, shared)
     install_error_handlers(app)

@@ -16,7 +16,6 @@ from service.articles.schemas import (
 from service.contract.conditional import IfNoneMatch, tagged_response
 from service.contract.errors import Invalid
 from service.contract.schemas import PageParams, error_responses
-from service.deletion import articles as deletion
 from service.profiles.queries import followee_ids
 from service.users.deps import (
     CurrentUser,
@@ -178,7 +177,9 @@ async def update_article(
     summary="Delete an article",
     responses=error_responses(412),
 )
-async def delete_article(article: OwnedArticle, if_version: IfVersion) -> Response:
+async def delete_article(
+    request: Request, article: OwnedArticle, if_version: IfVersion
+) -> Response:
     """Delete an article you wrote, with its comments and favorites (honours If-Match)."""
-    await deletion.delete_article(article, if_version=if_version)
+    await request.app.state.deletions.delete_article(article, if_version=if_version)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
