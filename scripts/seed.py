@@ -21,7 +21,7 @@ from models import Article, Comment, Favorite, Follow, Tag, User
 from models import Counter as CounterModel
 from models.common import to_milliseconds
 from service.articles.content import reading_time_minutes, render_markdown
-from service.articles.queries import slug_base
+from service.articles.slugs import slug_base
 from service.comments.ids import next_sequence
 from service.engine import collection
 from service.rollups.queries import rebuild_rollups

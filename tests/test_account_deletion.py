@@ -389,15 +389,14 @@ async def test_favorites_and_comments_racing_a_deletion_leave_no_orphan_or_wrong
 
     # The embedded engine answers without yielding to the event loop; yielding inside every
     # deletion batch and between each fan's insert and its `$inc` makes the writes interleave.
-    import service.articles.queries as article_queries
-
-    original_move = article_queries.move_counter
+    from service.articles import counters
+    original_move = counters.move_counter
 
     async def yielding_move(*args, **kwargs):
         await asyncio.sleep(0)
         return await original_move(*args, **kwargs)
 
-    monkeypatch.setattr(article_queries, "move_counter", yielding_move)
+    monkeypatch.setattr(counters, "move_counter", yielding_move)
     for name, step in list(deletion.STEPS.items()):
         async def yielding_step(user, step=step):
             await asyncio.sleep(0)

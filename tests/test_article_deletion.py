@@ -11,7 +11,7 @@ from pymongo.errors import ExecutionTimeout
 
 from models import Article, ArticleRevision, Comment, Favorite, Report, User
 from models.common import utc_now
-from service.articles import queries as article_queries
+from service.articles import counters as article_counters
 from service.contract.errors import NotFound
 from service.deletion import accounts as deletion
 from service.deletion import articles as article_deletion
@@ -134,7 +134,7 @@ async def test_a_favorite_racing_the_mark_takes_itself_back(client):
     read_before_the_mark = await collection(Article).find_one({"_id": data["id"]})
     assert await article_deletion.mark(read_before_the_mark)
     with pytest.raises(NotFound):  # passed its slug check before the mark, lands after it
-        await article_queries.favorite(read_before_the_mark, newcomer_id)
+        await article_counters.favorite(read_before_the_mark, newcomer_id)
     assert await collection(Favorite).count_documents({"user_id": newcomer_id}) == 0
     stored = await collection(Article).find_one({"_id": data["id"]})
     assert stored["favorites_count"] == 6
@@ -199,7 +199,7 @@ async def test_a_write_another_process_still_accepts_after_the_mark_is_swept_bef
     assert waiting is not None and waiting["deleting"] is not None  # inside the window: kept
     # Another process trusted its 30 s confirmation of the victim's token: the favorite lands.
     stored = await collection(Article).find_one({"_id": await article_id(article["slug"])})
-    await article_queries.favorite(stored, victim_id)
+    await article_counters.favorite(stored, victim_id)
     early = await deletion.finish(victim_id)
     assert early is not None and not early.done and early.waiting_until is not None
     assert await collection(User).find_one({"_id": victim_id}) is not None

@@ -841,7 +841,7 @@ def test_filter_values_parse_strictly_as_json_numbers():
 async def test_meta_filters_matching_more_than_the_cap_answer_422(client, monkeypatch):
     # MongoDB sorts meta-filtered matches in memory (the wildcard index cannot order them), so
     # the API counts them first, no further than the cap, and refuses past it.
-    monkeypatch.setattr("service.articles.queries.META_SORT_CAP", 2)
+    monkeypatch.setattr("service.articles.reads.META_SORT_CAP", 2)
     jake = await register(client)
     for _ in range(3):
         await create_article(client, jake, meta={"series": "big"})

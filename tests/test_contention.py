@@ -234,8 +234,6 @@ async def test_a_favorite_that_keeps_conflicting_answers_503_within_the_deadline
     # transactions, so the test says the engine has them (as test_reliability does).
     settings = make_settings(operation_timeout_ms=1000)
     needs_a_server(settings)
-    from service.articles import queries
-
     async with serving(create_app(settings)) as application, client_for(application) as client:
         application.state.engine.transactions = True
         jake, anna = await register(client), await register(client)
@@ -247,7 +245,7 @@ async def test_a_favorite_that_keeps_conflicting_answers_503_within_the_deadline
             calls.append(1)
             raise write_conflict()
 
-        monkeypatch.setattr(queries, "move_counter", conflicting)
+        monkeypatch.setattr(counters, "move_counter", conflicting)
         started = time.monotonic()
         response = await asyncio.wait_for(
             client.post(f"/api/articles/{article['slug']}/favorite", headers=anna.headers),
@@ -264,12 +262,11 @@ async def test_a_favorite_retried_after_conflicts_counts_once(app, client, setti
                                                               monkeypatch):
     # Wire tier and MongoDB (see above for `transactions`).
     needs_a_server(settings)
-    from service.articles import queries
 
     app.state.engine.transactions = True
     jake, anna = await register(client), await register(client)
     article = await create_article(client, jake)
-    original, conflicts = queries.move_counter, [write_conflict(), write_conflict()]
+    original, conflicts = counters.move_counter, [write_conflict(), write_conflict()]
 
     async def conflicting_twice(article_id, counter, delta, session=None):
         result = await original(article_id, counter, delta, session)
@@ -277,7 +274,7 @@ async def test_a_favorite_retried_after_conflicts_counts_once(app, client, setti
             raise conflicts.pop()  # after the write: the abort must take it back
         return result
 
-    monkeypatch.setattr(queries, "move_counter", conflicting_twice)
+    monkeypatch.setattr(counters, "move_counter", conflicting_twice)
     response = await client.post(f"/api/articles/{article['slug']}/favorite",
                                  headers=anna.headers)
     assert response.status_code == 200

@@ -34,15 +34,13 @@ from service.analytics.queries import (
     week_labels,
     window_start,
 )
-from service.articles.queries import (
+from service.articles.reads import (
     LIST_FIELDS,
     article_by_slug_pipeline,
     article_page_pipeline,
     counts_per_article_pipeline,
-    favorites_count_pipeline,
-    favorites_page_pipeline,
-    status_condition,
 )
+from service.articles.visibility import status_condition
 from service.comments.queries import comment_pipeline, comments_page_pipeline, visible_comments
 from service.contract.cursors import after_condition, keyset_cursor
 from service.engine.client import text_search_stages
@@ -53,6 +51,7 @@ from service.engine.embedded import (
     mongomock_collection,
     split_pipeline,
 )
+from service.favorites.queries import favorites_count_pipeline, favorites_page_pipeline
 from service.search.queries import search_pipeline
 
 EXAMPLES = int(os.environ.get("FOLIO_PROPERTY_EXAMPLES", "150"))
@@ -189,11 +188,11 @@ def pipelines(draw: st.DrawFn, data: dict[str, Any]) -> tuple[str, list[dict[str
     user = draw(st.sampled_from(USER_IDS))
     if kind == "favorites":
         return "favorites", favorites_page_pipeline(
-            user, None, offset=offset, limit=limit, after=cursor_after(draw, NEWEST_FAVORITED, data["favorites"]))
+            user, None, fields=LIST_FIELDS, offset=offset, limit=limit, after=cursor_after(draw, NEWEST_FAVORITED, data["favorites"]))
     if kind == "favorites_narrowed":
         match, _ = article_matches(draw)
         return "favorites", favorites_page_pipeline(
-            user, match, offset=offset, limit=limit, after=cursor_after(draw, NEWEST_FAVORITED, data["favorites"]),
+            user, match, fields=LIST_FIELDS, offset=offset, limit=limit, after=cursor_after(draw, NEWEST_FAVORITED, data["favorites"]),
             scan_cap=draw(st.integers(1, 40)))
     if kind == "favorites_count":
         match, _ = article_matches(draw)

@@ -34,7 +34,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from service.articles.queries import RESERVED_SLUGS
+from service.articles.slugs import RESERVED_SLUGS
 from service.engine.client import Engine
 from service.main import create_app
 from tests.conftest import client_for, make_settings

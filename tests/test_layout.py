@@ -86,8 +86,6 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-# strict: the day this passes, the suite fails until the marker is removed
-@pytest.mark.xfail(strict=True, reason="issue 19: the restructure of service/ lands next")
 def test_no_import_cycle_between_rooms():
     assert cycles(room_graph()) == []
 

@@ -234,24 +234,23 @@ async def test_another_driver_error_is_a_500_with_a_request_id(client, monkeypat
 
 
 async def test_a_failed_counter_update_takes_the_favorite_edge_back(client, monkeypatch):
-    from service.articles import queries
-
+    from service.articles import counters
     jake, anna = await register(client), await register(client)
     article = await create_article(client, jake)
     url = f"/api/articles/{article['slug']}/favorite"
-    original = queries.move_counter
+    original = counters.move_counter
 
     async def broken(article_id, counter, delta, session=None):
         raise AutoReconnect("lost the primary")
 
-    monkeypatch.setattr(queries, "move_counter", broken)
+    monkeypatch.setattr(counters, "move_counter", broken)
     assert (await client.post(url, headers=anna.headers)).status_code == 503
-    monkeypatch.setattr(queries, "move_counter", original)
+    monkeypatch.setattr(counters, "move_counter", original)
     retried = await client.post(url, headers=anna.headers)
     assert retried.json()["article"]["favoritesCount"] == 1
-    monkeypatch.setattr(queries, "move_counter", broken)
+    monkeypatch.setattr(counters, "move_counter", broken)
     assert (await client.delete(url, headers=anna.headers)).status_code == 503
-    monkeypatch.setattr(queries, "move_counter", original)
+    monkeypatch.setattr(counters, "move_counter", original)
     assert (await client.get(url.removesuffix("/favorite"), headers=anna.headers)).json()[
         "article"]["favorited"] is True
     assert (await client.delete(url, headers=anna.headers)).json()["article"]["favoritesCount"] == 0
@@ -291,23 +290,23 @@ async def test_a_favorite_is_one_transaction_where_the_server_has_them(app, clie
     if settings.embedded:
         pytest.skip("the embedded engine has no transactions")
     from models import Favorite
-    from service.articles import queries
+    from service.articles import counters
     from service.engine.client import collection
 
     app.state.engine.transactions = True
     jake, anna = await register(client), await register(client)
     article = await create_article(client, jake)
     url = f"/api/articles/{article['slug']}/favorite"
-    original = queries.move_counter
+    original = counters.move_counter
 
     async def broken(article_id, counter, delta, session=None):
         assert session is not None  # inside the transaction
         raise OperationFailure("simulated failure after the edge was written", 2)
 
-    monkeypatch.setattr(queries, "move_counter", broken)
+    monkeypatch.setattr(counters, "move_counter", broken)
     assert (await client.post(url, headers=anna.headers)).status_code == 500
     assert await collection(Favorite).count_documents({}) == 0
-    monkeypatch.setattr(queries, "move_counter", original)
+    monkeypatch.setattr(counters, "move_counter", original)
     assert (await client.post(url, headers=anna.headers)).json()["article"]["favoritesCount"] == 1
     assert (await client.delete(url, headers=anna.headers)).json()["article"]["favoritesCount"] == 0
 

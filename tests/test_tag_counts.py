@@ -11,7 +11,8 @@ import pytest
 from models import Article, Tag, User
 from models.common import utc_now
 from scripts.dbtools import recount_tags
-from service.articles.queries import article_by_slug, update_article
+from service.articles.reads import article_by_slug
+from service.articles.writes import update_article
 from service.deletion import accounts as deletion
 from service.engine.client import collection
 from service.main import create_app

@@ -458,7 +458,7 @@ async def test_recount_is_exact_when_a_favorite_lands_between_the_count_and_the_
     # It used to read the counter, count, then fix only if the counter had not moved: a
     # favorite landing in between left the drifted counter as it was ("changed while checked").
     import scripts.dbtools as dbtools
-    from service.articles import queries
+    from service.articles import counters
     from tests.factories import create_article, favorite, register
     from tests.races import WriteAfterCounting
 
@@ -470,7 +470,7 @@ async def test_recount_is_exact_when_a_favorite_lands_between_the_count_and_the_
 
     async def carl_favorites() -> None:  # another request, through the API's own write
         article = await collection(Article).find_one({"slug": drifted["slug"]})
-        await queries.favorite(article, carl_id)
+        await counters.favorite(article, carl_id)
 
     racing = WriteAfterCounting(collection(Favorite), carl_favorites)
     original = dbtools.collection
@@ -491,7 +491,7 @@ async def test_recount_reports_a_counter_that_never_stops_moving(app, client, mo
     if await supports_transactions(app.state.engine):
         pytest.skip("with transactions the race is a write conflict that the driver retries")
     import scripts.dbtools as dbtools
-    from service.articles import queries
+    from service.articles import counters
     from service.articles import recount as recount_module
     from tests.factories import create_article, register
     from tests.races import WriteAfterCounting
@@ -504,7 +504,7 @@ async def test_recount_reports_a_counter_that_never_stops_moving(app, client, mo
 
     async def another_favorite() -> None:
         article = await collection(Article).find_one({"slug": busy["slug"]})
-        await queries.favorite(article, fan_ids.pop())
+        await counters.favorite(article, fan_ids.pop())
 
     monkeypatch.setattr(recount_module, "RECOUNT_ATTEMPTS", 2)
     racing = WriteAfterCounting(collection(Favorite), another_favorite, times=40)

@@ -18,7 +18,7 @@ from beanie import PydanticObjectId
 from models import Article, DailyStat, Follow, TagDay, User
 from models.common import utc_now
 from service.articles.counts import kept
-from service.articles.queries import visible_at
+from service.articles.visibility import visible_at
 from service.contract.errors import Invalid, NotFound
 from service.engine import collection
 

@@ -16,7 +16,7 @@ from pymongo import ReturnDocument
 from models import Article, Comment, User
 from models.comments import NEWEST_COMMENTS
 from models.common import utc_now, utc_now_after
-from service.articles.queries import counted_insert, move_counter
+from service.articles.counters import counted_insert, move_counter
 from service.comments.ids import next_id
 from service.contract.cursors import after_condition, keyset_cursor
 from service.contract.errors import NotFound, PreconditionFailed

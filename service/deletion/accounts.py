@@ -43,8 +43,9 @@ from beanie import PydanticObjectId
 
 from models import Article, Comment, Favorite, Follow, Report, User
 from models.common import as_utc
+from service.articles.counters import move_counter
 from service.articles.counts import counts
-from service.articles.queries import favorites_key, move_counter
+from service.articles.reads import favorites_key
 from service.articles.recount import StillMoving, recount_counter
 from service.contract.errors import Forbidden, Unauthorized
 from service.deletion import articles as article_deletion

@@ -36,7 +36,8 @@ from pymongo import ReturnDocument
 
 from models import Article, ArticleRevision, Comment, Favorite, Report
 from service.articles.counts import counts
-from service.articles.queries import favorites_key, stale
+from service.articles.reads import favorites_key
+from service.articles.writes import stale
 from service.contract.versions import at_version
 from service.engine import atomically, collection, take_lease
 from service.rollups.queries import move_article

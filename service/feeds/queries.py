@@ -8,13 +8,13 @@ from feedgen.feed import FeedGenerator
 
 from models import Article
 from models.common import as_utc
-from service.articles.queries import (
+from service.articles.reads import (
     FULL_FIELDS,
     ArticleFilters,
     article_page_pipeline,
-    readable,
     resolve_filters,
 )
+from service.articles.visibility import readable
 from service.contract.errors import NotFound
 from service.contract.schemas import printable
 from service.engine import collection

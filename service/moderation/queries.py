@@ -20,15 +20,11 @@ from models.common import utc_now
 from models.moderation_log import NEWEST_FIRST
 from models.reports import OLDEST_FIRST, QUEUE_COUNT_CAP
 from models.users import Role
+from service.articles.counters import move_counter
 from service.articles.counts import counts
-from service.articles.queries import (
-    FULL_FIELDS,
-    UPDATE_ATTEMPTS,
-    is_live,
-    move_counter,
-    readable,
-    reread,
-)
+from service.articles.reads import FULL_FIELDS
+from service.articles.visibility import is_live, readable
+from service.articles.writes import UPDATE_ATTEMPTS, reread
 from service.contract.cursors import after_condition, next_page_cursor
 from service.contract.errors import Conflict, Forbidden, Invalid, NotFound
 from service.contract.versions import at_version, version_bump

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response, status
 
 from service.articles.deps import ArticleBySlug
-from service.articles.queries import add_viewer_flags
+from service.articles.reads import add_viewer_flags
 from service.articles.schemas import SingleArticleResponse
 from service.comments.deps import CommentId
 from service.comments.queries import comment_on_article

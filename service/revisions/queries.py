@@ -1,6 +1,6 @@
 """Article revisions: record what an update replaced, trim to the last ones, page them. No HTTP.
 
-Recording is called by `service.articles.queries.update_article`, inside the same
+Recording is called by `service.articles.writes.update_article`, inside the same
 `atomically` as the article update; this module never imports the articles queries, so the
 arrow runs one way.
 """

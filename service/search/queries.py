@@ -5,7 +5,7 @@ from typing import Any
 from beanie import PydanticObjectId
 
 from models import Article
-from service.articles.queries import LIST_FIELDS, ArticleQuery, add_viewer_flags
+from service.articles.reads import LIST_FIELDS, ArticleQuery, add_viewer_flags
 from service.contract.cursors import offset_cursor
 from service.contract.schemas import MAX_OFFSET
 from service.engine import collection, text_search_stages

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import StringConstraints
 
-from service.articles.queries import ArticleFilters, resolve_filters
+from service.articles.reads import ArticleFilters, resolve_filters
 from service.contract.cursors import offset_of
 from service.contract.errors import Invalid
 from service.contract.schemas import PageParams, error_responses
