@@ -16,7 +16,8 @@ from service.contract.errors import NotFound
 from service.deletion import accounts as deletion
 from service.deletion import articles as article_deletion
 from service.deletion import sweeper
-from service.engine.client import collection, lease_update
+from service.engine.client import collection
+from service.engine.transactions import lease_update
 from tests import oplog
 from tests.conftest import WIRE_NULL_DATES
 from tests.factories import add_comment, create_article, favorite, follow, register

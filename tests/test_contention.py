@@ -20,7 +20,9 @@ from pymongo.errors import OperationFailure, WaitQueueTimeoutError
 from models import Article, Comment, Counter, Favorite, ModerationEntry, User
 from service.comments import ids as counters
 from service.engine import client as engine_adapter
-from service.engine.client import Engine, atomically, collection, deadline, detached, seconds_left
+from service.engine import transactions as engine_transactions
+from service.engine.client import Engine, collection
+from service.engine.transactions import atomically, deadline, detached, seconds_left
 from service.main import create_app
 from tests import oplog
 from tests.conftest import REAL_MONGODB_URL, TEST_SECRET, client_for, make_settings, serving
@@ -108,13 +110,13 @@ async def test_a_transaction_that_keeps_conflicting_gives_up_at_the_deadline(sta
     assert elapsed < 0.3 + 0.1  # never past the deadline (Motor's own loop: 120 s)
     assert 3 <= len(attempts) and session.aborted == len(attempts)
     pauses = [later - earlier for earlier, later in itertools.pairwise(attempts)]
-    assert all(pause >= engine_adapter.BACKOFF_FIRST_SECONDS / 2 for pause in pauses)
+    assert all(pause >= engine_transactions.BACKOFF_FIRST_SECONDS / 2 for pause in pauses)
     assert pauses[-1] > pauses[0]  # exponential
 
 
 async def test_outside_a_request_the_retries_stop_after_the_retry_limit(stand_in, monkeypatch):
     stand_in()
-    monkeypatch.setattr(engine_adapter, "RETRY_LIMIT_SECONDS", 0.2)
+    monkeypatch.setattr(engine_transactions, "RETRY_LIMIT_SECONDS", 0.2)
 
     async def work(current):
         raise write_conflict()
@@ -176,9 +178,9 @@ async def test_any_other_error_aborts_at_once_without_a_retry(stand_in):
 
 def test_backoff_grows_exponentially_with_jitter_up_to_a_cap():
     for attempt in range(12):
-        ceiling = min(engine_adapter.BACKOFF_MAX_SECONDS,
-                      engine_adapter.BACKOFF_FIRST_SECONDS * 2**attempt)
-        pauses = {engine_adapter.backoff_seconds(attempt) for _ in range(20)}
+        ceiling = min(engine_transactions.BACKOFF_MAX_SECONDS,
+                      engine_transactions.BACKOFF_FIRST_SECONDS * 2**attempt)
+        pauses = {engine_transactions.backoff_seconds(attempt) for _ in range(20)}
         assert all(ceiling / 2 <= pause <= ceiling for pause in pauses)
         assert len(pauses) > 1  # jittered: conflicting transactions do not retry in step
 

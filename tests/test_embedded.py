@@ -1,4 +1,4 @@
-"""The embedded engine's planner (service/engine/embedded.py) gives exactly what mongomock gives.
+"""The embedded engine's planner (service/engine/planner.py, run by embedded.py) gives exactly what mongomock gives.
 
 The planner runs a pipeline's leading stages as one query that sorts and slices the stored
 documents before copying them. Its answers must be identical, document for document and in
@@ -44,13 +44,8 @@ from service.articles.visibility import status_condition
 from service.comments.queries import comment_pipeline, comments_page_pipeline, visible_comments
 from service.contract.cursors import after_condition, keyset_cursor
 from service.engine.client import text_search_stages
-from service.engine.embedded import (
-    EmbeddedCollection,
-    Query,
-    install,
-    mongomock_collection,
-    split_pipeline,
-)
+from service.engine.embedded import EmbeddedCollection, install, mongomock_collection
+from service.engine.planner import Query, split_pipeline
 from service.favorites.queries import favorites_count_pipeline, favorites_page_pipeline
 from service.search.queries import search_pipeline
 

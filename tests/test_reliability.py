@@ -325,7 +325,8 @@ def test_a_mongodb_deployment_never_loads_the_embedded_engine():
         "db.build_client(db.Settings(mongodb_url='mongodb://127.0.0.1:1', jwt_secret='s' * 32)"
         ").close()\n"
         "print(sorted(name for name in sys.modules if name.split('.')[0] in "
-        "('mongomock', 'mongomock_motor', 'service.engine.embedded') or name == 'service.engine.embedded'))\n"
+        "('mongomock', 'mongomock_motor') "
+        "or name in ('service.engine.embedded', 'service.engine.planner')))\n"
     )
     env = {"FOLIO_MONGODB_URL": "mongodb://127.0.0.1:1", "FOLIO_JWT_SECRET": "s" * 32,
            "PATH": "/usr/bin:/bin"}
