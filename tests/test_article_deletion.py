@@ -15,7 +15,7 @@ from service.articles import counters as article_counters
 from service.contract.errors import NotFound
 from service.deletion import accounts as deletion
 from service.deletion import articles as article_deletion
-from service.deletion import sweeper
+from service.deletion import owned, sweeper
 from service.engine.client import collection
 from service.engine.transactions import lease_update
 from tests import oplog
@@ -216,14 +216,14 @@ async def test_account_deletion_transactions_stay_small_and_uncount_per_article(
     client, monkeypatch
 ):
     victim, author = await register(client), await register(client)
-    for _ in range(deletion.BATCH_SIZE + 10):
+    for _ in range(owned.BATCH_SIZE + 10):
         article = await create_article(client, author)
         await favorite(client, victim, article["slug"])
     busy = await create_article(client, author)
     for _ in range(5):
         await add_comment(client, victim, busy["slug"])
     writes_per_batch: list[tuple[int, int]] = []  # (deletes, counter updates)
-    original = deletion.atomically
+    original = owned.atomically
 
     async def recorded(work):
         with oplog.recording() as log:
@@ -234,12 +234,12 @@ async def test_account_deletion_transactions_stay_small_and_uncount_per_article(
         writes_per_batch.append((deletes, counters))
         return result
 
-    monkeypatch.setattr(deletion, "atomically", recorded)
+    monkeypatch.setattr(owned, "atomically", recorded)
     assert (await delete_account(client, victim)).status_code == 204
     assert len(writes_per_batch) >= 3  # the favorites took two batches, the comments one
     for deletes, counters in writes_per_batch:
-        assert deletes <= deletion.BATCH_SIZE and counters <= deletion.BATCH_SIZE
-    assert deletion.BATCH_SIZE <= 50  # tens of statements per transaction, never hundreds
+        assert deletes <= owned.BATCH_SIZE and counters <= owned.BATCH_SIZE
+    assert owned.BATCH_SIZE <= 50  # tens of statements per transaction, never hundreds
     # Five comments on one article: one delete and one `$inc` of exactly five.
     assert (1, 1) in writes_per_batch
     await assert_counters_exact()
