@@ -266,7 +266,7 @@ async def delete_comment(comment: dict[str, Any]) -> None:
     transaction on a replica set).
 
     In the transaction the article's `$inc` comes first, where a conflict on a busy article
-    costs least (see `hot_first` in service/articles/queries.py); a comment already gone
+    costs least (see `hot_first` in service/articles/counters.py); a comment already gone
     aborts it, which takes the `$inc` back.
     """
 

@@ -29,7 +29,7 @@ re-run can decrement twice.
 
 One runner at a time holds a deletion (`deletion_claimed_until`, renewed every batch); a
 runner that finds it claimed leaves it alone (DeletionBusy) until the claim lapses. Claims
-are leases by the server's clock (service.engine.client.take_lease), never by a host's.
+are leases by the server's clock (service.engine.transactions.take_lease), never by a host's.
 """
 
 import asyncio

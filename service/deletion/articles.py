@@ -11,7 +11,7 @@ article's dependents are never removed by one unbounded `delete_many`. Instead:
    the article is gone from all of them at once; a by-slug read refuses it (`is_visible`).
    From then on nothing new can be counted on it: `move_counter` never adds to a marked
    article, so a favorite or comment that raced the mark takes itself back (and a report
-   finds its target gone, service/moderation/queries.py).
+   finds its target gone, service/moderation/reports.py).
 2. `sweep` removes its favorite edges, comments, reports and revisions in batches of at most
    BATCH_SIZE, found by `article_id` and deleted by `_id`; favorites and comments each move
    the article's counter down by exactly the number deleted, in the same transaction where

@@ -157,7 +157,7 @@ def _measure_embedded(motor_collection: Any) -> None:
 
 
 class _MeasuredEmbeddedCollection:
-    """The adapter's planner (service/engine/embedded.py's EmbeddedCollection), each read measured."""
+    """The embedded engine's collection (service/engine/embedded.py), each read measured."""
 
     def __init__(self, planned: Any) -> None:
         self._planned = planned
