@@ -1,4 +1,6 @@
-"""The article's counters, moved only by atomic `$inc`, and the writes that move them (favorite, unfavorite)."""
+"""The article's counters, moved only by atomic `$inc`, and the writes that move them: a counted
+insert (comments), favorite and unfavorite (whose edges service/favorites/ writes).
+"""
 
 from collections.abc import Awaitable, Callable
 from typing import Any

@@ -1,9 +1,11 @@
-"""Article reads and their pipelines: lists (filters, feed, favorites), one by slug, viewer flags. No HTTP here.
+"""Article reads and their pipelines: lists (filters, feed, favorites), one by slug, and the
+viewer's flags. No HTTP here.
 
 Every list is one aggregation (filter, sort, page and author join) and, when no recent count
 is kept, one `count_documents` run beside it; plus at most one query to resolve usernames in
 the filters and one `$in` query per viewer flag: a bounded number of round trips whatever the
-page size or depth."""
+page size or depth.
+"""
 
 import asyncio
 from dataclasses import dataclass, field

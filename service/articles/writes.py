@@ -1,4 +1,6 @@
-"""Article writes and versions: create, and update as a new version that keeps a revision. No HTTP here."""
+"""Article writes and versions: create, and update as a new version that keeps the one replaced
+as a revision (service/revisions/), in the same transaction. No HTTP here.
+"""
 
 import logging
 from datetime import datetime

@@ -2,7 +2,8 @@
 
 Folio runs on a real MongoDB (through Motor) or, with no configuration, on the in-process
 mongomock-motor engine. Everything that must differ between the two lives in service/engine/;
-transactions and deadlines are in transactions.py, the command metrics in monitoring.py."""
+transactions and deadlines are in transactions.py, the command metrics in monitoring.py.
+"""
 
 import logging
 import re

@@ -1,7 +1,9 @@
-"""What the engine reports to the metrics: each command's time and outcome, and the pool's connections.
+"""What the engine reports to the metrics: each command's time and outcome, and the pool's
+connections.
 
 On MongoDB the driver's listeners report them; on the embedded engine, which has no driver, the
-collection methods are wrapped instead (only the outermost call counts)."""
+collection methods are wrapped instead (only the outermost call counts).
+"""
 
 import functools
 import time

@@ -3,7 +3,8 @@
 MongoDB turns a pipeline's leading `$match`, `$sort`, `$skip`, `$limit` and `$project` into one
 query (the "pipeline optimization" of its manual) and reads only the page. `split_pipeline` takes
 those stages as a `Query`, and `compile_filter` turns a filter into a plain Python test where it
-can be sure of MongoDB's answer. Nothing here touches mongomock; embedded.py runs the plans."""
+can be sure of MongoDB's answer. Nothing here touches mongomock; embedded.py runs the plans.
+"""
 
 import operator
 from collections.abc import Callable

@@ -1,4 +1,9 @@
-"""Deadlines, transactions and their retries, and leases: how Folio's writes stay bounded in time."""
+"""Deadlines, transactions and their retries, and leases: how database work stays bounded in time.
+
+`deadline` runs a request under one budget (`pymongo.timeout`); `atomically` runs a write as one
+transaction where the server has them, retried with jittered backoff until that budget ends;
+leases (`take_lease`) are held by the server's clock, never a host's.
+"""
 
 import asyncio
 import contextlib

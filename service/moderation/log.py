@@ -1,7 +1,8 @@
 """The moderation audit log (`moderation_log`): one entry per action, and its pages. No HTTP here.
 
 Every action writes its entry in the same transaction as the action where the server has
-transactions; elsewhere the entry follows the action it records."""
+transactions; elsewhere the entry follows the action it records.
+"""
 
 from typing import Any
 

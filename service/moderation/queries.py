@@ -1,7 +1,8 @@
 """Moderation's actions: hiding articles and comments, suspension and roles. No HTTP here.
 
 Each action writes its audit entry (log.py) in the same transaction where the server has
-transactions; reports and the queue are in reports.py, the report sweeps in sweeps.py."""
+transactions; reports and the queue are in reports.py, the report sweeps in sweeps.py.
+"""
 
 from collections.abc import Collection
 from datetime import datetime

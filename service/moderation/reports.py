@@ -1,4 +1,6 @@
-"""Reports and the moderators' queue: filing, the queue page and its pipelines, dismissing. No HTTP here."""
+"""Reports and the moderators' queue: filing, the queue page and its pipelines, dismissing.
+No HTTP here.
+"""
 
 import asyncio
 from dataclasses import dataclass
