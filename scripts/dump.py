@@ -11,6 +11,7 @@ checksum disagree with its lines is refused before anything is written.
 
 import hashlib
 import json
+import logging
 import os
 from collections import defaultdict
 from collections.abc import Iterator
@@ -304,15 +305,16 @@ async def check_loadable(path: Path) -> dict[str, int]:
     a server starts. ImportRefused names the problem.
     """
     from service.config import Settings
-    from service.engine import client as db
+    from service.engine import open_engine
 
     dump = read_dump(path)
-    quiet = db.log.disabled
-    db.log.disabled = True  # its "embedded engine" warning is about the server, not this trial
+    engine_log = logging.getLogger("folio.db")  # the adapter's logger
+    quiet = engine_log.disabled
+    engine_log.disabled = True  # its "embedded engine" warning is about the server, not this trial
     try:
-        trial = await db.open_engine(Settings(mongodb_url=None, jwt_secret="x" * 32))  # type: ignore[arg-type]
+        trial = await open_engine(Settings(mongodb_url=None, jwt_secret="x" * 32))  # type: ignore[arg-type]
     finally:
-        db.log.disabled = quiet
+        engine_log.disabled = quiet
     try:
         return await import_dump(trial, dump)
     finally:

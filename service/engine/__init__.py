@@ -1,6 +1,7 @@
 """The engine adapter: the only room that knows which engine runs (MongoDB through Motor, or the
-embedded mongomock engine). The rest of service/ (and scripts/, tools/) imports this package,
-never its modules; the tests alone reach into the modules, to patch them.
+embedded mongomock engine). The rest of service/, and scripts/, import this package, never its
+modules; only the tests (to patch them) and tools/profile_request.py (which profiles the embedded
+engine itself) reach into the modules.
 
 - client.py: the engine (`Engine`, `open_engine`, `current_engine`), `collection(Model)`,
   text search, collection validators, and what tells an outage apart.
