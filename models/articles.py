@@ -82,7 +82,7 @@ class Article(Document):
     # null, so that every visibility filter (`published_at <= now`) and its index stay as they
     # are: a hidden article is a draft to everyone but its author and moderators.
     moderation: ArticleModeration | None = None
-    # "deleted" marks an article whose deletion has started (service/articles/deletion.py): with
+    # "deleted" marks an article whose deletion has started (service/deletion/articles.py): with
     # `published_at` null and its slug moved aside, every read, list and count already leaves
     # it out through the indexes above, while its comments, favorites, revisions and reports
     # are swept in batches; the article itself goes last.

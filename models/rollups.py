@@ -1,6 +1,6 @@
 """The analytics rollups: one document per UTC day (`daily_stats`) and per day and tag
 (`tag_days`), moved by `$inc` beside the writes they count, so that no analytics request reads
-`articles`, `comments` or `users` (service/rollups.py keeps them; `folio db recount` rebuilds them).
+`articles`, `comments` or `users` (service/rollups/queries.py keeps them; `folio db recount` rebuilds them).
 """
 
 from beanie import Document

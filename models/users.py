@@ -64,7 +64,7 @@ class User(Document):
     # While deleting: the articles whose counters (or, once deleted, whose comments, favorites,
     # revisions and reports) the batch in progress touches, settled first when a deletion
     # resumes; and until when one runner holds the deletion (others leave it alone meanwhile).
-    # Both absent otherwise (service/users/deletion.py).
+    # Both absent otherwise (service/deletion/accounts.py).
     deletion_pending: list[PydanticObjectId] | None = None
     deletion_claimed_until: datetime | None = None
     schema_version: int = SCHEMA_VERSION

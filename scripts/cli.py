@@ -22,8 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from service.config import Settings, settings_problem
-from service.db import EngineUnavailable
-from service.errors import NotFound
+from service.contract.errors import NotFound
+from service.engine import EngineUnavailable
 
 T = TypeVar("T")
 # On SIGTERM, uvicorn stops accepting connections and lets in-flight requests finish this long.
@@ -174,7 +174,7 @@ def serve(
     files and the port.
     """
     from scripts.dump import ImportRefused, check_loadable
-    from service.db import check_reachable
+    from service.engine import check_reachable
 
     settings = Settings()  # a configuration mistake stops here, in one line
     if demo and load:
@@ -252,8 +252,8 @@ def seed_command(
         seed,
         shortfalls,
     )
-    from service.db import open_engine
-    from service.security import Passwords
+    from service.engine import open_engine
+    from service.users.credentials import Passwords
 
     if drop and append:
         raise OperatorError("--drop empties the database and --append adds to its data; "
@@ -316,7 +316,7 @@ ToOption = Annotated[
 
 def run_with_engine(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     """Open the engine, run one piece of async work with it, and close it."""
-    from service.db import open_engine
+    from service.engine import open_engine
 
     async def run() -> T:
         engine = await open_engine(settings)
@@ -625,7 +625,7 @@ def users_delete(
     Its sessions end at once; its follows, favorites, comments, reports and articles go in
     batches, then the account. Running it again resumes an interrupted deletion.
     """
-    from service.users.deletion import DeletionBusy, delete_by_username
+    from service.deletion.accounts import DeletionBusy, delete_by_username
 
     settings = tool_settings(url, db)
     if settings.embedded:
@@ -650,7 +650,7 @@ def users_finish_deletions(url: UrlOption = None, db: DbOption = None) -> None:
     The API also resumes them, in the background. On MongoDB each waits out its write window
     (45 s after the deletion started). Exits 1 if another process holds some of them.
     """
-    from service.users.deletion import finish_marked
+    from service.deletion.accounts import finish_marked
 
     done, busy = run_with_engine(
         tool_settings(url, db), lambda engine: finish_marked(lambda d: console.print(_deleted_line(d)))

@@ -18,16 +18,19 @@ from models.comments import HIDDEN
 from models.common import utc_now
 from scripts.orphans import sweep_orphans
 from service.articles.recount import recount_until_settled
-from service.db import (
+from service.contract.schemas import forbidden_character, printable
+from service.engine import (
     Engine,
     apply_validator,
+    changed_indexes,
     collection,
     create_collection,
     create_indexes,
+    declared_indexes,
+    drift_report,
+    renamed_indexes,
     unrecorded_index_options,
 )
-from service.indexes import changed_indexes, declared_indexes, drift_report, renamed_indexes
-from service.schemas import forbidden_character, printable
 
 SKIPPED = "the embedded engine (mongomock) does not support collection validators"
 BSON_INTEGER = ["int", "long"]
@@ -128,7 +131,7 @@ def text_fields(model: type[Document]) -> list[str]:
 
 def refused_text(value: Any, path: str) -> Iterator[tuple[str, str]]:
     """(path, `U+XXXX`) for every string in `value` holding a character the text policy
-    refuses (service/schemas.py), object keys included."""
+    refuses (service/contract/schemas.py), object keys included."""
     if isinstance(value, str):
         character = forbidden_character(value)
         if character is not None:
@@ -376,8 +379,8 @@ async def recount_rollups(engine: Engine, report: Callable[[int], None]) -> int:
     """Rebuild the analytics rollups from the data, one day at a time; how many days it set.
 
     The repair for what their `$inc`s missed: a failure after the write they follow, and
-    articles, comments and accounts removed in bulk by deletions (service/rollups.py).
+    articles, comments and accounts removed in bulk by deletions (service/rollups/queries.py).
     """
-    from service.rollups import rebuild_rollups
+    from service.rollups.queries import rebuild_rollups
 
     return await rebuild_rollups(engine.database, report)

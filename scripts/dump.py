@@ -11,6 +11,7 @@ checksum disagree with its lines is refused before anything is written.
 
 import hashlib
 import json
+import logging
 import os
 from collections import defaultdict
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from pymongo.errors import BulkWriteError
 from models import DOCUMENT_MODELS, AppliedMigration
 from scripts.dbtools import ensure_indexes
 from scripts.seed import BATCH_SIZE, count_tags
-from service.db import Engine, collection
+from service.engine import Engine, collection
 
 OPTIONS = CANONICAL_JSON_OPTIONS.with_options(tz_aware=True)
 FORMAT = 2
@@ -303,16 +304,17 @@ async def check_loadable(path: Path) -> dict[str, int]:
     This finds what only inserting can (a duplicate slug or email under a unique index) before
     a server starts. ImportRefused names the problem.
     """
-    from service import db
     from service.config import Settings
+    from service.engine import open_engine
 
     dump = read_dump(path)
-    quiet = db.log.disabled
-    db.log.disabled = True  # its "embedded engine" warning is about the server, not this trial
+    engine_log = logging.getLogger("folio.db")  # the adapter's logger
+    quiet = engine_log.disabled
+    engine_log.disabled = True  # its "embedded engine" warning is about the server, not this trial
     try:
-        trial = await db.open_engine(Settings(mongodb_url=None, jwt_secret="x" * 32))  # type: ignore[arg-type]
+        trial = await open_engine(Settings(mongodb_url=None, jwt_secret="x" * 32))  # type: ignore[arg-type]
     finally:
-        db.log.disabled = quiet
+        engine_log.disabled = quiet
     try:
         return await import_dump(trial, dump)
     finally:

@@ -21,7 +21,7 @@ from typing import Any
 import scripts.migrations as package
 from models import AppliedMigration
 from models.common import utc_now
-from service.db import Engine, collection
+from service.engine import Engine, collection
 
 BASE = "base"  # `down --to base` reverts every migration
 BATCH_SIZE = 500

@@ -22,7 +22,7 @@ from typing import Any
 from beanie import Document
 
 from models import Article, ArticleRevision, Comment, Favorite, Report, User
-from service.db import collection
+from service.engine import collection
 
 BATCH_SIZE = 500
 

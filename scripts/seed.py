@@ -21,10 +21,10 @@ from models import Article, Comment, Favorite, Follow, Tag, User
 from models import Counter as CounterModel
 from models.common import to_milliseconds
 from service.articles.content import reading_time_minutes, render_markdown
-from service.articles.queries import slug_base
-from service.counters import next_sequence
-from service.db import collection
-from service.rollups import Moves, apply_moves, day_of, rollups_of
+from service.articles.slugs import slug_base
+from service.comments.ids import next_sequence
+from service.engine import collection
+from service.rollups.queries import Moves, apply_moves, day_of, rollups_of
 from service.users.names import username_key
 
 DEMO_PASSWORD = "folio-demo-password"

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from scripts.seed import DEMO_EMAIL, DEMO_PASSWORD, DEMO_PLAN, seed
 from service.config import get_settings
-from service.db import Engine
+from service.engine import Engine
 from service.main import StartupTask, create_app
 
 log = logging.getLogger("folio.serve")

@@ -3,13 +3,13 @@
 from fastapi import APIRouter
 
 from service.analytics.router import router as analytics_router
+from service.articles.favorite_router import router as favorites_router
+from service.articles.history_router import router as revisions_router
 from service.articles.router import router as articles_router
 from service.comments.router import router as comments_router
-from service.favorites.router import router as favorites_router
 from service.moderation.router import reports_router
 from service.moderation.router import router as moderation_router
 from service.profiles.router import router as profiles_router
-from service.revisions.router import router as revisions_router
 from service.search.router import router as search_router
 from service.tags.router import router as tags_router
 from service.users.router import router as users_router

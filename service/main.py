@@ -12,25 +12,29 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 
-from service import metrics
 from service.api import api_router
-from service.apidocs import install_redoc
 from service.articles.counts import share_counts
 from service.config import Settings, get_settings, settings_problem
-from service.db import Engine, open_engine
-from service.errors import install_error_handlers
+from service.contract.errors import install_error_handlers
+from service.deletion import Deletions
+from service.deletion.sweeper import pending, run_sweeper
+from service.engine import Engine, drift_report, open_engine
 from service.feeds.router import router as feeds_router
 from service.health.router import router as health_router
-from service.indexes import drift_report
-from service.middleware import BodyGuard, RequestContext, RequestDeadline, TrailingSlash
 from service.moderation.sweeps import finish_sweeps, sweep_forever
-from service.ratelimit import RateLimits
-from service.security import build_security
-from service.sweeper import pending, run_sweeper
+from service.observability import metrics
+from service.observability.telemetry import (
+    install_error_reporting,
+    install_tracing,
+    shutdown_tracing,
+)
 from service.tags.counting import SWEEP_BATCH, catch_up
 from service.tags.counting import sweep_forever as count_due_tags
-from service.telemetry import install_error_reporting, install_tracing, shutdown_tracing
+from service.users.credentials import build_security
 from service.users.roles import bootstrap_admins
+from service.web.apidocs import install_redoc
+from service.web.middleware import BodyGuard, RequestContext, RequestDeadline, TrailingSlash
+from service.web.ratelimit import RateLimits
 
 DESCRIPTION = """
 Folio serves the [RealWorld](https://github.com/gothinkster/realworld) "Conduit" API from MongoDB.
@@ -72,7 +76,7 @@ def create_app(
     shared = None
     if settings.redis_url:  # imported only then: without Redis, `redis` is never loaded
         try:
-            from service.shared import SharedStore
+            from service.web.shared_store import SharedStore
         except ImportError as error:
             raise RuntimeError(
                 f"FOLIO_REDIS_URL is set but {error.name} is not installed: "
@@ -132,7 +136,7 @@ def create_app(
             metrics.process_exiting()
 
     # Swagger UI and ReDoc served from the fastapi-offline package, never from a CDN, so /docs
-    # and /redoc work on a machine with no internet (ReDoc through service/apidocs.py).
+    # and /redoc work on a machine with no internet (ReDoc through service/web/apidocs.py).
     app = FastAPIOffline(
         title="Folio",
         version="0.1.0",
@@ -143,6 +147,8 @@ def create_app(
     install_redoc(app)
     app.state.settings = settings
     app.state.security = build_security(settings)
+    # Routers below the deletion room start deletions through this, not by importing it.
+    app.state.deletions = Deletions()
     app.state.shared = shared
     app.state.rate_limits = RateLimits(settings, shared)
     install_error_handlers(app)

@@ -109,7 +109,7 @@ def make_settings(**overrides: object) -> Settings:
 def no_deletion_write_window(monkeypatch: pytest.MonkeyPatch) -> None:
     """Account deletions finish at once: no other process holds a 30 s confirmation of a
     token here (tests/test_account_deletion.py restores a window where it tests one)."""
-    from service.users import deletion
+    from service.deletion import accounts as deletion
 
     monkeypatch.setattr(deletion, "WRITE_WINDOW_SECONDS", 0)
 

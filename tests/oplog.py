@@ -1,7 +1,7 @@
 """Records the database operations a request issues, on either engine.
 
 On the embedded engine it wraps mongomock's collection methods and the adapter's planner
-(`service/embedded.py`); only the outermost call counts, since both call mongomock internally. On a real MongoDB it listens to
+(`service/engine/embedded.py`); only the outermost call counts, since both call mongomock internally. On a real MongoDB it listens to
 pymongo's command monitoring. Either way one entry is one round trip to the database.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 from mongomock.collection import Collection as MockCollection
 from pymongo import monitoring
 
-from service.embedded import EmbeddedCollection
+from service.engine.embedded import EmbeddedCollection
 
 MOCK_OPERATIONS = (
     "find", "find_one", "aggregate", "count_documents", "estimated_document_count", "distinct",

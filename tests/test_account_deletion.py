@@ -10,11 +10,11 @@ import pytest
 
 from models import Article, ArticleRevision, Comment, Favorite, Follow, Report, User
 from models.common import utc_now
-from service import sweeper
-from service.articles import deletion as article_deletion
-from service.db import collection
+from service.deletion import accounts as deletion
+from service.deletion import articles as article_deletion
+from service.deletion import owned, sweeper
+from service.engine.client import collection
 from service.main import create_app
-from service.users import deletion
 from tests import oplog
 from tests.conftest import client_for, make_settings, serving
 from tests.factories import (
@@ -220,19 +220,19 @@ async def survivors() -> dict[str, int]:
 
 
 async def test_a_busy_account_is_removed_in_small_batches_leaving_exact_counters(client, monkeypatch):
-    monkeypatch.setattr(deletion, "BATCH_SIZE", 7)
+    monkeypatch.setattr(owned, "BATCH_SIZE", 7)
     account = await build_a_busy_account(client)
     edges = await survivors()
     assert edges["Comment"] > 100 and edges["Favorite"] > 60 and edges["Report"] > 20
     calls: list[int] = []
-    original = deletion._ids
+    original = owned._ids
 
     async def counted(*args, **kwargs):
         found = await original(*args, **kwargs)
         calls.append(len(found))
         return found
 
-    monkeypatch.setattr(deletion, "_ids", counted)
+    monkeypatch.setattr(owned, "_ids", counted)
     assert (await delete_account(client, account["victim"])).status_code == 204
     assert max(calls) == 7 and len(calls) > 20  # bounded batches
     await assert_nothing_refers_to(account["victim_id"], account["mine"], account["my_comments"])
@@ -268,13 +268,13 @@ def crash_on_call(target: Any, name: str, call: int, monkeypatch) -> None:
 
 @pytest.mark.parametrize(
     ("target", "name", "call"),
-    [(deletion, "move_counter", 3), (deletion, "move_counter", 25),
-     (article_deletion, "_counted", 2), (deletion, "_settled", 5)],
+    [(owned, "move_counter", 3), (owned, "move_counter", 25),
+     (article_deletion, "_counted", 2), (owned, "_settled", 5)],
     ids=["favorite-uncounted", "comment-uncounted", "article-sweep", "between-batches"],
 )
 async def test_an_interrupted_deletion_resumes_to_completion(client, monkeypatch, caplog, target,
                                                               name, call):
-    monkeypatch.setattr(deletion, "BATCH_SIZE", 5)
+    monkeypatch.setattr(owned, "BATCH_SIZE", 5)
     account = await build_a_busy_account(client)
     crash_on_call(target, name, call, monkeypatch)
     with caplog.at_level("ERROR", logger="folio.deletion"):
@@ -284,7 +284,7 @@ async def test_an_interrupted_deletion_resumes_to_completion(client, monkeypatch
     assert stopped["deleting"] is not None
     assert "deletion_claimed_until" not in stopped  # released, so a resume starts at once
     monkeypatch.undo()
-    monkeypatch.setattr(deletion, "BATCH_SIZE", 5)
+    monkeypatch.setattr(owned, "BATCH_SIZE", 5)
     monkeypatch.setattr(deletion, "WRITE_WINDOW_SECONDS", 0)
     with oplog.recording() as log:
         done, busy = await deletion.finish_marked()
@@ -363,7 +363,7 @@ async def test_start_up_with_nothing_to_resume_sweeps_only_after_an_interval(mon
 async def test_favorites_and_comments_racing_a_deletion_leave_no_orphan_or_wrong_count(
     client, monkeypatch
 ):
-    monkeypatch.setattr(deletion, "BATCH_SIZE", 3)
+    monkeypatch.setattr(owned, "BATCH_SIZE", 3)
     victim = await register(client)
     fans = [await register(client) for _ in range(5)]
     mine = [await create_article(client, victim) for _ in range(6)]
@@ -389,20 +389,19 @@ async def test_favorites_and_comments_racing_a_deletion_leave_no_orphan_or_wrong
 
     # The embedded engine answers without yielding to the event loop; yielding inside every
     # deletion batch and between each fan's insert and its `$inc` makes the writes interleave.
-    import service.articles.queries as article_queries
-
-    original_move = article_queries.move_counter
+    from service.articles import counters
+    original_move = counters.move_counter
 
     async def yielding_move(*args, **kwargs):
         await asyncio.sleep(0)
         return await original_move(*args, **kwargs)
 
-    monkeypatch.setattr(article_queries, "move_counter", yielding_move)
-    for name, step in list(deletion.STEPS.items()):
+    monkeypatch.setattr(counters, "move_counter", yielding_move)
+    for name, step in list(owned.STEPS.items()):
         async def yielding_step(user, step=step):
             await asyncio.sleep(0)
             return await step(user)
-        monkeypatch.setitem(deletion.STEPS, name, yielding_step)
+        monkeypatch.setitem(owned.STEPS, name, yielding_step)
 
     victim_id = await user_id(victim.username)
     results = await asyncio.gather(delete_account(client, victim),

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from models import Article, Comment, User
-from service.db import collection, current_engine
-from service.rollups import rebuild_rollups
+from service.engine.client import collection, current_engine
+from service.rollups.queries import rebuild_rollups
 from tests.conftest import WIRE_NULL_DATES
 from tests.factories import add_comment, create_article, favorite, follow, register
 

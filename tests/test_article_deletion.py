@@ -11,12 +11,13 @@ from pymongo.errors import ExecutionTimeout
 
 from models import Article, ArticleRevision, Comment, Favorite, Report, User
 from models.common import utc_now
-from service import sweeper
-from service.articles import deletion as article_deletion
-from service.articles import queries as article_queries
-from service.db import collection, lease_update
-from service.errors import NotFound
-from service.users import deletion
+from service.articles import counters as article_counters
+from service.contract.errors import NotFound
+from service.deletion import accounts as deletion
+from service.deletion import articles as article_deletion
+from service.deletion import owned, sweeper
+from service.engine.client import collection
+from service.engine.transactions import lease_update
 from tests import oplog
 from tests.conftest import WIRE_NULL_DATES
 from tests.factories import add_comment, create_article, favorite, follow, register
@@ -134,7 +135,7 @@ async def test_a_favorite_racing_the_mark_takes_itself_back(client):
     read_before_the_mark = await collection(Article).find_one({"_id": data["id"]})
     assert await article_deletion.mark(read_before_the_mark)
     with pytest.raises(NotFound):  # passed its slug check before the mark, lands after it
-        await article_queries.favorite(read_before_the_mark, newcomer_id)
+        await article_counters.favorite(read_before_the_mark, newcomer_id)
     assert await collection(Favorite).count_documents({"user_id": newcomer_id}) == 0
     stored = await collection(Article).find_one({"_id": data["id"]})
     assert stored["favorites_count"] == 6
@@ -199,7 +200,7 @@ async def test_a_write_another_process_still_accepts_after_the_mark_is_swept_bef
     assert waiting is not None and waiting["deleting"] is not None  # inside the window: kept
     # Another process trusted its 30 s confirmation of the victim's token: the favorite lands.
     stored = await collection(Article).find_one({"_id": await article_id(article["slug"])})
-    await article_queries.favorite(stored, victim_id)
+    await article_counters.favorite(stored, victim_id)
     early = await deletion.finish(victim_id)
     assert early is not None and not early.done and early.waiting_until is not None
     assert await collection(User).find_one({"_id": victim_id}) is not None
@@ -215,14 +216,14 @@ async def test_account_deletion_transactions_stay_small_and_uncount_per_article(
     client, monkeypatch
 ):
     victim, author = await register(client), await register(client)
-    for _ in range(deletion.BATCH_SIZE + 10):
+    for _ in range(owned.BATCH_SIZE + 10):
         article = await create_article(client, author)
         await favorite(client, victim, article["slug"])
     busy = await create_article(client, author)
     for _ in range(5):
         await add_comment(client, victim, busy["slug"])
     writes_per_batch: list[tuple[int, int]] = []  # (deletes, counter updates)
-    original = deletion.atomically
+    original = owned.atomically
 
     async def recorded(work):
         with oplog.recording() as log:
@@ -233,12 +234,12 @@ async def test_account_deletion_transactions_stay_small_and_uncount_per_article(
         writes_per_batch.append((deletes, counters))
         return result
 
-    monkeypatch.setattr(deletion, "atomically", recorded)
+    monkeypatch.setattr(owned, "atomically", recorded)
     assert (await delete_account(client, victim)).status_code == 204
     assert len(writes_per_batch) >= 3  # the favorites took two batches, the comments one
     for deletes, counters in writes_per_batch:
-        assert deletes <= deletion.BATCH_SIZE and counters <= deletion.BATCH_SIZE
-    assert deletion.BATCH_SIZE <= 50  # tens of statements per transaction, never hundreds
+        assert deletes <= owned.BATCH_SIZE and counters <= owned.BATCH_SIZE
+    assert owned.BATCH_SIZE <= 50  # tens of statements per transaction, never hundreds
     # Five comments on one article: one delete and one `$inc` of exactly five.
     assert (1, 1) in writes_per_batch
     await assert_counters_exact()

@@ -470,7 +470,7 @@ async def test_an_update_in_the_same_millisecond_still_moves_updated_at(client, 
     # createdAt unchanged and updatedAt different; a frozen clock makes that instant the same.
     frozen = datetime(2026, 5, 1, 12, 0, 0, 123000, tzinfo=UTC)
     monkeypatch.setattr("models.common.utc_now", lambda: frozen)
-    monkeypatch.setattr("service.articles.queries.utc_now", lambda: frozen)
+    monkeypatch.setattr("service.articles.writes.utc_now", lambda: frozen)
     jake = await register(client)
     created = await create_article(client, jake)
     url = f"/api/articles/{created['slug']}"

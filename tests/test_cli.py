@@ -351,7 +351,7 @@ def test_tools_run_without_the_api_operation_budget():
     # An index build or an export's cursor may rightly outlast an API request's 10 s budget,
     # which PyMongo would send as maxTimeMS and MongoDB would enforce.
     from scripts.cli import tool_settings
-    from service.db import build_client
+    from service.engine.client import build_client
 
     settings = tool_settings("mongodb://127.0.0.1:1")
     assert settings.operation_timeout_ms == 0

@@ -14,7 +14,7 @@ from service.comments.queries import (
     comments_page_pipeline,
     visible_comments,
 )
-from service.cursors import after_condition, keyset_cursor
+from service.contract.cursors import after_condition, keyset_cursor
 from tests import oplog
 from tests.factories import add_comment, create_article, register
 from tests.index_coverage import served

@@ -3,7 +3,7 @@
 import re
 
 from models import Comment
-from service.db import collection
+from service.engine.client import collection
 from tests.factories import add_comment, create_article, follow, register
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")

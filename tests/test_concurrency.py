@@ -3,7 +3,7 @@
 import asyncio
 
 from models import Favorite, Follow
-from service.db import collection
+from service.engine.client import collection
 from tests.factories import PASSWORD, create_article, register
 
 

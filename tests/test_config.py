@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from service.config import Settings
-from service.db import EMBEDDED_WARNING
+from service.engine.client import EMBEDDED_WARNING
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ from markdown_it import MarkdownIt
 from service.articles import content
 from service.articles.content import reading_time_minutes, render_markdown
 from service.articles.meta import meta_filters, parse_filter_value, validate_meta
-from service.errors import Invalid
+from service.contract.errors import Invalid
 from tests.conftest import REAL_MONGODB_URL, WIRE_NULL_DATES
 from tests.factories import create_article, register
 
@@ -841,7 +841,7 @@ def test_filter_values_parse_strictly_as_json_numbers():
 async def test_meta_filters_matching_more_than_the_cap_answer_422(client, monkeypatch):
     # MongoDB sorts meta-filtered matches in memory (the wildcard index cannot order them), so
     # the API counts them first, no further than the cap, and refuses past it.
-    monkeypatch.setattr("service.articles.queries.META_SORT_CAP", 2)
+    monkeypatch.setattr("service.articles.reads.META_SORT_CAP", 2)
     jake = await register(client)
     for _ in range(3):
         await create_article(client, jake, meta={"series": "big"})

@@ -18,9 +18,12 @@ from beanie import PydanticObjectId
 from pymongo.errors import OperationFailure, WaitQueueTimeoutError
 
 from models import Article, Comment, Counter, Favorite, ModerationEntry, User
-from service import counters
-from service import db as engine_adapter
-from service.db import Engine, atomically, collection, deadline, detached, seconds_left
+from service.articles import counters as article_counters
+from service.comments import ids as comment_ids
+from service.engine import client as engine_adapter
+from service.engine import transactions as engine_transactions
+from service.engine.client import Engine, collection
+from service.engine.transactions import atomically, deadline, detached, seconds_left
 from service.main import create_app
 from tests import oplog
 from tests.conftest import REAL_MONGODB_URL, TEST_SECRET, client_for, make_settings, serving
@@ -108,13 +111,13 @@ async def test_a_transaction_that_keeps_conflicting_gives_up_at_the_deadline(sta
     assert elapsed < 0.3 + 0.1  # never past the deadline (Motor's own loop: 120 s)
     assert 3 <= len(attempts) and session.aborted == len(attempts)
     pauses = [later - earlier for earlier, later in itertools.pairwise(attempts)]
-    assert all(pause >= engine_adapter.BACKOFF_FIRST_SECONDS / 2 for pause in pauses)
+    assert all(pause >= engine_transactions.BACKOFF_FIRST_SECONDS / 2 for pause in pauses)
     assert pauses[-1] > pauses[0]  # exponential
 
 
 async def test_outside_a_request_the_retries_stop_after_the_retry_limit(stand_in, monkeypatch):
     stand_in()
-    monkeypatch.setattr(engine_adapter, "RETRY_LIMIT_SECONDS", 0.2)
+    monkeypatch.setattr(engine_transactions, "RETRY_LIMIT_SECONDS", 0.2)
 
     async def work(current):
         raise write_conflict()
@@ -176,9 +179,9 @@ async def test_any_other_error_aborts_at_once_without_a_retry(stand_in):
 
 def test_backoff_grows_exponentially_with_jitter_up_to_a_cap():
     for attempt in range(12):
-        ceiling = min(engine_adapter.BACKOFF_MAX_SECONDS,
-                      engine_adapter.BACKOFF_FIRST_SECONDS * 2**attempt)
-        pauses = {engine_adapter.backoff_seconds(attempt) for _ in range(20)}
+        ceiling = min(engine_transactions.BACKOFF_MAX_SECONDS,
+                      engine_transactions.BACKOFF_FIRST_SECONDS * 2**attempt)
+        pauses = {engine_transactions.backoff_seconds(attempt) for _ in range(20)}
         assert all(ceiling / 2 <= pause <= ceiling for pause in pauses)
         assert len(pauses) > 1  # jittered: conflicting transactions do not retry in step
 
@@ -234,8 +237,6 @@ async def test_a_favorite_that_keeps_conflicting_answers_503_within_the_deadline
     # transactions, so the test says the engine has them (as test_reliability does).
     settings = make_settings(operation_timeout_ms=1000)
     needs_a_server(settings)
-    from service.articles import queries
-
     async with serving(create_app(settings)) as application, client_for(application) as client:
         application.state.engine.transactions = True
         jake, anna = await register(client), await register(client)
@@ -247,7 +248,7 @@ async def test_a_favorite_that_keeps_conflicting_answers_503_within_the_deadline
             calls.append(1)
             raise write_conflict()
 
-        monkeypatch.setattr(queries, "move_counter", conflicting)
+        monkeypatch.setattr(article_counters, "move_counter", conflicting)
         started = time.monotonic()
         response = await asyncio.wait_for(
             client.post(f"/api/articles/{article['slug']}/favorite", headers=anna.headers),
@@ -264,12 +265,11 @@ async def test_a_favorite_retried_after_conflicts_counts_once(app, client, setti
                                                               monkeypatch):
     # Wire tier and MongoDB (see above for `transactions`).
     needs_a_server(settings)
-    from service.articles import queries
 
     app.state.engine.transactions = True
     jake, anna = await register(client), await register(client)
     article = await create_article(client, jake)
-    original, conflicts = queries.move_counter, [write_conflict(), write_conflict()]
+    original, conflicts = article_counters.move_counter, [write_conflict(), write_conflict()]
 
     async def conflicting_twice(article_id, counter, delta, session=None):
         result = await original(article_id, counter, delta, session)
@@ -277,7 +277,7 @@ async def test_a_favorite_retried_after_conflicts_counts_once(app, client, setti
             raise conflicts.pop()  # after the write: the abort must take it back
         return result
 
-    monkeypatch.setattr(queries, "move_counter", conflicting_twice)
+    monkeypatch.setattr(article_counters, "move_counter", conflicting_twice)
     response = await client.post(f"/api/articles/{article['slug']}/favorite",
                                  headers=anna.headers)
     assert response.status_code == 200
@@ -334,29 +334,29 @@ async def test_comment_ids_come_from_a_block_reserved_once_per_process(client):
     ids = [first["id"], *(comment["id"] for comment in others)]
     assert ids == list(range(ids[0], ids[0] + 6))
     stored = await collection(Counter).find_one({"_id": "comments"})
-    assert stored["seq"] == counters.ID_BLOCK_SIZE  # one `$inc` of a whole block
+    assert stored["seq"] == comment_ids.ID_BLOCK_SIZE  # one `$inc` of a whole block
 
 
 async def test_two_processes_never_hand_out_the_same_id(app, monkeypatch):
     # Two processes are two engines on one database (each keeps its own blocks); on the wire
     # tier and MongoDB the database is a real shared server.
-    monkeypatch.setattr(counters, "ID_BLOCK_SIZE", 3)
+    monkeypatch.setattr(comment_ids, "ID_BLOCK_SIZE", 3)
     engines = [engine_adapter.current_engine(),
                Engine(client=app.state.engine.client, database=app.state.engine.database,
                       embedded=app.state.engine.embedded)]
     handed: list[int] = []
     for turn in range(20):
         monkeypatch.setattr(engine_adapter, "_current", engines[0 if turn % 3 else 1])
-        handed.append(await counters.next_id("comments"))
+        handed.append(await comment_ids.next_id("comments"))
         if turn == 7:  # the seed reserves a range of the same sequence meanwhile
-            last = await counters.next_sequence("comments", 4)
+            last = await comment_ids.next_sequence("comments", 4)
             handed.extend(range(last - 3, last + 1))
     assert len(handed) == len(set(handed))
     assert min(handed) >= 1
 
 
 async def test_concurrent_comments_in_one_process_share_one_reservation(app):
-    ids = await asyncio.gather(*(counters.next_id("comments") for _ in range(50)))
+    ids = await asyncio.gather(*(comment_ids.next_id("comments") for _ in range(50)))
     assert sorted(ids) == list(range(1, 51))
     assert (await collection(Counter).find_one({"_id": "comments"}))["seq"] == 100
 
@@ -449,6 +449,6 @@ async def test_two_uvicorn_processes_hand_out_disjoint_comment_ids():
             assert len(set(every)) == 6
             assert ids[0] == list(range(ids[0][0], ids[0][0] + 3))  # each from its own block
             assert ids[1] == list(range(ids[1][0], ids[1][0] + 3))
-            assert abs(ids[0][0] - ids[1][0]) >= counters.ID_BLOCK_SIZE
+            assert abs(ids[0][0] - ids[1][0]) >= comment_ids.ID_BLOCK_SIZE
             listed = processes[1].get(f"/api/articles/{slug}/comments").json()["comments"]
             assert sorted(comment["id"] for comment in listed) == sorted(every)

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from models import Article
 from service.articles import counts as counts_module
 from service.articles.counts import count_key
-from service.db import collection
+from service.engine.client import collection
 from tests import oplog
 from tests.factories import create_article, favorite, register
 
@@ -58,7 +58,7 @@ def test_the_count_key_ignores_the_moving_instant_of_visibility():
 
 
 def test_the_page_reads_only_the_page_and_the_count_is_its_own_operation():
-    from service.articles.queries import article_page_pipeline
+    from service.articles.reads import article_page_pipeline
 
     pipeline = article_page_pipeline({"tag_list": "x"}, offset=20, limit=10)
     assert "$facet" not in repr(pipeline) and "$count" not in repr(pipeline)
@@ -89,14 +89,13 @@ async def test_an_unrelated_favorite_does_not_make_the_next_list_count_again(cli
 async def test_a_count_computed_across_an_unrelated_favorite_is_kept(app, client, monkeypatch):
     # A favorite anywhere used to move the one generation of the in-process cache, so that
     # every count computed meanwhile was thrown away: under steady favorites, nothing was kept.
-    from service.articles import queries
-
+    from service.articles import counters, reads
     jake, anna = await register(client), await register(client)
     await create_article(client, jake, tagList=["dragons"])
     elsewhere = await create_article(client, jake, tagList=["eggs"])
     stored = await collection(Article).find_one({"slug": elsewhere["slug"]})
     anna_id = (await app.state.engine.database.users.find_one({"username": anna.username}))["_id"]
-    original = queries.collection
+    original = reads.collection
 
     class Racing:
         """The articles collection, with a favorite by another request landing mid-count."""
@@ -109,13 +108,13 @@ async def test_a_count_computed_across_an_unrelated_favorite_is_kept(app, client
 
         async def count_documents(self, *args, **kwargs):
             total = await self._inner.count_documents(*args, **kwargs)
-            await queries.favorite(stored, anna_id)
+            await counters.favorite(stored, anna_id)
             return total
 
-    monkeypatch.setattr(queries, "collection",
+    monkeypatch.setattr(reads, "collection",
                         lambda model: Racing(model) if model is Article else original(model))
     assert await _tagged_list(client, "dragons") == (1, True)
-    monkeypatch.setattr(queries, "collection", original)
+    monkeypatch.setattr(reads, "collection", original)
     assert await collection(Article).count_documents({"favorites_count": 1}) == 1  # it landed
     assert await _tagged_list(client, "dragons") == (1, False)  # and the count was kept
 

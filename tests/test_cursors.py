@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from models import Article
-from service.articles.queries import article_page_pipeline
-from service.cursors import after_condition, keyset_cursor
-from service.db import collection
+from service.articles.reads import article_page_pipeline
+from service.contract.cursors import after_condition, keyset_cursor
+from service.engine.client import collection
 from tests import oplog
 from tests.factories import create_article, follow, register
 

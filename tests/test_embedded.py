@@ -1,4 +1,4 @@
-"""The embedded engine's planner (service/embedded.py) gives exactly what mongomock gives.
+"""The embedded engine's planner (service/engine/planner.py, run by embedded.py) gives exactly what mongomock gives.
 
 The planner runs a pipeline's leading stages as one query that sorts and slices the stored
 documents before copying them. Its answers must be identical, document for document and in
@@ -34,25 +34,19 @@ from service.analytics.queries import (
     week_labels,
     window_start,
 )
-from service.articles.queries import (
+from service.articles.reads import (
     LIST_FIELDS,
     article_by_slug_pipeline,
     article_page_pipeline,
     counts_per_article_pipeline,
-    favorites_count_pipeline,
-    favorites_page_pipeline,
-    status_condition,
 )
+from service.articles.visibility import status_condition
 from service.comments.queries import comment_pipeline, comments_page_pipeline, visible_comments
-from service.cursors import after_condition, keyset_cursor
-from service.db import text_search_stages
-from service.embedded import (
-    EmbeddedCollection,
-    Query,
-    install,
-    mongomock_collection,
-    split_pipeline,
-)
+from service.contract.cursors import after_condition, keyset_cursor
+from service.engine.client import text_search_stages
+from service.engine.embedded import EmbeddedCollection, install, mongomock_collection
+from service.engine.planner import Query, split_pipeline
+from service.favorites.queries import favorites_count_pipeline, favorites_page_pipeline
 from service.search.queries import search_pipeline
 
 EXAMPLES = int(os.environ.get("FOLIO_PROPERTY_EXAMPLES", "150"))
@@ -189,11 +183,11 @@ def pipelines(draw: st.DrawFn, data: dict[str, Any]) -> tuple[str, list[dict[str
     user = draw(st.sampled_from(USER_IDS))
     if kind == "favorites":
         return "favorites", favorites_page_pipeline(
-            user, None, offset=offset, limit=limit, after=cursor_after(draw, NEWEST_FAVORITED, data["favorites"]))
+            user, None, fields=LIST_FIELDS, offset=offset, limit=limit, after=cursor_after(draw, NEWEST_FAVORITED, data["favorites"]))
     if kind == "favorites_narrowed":
         match, _ = article_matches(draw)
         return "favorites", favorites_page_pipeline(
-            user, match, offset=offset, limit=limit, after=cursor_after(draw, NEWEST_FAVORITED, data["favorites"]),
+            user, match, fields=LIST_FIELDS, offset=offset, limit=limit, after=cursor_after(draw, NEWEST_FAVORITED, data["favorites"]),
             scan_cap=draw(st.integers(1, 40)))
     if kind == "favorites_count":
         match, _ = article_matches(draw)

@@ -2,7 +2,7 @@
 
 import httpx
 
-from service.errors import validation_envelope
+from service.contract.errors import validation_envelope
 from service.main import create_app
 
 
@@ -93,7 +93,7 @@ async def test_a_body_that_is_not_utf8_answers_422(client):
 def test_timestamps_keep_four_digit_years():
     from datetime import UTC, datetime
 
-    from service.schemas import format_timestamp
+    from service.contract.schemas import format_timestamp
 
     assert format_timestamp(datetime(2, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)) == "0002-01-02T03:04:05.678Z"
     assert format_timestamp(datetime(2026, 1, 2, 3, 4, 5, 678999)) == "2026-01-02T03:04:05.678Z"

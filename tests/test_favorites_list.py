@@ -5,7 +5,8 @@ Expectations hold on every engine unless a test says otherwise.
 
 import pytest
 
-from service.articles import queries
+from service.articles import reads as article_reads
+from service.favorites import queries as favorite_queries
 from tests.factories import create_article, favorite, register
 
 
@@ -92,7 +93,7 @@ async def test_favorites_with_other_filters_are_exact_and_ordered_the_same(clien
 
 
 async def test_other_filters_on_more_favorites_than_the_cap_answer_422(client, monkeypatch):
-    monkeypatch.setattr(queries, "FAVORITES_FILTER_CAP", 2)
+    monkeypatch.setattr(article_reads, "FAVORITES_FILTER_CAP", 2)
     jake, anna = await register(client), await register(client)
     for _ in range(3):
         await favorite(client, anna, (await create_article(client, jake, tagList=["x"]))["slug"])
@@ -138,7 +139,7 @@ async def test_a_count_computed_across_a_favorite_is_not_kept(app, client, monke
     database = app.state.engine.database
     anna_id = (await database.users.find_one({"username": anna.username}))["_id"]
     second_id = (await database.articles.find_one({"slug": second["slug"]}))["_id"]
-    favorites = queries.collection(queries.Favorite)
+    favorites = favorite_queries.collection(favorite_queries.Favorite)
     counting = favorites.count_documents
 
     fired = []
@@ -151,17 +152,17 @@ async def test_a_count_computed_across_a_favorite_is_not_kept(app, client, monke
         # A favorite by another request lands now, and clears the cache as it does.
         await database.favorites.insert_one(
             {"user_id": anna_id, "article_id": second_id, "created_at": utc_now()})
-        await queries.counts().forget(queries.favorites_key(anna_id))
+        await article_reads.counts().forget(article_reads.favorites_key(anna_id))
         return total
 
     # One wrapped collection object, undone afterwards (on a server it is the driver's own).
     monkeypatch.setattr(favorites, "count_documents", count_then_favorite)
-    original = queries.collection
+    original = favorite_queries.collection
 
     def racing(model):
-        return favorites if model is queries.Favorite else original(model)
+        return favorites if model is favorite_queries.Favorite else original(model)
 
-    monkeypatch.setattr(queries, "collection", racing)
+    monkeypatch.setattr(favorite_queries, "collection", racing)
     assert (await favorites_of(client, anna.username))["articlesCount"] == 1
-    monkeypatch.setattr(queries, "collection", original)
+    monkeypatch.setattr(favorite_queries, "collection", original)
     assert (await favorites_of(client, anna.username))["articlesCount"] == 2

@@ -1,7 +1,7 @@
 """The feed: articles by the authors the viewer follows, newest first."""
 
 from models import User
-from service.db import collection
+from service.engine.client import collection
 from tests.factories import create_article, favorite, follow, register
 
 

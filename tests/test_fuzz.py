@@ -34,8 +34,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from service.articles.queries import RESERVED_SLUGS
-from service.db import Engine
+from service.articles.slugs import RESERVED_SLUGS
+from service.engine.client import Engine
 from service.main import create_app
 from tests.conftest import client_for, make_settings
 from tests.factories import add_comment, create_article, favorite, follow, register

@@ -1,6 +1,6 @@
 """Hostile input to every write, and renderers that survive whatever is stored.
 
-The text policy (service/schemas.py, README "Text"): every text field of every write refuses
+The text policy (service/contract/schemas.py, README "Text"): every text field of every write refuses
 the characters XML 1.0 forbids with 422; every renderer (JSON, the HTML of bodies, Atom)
 replaces any such character that stored or imported data still holds. Every datetime input is
 one type, bounded to years 1970-9999 in UTC.
@@ -29,9 +29,9 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from models import Article, Comment
-from service.db import collection
+from service.contract.schemas import XML_FORBIDDEN
+from service.engine.client import collection
 from service.main import create_app
-from service.schemas import XML_FORBIDDEN
 from tests.conftest import TEST_ENGINE, make_settings
 from tests.factories import PASSWORD, add_comment, create_article, register
 

@@ -6,7 +6,7 @@ The whole API is exercised once while the harness records each operation; each f
 """
 
 from models import User
-from service.db import collection
+from service.engine.client import collection
 from tests import oplog
 from tests.factories import PASSWORD, add_comment, create_article, favorite, follow, register
 from tests.index_coverage import problems, served

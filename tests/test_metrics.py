@@ -156,7 +156,7 @@ async def test_cache_hits_and_misses_are_counted_by_cache(client):
 def test_other_caches_report_through_the_same_hooks():
     from prometheus_client import REGISTRY
 
-    from service import metrics
+    from service.observability import metrics
 
     def hits() -> float:
         return REGISTRY.get_sample_value(

@@ -10,7 +10,7 @@ from models import AppliedMigration, Article
 from scripts import migrate
 from scripts.migrations import m0001_article_computed_fields as m0001
 from scripts.migrations import m0003_null_profile_fields as m0003
-from service.db import collection
+from service.engine.client import collection
 from tests.factories import register
 
 CREATED = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -252,7 +252,7 @@ async def test_comment_counts_still_moving_fail_the_migration_unrecorded(app, cl
     import dataclasses
 
     from service.articles import recount as recount_module
-    from service.db import supports_transactions
+    from service.engine.client import supports_transactions
 
     if await supports_transactions(app.state.engine):
         pytest.skip("with transactions the race is a write conflict that the driver retries")

@@ -12,7 +12,7 @@ import pytest
 
 from models import Article, ModerationEntry, Report, ReportSweep, User
 from service.config import Settings
-from service.db import collection
+from service.engine.client import collection
 from service.moderation.queries import store_role, users_with_role
 from service.users.roles import bootstrap_admins
 from tests import oplog
@@ -611,7 +611,7 @@ async def test_a_report_whose_target_is_deleted_while_it_is_filed_is_taken_back(
     # The article goes (with its reports) between the by-slug read and the report's insert.
     people = await cast(client)
     article = await create_article(client, people["author"])
-    from service.moderation import queries
+    from service.moderation import reports as report_queries
 
     class ArticleGoesFirst:
         """The reports collection, but the article is deleted just before each insert."""
@@ -630,7 +630,7 @@ async def test_a_report_whose_target_is_deleted_while_it_is_filed_is_taken_back(
         found = collection(model)
         return ArticleGoesFirst(found) if model is Report else found
 
-    monkeypatch.setattr(queries, "collection", patched)
+    monkeypatch.setattr(report_queries, "collection", patched)
     response = await client.post(f"/api/articles/{article['slug']}/reports",
                                  json={"report": {"reason": "spam"}},
                                  headers=people["reader"].headers)
@@ -796,16 +796,16 @@ async def test_the_queue_total_is_counted_up_to_a_cap_and_says_when_there_are_mo
 ):
     # Resolved reports are never deleted: an exact total would read an ever-growing index
     # range on every page. The count stops one past the cap, and the answer says "more".
-    from service.moderation import queries
+    from service.moderation import reports as report_queries
 
-    monkeypatch.setattr(queries, "QUEUE_COUNT_CAP", 2)
+    monkeypatch.setattr(report_queries, "QUEUE_COUNT_CAP", 2)
     people = await cast(client)
     mod = people["moderator"].headers
     for n in range(3):
         article = await create_article(client, people["author"], title=f"Capped {n}")
         await client.post(f"/api/articles/{article['slug']}/reports",
                           json={"report": {"reason": "spam"}}, headers=people["reader"].headers)
-    original, limits = queries.collection, []
+    original, limits = report_queries.collection, []
 
     class Counting:
         """The reports collection, noting each count's limit."""
@@ -820,7 +820,7 @@ async def test_the_queue_total_is_counted_up_to_a_cap_and_says_when_there_are_mo
             limits.append(options.get("limit"))
             return await self._inner.count_documents(condition, **options)
 
-    monkeypatch.setattr(queries, "collection",
+    monkeypatch.setattr(report_queries, "collection",
                         lambda model: Counting(model) if model is Report else original(model))
     page = (await client.get("/api/moderation/reports", params={"limit": 1}, headers=mod)).json()
     assert (page["reportsCount"], page["reportsCountCapped"]) == (2, True)
@@ -828,7 +828,7 @@ async def test_the_queue_total_is_counted_up_to_a_cap_and_says_when_there_are_mo
     resolved = (await client.get("/api/moderation/reports", params={"status": "resolved"},
                                  headers=mod)).json()
     assert (resolved["reportsCount"], resolved["reportsCountCapped"]) == (0, False)
-    monkeypatch.setattr(queries, "QUEUE_COUNT_CAP", 3)
+    monkeypatch.setattr(report_queries, "QUEUE_COUNT_CAP", 3)
     page = (await client.get("/api/moderation/reports", headers=mod)).json()
     assert (page["reportsCount"], page["reportsCountCapped"]) == (3, False)  # exact to the cap
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from service import metrics
 from service.config import Settings
+from service.observability import metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = (ROOT / "docs" / "operations.md").read_text()
@@ -15,7 +15,7 @@ SUFFIXES = ("_total", "_created", "_bucket", "_count", "_sum")
 
 
 def folio_metrics() -> dict[str, object]:
-    """Folio's own metric families (service/metrics.py), by exposed name."""
+    """Folio's own metric families (service/observability/metrics.py), by exposed name."""
     families = {}
     for collector in vars(metrics).values():
         if hasattr(collector, "describe") and hasattr(collector, "_name"):

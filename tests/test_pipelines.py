@@ -14,19 +14,23 @@ from service.analytics.queries import (
     week_labels,
     window_start,
 )
-from service.articles.queries import (
+from service.articles.reads import (
+    LIST_FIELDS,
     article_by_slug_pipeline,
     article_page_pipeline,
     counts_per_article_pipeline,
-    favorites_count_pipeline,
-    favorites_page_pipeline,
-    status_condition,
-    visible_at,
 )
+from service.articles.visibility import status_condition, visible_at
 from service.comments.queries import comment_pipeline, comments_page_pipeline, visible_comments
-from service.db import text_search_stages
+from service.engine.client import text_search_stages
+from service.favorites.queries import favorites_count_pipeline, favorites_page_pipeline
 from service.profiles.queries import author_stages
-from service.rollups import article_moves, day_articles_pipeline, day_tags_pipeline, favorite_moves
+from service.rollups.queries import (
+    article_moves,
+    day_articles_pipeline,
+    day_tags_pipeline,
+    favorite_moves,
+)
 from service.search.queries import search_pipeline
 from service.tags.queries import live_tags_pipeline
 
@@ -64,9 +68,9 @@ ALL_PIPELINES = {
     "by_slug": article_by_slug_pipeline("a-slug"),
     "favorite_counts": counts_per_article_pipeline([ObjectId()]),
     "live_tags": live_tags_pipeline(),
-    "favorites": favorites_page_pipeline(ObjectId(), None, offset=0, limit=20),
+    "favorites": favorites_page_pipeline(ObjectId(), None, fields=LIST_FIELDS, offset=0, limit=20),
     "favorites_narrowed": favorites_page_pipeline(
-        ObjectId(), {"tag_list": "x"}, offset=20, limit=20, scan_cap=100
+        ObjectId(), {"tag_list": "x"}, fields=LIST_FIELDS, offset=20, limit=20, scan_cap=100
     ),
     "favorites_count": favorites_count_pipeline(ObjectId(), {"tag_list": "x"}, scan_cap=100),
     "comments": comments_page_pipeline(visible_comments(ObjectId(), None), offset=0, limit=20),
@@ -136,7 +140,7 @@ def test_author_stages_keep_no_private_user_fields():
 def test_favorites_page_reads_a_page_of_edges_newest_first_before_joining_articles():
     # The join is per edge of the page: the work follows the page, not the user's favorites.
     user = ObjectId()
-    pipeline = favorites_page_pipeline(user, None, offset=40, limit=20)
+    pipeline = favorites_page_pipeline(user, None, fields=LIST_FIELDS, offset=40, limit=20)
     assert pipeline[:4] == [
         {"$match": {"user_id": user}},
         {"$sort": {"created_at": -1, "_id": -1}},
@@ -150,7 +154,7 @@ def test_favorites_page_reads_a_page_of_edges_newest_first_before_joining_articl
 
 def test_favorites_page_with_other_filters_joins_at_most_the_cap_then_pages_the_matches():
     user = ObjectId()
-    pipeline = favorites_page_pipeline(user, {"tag_list": "x"}, offset=40, limit=20, scan_cap=100)
+    pipeline = favorites_page_pipeline(user, {"tag_list": "x"}, fields=LIST_FIELDS, offset=40, limit=20, scan_cap=100)
     assert pipeline[2] == {"$limit": 100}
     names = [next(iter(stage)) for stage in pipeline]
     lookup_at = names.index("$lookup")
@@ -161,8 +165,8 @@ def test_the_favorites_join_filters_and_projects_inside_the_lookup():
     """Issue 18, point 11: each joined article is filtered and cut to the list's fields inside
     the `$lookup` (concise correlated form, served by `_id`), never joined whole: no body."""
     for pipeline in (
-        favorites_page_pipeline(ObjectId(), {"tag_list": "x"}, offset=0, limit=20, scan_cap=100),
-        favorites_page_pipeline(ObjectId(), None, offset=0, limit=20),
+        favorites_page_pipeline(ObjectId(), {"tag_list": "x"}, fields=LIST_FIELDS, offset=0, limit=20, scan_cap=100),
+        favorites_page_pipeline(ObjectId(), None, fields=LIST_FIELDS, offset=0, limit=20),
         favorites_count_pipeline(ObjectId(), {"tag_list": "x"}, scan_cap=100),
     ):
         lookup = next(stage["$lookup"] for stage in pipeline if "$lookup" in stage
@@ -171,7 +175,7 @@ def test_the_favorites_join_filters_and_projects_inside_the_lookup():
         projection = lookup["pipeline"][-1]["$project"]
         assert "body" not in projection and "body_html" not in projection
         assert all(value == 1 for value in projection.values())
-    narrowed = favorites_page_pipeline(ObjectId(), {"tag_list": "x"}, offset=0, limit=20,
+    narrowed = favorites_page_pipeline(ObjectId(), {"tag_list": "x"}, fields=LIST_FIELDS, offset=0, limit=20,
                                        scan_cap=100)
     lookup = next(stage["$lookup"] for stage in narrowed if "$lookup" in stage)
     assert lookup["pipeline"][0] == {"$match": {"tag_list": "x"}}
@@ -181,7 +185,7 @@ def test_the_favorites_join_filters_and_projects_inside_the_lookup():
 
 
 def test_the_favorites_filter_cap_is_small_and_documented():
-    from service.articles.queries import FAVORITES_FILTER_CAP
+    from service.articles.reads import FAVORITES_FILTER_CAP
     from service.main import create_app
     from tests.conftest import make_settings
 
@@ -194,7 +198,7 @@ def test_the_favorites_filter_cap_is_small_and_documented():
 
 def test_a_favorites_cursor_replaces_the_skip_and_joins_the_edge_filter():
     after = {"created_at": {"$lte": NOW}}
-    pipeline = favorites_page_pipeline(ObjectId(), None, offset=40, limit=20, after=after)
+    pipeline = favorites_page_pipeline(ObjectId(), None, fields=LIST_FIELDS, offset=40, limit=20, after=after)
     assert pipeline[0]["$match"]["$and"][1] == after
     assert {"$skip": 40} not in pipeline
 

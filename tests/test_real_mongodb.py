@@ -18,17 +18,18 @@ from service.analytics.queries import (
     tag_trends_pipeline,
     window_start,
 )
-from service.articles.queries import (
+from service.articles.reads import (
     FAVORITES_FILTER_CAP,
+    LIST_FIELDS,
     article_by_slug_pipeline,
     article_page_pipeline,
-    favorites_page_pipeline,
-    visible_at,
 )
+from service.articles.visibility import visible_at
 from service.comments.queries import comments_page_pipeline, visible_comments
-from service.cursors import after_condition, keyset_cursor
-from service.db import text_search_stages
-from service.rollups import day_articles_pipeline, day_tags_pipeline
+from service.contract.cursors import after_condition, keyset_cursor
+from service.engine.client import text_search_stages
+from service.favorites.queries import favorites_page_pipeline
+from service.rollups.queries import day_articles_pipeline, day_tags_pipeline
 from service.search.queries import search_pipeline
 from service.tags.counting import due_filter
 from service.tags.queries import live_tags_pipeline
@@ -81,9 +82,9 @@ async def test_every_api_query_is_served_by_an_index(app, client):
     for collection, pipeline in [
         ("tag_days", tag_trends_pipeline(since.strftime("%Y-%m-%d"), now.strftime("%Y-%m-%d"), [])),
         ("daily_stats", overview_pipeline(since.strftime("%Y-%m-%d"), now.strftime("%Y-%m-%d"))),
-        ("favorites", favorites_page_pipeline(reader_id, None, **page)),
+        ("favorites", favorites_page_pipeline(reader_id, None, fields=LIST_FIELDS, **page)),
         ("favorites", favorites_page_pipeline(
-            reader_id, {"tag_list": "dragons", **live}, **page, scan_cap=FAVORITES_FILTER_CAP)),
+            reader_id, {"tag_list": "dragons", **live}, fields=LIST_FIELDS, **page, scan_cap=FAVORITES_FILTER_CAP)),
     ]:
         plan = await explain(db, {"aggregate": collection, "pipeline": pipeline, "cursor": {}})
         assert_index_served(plan)
@@ -195,14 +196,14 @@ async def test_a_favorites_page_examines_about_a_page_of_edges_at_any_depth(app,
         for n in range(400)
     ])
     limit = 20
-    first = favorites_page_pipeline(fan_id, None, offset=0, limit=limit)
+    first = favorites_page_pipeline(fan_id, None, fields=LIST_FIELDS, offset=0, limit=limit)
     stages, keys, returned = await execution(
         db, {"aggregate": "favorites", "pipeline": first, "cursor": {}})
     assert "SORT" not in stages and "COLLSCAN" not in stages, stages
     assert keys <= 2 * limit + 2, (keys, returned)
     rows = await db.favorites.find({"user_id": fan_id}).sort(NEWEST_FAVORITED).skip(299).to_list(1)
     after = after_condition(keyset_cursor(NEWEST_FAVORITED, rows[0]), NEWEST_FAVORITED)
-    deep = favorites_page_pipeline(fan_id, None, offset=0, limit=limit, after=after)
+    deep = favorites_page_pipeline(fan_id, None, fields=LIST_FIELDS, offset=0, limit=limit, after=after)
     stages, keys, returned = await execution(
         db, {"aggregate": "favorites", "pipeline": deep, "cursor": {}})
     assert "SORT" not in stages and "COLLSCAN" not in stages, stages

@@ -18,13 +18,13 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from models import Article
-from service import shared as shared_module
 from service.articles.counts import SharedCountCache, count_key, counts
 from service.config import Settings
-from service.db import collection
+from service.engine.client import collection
 from service.main import create_app
-from service.ratelimit import RateLimits
-from service.shared import BREAK_SECONDS, SharedStore
+from service.web import shared_store as shared_module
+from service.web.ratelimit import RateLimits
+from service.web.shared_store import BREAK_SECONDS, SharedStore
 from tests import oplog
 from tests.conftest import make_settings, serving
 from tests.factories import PASSWORD, article_fields, create_article, favorite, register

@@ -12,9 +12,9 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
-from service import db as engine_adapter
-from service import embedded
-from service.middleware import json_depth_exceeds
+from service.engine import client as engine_adapter
+from service.engine import embedded
+from service.web.middleware import json_depth_exceeds
 from tests.factories import create_article, register
 
 # --- bodies -------------------------------------------------------------------------------
@@ -151,7 +151,7 @@ def outage(monkeypatch):
                          "find_one_and_update", "distinct", "delete_one"):
                 originals[name] = getattr(MockCollection, name)
                 monkeypatch.setattr(MockCollection, name, fail)
-            # The adapter's planner (service/embedded.py) reads the store through this instead.
+            # The adapter's planner (service/engine/embedded.py) reads the store through this instead.
             originals["run_query"] = embedded.run_query
             monkeypatch.setattr(embedded, "run_query", fail)
 
@@ -234,24 +234,23 @@ async def test_another_driver_error_is_a_500_with_a_request_id(client, monkeypat
 
 
 async def test_a_failed_counter_update_takes_the_favorite_edge_back(client, monkeypatch):
-    from service.articles import queries
-
+    from service.articles import counters
     jake, anna = await register(client), await register(client)
     article = await create_article(client, jake)
     url = f"/api/articles/{article['slug']}/favorite"
-    original = queries.move_counter
+    original = counters.move_counter
 
     async def broken(article_id, counter, delta, session=None):
         raise AutoReconnect("lost the primary")
 
-    monkeypatch.setattr(queries, "move_counter", broken)
+    monkeypatch.setattr(counters, "move_counter", broken)
     assert (await client.post(url, headers=anna.headers)).status_code == 503
-    monkeypatch.setattr(queries, "move_counter", original)
+    monkeypatch.setattr(counters, "move_counter", original)
     retried = await client.post(url, headers=anna.headers)
     assert retried.json()["article"]["favoritesCount"] == 1
-    monkeypatch.setattr(queries, "move_counter", broken)
+    monkeypatch.setattr(counters, "move_counter", broken)
     assert (await client.delete(url, headers=anna.headers)).status_code == 503
-    monkeypatch.setattr(queries, "move_counter", original)
+    monkeypatch.setattr(counters, "move_counter", original)
     assert (await client.get(url.removesuffix("/favorite"), headers=anna.headers)).json()[
         "article"]["favorited"] is True
     assert (await client.delete(url, headers=anna.headers)).json()["article"]["favoritesCount"] == 0
@@ -291,23 +290,23 @@ async def test_a_favorite_is_one_transaction_where_the_server_has_them(app, clie
     if settings.embedded:
         pytest.skip("the embedded engine has no transactions")
     from models import Favorite
-    from service.articles import queries
-    from service.db import collection
+    from service.articles import counters
+    from service.engine.client import collection
 
     app.state.engine.transactions = True
     jake, anna = await register(client), await register(client)
     article = await create_article(client, jake)
     url = f"/api/articles/{article['slug']}/favorite"
-    original = queries.move_counter
+    original = counters.move_counter
 
     async def broken(article_id, counter, delta, session=None):
         assert session is not None  # inside the transaction
         raise OperationFailure("simulated failure after the edge was written", 2)
 
-    monkeypatch.setattr(queries, "move_counter", broken)
+    monkeypatch.setattr(counters, "move_counter", broken)
     assert (await client.post(url, headers=anna.headers)).status_code == 500
     assert await collection(Favorite).count_documents({}) == 0
-    monkeypatch.setattr(queries, "move_counter", original)
+    monkeypatch.setattr(counters, "move_counter", original)
     assert (await client.post(url, headers=anna.headers)).json()["article"]["favoritesCount"] == 1
     assert (await client.delete(url, headers=anna.headers)).json()["article"]["favoritesCount"] == 0
 
@@ -322,11 +321,12 @@ def test_a_mongodb_deployment_never_loads_the_embedded_engine():
         "import sys\n"
         "import service.main\n"
         "service.main.create_app()\n"
-        "from service import db\n"
+        "from service.engine import client as db\n"
         "db.build_client(db.Settings(mongodb_url='mongodb://127.0.0.1:1', jwt_secret='s' * 32)"
         ").close()\n"
         "print(sorted(name for name in sys.modules if name.split('.')[0] in "
-        "('mongomock', 'mongomock_motor', 'service.embedded') or name == 'service.embedded'))\n"
+        "('mongomock', 'mongomock_motor') "
+        "or name in ('service.engine.embedded', 'service.engine.planner')))\n"
     )
     env = {"FOLIO_MONGODB_URL": "mongodb://127.0.0.1:1", "FOLIO_JWT_SECRET": "s" * 32,
            "PATH": "/usr/bin:/bin"}

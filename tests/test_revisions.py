@@ -11,11 +11,13 @@ from beanie import PydanticObjectId
 
 from models import User
 from models.revisions import KEPT_REVISIONS
-from service.articles import queries as article_queries
-from service.articles.queries import UPDATE_ATTEMPTS
-from service.cursors import keyset_cursor
-from service.db import collection, current_engine, supports_transactions
-from service.errors import Invalid
+from service.articles import reads as article_reads
+from service.articles import writes as article_writes
+from service.articles.writes import UPDATE_ATTEMPTS
+from service.contract.cursors import keyset_cursor
+from service.contract.errors import Invalid
+from service.contract.versions import version_bump
+from service.engine.client import collection, current_engine, supports_transactions
 from service.revisions import queries
 from service.revisions.queries import (
     NEWEST_VERSION,
@@ -25,7 +27,6 @@ from service.revisions.queries import (
     revisions_page_filter,
     trim_filter,
 )
-from service.versions import version_bump
 from tests import oplog
 from tests.factories import create_article, register
 from tests.index_coverage import served
@@ -150,7 +151,7 @@ async def stored_versions(article_id) -> list[int]:
 
 async def article_id_of(slug: str):
     """The stored `_id` of the article with this slug."""
-    return (await collection(article_queries.Article).find_one({"slug": slug}))["_id"]
+    return (await collection(article_reads.Article).find_one({"slug": slug}))["_id"]
 
 
 async def test_each_update_keeps_one_revision_with_the_replaced_content(client):
@@ -304,7 +305,7 @@ async def test_concurrent_updates_without_if_match_all_apply_with_consecutive_re
     jake = await register(client)
     article = await create_article(client, jake, description="original")
     slug = article["slug"]
-    read_by_slug = article_queries.article_by_slug
+    read_by_slug = article_reads.article_by_slug
 
     async def slow_read(slug, viewer):
         # Every request reads version 1 before any writes: all but one must re-read and retry.
@@ -312,7 +313,7 @@ async def test_concurrent_updates_without_if_match_all_apply_with_consecutive_re
         await asyncio.sleep(0.05)
         return found
 
-    monkeypatch.setattr(article_queries, "article_by_slug", slow_read)
+    monkeypatch.setattr(article_reads, "article_by_slug", slow_read)
     texts = [f"edit {n}" for n in range(UPDATE_ATTEMPTS)]  # each miss means another one won
     with oplog.recording() as log:
         answers = await asyncio.gather(*(edit(client, jake, slug, description=t) for t in texts))
@@ -337,7 +338,7 @@ async def test_an_update_that_keeps_missing_gives_up_with_409_writing_nothing(
 ):
     jake = await register(client)
     article = await create_article(client, jake)
-    monkeypatch.setattr(article_queries, "at_version", lambda article: {"version": -1})
+    monkeypatch.setattr(article_writes, "at_version", lambda article: {"version": -1})
     with oplog.recording() as log:
         response = await edit(client, jake, article["slug"], body="never")
     assert response.status_code == 409
@@ -359,12 +360,12 @@ async def test_a_failed_revision_write_leaves_the_update_as_the_engine_allows(
     async def broken(revision, session=None):
         raise RuntimeError("the revision write failed")
 
-    monkeypatch.setattr(article_queries, "record_revision", broken)
-    read = await article_queries.article_by_slug(article["slug"], None)
+    monkeypatch.setattr(article_writes, "record_revision", broken)
+    read = await article_reads.article_by_slug(article["slug"], None)
     editor = await User.find_one({"username": jake.username})
     with pytest.raises(RuntimeError):
-        await article_queries.update_article(read, editor, {"body": "new"})
-    stored = await collection(article_queries.Article).find_one({"_id": read["_id"]})
+        await article_writes.update_article(read, editor, {"body": "new"})
+    stored = await collection(article_reads.Article).find_one({"_id": read["_id"]})
     if await supports_transactions(current_engine()):
         assert (stored["body"], stored["version"]) == ("kept", 1)  # the transaction took it back
     else:
@@ -376,7 +377,7 @@ async def test_a_failed_revision_write_leaves_the_update_as_the_engine_allows(
 async def test_an_article_from_before_versions_keeps_its_first_revision_as_version_1(app, client):
     jake = await register(client)
     article = await create_article(client, jake)
-    await collection(article_queries.Article).update_one(
+    await collection(article_reads.Article).update_one(
         {"slug": article["slug"]}, {"$unset": {"version": "", "edited_by": ""}})
     assert (await edit(client, jake, article["slug"], body="x")).status_code == 200
     revisions = (await history(client, jake, article["slug"])).json()["revisions"]

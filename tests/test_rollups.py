@@ -7,8 +7,8 @@ import pytest
 
 from models import DailyStat, TagDay
 from service.config import Settings
-from service.db import collection, current_engine
-from service.rollups import rebuild_rollups
+from service.engine.client import collection, current_engine
+from service.rollups.queries import rebuild_rollups
 from tests import oplog
 from tests.conftest import make_settings
 from tests.factories import add_comment, create_article, favorite, register

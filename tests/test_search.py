@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from models import Article
-from service.db import collection
+from service.engine.client import collection
 from tests.factories import Account, create_article, favorite, follow, register
 
 pytestmark = pytest.mark.not_on_wire("mongoeco has no $text")

@@ -8,8 +8,8 @@ from pymongo.errors import OperationFailure
 from models import Article
 from models.articles import TEXT_INDEXES
 from service.config import Settings
-from service.db import collection, create_indexes
-from service.indexes import declared_indexes
+from service.engine.client import collection, create_indexes
+from service.engine.indexes import declared_indexes
 from tests.conftest import make_settings
 from tests.factories import create_article, register
 

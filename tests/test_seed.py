@@ -18,7 +18,7 @@ from scripts.seed import (
     seed,
 )
 from scripts.serve import seed_demo
-from service.db import collection
+from service.engine.client import collection
 from service.main import create_app
 from tests.conftest import client_for
 

@@ -8,7 +8,7 @@ from bson import ObjectId
 
 from models import User
 from models.users import MAX_SESSIONS
-from service.db import collection
+from service.engine.client import collection
 from tests.conftest import TEST_SECRET
 from tests.factories import PASSWORD, Account, register
 

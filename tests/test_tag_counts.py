@@ -11,11 +11,12 @@ import pytest
 from models import Article, Tag, User
 from models.common import utc_now
 from scripts.dbtools import recount_tags
-from service.articles.queries import article_by_slug, update_article
-from service.db import collection
+from service.articles.reads import article_by_slug
+from service.articles.writes import update_article
+from service.deletion import accounts as deletion
+from service.engine.client import collection
 from service.main import create_app
 from service.tags.counting import count_one_due, is_live, settle_count, uncount
-from service.users import deletion
 from tests import oplog
 from tests.conftest import WIRE_NULL_DATES, client_for, make_settings, serving
 from tests.factories import create_article, register

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from service import telemetry
 from service.main import create_app
-from service.telemetry import FILTERED, scrub_event, scrub_text
+from service.observability import telemetry
+from service.observability.telemetry import FILTERED, scrub_event, scrub_text
 from tests.conftest import client_for, make_settings, serving
 from tests.factories import create_article, register
 

@@ -11,8 +11,8 @@ from scripts.cli import app as cli
 from scripts.dbtools import SyncRefused, check, sync, validator_for
 from scripts.dump import ImportRefused, export, import_dump, read_dump
 from scripts.seed import SeedPlan, seed
-from service.db import collection, open_engine
-from service.indexes import declared_indexes, index_drift
+from service.engine.client import collection, open_engine
+from service.engine.indexes import declared_indexes, index_drift
 from tests.conftest import make_settings
 from tests.factories import write_export
 
@@ -174,7 +174,7 @@ def test_validators_come_from_the_models():
     assert schema["properties"]["_id"] == {"bsonType": "objectId"}
     assert schema["properties"]["author_id"] == {"bsonType": "objectId"}
     assert schema["properties"]["published_at"] == {"bsonType": ["date", "null"]}
-    # "deleted" marks an article whose deletion has started (service/articles/deletion.py).
+    # "deleted" marks an article whose deletion has started (service/deletion/articles.py).
     assert schema["properties"]["status"] == {"enum": ["draft", "published", "deleted"]}
     assert schema["properties"]["tag_list"] == {"bsonType": "array", "items": {"bsonType": "string"}}
     comment = validator_for(Comment)["$jsonSchema"]
@@ -458,7 +458,7 @@ async def test_recount_is_exact_when_a_favorite_lands_between_the_count_and_the_
     # It used to read the counter, count, then fix only if the counter had not moved: a
     # favorite landing in between left the drifted counter as it was ("changed while checked").
     import scripts.dbtools as dbtools
-    from service.articles import queries
+    from service.articles import counters
     from tests.factories import create_article, favorite, register
     from tests.races import WriteAfterCounting
 
@@ -470,7 +470,7 @@ async def test_recount_is_exact_when_a_favorite_lands_between_the_count_and_the_
 
     async def carl_favorites() -> None:  # another request, through the API's own write
         article = await collection(Article).find_one({"slug": drifted["slug"]})
-        await queries.favorite(article, carl_id)
+        await counters.favorite(article, carl_id)
 
     racing = WriteAfterCounting(collection(Favorite), carl_favorites)
     original = dbtools.collection
@@ -486,12 +486,12 @@ async def test_recount_is_exact_when_a_favorite_lands_between_the_count_and_the_
 
 
 async def test_recount_reports_a_counter_that_never_stops_moving(app, client, monkeypatch):
-    from service.db import supports_transactions
+    from service.engine.client import supports_transactions
 
     if await supports_transactions(app.state.engine):
         pytest.skip("with transactions the race is a write conflict that the driver retries")
     import scripts.dbtools as dbtools
-    from service.articles import queries
+    from service.articles import counters
     from service.articles import recount as recount_module
     from tests.factories import create_article, register
     from tests.races import WriteAfterCounting
@@ -504,7 +504,7 @@ async def test_recount_reports_a_counter_that_never_stops_moving(app, client, mo
 
     async def another_favorite() -> None:
         article = await collection(Article).find_one({"slug": busy["slug"]})
-        await queries.favorite(article, fan_ids.pop())
+        await counters.favorite(article, fan_ids.pop())
 
     monkeypatch.setattr(recount_module, "RECOUNT_ATTEMPTS", 2)
     racing = WriteAfterCounting(collection(Favorite), another_favorite, times=40)
@@ -525,7 +525,7 @@ async def test_recount_removes_orphans_but_never_what_a_deletion_in_progress_own
     from models import ArticleRevision, Report
     from scripts import orphans
     from scripts.dbtools import recount
-    from service.users import deletion
+    from service.deletion import accounts as deletion
     from tests.factories import add_comment, create_article, favorite, register
 
     monkeypatch.setattr(orphans, "BATCH_SIZE", 2)  # several batches per collection

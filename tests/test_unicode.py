@@ -4,7 +4,7 @@ import pytest
 
 from models import User
 from scripts.migrations import m0002_username_keys as m0002
-from service.db import collection
+from service.engine.client import collection
 from service.users.names import username_key
 from tests.factories import PASSWORD, register
 

@@ -7,7 +7,7 @@ import pytest
 from bson import ObjectId
 
 from models import User
-from service.db import collection
+from service.engine.client import collection
 from tests.conftest import TEST_SECRET
 from tests.factories import PASSWORD, register
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from models import Article
-from service.db import collection
+from service.engine.client import collection
 from service.tags.counting import SWEEP_BATCH, catch_up
 from tests.conftest import WIRE_NULL_DATES
 from tests.factories import add_comment, create_article, favorite, follow, register

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from models import Article
 from scripts.seed import SeedPlan, generate, insert_batches
 from service.config import Settings
-from service.db import collection, open_engine
+from service.engine import collection, open_engine
 
 
 async def _timed(bulk: bool, articles: list[dict], settings: Settings) -> float:

@@ -18,23 +18,23 @@ from service.analytics.queries import (
     week_labels,
     window_start,
 )
-from service.articles.queries import (
+from service.articles.reads import (
     FAVORITES_FILTER_CAP,
+    LIST_FIELDS,
     article_by_slug_pipeline,
     article_page_pipeline,
-    favorites_count_pipeline,
-    favorites_page_pipeline,
-    visible_at,
 )
+from service.articles.visibility import visible_at
 from service.comments.queries import (
     COMMENTS_CAP,
     comment_pipeline,
     comments_page_pipeline,
     visible_comments,
 )
-from service.cursors import after_condition, keyset_cursor
-from service.db import text_search_stages
-from service.rollups import day_articles_pipeline, day_tags_pipeline
+from service.contract.cursors import after_condition, keyset_cursor
+from service.engine import text_search_stages
+from service.favorites.queries import favorites_count_pipeline, favorites_page_pipeline
+from service.rollups.queries import day_articles_pipeline, day_tags_pipeline
 from service.search.queries import search_pipeline
 from service.tags.queries import live_tags_pipeline
 
@@ -78,13 +78,13 @@ def sections() -> list[tuple[str, str, str, list[dict[str, Any]]]]:
          "`GET /api/articles?favorited=anna`: anna's edges, most recently favorited first, by "
          "`user_newest`; only the page's edges are joined to their articles (by `_id`) and "
          "authors. Articles no longer live are dropped after the next cursor is taken.",
-         favorites_page_pipeline(AUTHOR, None, offset=0, limit=20)),
+         favorites_page_pipeline(AUTHOR, None, fields=LIST_FIELDS, offset=0, limit=20)),
         ("A user's favorites, with other filters", "favorites",
          f"`?favorited=anna&tag=dragons`: the newest {FAVORITES_FILTER_CAP:,} edges at most "
          "join their articles by `_id`, each filtered and projected inside the `$lookup` (the "
          "concise correlated form: no body ever joins), then the matches are paged; a user "
          "with more favorites gets a 422 for such a list.",
-         favorites_page_pipeline(AUTHOR, {"tag_list": "dragons", **live}, offset=0, limit=20,
+         favorites_page_pipeline(AUTHOR, {"tag_list": "dragons", **live}, fields=LIST_FIELDS, offset=0, limit=20,
                                  scan_cap=FAVORITES_FILTER_CAP)),
         ("Count of a user's favorites, with other filters", "favorites",
          "The total for the list above (alone, the total is a `count_documents` on `user_newest`).",
@@ -114,7 +114,7 @@ def sections() -> list[tuple[str, str, str, list[dict[str, Any]]]]:
          search_pipeline(text_search_stages("dragons", live, embedded=False), offset=0, limit=20)),
         ("Search on the embedded engine", "articles",
          "The same, with an escaped case-insensitive match instead of `$text` (mongomock has "
-         "no text search); only `service/db.py` knows the difference.",
+         "no text search); only `service/engine/client.py` knows the difference.",
          search_pipeline(text_search_stages("dragons", live, embedded=True), offset=0, limit=20)),
         ("Tag list", "tags",
          "`GET /api/tags`: the counts that article writes keep by `$inc`, never the articles; a "

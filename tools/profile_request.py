@@ -3,7 +3,7 @@
     python -m tools.profile_request [--path /api/articles?limit=20] [--requests 50]
 
 Runs the benchmark app (tools.bench) in process, times every outermost call into the engine
-(mongomock, and the adapter's planner in service/embedded.py), and profiles the rest with
+(mongomock, and the adapter's planner in service/engine/embedded.py), and profiles the rest with
 cProfile, printing the functions of ours that cost the most.
 """
 
@@ -27,7 +27,7 @@ ENGINE_CALLS = ("find", "find_one", "aggregate", "distinct", "count_documents", 
 
 def _engine_entry_points() -> list[tuple[type, str]]:
     """mongomock's collection methods, and the adapter's planner that reads the store itself."""
-    from service.embedded import EmbeddedCollection, FindCursor
+    from service.engine.embedded import EmbeddedCollection, FindCursor
 
     return [(Collection, name) for name in ENGINE_CALLS] + [
         (EmbeddedCollection, "aggregate"), (FindCursor, "_run"),

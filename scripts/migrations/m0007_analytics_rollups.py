@@ -4,7 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 from scripts.migrate import in_batches
-from service.rollups import rebuild_rollups
+from service.rollups.queries import rebuild_rollups
 
 ID = "0007_analytics_rollups"
 DESCRIPTION = "build the analytics rollups (daily_stats, tag_days) from articles, comments, users"

@@ -1,4 +1,4 @@
-"""Analytics over live articles, read from the daily rollups (service/rollups.py): no request
+"""Analytics over live articles, read from the daily rollups (service/rollups/queries.py): no request
 reads `articles`, `comments` or `users` beyond one author's own range (`/authors/...`) and two
 metadata counts.
 
@@ -18,9 +18,9 @@ from beanie import PydanticObjectId
 from models import Article, DailyStat, Follow, TagDay, User
 from models.common import utc_now
 from service.articles.counts import kept
-from service.articles.queries import visible_at
-from service.db import collection
-from service.errors import Invalid, NotFound
+from service.articles.visibility import visible_at
+from service.contract.errors import Invalid, NotFound
+from service.engine import collection
 
 DAY_FORMAT = "%Y-%m-%d"
 MONTH_FORMAT = "%Y-%m"

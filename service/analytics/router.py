@@ -10,7 +10,7 @@ from service.analytics.schemas import (
     OverviewResponse,
     TagTrendsResponse,
 )
-from service.schemas import error_responses
+from service.contract.schemas import error_responses
 
 router = APIRouter(
     prefix="/analytics", tags=["Analytics"], responses=error_responses(404, 422)

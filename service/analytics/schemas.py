@@ -1,6 +1,6 @@
 """Wire shapes of the analytics domain."""
 
-from service.schemas import WireModel
+from service.contract.schemas import WireModel
 
 
 class WeekCount(WireModel):

@@ -6,7 +6,7 @@ import re
 import nh3
 from markdown_it import MarkdownIt
 
-from service.schemas import printable
+from service.contract.schemas import printable
 
 WORDS_PER_MINUTE = 230
 

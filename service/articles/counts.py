@@ -37,11 +37,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import bson
 from bson.errors import BSONError
 
-from service import metrics
-from service.db import Engine, current_engine
+from service.engine import Engine, current_engine
+from service.observability import metrics
 
 if TYPE_CHECKING:
-    from service.shared import SharedStore
+    from service.web.shared_store import SharedStore
 
 log = logging.getLogger("folio.cache")
 T = TypeVar("T")
@@ -168,7 +168,7 @@ class SharedCountCache:
     an eviction can never come back to a value some live answer carries.
 
 
-    While Redis cannot answer (its breaker open, see service/shared.py), this process keeps
+    While Redis cannot answer (its breaker open, see service/web/shared_store.py), this process keeps
     its answers in its own memory instead (a CountCache, which every write through this process
     clears whether Redis answers or not), so that a cache outage does not turn every request
     into a count on the database. Those answers are used only while the breaker is open.

@@ -4,15 +4,15 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header
 
-from service.articles import queries
-from service.conditional import must_match_version
-from service.errors import Forbidden
+from service.articles import reads, writes
+from service.contract.conditional import must_match_version
+from service.contract.errors import Forbidden
 from service.users.deps import OptionalViewer, WritingUser
 
 
 async def article_by_slug(slug: str, viewer: OptionalViewer) -> dict[str, Any]:
     """The article named in the path, with its author; 404 if none, or a draft of someone else."""
-    return await queries.article_by_slug(slug, viewer)
+    return await reads.article_by_slug(slug, viewer)
 
 
 ArticleBySlug = Annotated[dict[str, Any], Depends(article_by_slug)]
@@ -36,7 +36,7 @@ IfMatch = Annotated[
 
 def at_tagged_version(article: dict[str, Any], if_match: str | None) -> bool:
     """Whether the write must be at the version read; 412 at once if If-Match names another."""
-    return must_match_version(article, if_match, queries.stale)
+    return must_match_version(article, if_match, writes.stale)
 
 
 async def checked_version(article: OwnedArticle, if_match: IfMatch = None) -> bool:

@@ -5,8 +5,8 @@ import math
 import re
 from typing import Any
 
-from service.errors import Invalid
-from service.schemas import FORBIDDEN_MESSAGE, forbidden_character
+from service.contract.errors import Invalid
+from service.contract.schemas import FORBIDDEN_MESSAGE, forbidden_character
 
 MAX_KEYS = 32
 MAX_DEPTH = 3
@@ -34,7 +34,7 @@ def _check_value(value: Any, path: str, depth: int, keys: list[int]) -> None:
     """Check one value, raising Invalid at the first path that breaks a rule."""
     if isinstance(value, str):
         character = forbidden_character(value)
-        if character is not None:  # the text policy of every other field (service/schemas.py)
+        if character is not None:  # the text policy of every other field (service/contract/schemas.py)
             raise Invalid(path, FORBIDDEN_MESSAGE.format(character=character))
         return
     if isinstance(value, bool):

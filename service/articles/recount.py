@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.articles.queries import counts_per_article_pipeline
-from service.db import atomically
+from service.articles.reads import counts_per_article_pipeline
+from service.engine import atomically
 
 log = logging.getLogger("folio.recount")
 

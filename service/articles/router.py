@@ -4,7 +4,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from service.articles import deletion, queries
+from service.articles import reads, writes
 from service.articles.deps import ArticleBySlug, IfVersion, OwnedArticle
 from service.articles.meta import meta_filters
 from service.articles.schemas import (
@@ -13,10 +13,10 @@ from service.articles.schemas import (
     SingleArticleResponse,
     UpdateArticleRequest,
 )
-from service.conditional import IfNoneMatch, tagged_response
-from service.errors import Invalid
+from service.contract.conditional import IfNoneMatch, tagged_response
+from service.contract.errors import Invalid
+from service.contract.schemas import PageParams, error_responses
 from service.profiles.queries import followee_ids
-from service.schemas import PageParams, error_responses
 from service.users.deps import (
     CurrentUser,
     OptionalViewer,
@@ -33,7 +33,7 @@ router = APIRouter(
 Page = Annotated[PageParams, Query()]
 
 
-def multiple(page: queries.ArticlePage) -> MultipleArticlesResponse:
+def multiple(page: reads.ArticlePage) -> MultipleArticlesResponse:
     """The `articles` envelope with the total number of matches and the next page's cursor."""
     return MultipleArticlesResponse.model_validate(
         {"articles": page.articles, "articles_count": page.total, "next_cursor": page.next_cursor}
@@ -60,7 +60,7 @@ async def list_articles(
             description=(
                 "filter by a user's favorites, most recently favorited first. Combined with "
                 f"other filters (tag, author, status, meta), only users with at most "
-                f"{queries.FAVORITES_FILTER_CAP:,} favorites can be listed (more answers 422: "
+                f"{reads.FAVORITES_FILTER_CAP:,} favorites can be listed (more answers 422: "
                 "list their favorites alone)"
             ),
         ),
@@ -78,12 +78,12 @@ async def list_articles(
     Auth is optional. Any number (up to 5) of `meta.<key>=<value>` parameters filter on the
     article's metadata; the value matches as the number or boolean it parses as, or as text.
     """
-    filters = queries.ArticleFilters(
+    filters = reads.ArticleFilters(
         tag, author, favorited, status_filter, meta_filters(list(request.query_params.items()))
     )
-    query = await queries.resolve_filters(filters, viewer)
+    query = await reads.resolve_filters(filters, viewer)
     return multiple(
-        await queries.article_page(
+        await reads.article_page(
             query, viewer_id, offset=page.offset, limit=page.limit, cursor=page.cursor
         )
     )
@@ -101,8 +101,8 @@ async def feed(user: CurrentUser, page: Page) -> MultipleArticlesResponse:
     assert user.id is not None
     authors = await followee_ids(user.id)
     return multiple(
-        await queries.article_page(
-            queries.feed_query(authors, user.id, user.follows_version), user.id,
+        await reads.article_page(
+            reads.feed_query(authors, user.id, user.follows_version), user.id,
             offset=page.offset, limit=page.limit,
             cursor=page.cursor, follows_every_author=True,
         )
@@ -118,7 +118,7 @@ async def feed(user: CurrentUser, page: Page) -> MultipleArticlesResponse:
 )
 async def create_article(body: NewArticleRequest, user: WritingUser) -> SingleArticleResponse:
     """Publish an article; its slug comes from the title, with a suffix if taken."""
-    article = await queries.create_article(user, body.article.model_dump())
+    article = await writes.create_article(user, body.article.model_dump())
     article["favorited"] = False
     article["author"]["following"] = False
     return SingleArticleResponse.of(article)
@@ -142,7 +142,7 @@ async def get_article(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """One article, body included; auth optional. Its `ETag` serves If-None-Match and If-Match."""
-    await queries.add_viewer_flags([article], viewer_id)
+    await reads.add_viewer_flags([article], viewer_id)
     return with_tag(article, if_none_match)
 
 
@@ -164,8 +164,8 @@ async def update_article(
     changes = body.article.changes()
     if not changes:
         raise Invalid("article", "at least one field is required")
-    updated = await queries.update_article(article, user, changes, if_version=if_version)
-    await queries.add_viewer_flags([updated], user.id)
+    updated = await writes.update_article(article, user, changes, if_version=if_version)
+    await reads.add_viewer_flags([updated], user.id)
     return with_tag(updated)
 
 
@@ -177,7 +177,9 @@ async def update_article(
     summary="Delete an article",
     responses=error_responses(412),
 )
-async def delete_article(article: OwnedArticle, if_version: IfVersion) -> Response:
+async def delete_article(
+    request: Request, article: OwnedArticle, if_version: IfVersion
+) -> Response:
     """Delete an article you wrote, with its comments and favorites (honours If-Match)."""
-    await deletion.delete_article(article, if_version=if_version)
+    await request.app.state.deletions.delete_article(article, if_version=if_version)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -6,9 +6,8 @@ from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 from service.articles.meta import MAX_DEPTH, MAX_ENCODED_BYTES, MAX_KEYS, validate_meta
-from service.errors import Invalid
-from service.profiles.schemas import Profile
-from service.schemas import (
+from service.contract.errors import Invalid
+from service.contract.schemas import (
     Instant,
     RequestModel,
     SparseWireModel,
@@ -17,6 +16,7 @@ from service.schemas import (
     WireModel,
     web_url,
 )
+from service.profiles.schemas import Profile
 
 MAX_TAGS = 20
 CLEARED_BY_NULL = {"publish_at": None, "cover_image": None, "canonical_url": None, "meta": {}}

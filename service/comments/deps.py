@@ -6,8 +6,8 @@ from fastapi import Depends, Header, Path
 
 from service.articles.deps import ArticleBySlug
 from service.comments import queries
-from service.conditional import must_match_version
-from service.errors import Forbidden
+from service.contract.conditional import must_match_version
+from service.contract.errors import Forbidden
 from service.users.deps import OptionalViewer, WritingUser
 
 CommentId = Annotated[

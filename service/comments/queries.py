@@ -16,20 +16,20 @@ from pymongo import ReturnDocument
 from models import Article, Comment, User
 from models.comments import HIDDEN, NEWEST_COMMENTS
 from models.common import utc_now, utc_now_after
-from service.articles.queries import counted_insert, move_counter
-from service.counters import next_id
-from service.cursors import after_condition, keyset_cursor
-from service.db import atomically, collection
-from service.errors import NotFound, PreconditionFailed
+from service.articles.counters import counted_insert, move_counter
+from service.comments.ids import next_id
+from service.contract.cursors import after_condition, keyset_cursor
+from service.contract.errors import NotFound, PreconditionFailed
+from service.contract.versions import at_version, server_version_bump
+from service.engine import atomically, collection
 from service.profiles.queries import (
     author_stages,
     authors_by_id,
     followed_among,
     public_author,
 )
-from service.rollups import move_comment
+from service.rollups.queries import move_comment
 from service.users.queries import Viewer, is_recently_current
-from service.versions import at_version, server_version_bump
 
 # A list asked for without `limit` answers at most this many comments (newest first), with a
 # `nextCursor` to the rest: an article with 100,000 comments must not cost one answer of all.
@@ -211,7 +211,7 @@ async def add_comment(
 ) -> dict[str, Any]:
     """Store a comment under the next integer id of the `comments` sequence, and count it.
 
-    The id comes from this process's reserved block (service/counters.py), not from one
+    The id comes from this process's reserved block (service/comments/ids.py), not from one
     `$inc` per comment on the shared counter.
 
     The comment and the article's `$inc` are one transaction on a replica set; elsewhere a
@@ -266,7 +266,7 @@ async def delete_comment(comment: dict[str, Any]) -> None:
     transaction on a replica set).
 
     In the transaction the article's `$inc` comes first, where a conflict on a busy article
-    costs least (see `hot_first` in service/articles/queries.py); a comment already gone
+    costs least (see `hot_first` in service/articles/counters.py); a comment already gone
     aborts it, which takes the `$inc` back.
     """
 

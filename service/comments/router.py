@@ -15,8 +15,8 @@ from service.comments.schemas import (
     SingleCommentResponse,
     UpdateCommentRequest,
 )
-from service.conditional import IfNoneMatch, tagged_response
-from service.schemas import error_responses
+from service.contract.conditional import IfNoneMatch, tagged_response
+from service.contract.schemas import error_responses
 from service.users.deps import OptionalViewer, WritingUser
 
 router = APIRouter(

@@ -5,8 +5,7 @@ from typing import Any
 from pydantic import Field
 
 from service.comments.queries import COMMENTS_CAP
-from service.profiles.schemas import Profile
-from service.schemas import (
+from service.contract.schemas import (
     MAX_LIMIT,
     PageParams,
     RequestModel,
@@ -15,6 +14,7 @@ from service.schemas import (
     Timestamp,
     WireModel,
 )
+from service.profiles.schemas import Profile
 
 # Like an article's body, a comment keeps its own white space.
 CommentBody = Text(10_000, strip=False)

@@ -8,16 +8,16 @@ from feedgen.feed import FeedGenerator
 
 from models import Article
 from models.common import as_utc
-from service.articles.queries import (
+from service.articles.reads import (
     FULL_FIELDS,
     ArticleFilters,
     article_page_pipeline,
-    readable,
     resolve_filters,
 )
-from service.db import collection
-from service.errors import NotFound
-from service.schemas import printable
+from service.articles.visibility import readable
+from service.contract.errors import NotFound
+from service.contract.schemas import printable
+from service.engine import collection
 
 FEED_SIZE = 50
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -5,10 +5,10 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
-from service.conditional import digest, none_match
-from service.errors import NotFound
+from service.contract.conditional import digest, none_match
+from service.contract.errors import NotFound
+from service.contract.schemas import error_responses
 from service.feeds import queries
-from service.schemas import error_responses
 
 ATOM = "application/atom+xml"
 FILTER_MAX_LENGTH = 64

@@ -6,9 +6,9 @@ import secrets
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from service import metrics
-from service.db import ping
-from service.errors import error_body
+from service.contract.errors import error_body
+from service.engine import ping
+from service.observability import metrics
 
 router = APIRouter(tags=["Health"])
 
@@ -33,7 +33,7 @@ async def ready(request: Request) -> JSONResponse:
 
 @router.get("/metrics", name="health:metrics", include_in_schema=False)
 async def scrape(request: Request) -> Response:
-    """Every metric in Prometheus's text format (service/metrics.py).
+    """Every metric in Prometheus's text format (service/observability/metrics.py).
 
     With FOLIO_METRICS_TOKEN set, only `Authorization: Bearer <token>` may read them (401
     otherwise, compared in constant time); unset, anyone who reaches the port may.

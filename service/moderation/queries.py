@@ -1,284 +1,37 @@
-"""Moderation: reports, hiding, suspension, roles and the audit log. No HTTP here.
+"""Moderation's actions: hiding articles and comments, suspension and roles. No HTTP here.
 
-Every action writes one `moderation_log` document in the same transaction as the action where
-the server has transactions; elsewhere the log entry follows the action it records.
+Each action writes its audit entry (log.py) in the same transaction where the server has
+transactions; reports and the queue are in reports.py, the report sweeps in sweeps.py.
 """
 
-import asyncio
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from beanie import PydanticObjectId
-from bson.errors import InvalidId
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
-from models import Article, Comment, ModerationEntry, Report, User
+from models import Article, Comment, User
 from models.common import utc_now
-from models.moderation_log import NEWEST_FIRST
-from models.reports import OLDEST_FIRST, QUEUE_COUNT_CAP
 from models.users import Role
+from service.articles.counters import move_counter
 from service.articles.counts import counts
-from service.articles.queries import (
-    FULL_FIELDS,
-    UPDATE_ATTEMPTS,
-    is_live,
-    move_counter,
-    readable,
-    reread,
-)
-from service.cursors import after_condition, next_page_cursor
-from service.db import atomically, collection
-from service.errors import Conflict, Forbidden, Invalid, NotFound
+from service.articles.reads import FULL_FIELDS
+from service.articles.visibility import is_live, readable
+from service.articles.writes import UPDATE_ATTEMPTS, reread
+from service.contract.errors import Conflict, Forbidden, Invalid, NotFound
+from service.contract.versions import at_version, version_bump
+from service.engine import atomically, collection
+from service.moderation.log import log_entry, write_log
+from service.moderation.reports import target_label
 from service.moderation.sweeps import (
-    not_covered,
-    pending_sweeps,
     resolve_after,
-    settle_covered,
     start_sweep,
-    target_filter,
 )
-from service.profiles.queries import usernames_of
-from service.rollups import move_article
+from service.rollups.queries import move_article
 from service.tags.counting import move_tags, recounting, schedule
 from service.users.queries import end_every_session
 from service.users.roles import is_admin
-from service.versions import at_version, version_bump
-
-# --- pure builders ----------------------------------------------------------------------------
-
-
-def queue_match(status: str, pending: list[dict[str, Any]]) -> dict[str, Any]:
-    """The queue's filter: one status; open leaves out what pending sweeps already resolve."""
-    return {"status": status, **(not_covered(pending) if status == "open" else {})}
-
-
-def queue_pipeline(
-    status: str, limit: int, cursor: str | None, pending: list[dict[str, Any]] | None = None
-) -> list[dict[str, Any]]:
-    """A page of the report queue in one status, oldest first (index `status_oldest`)."""
-    match = queue_match(status, pending or [])
-    if cursor is not None:
-        match.update(after_condition(cursor, OLDEST_FIRST))
-    return [{"$match": match}, {"$sort": dict(OLDEST_FIRST)}, {"$limit": limit}]
-
-
-def target_counts_pipeline(article_ids: list[PydanticObjectId]) -> list[dict[str, Any]]:
-    """Open and total reports per target of these articles (index `target_status`)."""
-    return [
-        {"$match": {"article_id": {"$in": article_ids}}},
-        {
-            "$group": {
-                "_id": {"article_id": "$article_id", "comment_id": "$comment_id"},
-                "open": {"$sum": {"$cond": [{"$eq": ["$status", "open"]}, 1, 0]}},
-                "total": {"$sum": 1},
-            }
-        },
-    ]
-
-
-def log_pipeline(limit: int, cursor: str | None) -> list[dict[str, Any]]:
-    """A page of the moderation log, newest first (index `newest`)."""
-    match = after_condition(cursor, NEWEST_FIRST) if cursor is not None else {}
-    return [{"$match": match}, {"$sort": dict(NEWEST_FIRST)}, {"$limit": limit}]
-
-
-# --- the audit log ----------------------------------------------------------------------------
-
-
-OPERATOR = "operator (folio CLI)"
-
-
-def log_entry(
-    actor: User | None, action: str, target_type: str, target: str, reason: str | None = None,
-    **details: Any,
-) -> dict[str, Any]:
-    """One audit-log document, names copied in so that it reads after deletions; `actor` None
-    is an operator at the `folio` command line."""
-    return ModerationEntry(
-        actor_id=actor.id if actor else None, actor=actor.username if actor else OPERATOR,
-        action=action, target_type=target_type, target=target, reason=reason, details=details,
-    ).model_dump(exclude={"id"})
-
-
-async def write_log(entry: dict[str, Any], session: Any = None) -> None:
-    """Append one entry to `moderation_log`."""
-    await collection(ModerationEntry).insert_one(entry, session=session)
-
-
-async def log_page(limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-    """The newest log entries after the cursor, and the cursor for the next page."""
-    rows = await collection(ModerationEntry).aggregate(log_pipeline(limit, cursor)).to_list(limit)
-    next_cursor = next_page_cursor(NEWEST_FIRST, rows, limit)
-    return rows, next_cursor
-
-
-# --- reports ----------------------------------------------------------------------------------
-
-
-async def file_report(
-    reporter: User, article_id: PydanticObjectId, comment_id: int | None, reason: str,
-    note: str | None,
-) -> tuple[dict[str, Any], bool]:
-    """File a report, or find the reporter's open one on this target; (report, created).
-
-    The unique index `open_report_unique` (partial on open reports) decides, never a read
-    first: two concurrent reports by one user leave one document.
-    """
-    assert reporter.id is not None
-    key = {"reporter_id": reporter.id, **target_filter(article_id, comment_id), "status": "open"}
-    for _ in range(2):  # the open one may be resolved between our insert and our read
-        report = Report(reporter_id=reporter.id, article_id=article_id, comment_id=comment_id,
-                        reason=reason, note=note)  # type: ignore[arg-type]
-        document = report.model_dump(exclude={"id"})
-        try:
-            inserted = await collection(Report).insert_one(document)
-        except DuplicateKeyError:
-            existing = await collection(Report).find_one(key)
-            if existing is not None and await settle_covered(existing):
-                continue  # a moderator already resolved it (its sweep is still running)
-            if existing is not None:
-                return existing, False
-            continue
-        # Its target may have been deleted meanwhile (with its reports): take this one back.
-        if not await _target_exists(article_id, comment_id):
-            await collection(Report).delete_one({"_id": inserted.inserted_id})
-            raise NotFound("comment" if comment_id is not None else "article", "not found")
-        return {**document, "_id": inserted.inserted_id}, True
-    raise Conflict("report", "changed while it was filed; try again")
-
-
-async def _target_exists(article_id: PydanticObjectId, comment_id: int | None) -> bool:
-    """Whether a report's target is still stored, and not being deleted (one read by `_id`)."""
-    if comment_id is not None:
-        return await collection(Comment).find_one({"_id": comment_id}, {"_id": 1}) is not None
-    live = {"_id": article_id, "status": {"$ne": "deleted"}}
-    return await collection(Article).find_one(live, {"_id": 1}) is not None
-
-
-async def report_by_id(report_id: str) -> dict[str, Any]:
-    """The report with this id; NotFound otherwise (also for a malformed id)."""
-    try:
-        found = await collection(Report).find_one({"_id": PydanticObjectId(report_id)})
-    except (InvalidId, TypeError, ValueError):
-        found = None
-    if found is None:
-        raise NotFound("report", "not found")
-    return found
-
-
-def target_label(slug: str | None, comment_id: int | None) -> str:
-    """How the log names a target: the slug, or `slug#comment-id` for a comment."""
-    return f"{slug}#comment-{comment_id}" if comment_id is not None else str(slug)
-
-
-async def dismiss_reports(
-    report: dict[str, Any], slug: str | None, moderator: User, reason: str | None
-) -> int:
-    """Resolve the report's target's open reports as dismissed (nothing hidden); logged under
-    the target's `slug` (None once its article is deleted). The transaction holds the log
-    entry and a sweep; the reports are marked after it (service/moderation/sweeps.py)."""
-    label = target_label(slug, report.get("comment_id"))
-
-    async def write(session: Any) -> tuple[dict[str, Any], int]:
-        sweep, count = await start_sweep(
-            report["article_id"], report.get("comment_id"), moderator, "dismissed", session
-        )
-        if count:
-            entry = log_entry(moderator, "dismiss_reports", "report", label, reason,
-                              reports=count, report_id=str(report["_id"]))
-            await write_log(entry, session)
-        return sweep, count
-
-    sweep, count = await atomically(write)
-    if count:
-        await settle_covered(report)  # the report named first: the answer shows it resolved
-    await resolve_after(sweep)
-    return count
-
-
-@dataclass
-class QueuePage:
-    """A page of the report queue, each report with its target and the target's counts."""
-
-    reports: list[dict[str, Any]]
-    total: int  # at most QUEUE_COUNT_CAP
-    next_cursor: str | None
-    capped: bool = False  # more than QUEUE_COUNT_CAP reports: `total` is the cap
-
-
-async def report_queue(status: str, limit: int, cursor: str | None) -> QueuePage:
-    """Reports in one status, oldest first, with targets, reporters and counts.
-
-    A bounded number of round trips whatever the page size: the pending sweeps (open only),
-    the page and the total (counted up
-    to QUEUE_COUNT_CAP), then the page's articles, comments and per-target counts, then one
-    `$in` for every username. Open reports a pending sweep covers are left out of page and
-    total alike: their target is already decided.
-    """
-    pending = await pending_sweeps() if status == "open" else []
-    page, counted = await asyncio.gather(
-        collection(Report).aggregate(queue_pipeline(status, limit, cursor, pending)).to_list(limit),
-        collection(Report).count_documents(
-            queue_match(status, pending), limit=QUEUE_COUNT_CAP + 1
-        ),
-    )
-    total, capped = min(counted, QUEUE_COUNT_CAP), counted > QUEUE_COUNT_CAP
-    if not page:  # nothing to describe: no reads of targets, counts or names
-        return QueuePage(page, total, None, capped)
-    article_ids = sorted({row["article_id"] for row in page})
-    comment_ids = sorted({row["comment_id"] for row in page if row.get("comment_id") is not None})
-    articles, comments, tallies = await asyncio.gather(
-        collection(Article).find(  # one being deleted shows as gone, like its reports soon
-            {"_id": {"$in": article_ids}, "status": {"$ne": "deleted"}},
-            {"slug": 1, "title": 1, "author_id": 1, "moderation": 1},
-        ).to_list(None),
-        collection(Comment).find(
-            {"_id": {"$in": comment_ids}}, {"body": 1, "author_id": 1, "moderation": 1}
-        ).to_list(None),
-        collection(Report).aggregate(target_counts_pipeline(article_ids)).to_list(None),
-    )
-    by_article = {article["_id"]: article for article in articles}
-    by_comment = {comment["_id"]: comment for comment in comments}
-    user_ids = {row["reporter_id"] for row in page}
-    user_ids |= {doc["author_id"] for doc in [*articles, *comments]}
-    names = await usernames_of(user_ids)
-    counted = {(t["_id"]["article_id"], t["_id"].get("comment_id")): t for t in tallies}
-    for row in page:
-        article = by_article.get(row["article_id"])
-        comment = by_comment.get(row.get("comment_id")) if row.get("comment_id") else None
-        row["reporter"] = names.get(row["reporter_id"])
-        row["target"] = queue_target(row, article, comment, names)
-        tally = counted.get((row["article_id"], row.get("comment_id")), {"open": 0, "total": 0})
-        row["counts"] = {"open": tally["open"], "total": tally["total"]}
-    next_cursor = next_page_cursor(OLDEST_FIRST, page, limit)
-    return QueuePage(page, total, next_cursor, capped)
-
-
-def queue_target(
-    report: dict[str, Any],
-    article: dict[str, Any] | None,
-    comment: dict[str, Any] | None,
-    names: dict[PydanticObjectId, str],
-) -> dict[str, Any]:
-    """What a queue entry shows of its target; `exists` false once it was deleted."""
-    comment_id = report.get("comment_id")
-    shown = comment if comment_id is not None else article
-    return {
-        "type": "comment" if comment_id is not None else "article",
-        "slug": article["slug"] if article else None,
-        "title": article["title"] if article else None,
-        "comment_id": comment_id,
-        "body": comment["body"] if comment else None,
-        "author": names.get(shown["author_id"]) if shown else None,
-        "hidden": bool(shown and shown.get("moderation")),
-        "exists": shown is not None,
-    }
-
-
-# --- hiding -----------------------------------------------------------------------------------
 
 
 def _moderation(moderator: User, reason: str) -> dict[str, Any]:
@@ -465,9 +218,6 @@ async def comment_to_moderate(comment_id: int, moderator: User) -> tuple[dict[st
     if article is None or not moderator_may_see(article, moderator):
         raise NotFound("comment", "not found")
     return comment, article["slug"]
-
-
-# --- suspension and roles ---------------------------------------------------------------------
 
 
 def check_may_act_on(actor: User, target: User) -> None:

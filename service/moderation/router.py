@@ -5,11 +5,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response, status
 
 from service.articles.deps import ArticleBySlug
-from service.articles.queries import add_viewer_flags
+from service.articles.reads import add_viewer_flags
 from service.articles.schemas import SingleArticleResponse
 from service.comments.deps import CommentId
 from service.comments.queries import comment_on_article
-from service.moderation import queries
+from service.contract.schemas import error_responses
+from service.moderation import log as audit_log
+from service.moderation import queries, reports
 from service.moderation.schemas import (
     LogEntryOut,
     LogParams,
@@ -30,7 +32,6 @@ from service.moderation.schemas import (
     SuspendRequest,
 )
 from service.profiles.queries import user_by_username, usernames_of
-from service.schemas import error_responses
 from service.users.deps import (
     AdminReading,
     AdminUser,
@@ -84,7 +85,7 @@ async def report_article(
     body: NewReportRequest, user: WritingUser, article: ArticleBySlug, response: Response
 ) -> ReportResponse:
     """Report an article you can see: 201, or 200 with your open report of it."""
-    report, created = await queries.file_report(
+    report, created = await reports.file_report(
         user, article["_id"], None, body.report.reason, body.report.note
     )
     return _report_answer(report, article["slug"], created, response)
@@ -104,7 +105,7 @@ async def report_comment(
 ) -> ReportResponse:
     """Report a comment you can see: 201, or 200 with your open report of it."""
     comment = await comment_on_article(article["_id"], id, user.id)
-    report, created = await queries.file_report(
+    report, created = await reports.file_report(
         user, article["_id"], comment["_id"], body.report.reason, body.report.note
     )
     return _report_answer(report, article["slug"], created, response)
@@ -120,7 +121,7 @@ async def report_queue(
     moderator: ModeratorReading, params: Annotated[QueueParams, Query()]
 ) -> ReportQueueResponse:
     """Reports in one status, each with its reporter, its target and the target's counts."""
-    page = await queries.report_queue(params.status, params.limit, params.cursor)
+    page = await reports.report_queue(params.status, params.limit, params.cursor)
     return ReportQueueResponse(
         reports=[QueuedReportOut.from_doc(row, row["target"]) for row in page.reports],
         reports_count=page.total,
@@ -137,10 +138,10 @@ async def report_queue(
 )
 async def dismiss(moderator: ModeratingUser, id: str, body: OptionalReason = None) -> ReportResponse:
     """Resolve, as dismissed, every open report of the same target; nothing is hidden."""
-    report = await queries.report_by_id(id)
+    report = await reports.report_by_id(id)
     slug = await queries.slug_of(report["article_id"])
-    await queries.dismiss_reports(report, slug, moderator, body.reason if body else None)
-    return _report_out(await queries.report_by_id(id), slug)
+    await reports.dismiss_reports(report, slug, moderator, body.reason if body else None)
+    return _report_out(await reports.report_by_id(id), slug)
 
 
 async def _article_answer(article: dict[str, Any], moderator_id: Any) -> SingleArticleResponse:
@@ -279,7 +280,7 @@ async def moderation_log(
     admin: AdminReading, params: Annotated[LogParams, Query()]
 ) -> LogResponse:
     """Every moderation action: who, what, which target, why and when."""
-    rows, next_cursor = await queries.log_page(params.limit, params.cursor)
+    rows, next_cursor = await audit_log.log_page(params.limit, params.cursor)
     return LogResponse(
         entries=[LogEntryOut.model_validate({**row, "id": str(row["_id"])}) for row in rows],
         next_cursor=next_cursor,

@@ -6,7 +6,7 @@ from pydantic import Field
 
 from models.reports import QUEUE_COUNT_CAP, ReportReason
 from models.users import Role
-from service.schemas import (
+from service.contract.schemas import (
     MAX_LIMIT,
     RequestModel,
     SparseWireModel,

@@ -20,7 +20,7 @@ from pymongo import ASCENDING
 
 from models import Report, ReportSweep, User
 from models.common import utc_now
-from service.db import collection
+from service.engine import collection
 
 log = logging.getLogger("folio.moderation")
 

@@ -8,8 +8,8 @@ from beanie import PydanticObjectId
 from pymongo.errors import DuplicateKeyError
 
 from models import Follow, User
-from service.db import collection
-from service.errors import Invalid, NotFound
+from service.contract.errors import Invalid, NotFound
+from service.engine import collection
 
 AUTHOR_FIELDS = {"author._id": 1, "author.username": 1, "author.bio": 1, "author.image": 1}
 

@@ -2,9 +2,9 @@
 
 from fastapi import APIRouter
 
+from service.contract.schemas import error_responses
 from service.profiles import queries
 from service.profiles.schemas import Profile, ProfileResponse
-from service.schemas import error_responses
 from service.users.deps import OptionalViewerId, WritingUser
 
 router = APIRouter(

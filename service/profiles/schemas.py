@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import Field
 
 from models import User
-from service.schemas import NullableProfileText, WireModel
+from service.contract.schemas import NullableProfileText, WireModel
 
 
 class Profile(WireModel):

@@ -1,6 +1,6 @@
 """Article revisions: record what an update replaced, trim to the last ones, page them. No HTTP.
 
-Recording is called by `service.articles.queries.update_article`, inside the same
+Recording is called by `service.articles.writes.update_article`, inside the same
 `atomically` as the article update; this module never imports the articles queries, so the
 arrow runs one way.
 """
@@ -15,9 +15,9 @@ from pymongo import DESCENDING
 
 from models import ArticleRevision
 from models.revisions import KEPT_REVISIONS, SCHEMA_VERSION
-from service.cursors import after_condition, next_page_cursor
-from service.db import collection
-from service.errors import NotFound
+from service.contract.cursors import after_condition, next_page_cursor
+from service.contract.errors import NotFound
+from service.engine import collection
 from service.profiles.queries import usernames_of
 
 # Newest version first: the order of the `article_version_unique` index, so it serves the

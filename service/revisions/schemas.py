@@ -2,7 +2,7 @@
 
 from pydantic import BaseModel, Field
 
-from service.schemas import MAX_LIMIT, Timestamp, WireModel
+from service.contract.schemas import MAX_LIMIT, Timestamp, WireModel
 
 
 class RevisionPageParams(BaseModel):

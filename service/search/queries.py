@@ -5,11 +5,11 @@ from typing import Any
 from beanie import PydanticObjectId
 
 from models import Article
-from service.articles.queries import LIST_FIELDS, ArticleQuery, add_viewer_flags
-from service.cursors import offset_cursor
-from service.db import collection, text_search_stages
+from service.articles.reads import LIST_FIELDS, ArticleQuery, add_viewer_flags
+from service.contract.cursors import offset_cursor
+from service.contract.schemas import MAX_OFFSET
+from service.engine import collection, text_search_stages
 from service.profiles.queries import author_stages
-from service.schemas import MAX_OFFSET
 
 FACET_SIZE = 20
 # The best matches a search considers: its page, total and facets come from these alone. With

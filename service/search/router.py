@@ -5,10 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import StringConstraints
 
-from service.articles.queries import ArticleFilters, resolve_filters
-from service.cursors import offset_of
-from service.errors import Invalid
-from service.schemas import PageParams, error_responses
+from service.articles.reads import ArticleFilters, resolve_filters
+from service.contract.cursors import offset_of
+from service.contract.errors import Invalid
+from service.contract.schemas import PageParams, error_responses
 from service.search import queries
 from service.search.schemas import SearchResponse
 from service.users.deps import OptionalViewer, OptionalViewerId

@@ -3,7 +3,7 @@
 from pydantic import Field
 
 from service.articles.schemas import ArticleListItem
-from service.schemas import WireModel
+from service.contract.schemas import WireModel
 
 
 class TagFacet(WireModel):

@@ -31,7 +31,7 @@ from pymongo.errors import DuplicateKeyError
 from models import Article, Tag
 from models.articles import UNCOUNTED
 from models.common import as_utc, utc_now
-from service.db import Engine, atomically, collection, current_engine, upsert_each
+from service.engine import Engine, atomically, collection, current_engine, upsert_each
 
 log = logging.getLogger("folio.tags")
 

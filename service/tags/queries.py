@@ -4,7 +4,7 @@ from typing import Any
 
 from models import Tag
 from models.tags import LIVE_TAGS
-from service.db import collection
+from service.engine import collection
 from service.tags.counting import CATCH_UP_BATCH, catch_up
 
 

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from service.schemas import error_responses
+from service.contract.schemas import error_responses
 from service.tags import queries
 from service.tags.schemas import TagsResponse
 

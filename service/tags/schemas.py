@@ -1,6 +1,6 @@
 """Wire shapes of the tags domain."""
 
-from service.schemas import WireModel
+from service.contract.schemas import WireModel
 
 
 class TagsResponse(WireModel):

@@ -9,9 +9,8 @@ from fastapi.security import APIKeyHeader
 
 from models import User
 from service.config import Settings
-from service.errors import Forbidden, Unauthorized
-from service.ratelimit import RateLimits
-from service.security import Security
+from service.contract.errors import Forbidden, Unauthorized
+from service.users.credentials import Security
 from service.users.queries import (
     Viewer,
     confirm_writer,
@@ -20,6 +19,7 @@ from service.users.queries import (
     user_by_id,
 )
 from service.users.roles import can_moderate, is_admin
+from service.web.ratelimit import RateLimits
 
 authorization_header = APIKeyHeader(
     name="Authorization",

@@ -15,11 +15,11 @@ from pymongo.errors import DuplicateKeyError
 from models import User
 from models.common import as_utc, utc_now
 from models.users import MAX_SESSIONS, Role, Session, Suspension
-from service.db import collection
-from service.errors import Conflict, Forbidden, NotFound, Unauthorized
-from service.rollups import count_day
-from service.schemas import format_timestamp
-from service.security import Passwords
+from service.contract.errors import Conflict, Forbidden, NotFound, Unauthorized
+from service.contract.schemas import format_timestamp
+from service.engine import collection
+from service.rollups.queries import count_day
+from service.users.credentials import Passwords
 from service.users.names import username_key
 
 TAKEN = "has already been taken"

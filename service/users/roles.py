@@ -6,7 +6,7 @@ from beanie import PydanticObjectId
 
 from models import User
 from models.users import Role
-from service.db import collection
+from service.engine import collection
 
 MODERATING_ROLES: frozenset[Role] = frozenset({"moderator", "admin"})
 

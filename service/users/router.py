@@ -1,12 +1,12 @@
 """Registration, login and the current user: `/users`, `/users/login`, `/user`."""
 
-from fastapi import APIRouter, BackgroundTasks, Response, status
+from fastapi import APIRouter, BackgroundTasks, Request, Response, status
 
 from models import User
-from service.db import detached
-from service.errors import Forbidden, Invalid, Unauthorized
-from service.schemas import error_responses
-from service.users import deletion, queries
+from service.contract.errors import Forbidden, Invalid, Unauthorized
+from service.contract.schemas import error_responses
+from service.engine import detached
+from service.users import queries
 from service.users.deps import (
     AccessToken,
     ClientAddress,
@@ -176,6 +176,7 @@ async def revoke_sessions(
     summary="Delete the current user's account (Folio)",
 )
 async def delete(
+    request: Request,
     body: DeleteUserRequest,
     user: CurrentUser,
     viewer: TokenViewer,
@@ -194,12 +195,14 @@ async def delete(
     # Wrong passwords count as failed logins of the account: the same guessing budget.
     await limits.check(limits.login_per_account, "login", user.email)
     try:
-        await deletion.request_deletion(security.passwords, user, viewer, body.user.password)
+        await request.app.state.deletions.request_account_deletion(
+            security.passwords, user, viewer, body.user.password
+        )
     except Forbidden:
         await limits.hit(limits.login_per_account, "login", user.email)
         raise
     # The removal runs after the answer, `detached` from the request's deadline (background
     # work has its own budget): once marked, the account is gone for its holder, and a run
     # that stops is resumed (start-up, `folio users finish-deletions`).
-    background.add_task(detached, deletion.finish_logged, user.id)
+    background.add_task(detached, request.app.state.deletions.finish_account, user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

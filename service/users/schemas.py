@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, field_validator
 
 from models.users import Role
-from service.schemas import (
+from service.contract.schemas import (
     NullableProfileText,
     RequestModel,
     SparseWireModel,

@@ -3,9 +3,10 @@
 The order makes a deletion safe to interrupt and to resume. `mark` sets `deleting` (by the
 server's clock) and ends every session in one update, so the account's tokens stop working at
 once and sign-in fails (as for bad credentials). `finish` then removes, in batches of at most
-BATCH_SIZE: the follows both ways, the account's favorites and comments (grouped by article:
-one `delete_many` and one `$inc` of the exact number deleted per article), the reports it
-filed, and its articles (each marked, then swept as service/articles/deletion.py does), and
+BATCH_SIZE (one step per kind, in service/deletion/owned.py): the follows both ways, the
+account's favorites and comments (grouped by article: one `delete_many` and one `$inc` of the
+exact number deleted per article), the reports it
+filed, and its articles (each marked, then swept as service/deletion/articles.py does), and
 last the account itself, which frees the username and email. `moderation_log` keeps its
 entries (they hold usernames as text).
 
@@ -28,30 +29,27 @@ re-run can decrement twice.
 
 One runner at a time holds a deletion (`deletion_claimed_until`, renewed every batch); a
 runner that finds it claimed leaves it alone (DeletionBusy) until the claim lapses. Claims
-are leases by the server's clock (service.db.take_lease), never by a host's.
+are leases by the server's clock (service.engine.transactions.take_lease), never by a host's.
 """
 
 import asyncio
 import logging
 from collections import Counter as Tally
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from beanie import PydanticObjectId
 
-from models import Article, Comment, Favorite, Follow, Report, User
-from models.comments import HIDDEN
+from models import User
 from models.common import as_utc
-from service.articles import deletion as article_deletion
 from service.articles.counts import counts
-from service.articles.queries import favorites_key, move_counter
-from service.articles.recount import StillMoving, recount_counter
-from service.db import atomically, collection, shared_by_processes, take_lease
-from service.errors import Forbidden, Unauthorized
-from service.rollups import move_held
-from service.security import Passwords
+from service.contract.errors import Forbidden, Unauthorized
+from service.deletion import articles as article_deletion
+from service.deletion.owned import STEPS, ArticleBusy, settle
+from service.engine import collection, shared_by_processes, take_lease
+from service.users.credentials import Passwords
 from service.users.queries import (
     CONFIRMED_FOR_SECONDS,
     Viewer,
@@ -61,13 +59,16 @@ from service.users.queries import (
 
 log = logging.getLogger("folio.deletion")
 
-# Documents read (and then removed) per batch, one transaction each; a test lowers it.
-BATCH_SIZE = 25
+
+
+
 # How long after `deleting` the last pass may start: the time other processes may still trust
 # a confirmation of the account's token, plus a margin for a request admitted just before
 # then to finish its writes (its operations are bounded by FOLIO_OPERATION_TIMEOUT_MS).
 # Zero on the embedded engine, which no other process can reach. Tests shorten it.
 WRITE_WINDOW_SECONDS = CONFIRMED_FOR_SECONDS + 15
+
+
 # How long a runner holds a deletion between two batches before another may take it over.
 CLAIM_SECONDS = 120
 
@@ -93,9 +94,6 @@ class Deletion:
     def done(self) -> bool:
         """Whether the account is gone."""
         return self.waiting_until is None and not self.busy_article
-
-
-# --- marking ------------------------------------------------------------------------------------
 
 
 def _marking() -> dict[str, Any]:
@@ -135,9 +133,6 @@ async def request_deletion(
         raise Unauthorized("token", "has been revoked; sign in again")
 
 
-# --- claiming -----------------------------------------------------------------------------------
-
-
 async def _claim(
     user_id: PydanticObjectId, held: datetime | None
 ) -> tuple[dict[str, Any], datetime] | None:
@@ -156,209 +151,6 @@ async def _claim(
     if await collection(User).find_one({"_id": user_id, "deleting": {"$exists": True}}, {"_id": 1}):
         raise DeletionBusy(str(user_id))
     return None
-
-
-# --- settling an interrupted batch -----------------------------------------------------------
-
-
-async def _pending(user_id: PydanticObjectId, article_ids: list[PydanticObjectId]) -> None:
-    """List the articles a batch is about to touch, before it touches them."""
-    await collection(User).update_one(
-        {"_id": user_id}, {"$addToSet": {"deletion_pending": {"$each": article_ids}}}
-    )
-
-
-async def _settled(user_id: PydanticObjectId, article_ids: list[PydanticObjectId]) -> None:
-    """Strike the articles of a completed batch off the pending list."""
-    await collection(User).update_one(
-        {"_id": user_id}, {"$pull": {"deletion_pending": {"$in": article_ids}}}
-    )
-
-
-COUNTED = (
-    ("favorites_count", Favorite, {}),
-    ("comments_count", Comment, {}),
-    ("hidden_comments_count", Comment, HIDDEN),
-)
-
-
-async def recount_article(article_id: PydanticObjectId) -> bool:
-    """Set an article's counters to the documents that name it, exactly (one small transaction
-    each where the server has them; see service/articles/recount.py); False when it is gone."""
-    for counter, model, condition in COUNTED:
-        try:
-            if await recount_counter(
-                collection(Article), collection(model), article_id, counter, condition
-            ) is None:
-                return False
-        except StillMoving:
-            # Only without transactions; `folio db recount` settles it once writes calm down.
-            log.warning("the %s of article %s kept moving while it was recounted", counter, article_id)
-    return True
-
-
-async def _settle(user_id: PydanticObjectId, article_ids: list[PydanticObjectId]) -> None:
-    """Finish what an interrupted batch left: recount the articles that still exist (one
-    already deleted was swept of everything naming it before it went)."""
-    for article_id in article_ids:
-        await recount_article(article_id)
-    await _settled(user_id, article_ids)
-
-
-# --- the steps, each removing one batch -----------------------------------------------------------
-
-# A step removes at most BATCH_SIZE documents of one kind and says how many it removed
-# (0: nothing of that kind is left).
-Step = Callable[[PydanticObjectId], Awaitable[int]]
-
-
-async def _ids(model: type, condition: dict[str, Any], fields: dict[str, int]) -> list[dict]:
-    """The next batch of matching documents (their `_id` and `fields`)."""
-    return await collection(model).find(condition, fields).limit(BATCH_SIZE).to_list(None)
-
-
-async def _remove_by_id(model: type, condition: dict[str, Any]) -> int:
-    """Remove the next batch of matching documents that nothing counts."""
-    batch = await _ids(model, condition, {"_id": 1})
-    if not batch:
-        return 0
-    removed = await collection(model).delete_many({"_id": {"$in": [d["_id"] for d in batch]}})
-    return removed.deleted_count
-
-
-async def follows_given(user_id: PydanticObjectId) -> int:
-    """The follows the account gave."""
-    return await _remove_by_id(Follow, {"follower_id": user_id})
-
-
-async def follows_received(user_id: PydanticObjectId) -> int:
-    """The follows the account received."""
-    return await _remove_by_id(Follow, {"followee_id": user_id})
-
-
-async def favorites(user_id: PydanticObjectId) -> int:
-    """The account's favorites, grouped by article: one delete and one exact `$inc` each."""
-    batch = await _ids(Favorite, {"user_id": user_id}, {"article_id": 1})
-    if not batch:
-        return 0
-    per_article: dict[PydanticObjectId, list[Any]] = {}
-    for edge in batch:
-        per_article.setdefault(edge["article_id"], []).append(edge["_id"])
-    article_ids = list(per_article)
-    await _pending(user_id, article_ids)
-
-    uncounted: dict[PydanticObjectId, tuple[int, int]] = {}
-
-    async def write(session: Any) -> int:
-        removed = 0
-        uncounted.clear()  # a retried transaction starts over
-        for article_id, edge_ids in per_article.items():
-            gone = await collection(Favorite).delete_many(
-                {"_id": {"$in": edge_ids}, "user_id": user_id}, session=session
-            )
-            if gone.deleted_count:  # only what this runner removed is uncounted
-                await move_counter(article_id, "favorites_count", -gone.deleted_count, session)
-                uncounted[article_id] = (-gone.deleted_count, 0)
-            removed += gone.deleted_count
-        return removed
-
-    removed = await atomically(write)
-    await move_held(uncounted)
-    await _settled(user_id, article_ids)
-    await counts().forget(favorites_key(user_id))
-    return removed
-
-
-async def comments(user_id: PydanticObjectId) -> int:
-    """The account's comments, uncounted per article, with the reports about them."""
-    batch = await _ids(Comment, {"author_id": user_id}, {"article_id": 1, "moderation": 1})
-    if not batch:
-        return 0
-    # Per article, the shown and the hidden comments apart: each delete names the state read,
-    # so the hidden count moves by exactly what was hidden (one that changed state meanwhile
-    # stays for the next batch).
-    per_article: dict[PydanticObjectId, tuple[list[int], list[int]]] = {}
-    for comment in batch:
-        shown, hidden = per_article.setdefault(comment["article_id"], ([], []))
-        (hidden if comment.get("moderation") is not None else shown).append(comment["_id"])
-    article_ids = list(per_article)
-    await _pending(user_id, article_ids)
-
-    uncounted: dict[PydanticObjectId, tuple[int, int]] = {}
-
-    async def write(session: Any) -> int:
-        removed = 0
-        uncounted.clear()  # a retried transaction starts over
-        for article_id, (shown, hidden) in per_article.items():
-            # Reports first: while its comments remain, a re-run still finds them.
-            await collection(Report).delete_many(
-                {"article_id": article_id, "comment_id": {"$in": shown + hidden}},
-                session=session,
-            )
-            deltas: dict[str, int] = {}
-            for ids, were_hidden in ((shown, False), (hidden, True)):
-                if not ids:
-                    continue
-                gone = await collection(Comment).delete_many(
-                    {"_id": {"$in": ids}, "author_id": user_id,
-                     "moderation": {"$exists": were_hidden}}, session=session,
-                )
-                if gone.deleted_count:  # only what this runner removed is uncounted
-                    deltas["comments_count"] = deltas.get("comments_count", 0) - gone.deleted_count
-                    if were_hidden:
-                        deltas["hidden_comments_count"] = -gone.deleted_count
-                removed += gone.deleted_count
-            for counter, delta in deltas.items():
-                await move_counter(article_id, counter, delta, session)
-            if deltas:
-                uncounted[article_id] = (0, deltas["comments_count"])
-        return removed
-
-    removed = await atomically(write)
-    await move_held(uncounted)
-    await _settled(user_id, article_ids)
-    return removed
-
-
-async def reports_filed(user_id: PydanticObjectId) -> int:
-    """The reports the account filed, open or resolved."""
-    return await _remove_by_id(Report, {"reporter_id": user_id})
-
-
-class _ArticleBusy(Exception):
-    """An article of the account is being swept by another runner: finish the account later."""
-
-
-async def articles(user_id: PydanticObjectId) -> int:
-    """The account's articles: each marked (gone from every read at once), then swept of
-    everything naming it and deleted (service/articles/deletion.py)."""
-    batch = await _ids(Article, {"author_id": user_id}, {"slug": 1, "status": 1, "version": 1})
-    if not batch:
-        return 0
-    removed = 0
-    for article in batch:
-        if article.get("status") != article_deletion.DELETED:
-            await article_deletion.mark(article)
-        try:
-            swept = await article_deletion.sweep(article["_id"])
-        except article_deletion.SweepBusy:
-            raise _ArticleBusy(str(article["_id"])) from None
-        removed += 1 if swept is None else swept["article"]
-    return removed or len(batch)
-
-
-# In order: edges and the account's own writes first, its articles last, then the account.
-STEPS: dict[str, Step] = {
-    "follows given": follows_given,
-    "follows received": follows_received,
-    "favorites": favorites,
-    "comments": comments,
-    "reports": reports_filed,
-    "articles": articles,
-}
-
-
-# --- running a deletion -------------------------------------------------------------------------
 
 
 async def finish(user_id: PydanticObjectId) -> Deletion | None:
@@ -423,7 +215,7 @@ async def _run(
     result = Deletion(username=account["username"])
     pending = account.get("deletion_pending") or []
     if pending:
-        await _settle(user_id, pending)
+        await settle(user_id, pending)
         result.settled = len(pending)
     window_ends = _window_ends(account)
     while True:
@@ -443,7 +235,7 @@ async def _run(
                     if renewed is None:
                         return result
                     claim[0] = renewed[1]
-        except _ArticleBusy:
+        except ArticleBusy:
             result.busy_article = True
             return result
         if found:

@@ -14,7 +14,7 @@ from typing import Any
 from beanie import Document
 
 from models import DOCUMENT_MODELS
-from service.db import collection, unrecorded_index_options
+from service.engine.client import collection, unrecorded_index_options
 
 # The options compared besides the keys, each with the value an index without it has.
 # `weights`, `default_language` and `language_override` belong to text indexes only.
@@ -74,7 +74,7 @@ def differing_options(
 ) -> list[str]:
     """Names of the options (and "key") in which an actual index differs from its declaration.
 
-    `unrecorded`: options the engine does not report back, left out (see service/db.py).
+    `unrecorded`: options the engine does not report back, left out (see service/engine/client.py).
     """
     keys = _keys(spec["key"])
     options = dict(COMPARED_OPTIONS)

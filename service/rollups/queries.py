@@ -28,7 +28,7 @@ from pymongo.errors import PyMongoError
 
 from models import Article, DailyStat, TagDay
 from models.common import as_utc
-from service.db import collection
+from service.engine import collection
 
 log = logging.getLogger("folio.rollups")
 

@@ -4,13 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from service.articles import queries as articles
+from service.articles import reads, writes
+from service.articles.history_deps import ArticleHistory, IfRestoreVersion, RestorableArticle
 from service.articles.router import with_tag
 from service.articles.schemas import SingleArticleResponse
+from service.contract.schemas import error_responses
 from service.revisions import queries
-from service.revisions.deps import ArticleHistory, IfRestoreVersion, RestorableArticle
 from service.revisions.schemas import MultipleRevisionsResponse, RevisionPageParams
-from service.schemas import error_responses
 from service.users.deps import WritingUser
 
 router = APIRouter(
@@ -58,8 +58,8 @@ async def restore_revision(
     `If-Match` (412, nothing written). For the article's author, moderators and admins.
     """
     revision = await queries.revision_at(article["_id"], version)
-    updated = await articles.update_article(
+    updated = await writes.update_article(
         article, user, queries.restored_content(revision), if_version=if_version
     )
-    await articles.add_viewer_flags([updated], user.id)
+    await reads.add_viewer_flags([updated], user.id)
     return with_tag(updated)

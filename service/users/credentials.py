@@ -9,7 +9,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from service.config import Settings
-from service.errors import Unauthorized
+from service.contract.errors import Unauthorized
 
 TOKEN_ALGORITHM = "HS256"
 

@@ -17,8 +17,8 @@ from bson import ObjectId
 from bson.errors import InvalidId
 
 from models.common import as_utc
-from service.errors import Invalid
-from service.schemas import MAX_OFFSET
+from service.contract.errors import Invalid
+from service.contract.schemas import MAX_OFFSET
 
 Sort = list[tuple[str, int]]
 # BSON integers are 64-bit: a larger one from a tampered cursor could not even be sent to

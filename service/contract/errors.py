@@ -14,9 +14,9 @@ from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service import metrics
-from service.db import database_outage
-from service.schemas import FORBIDDEN_MESSAGE
+from service.contract.schemas import FORBIDDEN_MESSAGE
+from service.engine import database_outage
+from service.observability import metrics
 
 log = logging.getLogger("folio.errors")
 RETRY_AFTER_SECONDS = 5

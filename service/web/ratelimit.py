@@ -2,7 +2,7 @@
 
 Without FOLIO_REDIS_URL the counters live in this process: exact for one process, but N
 processes each count on their own and admit N times the rate. With it, the `limits` library's
-Redis storage keeps them in Redis (its own Lua scripts, on the pool `service/shared.py` built),
+Redis storage keeps them in Redis (its own Lua scripts, on the pool `service/web/shared_store.py` built),
 so every process draws on one budget.
 
 When Redis cannot answer, FOLIO_RATE_LIMIT_FAIL_OPEN decides: admit the request (the default;
@@ -20,10 +20,10 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
 from service.config import Settings
-from service.errors import TooManyRequests, Unavailable
+from service.contract.errors import TooManyRequests, Unavailable
 
 if TYPE_CHECKING:
-    from service.shared import SharedStore
+    from service.web.shared_store import SharedStore
 
 log = logging.getLogger("folio.ratelimit")
 

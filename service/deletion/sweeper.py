@@ -1,8 +1,8 @@
 """The deletion sweeper: a background loop in the API's lifespan that finishes deletions.
 
 Every FOLIO_DELETION_SWEEP_SECONDS each process runs one pass: it sweeps marked articles
-(service/articles/deletion.py), then finishes marked accounts whose write window has passed
-(service/users/deletion.py). A pass is bounded twice: by PASS_BATCHES article batches, and by
+(service/deletion/articles.py), then finishes marked accounts whose write window has passed
+(service/deletion/accounts.py). A pass is bounded twice: by PASS_BATCHES article batches, and by
 its own time budget, PASS_BUDGET_SECONDS, under `pymongo.timeout` (every operation of the pass
 shares that one deadline, not a request's). Whatever a pass leaves (out of budget, an error, a
 crash) is still marked and is taken up by the next pass, in this process or another: every
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import pymongo
 from pymongo.errors import PyMongoError
 
-from service.articles import deletion as article_deletion
-from service.users import deletion as account_deletion
+from service.deletion import accounts as account_deletion
+from service.deletion import articles as article_deletion
 
 log = logging.getLogger("folio.deletion")
 

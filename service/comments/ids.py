@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pymongo import ReturnDocument
 
 from models import Counter
-from service.db import Engine, collection, current_engine
+from service.engine import Engine, collection, current_engine
 
 # One `$inc` per this many comments per process. Larger blocks mean fewer writes to the
 # counter and larger gaps after a restart; 2^63 ids leave room for either.

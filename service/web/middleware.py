@@ -13,9 +13,9 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from service import metrics
-from service.db import deadline
-from service.errors import error_body
+from service.contract.errors import error_body
+from service.engine import deadline
+from service.observability import metrics
 
 log = logging.getLogger("folio.access")
 
@@ -136,8 +136,8 @@ class RequestDeadline:
     """Run each request under one database deadline, `seconds` from its start.
 
     Every operation of the request draws on the same budget (`pymongo.timeout`, through
-    service/db.py's `deadline`): MongoDB gets what is left as `maxTimeMS`, and the transaction
-    retries of `atomically` stop at it. Work that goes on after the answer runs `detached`.
+    service/engine/transactions.py's `deadline`): MongoDB gets what is left as `maxTimeMS`, and
+    the transaction retries of `atomically` stop at it. Work that goes on after the answer runs `detached`.
     """
 
     def __init__(self, app: ASGIApp, *, seconds: float | None) -> None:

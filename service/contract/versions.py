@@ -1,7 +1,7 @@
 """Document versions for optimistic concurrency: a `version` integer that each update `$inc`s.
 
 Articles and comments share these. A document stored before versions existed has no field: it
-reads as version 1 and stores 2 at its next update. No HTTP here (ETags: service/conditional.py).
+reads as version 1 and stores 2 at its next update. No HTTP here (ETags: service/contract/conditional.py).
 """
 
 from typing import Any

@@ -6,7 +6,7 @@ from fastapi import Depends
 
 from models import User
 from service.articles.deps import ArticleBySlug, IfMatch, at_tagged_version
-from service.errors import Forbidden
+from service.contract.errors import Forbidden
 from service.users.deps import CurrentUser, WritingUser
 from service.users.roles import can_moderate
 

@@ -8,7 +8,7 @@ from fastapi import Header
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from service.versions import version_of
+from service.contract.versions import version_of
 
 # A GET's conditional header: with the current ETag, the answer is 304 with no body.
 IfNoneMatch = Annotated[str | None, Header(description="an ETag from an earlier GET")]

@@ -2,7 +2,7 @@
 
 This is the only module that builds a Redis client (redis-py's asyncio client), and it is
 imported only when a URL is configured: without one, nothing here runs and `redis` is never
-imported. Rate limits (`service/ratelimit.py`, through the `limits` library's Redis storage) and
+imported. Rate limits (`service/web/ratelimit.py`, through the `limits` library's Redis storage) and
 the count, tag and analytics caches (`service/articles/counts.py`) use the same connection pool.
 
 A dead Redis must not stall requests, so every command has a short timeout

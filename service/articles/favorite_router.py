@@ -4,11 +4,11 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from service.articles import queries
+from service.articles import counters
 from service.articles.deps import ArticleBySlug
 from service.articles.schemas import SingleArticleResponse
+from service.contract.schemas import error_responses
 from service.profiles.queries import is_following
-from service.schemas import error_responses
 from service.users.deps import ActingViewer
 from service.users.queries import Viewer
 
@@ -25,7 +25,7 @@ router = APIRouter(
 )
 async def favorite(viewer: ActingViewer, article: ArticleBySlug) -> SingleArticleResponse:
     """Favorite an article (idempotent)."""
-    return await _answer(article, viewer, await queries.favorite(article, viewer.id), True)
+    return await _answer(article, viewer, await counters.favorite(article, viewer.id), True)
 
 
 @router.delete(
@@ -36,7 +36,7 @@ async def favorite(viewer: ActingViewer, article: ArticleBySlug) -> SingleArticl
 )
 async def unfavorite(viewer: ActingViewer, article: ArticleBySlug) -> SingleArticleResponse:
     """Take back a favorite (idempotent)."""
-    return await _answer(article, viewer, await queries.unfavorite(article, viewer.id), False)
+    return await _answer(article, viewer, await counters.unfavorite(article, viewer.id), False)
 
 
 async def _answer(

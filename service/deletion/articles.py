@@ -11,7 +11,7 @@ article's dependents are never removed by one unbounded `delete_many`. Instead:
    the article is gone from all of them at once; a by-slug read refuses it (`is_visible`).
    From then on nothing new can be counted on it: `move_counter` never adds to a marked
    article, so a favorite or comment that raced the mark takes itself back (and a report
-   finds its target gone, service/moderation/queries.py).
+   finds its target gone, service/moderation/reports.py).
 2. `sweep` removes its favorite edges, comments, reports and revisions in batches of at most
    BATCH_SIZE, found by `article_id` and deleted by `_id`; favorites and comments each move
    the article's counter down by exactly the number deleted, in the same transaction where
@@ -21,7 +21,7 @@ article's dependents are never removed by one unbounded `delete_many`. Instead:
    counts only what it deleted), so a second sweeper, or a rerun after a crash, does no harm.
 
 The DELETE request marks, then sweeps up to INLINE_BATCHES batches; the deletion sweeper, a
-loop in the API's lifespan (service/sweeper.py, every FOLIO_DELETION_SWEEP_SECONDS), finishes
+loop in the API's lifespan (service/deletion/sweeper.py, every FOLIO_DELETION_SWEEP_SECONDS), finishes
 the rest under its own time budget, and resumes whatever a stopped process left.
 """
 
@@ -36,11 +36,12 @@ from pymongo import ReturnDocument
 
 from models import Article, ArticleRevision, Comment, Favorite, Report
 from service.articles.counts import counts
-from service.articles.queries import favorites_key, stale
-from service.db import atomically, collection, take_lease
-from service.rollups import move_article
+from service.articles.reads import favorites_key
+from service.articles.writes import stale
+from service.contract.versions import at_version
+from service.engine import atomically, collection, take_lease
+from service.rollups.queries import move_article
 from service.tags.counting import uncount
-from service.versions import at_version
 
 log = logging.getLogger("folio.deletion")
 
@@ -106,7 +107,7 @@ async def mark(article: dict[str, Any], *, if_version: bool = False) -> bool:
             raise stale()
         return False
     await counts().clear()  # lists and totals drop it at once
-    await move_article(before, None)  # and analytics, after the commit (service/rollups.py)
+    await move_article(before, None)  # and analytics, after the commit (service/rollups/queries.py)
     return True
 
 

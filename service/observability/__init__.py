@@ -1,0 +1,1 @@
+"""What the process tells its operators: Prometheus metrics, tracing and error reporting."""
