@@ -5,6 +5,7 @@ from models.comments import Comment
 from models.counters import Counter
 from models.favorites import Favorite
 from models.follows import Follow
+from models.media import Media
 from models.migrations import AppliedMigration
 from models.moderation_log import ModerationEntry
 from models.report_sweeps import ReportSweep
@@ -17,6 +18,7 @@ from models.users import User
 DOCUMENT_MODELS = [
     User, Follow, Article, Favorite, Comment, Counter, AppliedMigration,
     ArticleRevision, Report, ModerationEntry, ReportSweep, Tag, DailyStat, TagDay,
+    Media,
 ]
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "DailyStat",
     "Favorite",
     "Follow",
+    "Media",
     "ModerationEntry",
     "Report",
     "ReportSweep",
