@@ -138,9 +138,10 @@ class Article(Document):
             IndexModel([("published_at", ASCENDING)], name="tags_uncounted",
                        partialFilterExpression=UNCOUNTED),
             # Scheduled articles not announced yet, by instant: the sweep that announces them
-            # once due reads only these.
-            IndexModel([("published_at", ASCENDING)], name="unannounced",
-                       partialFilterExpression=UNANNOUNCED),
+            # once due reads only these (equality on `announced`, then the instant's range and
+            # sort; a key pattern of its own beside `tags_uncounted`).
+            IndexModel([("announced", ASCENDING), ("published_at", ASCENDING)],
+                       name="unannounced", partialFilterExpression=UNANNOUNCED),
             # `?meta.<key>=` filters on any key: one wildcard index instead of one per key.
             IndexModel([("meta.$**", ASCENDING)], name="meta_wildcard"),
             TEXT_INDEXES["site"],  # or TEXT_INDEXES["author"]: see use_text_index

@@ -8,12 +8,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from models import Article, Event, Lease
+from models import Article, Event, Follow, Lease
+from service import api
 from service.articles import announcing
+from service.events import outbox
+from service.profiles import queries as profiles
 from service.engine import collection
 from service.events import drain as drain_module
 from service.events.drain import LEASE, Drain
-from tests.conftest import make_settings
+from service.main import create_app
+from tests.conftest import client_for, make_settings, serving
 from tests.factories import add_comment, create_article, favorite, follow, register
 
 ADMIN = "root"
@@ -215,10 +219,10 @@ async def test_an_event_committed_before_a_crash_is_delivered_by_the_next_drain(
     assert (await collection(Lease).find_one({"_id": LEASE}))["holder"] == "restarted"
 
 
+@pytest.mark.not_on_wire(
+    "mongoeco has no collMod: the drain this app starts creates `leases` before the test "
+    "harness's `folio db sync`, which then changes its validator with collMod (MongoDB has it)")
 async def test_the_api_process_drains_in_the_background_and_a_write_wakes_it(monkeypatch):
-    from service import api
-    from tests.conftest import client_for, serving
-    from service.main import create_app
 
     seen: list = []
     monkeypatch.setitem(api.EVENT_CONSUMERS, "test", recording(seen))
@@ -242,20 +246,15 @@ async def test_a_change_whose_transaction_aborts_after_the_event_leaves_neither(
         pytest.skip("the embedded engine has no transactions")
     app.state.engine.transactions = True  # mongoeco runs them, but its hello names no set
     jake, anna = await register(client), await register(client)
-    from service.events import outbox
-
     original = outbox.record
 
     async def then_fail(*args, **kwargs):
         await original(*args, **kwargs)
         raise RuntimeError("the change fails after its event")
 
-    from service.profiles import queries as profiles
-
     monkeypatch.setattr(profiles, "record", then_fail)
-    with pytest.raises(RuntimeError):
-        await client.post(f"/api/profiles/{jake.username}/follow", headers=anna.headers)
-    from models import Follow
+    response = await client.post(f"/api/profiles/{jake.username}/follow", headers=anna.headers)
+    assert response.status_code == 500
 
     assert await collection(Event).count_documents({}) == 0
     assert await collection(Follow).count_documents({}) == 0
