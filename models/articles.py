@@ -97,8 +97,9 @@ class Article(Document):
     tags_counted: bool = False
     # Whether its going live was announced (an `article.published` event): set with each write
     # to whether the article is live then; a scheduled one is announced by the sweep once due.
-    # Absent on articles from before events, which count as announced when live.
-    announced: bool = False
+    # Absent (or null) on articles from before events, which count as announced when live
+    # (migration 0008 flags the scheduled ones false, so the sweep announces them).
+    announced: bool | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
     cover_image: CoverImage | None = None
     canonical_url: str | None = None

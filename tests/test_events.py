@@ -258,3 +258,65 @@ async def test_a_change_whose_transaction_aborts_after_the_event_leaves_neither(
 
     assert await collection(Event).count_documents({}) == 0
     assert await collection(Follow).count_documents({}) == 0
+
+
+# --- around the outbox: exports, seeds, migration 0008, `folio worker` -------------------------
+
+
+async def test_exports_leave_events_out_and_import_needs_none(app, client, tmp_path):
+    from scripts.dump import export, import_dump
+    from service.engine import open_engine
+
+    jake = await register(client)
+    await create_article(client, jake)
+    assert await collection(Event).count_documents({}) == 1
+    dump = tmp_path / "dump.jsonl"
+    counts = await export(app.state.engine, dump)
+    assert "events" not in counts and "leases" not in counts
+    assert '"events"' not in dump.read_text()
+    target = await open_engine(make_settings())
+    try:
+        assert (await import_dump(target, dump))["articles"] == 1
+        assert await collection(Event).count_documents({}) == 0  # nothing re-announced
+    finally:
+        target.close()
+
+
+async def test_seeded_articles_are_not_announced_but_their_scheduled_ones_are_once_live(app):
+    from scripts.seed import SeedPlan, seed
+
+    await seed(SeedPlan(users=5, articles=40, comments=0, follows=0, favorites=0), "events")
+    assert await announcing.announce_due(100) == 0  # the live ones count as announced
+    scheduled = await collection(Article).count_documents({"announced": False,
+                                                           "published_at": {"$type": "date"}})
+    assert scheduled > 0
+    await collection(Article).update_many({"announced": False, "published_at": {"$type": "date"}},
+                                          {"$set": {"published_at": datetime.now(UTC)}})
+    assert await announcing.announce_due(100) == scheduled
+    assert await types_written() == ["article.published"] * scheduled
+
+
+async def test_migration_0008_flags_only_scheduled_articles_written_before_events(app, client):
+    from scripts.migrations import m0008_announced as m0008
+
+    jake = await register(client)
+    live = await create_article(client, jake)
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    scheduled = await create_article(client, jake, publishAt=later)
+    database = app.state.engine.database
+    assert await m0008.down(database, lambda n: None) == 2  # as before events: no flags
+    assert await m0008.up(database, lambda n: None) == 1
+    flags = {a["slug"]: a.get("announced") async for a in database.articles.find({})}
+    assert flags == {live["slug"]: None, scheduled["slug"]: False}
+    assert await m0008.up(database, lambda n: None) == 0  # idempotent
+    # An edit of the live article from before events is an update, not a second publication.
+    await client.put(f"/api/articles/{live['slug']}", json={"article": {"body": "edited"}},
+                     headers=jake.headers)
+    assert (await types_written())[-1] == "article.updated"
+
+
+def test_folio_worker_needs_mongodb_and_says_so_in_one_line():
+    from tests.test_cli import assert_one_line_failure, folio as run_folio
+
+    assert_one_line_failure(run_folio("worker", env={"FOLIO_JWT_SECRET": "s" * 40}),
+                            "folio worker needs MongoDB")

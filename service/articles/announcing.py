@@ -90,7 +90,8 @@ def announcing(current: Mapping[str, Any], fields: Mapping[str, Any], now: datet
     else:
         event = "article.unpublished" if before else None
     stored = current.get("announced")
-    guard = {"announced": {"$exists": False} if stored is None else stored} if current else {}
+    # `None` matches a missing or null flag alike (an article from before events).
+    guard = {"announced": stored} if current else {}
     changed = {"announced": live} if stored is None or stored != live else {}
     return Announcing(guard, changed, event)
 
