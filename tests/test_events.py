@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from models import Article, Event, Follow, Lease
 from service import api
@@ -83,7 +84,14 @@ async def test_nothing_is_announced_for_drafts_scheduled_articles_or_undoing(cli
     await follow(client, anna, jake.username)
     await follow(client, anna, jake.username)  # again: no second event
     await client.delete(f"/api/profiles/{jake.username}/follow", headers=anna.headers)
-    assert await types_written() == ["profile.followed"]
+    live = await create_article(client, jake, status="draft")  # published below, then undone
+    await client.put(f"/api/articles/{live['slug']}", json={"article": {"status": "published"}},
+                     headers=jake.headers)
+    await favorite(client, anna, live["slug"])
+    await favorite(client, anna, live["slug"])  # again: no second event
+    await client.delete(f"/api/articles/{live['slug']}/favorite", headers=anna.headers)
+    assert await types_written() == ["profile.followed", "article.published",
+                                     "article.favorited"]
 
 
 async def test_publishing_unpublishing_and_deleting_announce_the_transition(client):
@@ -159,6 +167,12 @@ async def test_a_scheduled_article_is_announced_once_when_it_goes_live(client):
 # --- the drain ---------------------------------------------------------------------------------
 
 
+def failures_of(consumer: str) -> float:
+    """`folio_event_drain_failures_total` for one consumer, as /metrics shows it."""
+    value = REGISTRY.get_sample_value("folio_event_drain_failures_total", {"consumer": consumer})
+    return value or 0.0
+
+
 def recording(seen: list, fail_first: int = 0):
     """A consumer that records each event id it sees, raising on its first `fail_first` calls."""
     calls = {"n": 0}
@@ -179,7 +193,10 @@ async def test_the_drain_hands_each_event_to_every_consumer_and_retries_only_the
     await create_article(client, jake)
     good, flaky = [], []
     drain = Drain({"good": recording(good), "flaky": recording(flaky, fail_first=1)})
+    failures_before = failures_of("flaky")
     assert await drain.drain_once() == 2
+    assert failures_of("flaky") == failures_before + 1
+    assert REGISTRY.get_sample_value("folio_event_backlog") == 1
     assert len(good) == 2 and len(flaky) == 1  # the first event failed for `flaky`
     failed = await collection(Event).find_one({"pending": True})
     assert failed["done"] == ["good"] and failed["attempts"] == 1

@@ -91,6 +91,7 @@ class Drain:
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"
         self.held: datetime | None = None  # the lease's end while this process holds it
         self.renewed = 0.0  # time.monotonic() of the last renewal
+        self.counted = 0.0  # time.monotonic() of the last backlog count
         self.woken = asyncio.Event()
         self.streaming = False
 
@@ -123,8 +124,11 @@ class Drain:
     async def drain_once(self) -> int:
         """One bounded pass, if this process holds (or takes) the lease: how many events it
         handed on (each to every consumer not done with it)."""
-        if not await self.hold():
-            return 0
+        # The lease is renewed a third of its time before it would lapse, not on every poll:
+        # an idle holder writes it every 5 s, not twice a second.
+        if self.held is None or time.monotonic() - self.renewed > LEASE_SECONDS / 3:
+            if not await self.hold():
+                return 0
         handled = 0
         for _ in range(PASS_BATCHES):
             now = utc_now()
@@ -137,7 +141,8 @@ class Drain:
                 handled += 1
             if len(batch) < BATCH:
                 break
-        await self.count_backlog()
+        if handled or time.monotonic() - self.counted > STREAM_POLL_SECONDS:
+            await self.count_backlog()
         return handled
 
     async def handle(self, event: dict[str, Any]) -> None:
@@ -168,6 +173,7 @@ class Drain:
         """Count the pending events (at most BACKLOG_CAP, on the `pending` index) for the gauge."""
         pending = await collection(Event).count_documents(PENDING, limit=BACKLOG_CAP)
         metrics.event_backlog(pending)
+        self.counted = time.monotonic()
         return pending
 
     async def watch(self) -> None:
