@@ -12,12 +12,12 @@ from prometheus_client import REGISTRY
 from models import Article, Event, Follow, Lease
 from service import api
 from service.articles import announcing
-from service.events import outbox
-from service.profiles import queries as profiles
 from service.engine import collection
 from service.events import drain as drain_module
+from service.events import outbox
 from service.events.drain import LEASE, Drain
 from service.main import create_app
+from service.profiles import queries as profiles
 from tests.conftest import client_for, make_settings, serving
 from tests.factories import add_comment, create_article, favorite, follow, register
 
@@ -333,7 +333,8 @@ async def test_migration_0008_flags_only_scheduled_articles_written_before_event
 
 
 def test_folio_worker_needs_mongodb_and_says_so_in_one_line():
-    from tests.test_cli import assert_one_line_failure, folio as run_folio
+    from tests.test_cli import assert_one_line_failure
+    from tests.test_cli import folio as run_folio
 
     assert_one_line_failure(run_folio("worker", env={"FOLIO_JWT_SECRET": "s" * 40}),
                             "folio worker needs MongoDB")

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 from models import User
 from service.articles import announcing
-from service.events.drain import Drain
 from service.engine.client import collection
+from service.events.drain import Drain
 from tests import oplog
 from tests.factories import PASSWORD, add_comment, create_article, favorite, follow, register
 from tests.index_coverage import problems, served
