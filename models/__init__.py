@@ -3,8 +3,10 @@
 from models.articles import Article
 from models.comments import Comment
 from models.counters import Counter
+from models.events import Event
 from models.favorites import Favorite
 from models.follows import Follow
+from models.leases import Lease
 from models.media import Media
 from models.migrations import AppliedMigration
 from models.moderation_log import ModerationEntry
@@ -18,7 +20,7 @@ from models.users import User
 DOCUMENT_MODELS = [
     User, Follow, Article, Favorite, Comment, Counter, AppliedMigration,
     ArticleRevision, Report, ModerationEntry, ReportSweep, Tag, DailyStat, TagDay,
-    Media,
+    Media, Event, Lease,
 ]
 
 __all__ = [
@@ -29,8 +31,10 @@ __all__ = [
     "Comment",
     "Counter",
     "DailyStat",
+    "Event",
     "Favorite",
     "Follow",
+    "Lease",
     "Media",
     "ModerationEntry",
     "Report",

@@ -19,6 +19,9 @@ NEWEST_CREATED = [("created_at", DESCENDING), ("_id", DESCENDING)]
 SEARCH_WEIGHTS = {"title": 10, "description": 5, "body": 1}
 # Published (so with an instant) but not counted in `tags`: scheduled, or due and not swept yet.
 UNCOUNTED = {"tags_counted": False, "published_at": {"$type": "date"}}
+# Published (with an instant) but not announced (no `article.published` event yet): scheduled,
+# or due and not swept yet (service/articles/announcing.py).
+UNANNOUNCED = {"announced": False, "published_at": {"$type": "date"}}
 
 _TEXT_KEYS = [(field, TEXT) for field in SEARCH_WEIGHTS]
 
@@ -92,6 +95,11 @@ class Article(Document):
     # Whether `tag_list` is counted in `tags` (service/tags/counting.py): set with each write
     # to whether the article is live then; a scheduled one is counted by the sweep once due.
     tags_counted: bool = False
+    # Whether its going live was announced (an `article.published` event): set with each write
+    # to whether the article is live then; a scheduled one is announced by the sweep once due.
+    # Absent (or null) on articles from before events, which count as announced when live
+    # (migration 0008 flags the scheduled ones false, so the sweep announces them).
+    announced: bool | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
     cover_image: CoverImage | None = None
     canonical_url: str | None = None
@@ -130,6 +138,11 @@ class Article(Document):
             # counts them once due reads only these (drafts and hidden ones have no instant).
             IndexModel([("published_at", ASCENDING)], name="tags_uncounted",
                        partialFilterExpression=UNCOUNTED),
+            # Scheduled articles not announced yet, by instant: the sweep that announces them
+            # once due reads only these (equality on `announced`, then the instant's range and
+            # sort; a key pattern of its own beside `tags_uncounted`).
+            IndexModel([("announced", ASCENDING), ("published_at", ASCENDING)],
+                       name="unannounced", partialFilterExpression=UNANNOUNCED),
             # `?meta.<key>=` filters on any key: one wildcard index instead of one per key.
             IndexModel([("meta.$**", ASCENDING)], name="meta_wildcard"),
             TEXT_INDEXES["site"],  # or TEXT_INDEXES["author"]: see use_text_index

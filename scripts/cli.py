@@ -7,6 +7,7 @@ on stderr and exit status 1, never a traceback: see `main`.
 import asyncio
 import os
 import secrets
+import signal
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -304,6 +305,41 @@ def seed_command(
     Console().print(table)
     for line in shortfalls(plan, stats):
         console.print(f"[yellow]Note: {escape(line)}.[/yellow]")
+
+
+@app.command("worker")
+def worker_command(url: UrlOption = None, db: DbOption = None) -> None:
+    """Drain the event outbox until stopped (Ctrl-C or SIGTERM), instead of the API processes.
+
+    Set FOLIO_EVENT_DRAIN_IN_API=false on the API then. Several workers (and API processes)
+    may run: the `events.drain` lease lets one at a time drain; the others wait to take over.
+    It also announces scheduled articles as they go live.
+    """
+    settings = tool_settings(url, db)
+    if settings.embedded:
+        raise OperatorError("folio worker needs MongoDB (--url or FOLIO_MONGODB_URL): the "
+                            "embedded engine's events live in the API process, which drains them")
+
+    async def run(engine: Any) -> None:
+        from service.api import EVENT_CONSUMERS
+        from service.articles import announcing
+        from service.events.drain import Drain
+
+        drain = Drain(EVENT_CONSUMERS, poll_seconds=settings.event_poll_seconds)
+        tasks = [asyncio.create_task(drain.run()),
+                 asyncio.create_task(announcing.sweep_forever(engine, settings.tag_sweep_seconds))]
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        console.print(f"folio worker: draining events of {settings.database}")
+        await stop.wait()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # the drain releases its lease
+
+    settings = settings.model_copy(update={"operation_timeout_ms": 10000})
+    run_with_engine(settings, run)
 
 
 migrate_app = typer.Typer(help="Schema migrations (scripts/migrations), recorded in `migrations`.",

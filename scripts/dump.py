@@ -58,8 +58,15 @@ class Dump:
         return {name: len(self.documents.get(name, [])) for name in _collections()}
 
 
+# Not data to move: the event outbox (its events expire, and re-announcing them from another
+# database would announce changes twice) and the process leases. Exports leave them out, and
+# an import neither needs nor empties them.
+NOT_EXPORTED = frozenset({"events", "leases"})
+
+
 def _collections() -> dict[str, type]:
-    return {model.Settings.name: model for model in DOCUMENT_MODELS}
+    return {model.Settings.name: model for model in DOCUMENT_MODELS
+            if model.Settings.name not in NOT_EXPORTED}
 
 
 def _encode(line: dict[str, Any]) -> bytes:

@@ -230,6 +230,9 @@ class SeedStream:
                 "status": status,
                 "publish_at": publish_at,
                 "published_at": published_at,
+                # Seeded live articles count as announced (no events for seeded data); the
+                # scheduled ones are announced by the sweep when they go live.
+                "announced": published_at is not None and published_at <= now,
                 "meta": meta,
                 "cover_image": cover,
                 "canonical_url": None,

@@ -1,4 +1,4 @@
-"""The table of contents: every domain router, mounted under /api."""
+"""The table of contents: every domain router, mounted under /api, and the event consumers."""
 
 from fastapi import APIRouter
 
@@ -7,6 +7,7 @@ from service.articles.favorite_router import router as favorites_router
 from service.articles.history_router import router as revisions_router
 from service.articles.router import router as articles_router
 from service.comments.router import router as comments_router
+from service.events import Consumer
 from service.moderation.router import reports_router
 from service.moderation.router import router as moderation_router
 from service.profiles.router import router as profiles_router
@@ -26,3 +27,9 @@ api_router.include_router(search_router)
 api_router.include_router(analytics_router)
 api_router.include_router(reports_router)
 api_router.include_router(moderation_router)
+
+# The event consumers, by name (the drain records per name which events are done; renaming
+# one makes it see every pending event again). Each is `async def consume(event: dict)`:
+# idempotent, fast, raising to be retried (service/events/types.py). The webhooks and
+# notifications rooms add theirs here.
+EVENT_CONSUMERS: dict[str, Consumer] = {}

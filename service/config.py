@@ -66,6 +66,25 @@ class Settings(BaseSettings):
         description="how often each API process counts the tags of scheduled articles that went "
         "live (sooner for an instant it knows of): /api/tags shows them within this time",
     )
+    event_retention_days: int = Field(
+        default=14,
+        ge=1,
+        description="how long events stay in `events` (its TTL index, `expire_at`); changing it "
+        "takes `folio db sync` (collMod on MongoDB)",
+    )
+    event_poll_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="how often the event drain looks for pending events where it has no change "
+        "stream (standalone servers, the embedded engine); a process that wrote one wakes its "
+        "own drain at once",
+    )
+    event_drain_in_api: bool = Field(
+        default=True,
+        description="whether each API process runs the event drain (one at a time, under a "
+        "lease); false when `folio worker` drains instead",
+    )
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger bodies get 413")
     max_json_depth: int = Field(default=32, ge=4, description="deeper JSON bodies get 422")
     rate_limits_enabled: bool = Field(default=True, description="turn every rate limit off")

@@ -12,13 +12,15 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 
-from service.api import api_router
+from service.api import EVENT_CONSUMERS, api_router
+from service.articles import announcing
 from service.articles.counts import share_counts
 from service.config import Settings, get_settings, settings_problem
 from service.contract.errors import install_error_handlers
 from service.deletion import Deletions
 from service.deletion.sweeper import pending, run_sweeper
 from service.engine import Engine, drift_report, open_engine
+from service.events.drain import Drain
 from service.feeds.router import router as feeds_router
 from service.health.router import router as health_router
 from service.moderation.sweeps import finish_sweeps, sweep_forever
@@ -115,6 +117,16 @@ def create_app(
         # bounded pass), then each process sweeps every FOLIO_TAG_SWEEP_SECONDS.
         await catch_up(SWEEP_BATCH, engine=engine)
         counting = asyncio.create_task(count_due_tags(engine, settings.tag_sweep_seconds))
+        # Scheduled articles announced when they go live: the same kind of due-sweep, at the
+        # same interval (service/articles/announcing.py); one bounded pass first.
+        await announcing.announce_due(announcing.SWEEP_BATCH, announcing.announcements(engine))
+        announcer = asyncio.create_task(
+            announcing.sweep_forever(engine, settings.tag_sweep_seconds))
+        # The event drain: every process runs one, and the one holding the lease drains
+        # (service/events/drain.py); off when `folio worker` drains instead.
+        drain = Drain(EVENT_CONSUMERS, poll_seconds=settings.event_poll_seconds)
+        app.state.event_drain = drain
+        draining = (asyncio.create_task(drain.run()) if settings.event_drain_in_api else None)
         try:
             yield
             for task in shutdown_tasks:
@@ -129,6 +141,13 @@ def create_app(
             counting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await counting
+            announcer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await announcer
+            if draining is not None:  # it releases its lease: another process takes over
+                draining.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await draining
             engine.close()
             if shared is not None:
                 await shared.close()

@@ -5,8 +5,13 @@ The whole API is exercised once while the harness records each operation; each f
 `tests/test_real_mongodb.py` asserts the same with `explain()`.)
 """
 
+import asyncio
+from datetime import UTC, datetime, timedelta
+
 from models import User
+from service.articles import announcing
 from service.engine.client import collection
+from service.events.drain import Drain
 from tests import oplog
 from tests.factories import PASSWORD, add_comment, create_article, favorite, follow, register
 from tests.index_coverage import problems, served
@@ -83,6 +88,22 @@ async def exercise_the_whole_api(client) -> None:
     await add_comment(client, carl, theirs["slug"])
     await client.request("DELETE", "/api/user", json={"user": {"password": PASSWORD}},
                          headers=carl.headers)
+    await exercise_events(client)
+
+
+async def exercise_events(client) -> None:
+    """What the API runs in the background for events: the scheduled announcements' sweep and
+    the drain's pass (lease, due events, their outcomes, the backlog count)."""
+    writer = await register(client)
+    soon = datetime.now(UTC) + timedelta(milliseconds=300)
+    await create_article(client, writer, publishAt=soon.isoformat())
+    await asyncio.sleep(0.4)
+    await announcing.announce_due(10)
+
+    async def noop(event: dict) -> None:
+        return None
+
+    await Drain({"noop": noop}).drain_once()
 
 
 async def exercise_moderation(client) -> None:

@@ -173,7 +173,7 @@ async def write_operations(client, method: str, url: str, headers) -> int:
     return len(log)
 
 
-async def test_favorites_and_follows_take_at_most_six_round_trips(client, populated):
+async def test_favorites_and_follows_take_a_bounded_number_of_round_trips(client, populated):
     # Four for the write; then a favorite moves the analytics rollups (its article's day and
     # tags, two writes sent together), a follow the reader's follow version (one).
     reader, authors = populated
@@ -185,4 +185,7 @@ async def test_favorites_and_follows_take_at_most_six_round_trips(client, popula
     for method, url in (("DELETE", favorite_url), ("POST", favorite_url),
                         ("POST", favorite_url), ("DELETE", favorite_url),
                         ("DELETE", follow_url), ("POST", follow_url), ("POST", follow_url)):
-        assert await write_operations(client, method, url, reader.headers) <= 6, (method, url)
+        # A new favorite also reads its actor's username and writes its `article.favorited`
+        # event (two more); a new follow writes its `profile.followed` (one more, within six).
+        budget = 8 if (method, url) == ("POST", favorite_url) else 6
+        assert await write_operations(client, method, url, reader.headers) <= budget, (method, url)

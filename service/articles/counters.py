@@ -9,12 +9,15 @@ from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 
 from models import Article
+from service.articles.announcing import article_refs, article_summary
 from service.articles.counts import counts
 from service.articles.reads import favorites_key
+from service.articles.visibility import is_live
 from service.contract.errors import (
     NotFound,
 )
 from service.engine import atomically, collection
+from service.events import record
 from service.favorites import queries as favorites
 from service.rollups.queries import move_favorites
 
@@ -82,12 +85,15 @@ async def hot_first(article_id: PydanticObjectId, counter: str, delta: int, sess
     return count
 
 
-async def favorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
+async def favorite(
+    article: dict[str, Any], user_id: PydanticObjectId, username: str | None = None
+) -> int:
     """Record the favorite edge and bump the counter once; returns the new favorites count.
 
-    On a replica set both writes are one transaction. Elsewhere a failed counter update takes
-    the edge back; after a failover on a standalone server the outcome of that update is
-    unknown, so the count can drift by one: `folio db recount` repairs it.
+    On a replica set both writes, and the `article.favorited` event of a live article (by
+    `username`), are one transaction. Elsewhere a failed counter update takes the edge back;
+    after a failover on a standalone server the outcome of that update is unknown, so the
+    count can drift by one: `folio db recount` repairs it.
     """
     edge = {"user_id": user_id, "article_id": article["_id"]}
 
@@ -95,9 +101,15 @@ async def favorite(article: dict[str, Any], user_id: PydanticObjectId) -> int:
         await favorites.insert_edge(edge, session)
 
     async def write(session: Any) -> int:
-        return await counted_insert(
+        count = await counted_insert(
             article["_id"], "favorites_count", insert, lambda: favorites.delete_edge(edge), session
         )
+        if username is not None and is_live(article):
+            await record("article.favorited", actor={"id": user_id, "username": username},
+                         data={"article": article_summary(article, article["author"]),
+                               "favoritesCount": count},
+                         refs=article_refs(article), session=session)
+        return count
 
     try:
         count = await atomically(write)

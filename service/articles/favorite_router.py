@@ -10,7 +10,7 @@ from service.articles.schemas import SingleArticleResponse
 from service.contract.schemas import error_responses
 from service.profiles.queries import is_following
 from service.users.deps import ActingViewer
-from service.users.queries import Viewer
+from service.users.queries import Viewer, current_username
 
 router = APIRouter(
     prefix="/articles", tags=["Favorites"], responses=error_responses(401, 404, 413, 422, 429)
@@ -25,7 +25,9 @@ router = APIRouter(
 )
 async def favorite(viewer: ActingViewer, article: ArticleBySlug) -> SingleArticleResponse:
     """Favorite an article (idempotent)."""
-    return await _answer(article, viewer, await counters.favorite(article, viewer.id), True)
+    username = await current_username(viewer)  # the event's actor
+    return await _answer(article, viewer,
+                         await counters.favorite(article, viewer.id, username), True)
 
 
 @router.delete(

@@ -62,6 +62,7 @@ LIST_FIELDS = {
 # `tags_counted` rides along so that a write knows what it moves in the tag counts, and
 # `comments_count` for the analytics rollups (an article's share moves with it).
 FULL_FIELDS = {**LIST_FIELDS, "body": 1, "body_html": 1, "edited_by": 1, "tags_counted": 1,
+               "announced": 1,
                "comments_count": 1}
 
 

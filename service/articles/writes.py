@@ -13,6 +13,7 @@ from pymongo.errors import DuplicateKeyError
 from models import Article, User
 from models.articles import SCHEMA_VERSION
 from models.common import as_utc, utc_now, utc_now_after
+from service.articles.announcing import announce, announcements, announcing, author_of
 from service.articles.content import reading_time_minutes, render_markdown
 from service.articles.counts import counts
 from service.articles.reads import FULL_FIELDS
@@ -75,28 +76,34 @@ def derived_fields(fields: dict[str, Any], current: dict[str, Any], now: datetim
 
 async def create_article(author: User, fields: dict[str, Any]) -> dict[str, Any]:
     """Insert a new article with a unique slug derived from its title; a live one's tags are
-    counted in the same transaction (service/tags/counting.py)."""
+    counted, and its `article.published` written, in the same transaction
+    (service/tags/counting.py, service/articles/announcing.py)."""
     assert author.id is not None
     now = utc_now()
     fields = {**fields, **derived_fields(fields, {}, now), "created_at": now, "updated_at": now}
     tags = recounting({}, fields, now)
+    event = announcing({}, fields, now)
 
     async def insert(slug: str) -> Article:
         article = Article(slug=slug, author_id=author.id, **fields,
-                          tags_counted=tags.fields.get("tags_counted", False))
+                          tags_counted=tags.fields.get("tags_counted", False),
+                          announced=event.fields["announced"])
 
         async def both(session: Any) -> None:
             await article.insert(session=session)
             await move_tags(tags.moves, session)
+            stored = article.model_dump(by_alias=False) | {"_id": article.id}
+            await announce(event.event, stored, author_of(author), author, session)
 
-        if tags.moves:
+        if tags.moves or event.event:
             await atomically(both)
-        else:  # a draft, a scheduled or an untagged article: one insert, nothing to count
+        else:  # a draft or a scheduled article: one insert, nothing to count or announce
             await article.insert()
         return article
 
     article = await with_unique_slug(fields["title"], insert)
     schedule().note(tags.scheduled)
+    announcements().note(tags.scheduled)
     await counts().clear()
     stored = article.model_dump(by_alias=False) | {"_id": article.id}
     await move_article(None, stored)
@@ -125,7 +132,7 @@ async def reread(article_id: PydanticObjectId) -> dict[str, Any]:
 
 
 async def _replace_version(
-    article: dict[str, Any], editor: User, changes: dict[str, Any]
+    article: dict[str, Any], editor: User, changes: dict[str, Any], author: dict[str, Any]
 ) -> dict[str, Any] | None:
     """Replace the version read by a new one and record it as a revision; None if it moved.
 
@@ -135,7 +142,8 @@ async def _replace_version(
     article update comes first and is kept if recording then fails: taking it back would move
     the version back, and a tag for the new version may already be out, so a later edit could
     reuse that number with other content and let a stale If-Match pass. The failure is logged
-    and propagates; the history lacks that one version, the article loses nothing.
+    and propagates; the history lacks that one version, the article loses nothing. The event
+    the change makes (announcing.py) is written in the same transaction, last.
     """
     assert editor.id is not None
     now = utc_now_after(article.get("updated_at"))
@@ -144,7 +152,9 @@ async def _replace_version(
     }
     tags = recounting(article, fields, now)
     fields.update(tags.fields)
-    selector = {"_id": article["_id"], **at_version(article), **tags.guard}
+    event = announcing(article, fields, now)
+    fields.update(event.fields)
+    selector = {"_id": article["_id"], **at_version(article), **tags.guard, **event.guard}
     revision = revision_document(article, version_of(article), editor.id, now)
 
     async def write(slug: str | None) -> dict[str, Any] | None:
@@ -177,6 +187,7 @@ async def _replace_version(
                     log.error("article %s updated without moving its tag counts %s",
                               article["_id"], tags.moves)
                 raise
+            await announce(event.event, updated, author, editor, session)
             return updated
 
         return await atomically(both)
@@ -188,6 +199,7 @@ async def _replace_version(
         updated = await write(None)
     if updated is not None:
         schedule().note(tags.scheduled)
+        announcements().note(tags.scheduled)
     return updated
 
 
@@ -204,7 +216,7 @@ async def update_article(
     """
     current = article
     for _ in range(UPDATE_ATTEMPTS):
-        updated = await _replace_version(current, editor, changes)
+        updated = await _replace_version(current, editor, changes, article["author"])
         if updated is not None:
             await counts().clear()
             await move_article(current, updated)

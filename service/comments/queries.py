@@ -16,12 +16,15 @@ from pymongo import ReturnDocument
 from models import Article, Comment, User
 from models.comments import HIDDEN, NEWEST_COMMENTS
 from models.common import utc_now, utc_now_after
+from service.articles.announcing import article_refs, article_summary
 from service.articles.counters import counted_insert, move_counter
+from service.articles.visibility import is_live
 from service.comments.ids import next_id
 from service.contract.cursors import after_condition, keyset_cursor
 from service.contract.errors import NotFound, PreconditionFailed
 from service.contract.versions import at_version, server_version_bump
 from service.engine import atomically, collection
+from service.events import actor_of, record
 from service.profiles.queries import (
     author_stages,
     authors_by_id,
@@ -207,7 +210,8 @@ async def visible_comment(
 
 
 async def add_comment(
-    article_id: PydanticObjectId, author: User, body: str, *, published_at: Any = None
+    article_id: PydanticObjectId, author: User, body: str, *, published_at: Any = None,
+    article: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Store a comment under the next integer id of the `comments` sequence, and count it.
 
@@ -216,6 +220,8 @@ async def add_comment(
 
     The comment and the article's `$inc` are one transaction on a replica set; elsewhere a
     failed `$inc` takes the comment back (`folio db recount` repairs what a failover leaves).
+    On a live `article` (as read by slug, with its author) the transaction also writes
+    `comment.created`; nothing is announced for a comment on a draft or a scheduled article.
     """
     now = utc_now()
     comment = Comment(
@@ -227,22 +233,26 @@ async def add_comment(
         updated_at=now,
     )
 
+    shown = {"_id": comment.id, "body": body, "created_at": now, "updated_at": now,
+             "author_id": author.id, "author": {**public_author(author), "following": False}}
+
     async def write(session: Any) -> None:
         await counted_insert(
             article_id, "comments_count", lambda session: comment.insert(session=session),
             lambda: collection(Comment).delete_one({"_id": comment.id}), session,
         )
+        if article is not None and is_live(article):
+            # schemas.py reads this module's COMMENTS_CAP: imported here, not at the top.
+            from service.comments.schemas import CommentOut
+
+            await record("comment.created", actor=actor_of(author), data={
+                "comment": CommentOut.from_doc(shown).model_dump(mode="json", by_alias=True),
+                "article": article_summary(article, article["author"]),
+            }, refs={**article_refs(article), "comment": comment.id}, session=session)
 
     await atomically(write)
     await move_comment(published_at, now, +1)  # the article's `published_at`: analytics
-    return {
-        "_id": comment.id,
-        "body": body,
-        "created_at": now,
-        "updated_at": now,
-        "author_id": author.id,
-        "author": {**public_author(author), "following": False},
-    }
+    return shown
 
 
 async def comment_on_article(

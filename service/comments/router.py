@@ -63,7 +63,8 @@ async def create_comment(
 ) -> SingleCommentResponse:
     """Comment on an article (201, as RealWorld 2.0 says)."""
     comment = await queries.add_comment(
-        article["_id"], user, body.comment.body, published_at=article.get("published_at")
+        article["_id"], user, body.comment.body, published_at=article.get("published_at"),
+        article=article,
     )
     return SingleCommentResponse(comment=CommentOut.from_doc(comment))
 

@@ -35,11 +35,14 @@ from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 
 from models import Article, ArticleRevision, Comment, Favorite, Report
+from models.common import utc_now
+from service.articles.announcing import announce, was_announced
 from service.articles.counts import counts
 from service.articles.reads import favorites_key
 from service.articles.writes import stale
 from service.contract.versions import at_version
 from service.engine import atomically, collection, take_lease
+from service.profiles.queries import authors_by_id
 from service.rollups.queries import move_article
 from service.tags.counting import uncount
 
@@ -53,6 +56,8 @@ CLAIM_SECONDS = 60
 INLINE_BATCHES = 4
 # What the analytics rollups need of the article as it was before the mark.
 ROLLUP_FIELDS = {"published_at": 1, "tag_list": 1, "favorites_count": 1, "comments_count": 1}
+# What its `article.unpublished` event needs of it.
+EVENT_FIELDS = {"slug": 1, "title": 1, "author_id": 1, "announced": 1}
 DELETED = "deleted"
 
 
@@ -72,6 +77,7 @@ def marking(article: dict[str, Any]) -> dict[str, Any]:
             "status": DELETED,
             "published_at": None,
             "slug": tombstone_slug(article["slug"], article["_id"]),
+            "announced": False,
         },
         "$inc": {"version": 1},
         "$currentDate": {"deleting": True},
@@ -79,9 +85,14 @@ def marking(article: dict[str, Any]) -> dict[str, Any]:
 
 
 async def mark(article: dict[str, Any], *, if_version: bool = False) -> bool:
-    """Mark an article deleted, and take its tags out of the counts in the same transaction;
-    whether this call marked it (not when it already was, or is gone). With `if_version`, only
-    while it is still at the version read (else PreconditionFailed)."""
+    """Mark an article deleted, and take its tags out of the counts and write its
+    `article.unpublished` (when it was announced) in the same transaction; whether this call
+    marked it (not when it already was, or is gone). With `if_version`, only while it is still
+    at the version read (else PreconditionFailed). The actor is the author when `article`
+    carries its `author` (their DELETE), else the system (an account's deletion)."""
+    author = article.get("author")
+    if author is None and article.get("author_id") is not None:
+        author = (await authors_by_id([article["author_id"]])).get(article["author_id"])
     selector = {
         "_id": article["_id"],
         "status": {"$ne": DELETED},
@@ -90,13 +101,18 @@ async def mark(article: dict[str, Any], *, if_version: bool = False) -> bool:
 
     async def write(session: Any) -> dict[str, Any] | None:
         before = await collection(Article).find_one_and_update(
-            selector, marking(article), projection=ROLLUP_FIELDS,
+            selector, marking(article), projection={**ROLLUP_FIELDS, **EVENT_FIELDS},
             return_document=ReturnDocument.BEFORE, session=session,
         )
         if before is None:
             return None
         # Its instant is gone (null), so the scheduled-tags sweep can never count it again.
         await uncount(article["_id"], session)
+        if was_announced(before, utc_now()):
+            shown = author or {"_id": before["author_id"], "username": "", "bio": None,
+                               "image": None}
+            await announce("article.unpublished", before, shown, article.get("author"), session,
+                           reason="deleted")
         return before
 
     before = await atomically(write)

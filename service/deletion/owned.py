@@ -197,7 +197,8 @@ class ArticleBusy(Exception):
 async def articles(user_id: PydanticObjectId) -> int:
     """The account's articles: each marked (gone from every read at once), then swept of
     everything naming it and deleted (service/deletion/articles.py)."""
-    batch = await _ids(Article, {"author_id": user_id}, {"slug": 1, "status": 1, "version": 1})
+    batch = await _ids(Article, {"author_id": user_id},
+                       {"slug": 1, "status": 1, "version": 1, "author_id": 1})
     if not batch:
         return 0
     removed = 0

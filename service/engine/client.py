@@ -25,6 +25,7 @@ from pymongo.errors import (
 
 from models import DOCUMENT_MODELS
 from models.articles import SEARCH_WEIGHTS, use_text_index
+from models.events import use_retention
 from service.config import Settings
 from service.engine.monitoring import (
     CommandMetrics,
@@ -190,6 +191,7 @@ async def open_engine(settings: Settings, **client_options: Any) -> Engine:
     """
     global _current
     use_text_index(settings.search_scope)
+    use_retention(settings.event_retention_days)
     client = build_client(settings, **client_options)
     database = client[settings.database]
     try:

@@ -14,6 +14,7 @@ from pymongo import ReturnDocument
 from models import Article, Comment, User
 from models.common import utc_now
 from models.users import Role
+from service.articles.announcing import announce, announcements, announcing
 from service.articles.counters import move_counter
 from service.articles.counts import counts
 from service.articles.reads import FULL_FIELDS
@@ -22,6 +23,7 @@ from service.articles.writes import UPDATE_ATTEMPTS, reread
 from service.contract.errors import Conflict, Forbidden, Invalid, NotFound
 from service.contract.versions import at_version, version_bump
 from service.engine import atomically, collection
+from service.moderation.events import author_profile, moderation_event, user_fields
 from service.moderation.log import log_entry, write_log
 from service.moderation.reports import target_label
 from service.moderation.sweeps import (
@@ -39,17 +41,22 @@ def _moderation(moderator: User, reason: str) -> dict[str, Any]:
 
 
 async def _moderated_write(
-    current: dict[str, Any], fields: dict[str, Any], logged: Any
+    current: dict[str, Any], fields: dict[str, Any], logged: Any, moderator: User,
+    author: dict[str, Any],
 ) -> dict[str, Any] | None:
     """Set `fields` on the article at the version read, moving the version, with
-    `logged(current, session)` and the tag counts' moves (hiding takes a live article's tags
-    out, unhiding puts them back) in the same transaction; None if the version moved."""
-    tags = recounting(current, fields, utc_now())
+    `logged(current, session)`, the tag counts' moves (hiding takes a live article's tags
+    out, unhiding puts them back) and the article event it makes (hiding a live one
+    unpublishes it, unhiding a due one publishes it) in the same transaction; None if the
+    version moved."""
+    now = utc_now()
+    tags = recounting(current, fields, now)
+    event = announcing(current, fields, now)
 
     async def write(session: Any) -> dict[str, Any] | None:
         updated = await collection(Article).find_one_and_update(
-            {"_id": current["_id"], **at_version(current), **tags.guard},
-            version_bump(current, {**fields, **tags.fields}),
+            {"_id": current["_id"], **at_version(current), **tags.guard, **event.guard},
+            version_bump(current, {**fields, **tags.fields, **event.fields}),
             projection=dict(FULL_FIELDS),
             return_document=ReturnDocument.AFTER,
             session=session,
@@ -57,16 +64,18 @@ async def _moderated_write(
         if updated is not None:
             await logged(current, session)
             await move_tags(tags.moves, session)
+            await announce(event.event, updated, author, moderator, session, reason="hidden")
         return updated
 
     updated = await atomically(write)
     if updated is not None:
         schedule().note(tags.scheduled)
+        announcements().note(tags.scheduled)
     return updated
 
 
 async def _versioned_article_write(
-    article: dict[str, Any], fields_for: Any, logged: Any
+    article: dict[str, Any], fields_for: Any, logged: Any, moderator: User
 ) -> dict[str, Any]:
     """Set `fields_for(current)` on the article at the version read, moving the version (so an
     author's edit racing this one re-reads it and keeps the article hidden), re-reading while
@@ -76,7 +85,7 @@ async def _versioned_article_write(
         fields = fields_for(current)
         if fields is None:  # nothing to change: already in the wanted state
             return current
-        updated = await _moderated_write(current, fields, logged)
+        updated = await _moderated_write(current, fields, logged, moderator, article["author"])
         if updated is not None:
             await counts().clear()
             await move_article(current, updated)  # hiding takes it out of analytics
@@ -103,8 +112,10 @@ async def hide_article(article: dict[str, Any], moderator: User, reason: str) ->
         entry = log_entry(moderator, "hide_article", "article", current["slug"], reason,
                           reports_resolved=resolved)
         await write_log(entry, session)
+        await moderation_event("article_hidden", moderator, reason, session, article=current,
+                               user=article["author"])
 
-    updated = await _versioned_article_write(article, fields_for, logged)
+    updated = await _versioned_article_write(article, fields_for, logged, moderator)
     for sweep in sweeps:
         await resolve_after(sweep)
     return {**readable(updated), "author": article["author"]}
@@ -125,8 +136,10 @@ async def unhide_article(
     async def logged(current: dict[str, Any], session: Any) -> None:
         await write_log(log_entry(moderator, "unhide_article", "article", current["slug"], reason),
                         session)
+        await moderation_event("article_restored", moderator, reason, session, article=current,
+                               user=article["author"])
 
-    updated = await _versioned_article_write(article, fields_for, logged)
+    updated = await _versioned_article_write(article, fields_for, logged, moderator)
     return {**readable(updated), "author": article["author"]}
 
 
@@ -135,6 +148,9 @@ async def set_comment_hidden(
 ) -> dict[str, Any]:
     """Hide a comment (resolving its open reports) or show it again; logged when it changed."""
     label = target_label(slug, comment["_id"])
+    article = await collection(Article).find_one({"_id": comment["article_id"]},
+                                                 {"slug": 1, "title": 1})
+    author = await author_profile(comment["author_id"])
 
     async def write(session: Any) -> dict[str, Any] | None:
         if hidden:
@@ -165,6 +181,8 @@ async def set_comment_hidden(
             sweeps.append(sweep)
         action = "hide_comment" if hidden else "unhide_comment"
         await write_log(log_entry(moderator, action, "comment", label, reason, **details), session)
+        await moderation_event("comment_hidden" if hidden else "comment_restored", moderator,
+                               reason, session, article=article, comment=updated, user=author)
         return updated
 
     sweeps: list[dict[str, Any]] = []
@@ -243,6 +261,8 @@ async def suspend(
         entry = log_entry(actor, "suspend_user", "user", target.username, reason,
                           until=until)
         await write_log(entry, session)
+        await moderation_event("user_suspended", actor, reason, session,
+                               user=user_fields(target))
         return updated
 
     return await atomically(write)
@@ -263,6 +283,8 @@ async def unsuspend(target: User, actor: User, reason: str | None) -> dict[str, 
             return target.model_dump(by_alias=True)
         await write_log(log_entry(actor, "unsuspend_user", "user", target.username, reason),
                         session)
+        await moderation_event("user_restored", actor, reason, session,
+                               user=user_fields(target))
         return updated
 
     return await atomically(write)

@@ -15,6 +15,7 @@ from models.reports import OLDEST_FIRST, QUEUE_COUNT_CAP
 from service.contract.cursors import after_condition, next_page_cursor
 from service.contract.errors import Conflict, NotFound
 from service.engine import atomically, collection
+from service.events import actor_of, record
 from service.moderation.log import log_entry, write_log
 from service.moderation.sweeps import (
     not_covered,
@@ -56,9 +57,27 @@ def target_counts_pipeline(article_ids: list[PydanticObjectId]) -> list[dict[str
     ]
 
 
+async def _insert(document: dict[str, Any], slug: str | None, reporter: User, session: Any
+                  ) -> Any:
+    """Insert a report and its `report.created` event (one transaction where the server has
+    them); its id. Its target may have been deleted meanwhile (with its reports): then this
+    one is taken back (by the abort, or by a delete without a transaction) and NotFound."""
+    article_id, comment_id = document["article_id"], document.get("comment_id")
+    inserted = await collection(Report).insert_one(document, session=session)
+    if not await _target_exists(article_id, comment_id):
+        if session is None:
+            await collection(Report).delete_one({"_id": inserted.inserted_id})
+        raise NotFound("comment" if comment_id is not None else "article", "not found")
+    await record("report.created", actor=actor_of(reporter), data={"report": {
+        "id": str(inserted.inserted_id), "reason": document["reason"],
+        "target": {"article": slug, "comment": comment_id},
+    }}, refs={"article": article_id, "comment": comment_id}, session=session)
+    return inserted.inserted_id
+
+
 async def file_report(
     reporter: User, article_id: PydanticObjectId, comment_id: int | None, reason: str,
-    note: str | None,
+    note: str | None, slug: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """File a report, or find the reporter's open one on this target; (report, created).
 
@@ -72,7 +91,8 @@ async def file_report(
                         reason=reason, note=note)  # type: ignore[arg-type]
         document = report.model_dump(exclude={"id"})
         try:
-            inserted = await collection(Report).insert_one(document)
+            inserted = await atomically(
+                lambda session, document=document: _insert(document, slug, reporter, session))
         except DuplicateKeyError:
             existing = await collection(Report).find_one(key)
             if existing is not None and await settle_covered(existing):
@@ -80,11 +100,7 @@ async def file_report(
             if existing is not None:
                 return existing, False
             continue
-        # Its target may have been deleted meanwhile (with its reports): take this one back.
-        if not await _target_exists(article_id, comment_id):
-            await collection(Report).delete_one({"_id": inserted.inserted_id})
-            raise NotFound("comment" if comment_id is not None else "article", "not found")
-        return {**document, "_id": inserted.inserted_id}, True
+        return {**document, "_id": inserted}, True
     raise Conflict("report", "changed while it was filed; try again")
 
 

@@ -86,7 +86,7 @@ async def report_article(
 ) -> ReportResponse:
     """Report an article you can see: 201, or 200 with your open report of it."""
     report, created = await reports.file_report(
-        user, article["_id"], None, body.report.reason, body.report.note
+        user, article["_id"], None, body.report.reason, body.report.note, article["slug"]
     )
     return _report_answer(report, article["slug"], created, response)
 
@@ -106,7 +106,8 @@ async def report_comment(
     """Report a comment you can see: 201, or 200 with your open report of it."""
     comment = await comment_on_article(article["_id"], id, user.id)
     report, created = await reports.file_report(
-        user, article["_id"], comment["_id"], body.report.reason, body.report.note
+        user, article["_id"], comment["_id"], body.report.reason, body.report.note,
+        article["slug"],
     )
     return _report_answer(report, article["slug"], created, response)
 

@@ -82,6 +82,27 @@ POOL_CHECKED_OUT = Gauge(
     "Pooled MongoDB connections in use by an operation right now (MongoDB only)",
     multiprocess_mode="livesum",
 )
+EVENTS_WRITTEN = Counter(
+    "folio_events_written",
+    "Events written to the outbox, by type (counted when sent: a retried transaction counts again)",
+    ["type"],
+)
+EVENT_BACKLOG = Gauge(
+    "folio_event_backlog",
+    "Pending events in the outbox, as the draining process last counted them (capped count)",
+    multiprocess_mode="livemostrecent",
+)
+EVENT_FAILURES = Counter(
+    "folio_event_drain_failures",
+    "Events a consumer raised on (retried later with backoff), by consumer",
+    ["consumer"],
+)
+EVENTS_HANDLED = Counter(
+    "folio_events_handled",
+    "Events the drain finished, by outcome (done: every consumer handled it; abandoned: a "
+    "consumer kept failing past the last attempt)",
+    ["outcome"],
+)
 
 # Label children by their values, so a request looks them up in one dict read instead of
 # prometheus-client's labels() (string conversion, validation and a lock each time). Methods
@@ -114,6 +135,26 @@ def db_operation(collection: str, command: str, seconds: float, ok: bool = True)
         _db_children[key] = children
     children[0].inc()
     children[1].observe(seconds)
+
+
+def event_written(event_type: str) -> None:
+    """Count one event written to the outbox."""
+    EVENTS_WRITTEN.labels(event_type).inc()
+
+
+def event_backlog(pending: int) -> None:
+    """Set the outbox backlog the drain counted."""
+    EVENT_BACKLOG.set(pending)
+
+
+def event_failed(consumer: str) -> None:
+    """Count one event a consumer raised on."""
+    EVENT_FAILURES.labels(consumer).inc()
+
+
+def event_handled(outcome: str) -> None:
+    """Count one event the drain finished ("done" or "abandoned")."""
+    EVENTS_HANDLED.labels(outcome).inc()
 
 
 def rate_limited(scope: str) -> None:

@@ -9,7 +9,9 @@ from pymongo.errors import DuplicateKeyError
 
 from models import Follow, User
 from service.contract.errors import Invalid, NotFound
-from service.engine import collection
+from service.engine import atomically, collection
+from service.events import actor_of, record
+from service.profiles.schemas import public_profile
 
 AUTHOR_FIELDS = {"author._id": 1, "author.username": 1, "author.bio": 1, "author.image": 1}
 
@@ -115,13 +117,23 @@ async def _follows_moved(follower_id: PydanticObjectId) -> None:
     await collection(User).update_one({"_id": follower_id}, {"$inc": {"follows_version": 1}})
 
 
-async def follow(follower_id: PydanticObjectId, followee: User) -> None:
-    """Record the edge; following twice is a no-op thanks to the unique index."""
+async def follow(follower: User, followee: User) -> None:
+    """Record the edge and its `profile.followed` event, in one transaction where the server
+    has them; following twice is a no-op (no second event) thanks to the unique index."""
+    follower_id = follower.id
     if follower_id == followee.id:
         raise Invalid("profile", "you cannot follow yourself")
-    assert followee.id is not None
+    assert followee.id is not None and follower_id is not None
+
+    async def write(session: Any) -> None:
+        await Follow(follower_id=follower_id, followee_id=followee.id).insert(session=session)
+        await record("profile.followed", actor=actor_of(follower), data={
+            "profile": public_profile(public_author(followee)),
+            "follower": public_profile(public_author(follower)),
+        }, refs={"user": followee.id}, session=session)
+
     try:
-        await Follow(follower_id=follower_id, followee_id=followee.id).insert()
+        await atomically(write)
     except DuplicateKeyError:
         return  # already following: the request's goal holds
     await _follows_moved(follower_id)

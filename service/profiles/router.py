@@ -31,7 +31,7 @@ async def get_profile(username: str, viewer_id: OptionalViewerId) -> ProfileResp
 async def follow(username: str, viewer: WritingUser) -> ProfileResponse:
     """Follow a user (idempotent); following yourself answers 422."""
     user = await queries.user_by_username(username)
-    await queries.follow(viewer.id, user)  # type: ignore[arg-type]
+    await queries.follow(viewer, user)
     return ProfileResponse(profile=Profile.from_user(user, following=True))
 
 

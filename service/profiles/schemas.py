@@ -37,3 +37,8 @@ class ProfileResponse(WireModel):
     """The `profile` envelope."""
 
     profile: Profile
+
+
+def public_profile(author: Mapping[str, Any]) -> dict[str, Any]:
+    """A user's profile as an anonymous reader sees it, in wire form (an event's payload)."""
+    return Profile.from_author(author, following=False).model_dump(mode="json", by_alias=True)
