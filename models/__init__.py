@@ -14,11 +14,12 @@ from models.revisions import ArticleRevision
 from models.rollups import DailyStat, TagDay
 from models.tags import Tag
 from models.users import User
+from models.webhooks import Webhook, WebhookDelivery
 
 DOCUMENT_MODELS = [
     User, Follow, Article, Favorite, Comment, Counter, AppliedMigration,
     ArticleRevision, Report, ModerationEntry, ReportSweep, Tag, DailyStat, TagDay,
-    Media,
+    Media, Webhook, WebhookDelivery,
 ]
 
 __all__ = [
@@ -38,4 +39,6 @@ __all__ = [
     "Tag",
     "TagDay",
     "User",
+    "Webhook",
+    "WebhookDelivery",
 ]

@@ -1,4 +1,7 @@
-"""The table of contents: every domain router, mounted under /api."""
+"""The table of contents: every domain router, mounted under /api, and the event consumers."""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import APIRouter
 
@@ -13,6 +16,8 @@ from service.profiles.router import router as profiles_router
 from service.search.router import router as search_router
 from service.tags.router import router as tags_router
 from service.users.router import router as users_router
+from service.webhooks import consumer as webhooks_consumer
+from service.webhooks.router import router as webhooks_router
 
 api_router = APIRouter()
 api_router.include_router(users_router)
@@ -26,3 +31,10 @@ api_router.include_router(search_router)
 api_router.include_router(analytics_router)
 api_router.include_router(reports_router)
 api_router.include_router(moderation_router)
+api_router.include_router(webhooks_router)
+
+Consumer = Callable[[dict[str, Any]], Awaitable[None]]
+# Every consumer the event drain hands each event to, at least once (EVENTS contract).
+EVENT_CONSUMERS: dict[str, Consumer] = {
+    "webhooks": webhooks_consumer.consume,
+}

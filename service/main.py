@@ -35,6 +35,7 @@ from service.users.roles import bootstrap_admins
 from service.web.apidocs import install_redoc
 from service.web.middleware import BodyGuard, RequestContext, RequestDeadline, TrailingSlash
 from service.web.ratelimit import RateLimits
+from service.webhooks.sender import run_sender
 
 DESCRIPTION = """
 Folio serves the [RealWorld](https://github.com/gothinkster/realworld) "Conduit" API from MongoDB.
@@ -115,6 +116,10 @@ def create_app(
         # bounded pass), then each process sweeps every FOLIO_TAG_SWEEP_SECONDS.
         await catch_up(SWEEP_BATCH, engine=engine)
         counting = asyncio.create_task(count_due_tags(engine, settings.tag_sweep_seconds))
+        # Webhook deliveries: each process claims due ones (a lease each), woken at once by
+        # deliveries it queued and polling every half second for the rest (webhooks/sender.py).
+        sending_stop = asyncio.Event()
+        sending = asyncio.create_task(run_sender(sending_stop, settings))
         try:
             yield
             for task in shutdown_tasks:
@@ -129,6 +134,9 @@ def create_app(
             counting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await counting
+            sending_stop.set()  # attempts in flight are cancelled; their claims lapse
+            with contextlib.suppress(asyncio.CancelledError):
+                await sending
             engine.close()
             if shared is not None:
                 await shared.close()
