@@ -44,6 +44,8 @@ class Webhook(Document):
         indexes = [
             # consume(): the enabled webhooks subscribed to one event type (a multikey index).
             IndexModel([("events", ASCENDING), ("enabled", ASCENDING)], name="events_enabled"),
+            # Account deletion forgets the creator (the webhook stays: it belongs to the site).
+            IndexModel([("created_by", ASCENDING)], name="created_by"),
         ]
 
 

@@ -4,20 +4,22 @@ Every expectation holds on every engine (the consumer is called directly with ev
 of the shape the outbox writes, docs: EVENTS contract).
 """
 
+import asyncio
 import base64
 
 import pytest
 from bson import ObjectId
 
-from models import Webhook, WebhookDelivery
+from models import User, Webhook, WebhookDelivery
 from models.common import utc_now
+from scripts.dump import export, import_dump
 from service.config import Settings
-from service.engine import collection
+from service.engine import collection, open_engine
 from service.main import create_app
 from service.webhooks import addresses
 from service.webhooks.consumer import consume
 from tests.conftest import client_for, make_settings, serving
-from tests.factories import Account, register
+from tests.factories import PASSWORD, Account, register
 
 ADMIN = "root"
 HOOK = {"url": "http://127.0.0.1:9/hook", "events": ["article.published", "comment.created"]}
@@ -232,3 +234,43 @@ async def app_strict():
     async with serving(create_app(make_settings(admins=[ADMIN]))) as application:
         async with client_for(application) as client:
             yield client, await register(client, ADMIN)
+
+
+async def test_an_export_leaves_out_deliveries_and_secrets_and_an_import_needs_a_rotation(
+    client, app, tmp_path
+):
+    admin = await register(client, ADMIN)
+    hook = await create(client, admin, events=["report.created"])
+    await consume(event("report.created"))
+    assert await collection(WebhookDelivery).count_documents({}) == 1
+    path = tmp_path / "export.jsonl"
+    counts = await export(app.state.engine, path)
+    text = path.read_text()
+    assert counts["webhooks"] == 1 and counts["webhook_deliveries"] == 0
+    assert "webhook_deliveries" not in text.rsplit("\n", 2)[0]
+    assert hook["secret"] not in text and hook["secret"].removeprefix("whsec_") not in text
+    target = await open_engine(make_settings())
+    try:
+        await import_dump(target, path)
+        imported = await target.database["webhooks"].find_one({})
+    finally:
+        target.close()
+    assert imported["secret"] is None and imported["enabled"] is False
+
+
+async def test_deleting_the_admin_who_made_a_webhook_keeps_the_webhook(client):
+    admin = await register(client, ADMIN)
+    other = await register(client)
+    await collection(User).update_one({"username": other.username}, {"$set": {"role": "admin"}})
+    hook = await create(client, other)
+    deleted = await client.request("DELETE", "/api/user", headers=other.headers,
+                                   json={"user": {"password": PASSWORD}})
+    assert deleted.status_code < 300, deleted.text
+    for _ in range(100):  # the deletion finishes in the background
+        if await collection(User).find_one({"username": other.username}) is None:
+            break
+        await asyncio.sleep(0.05)
+    assert await collection(User).find_one({"username": other.username}) is None
+    kept = await collection(Webhook).find_one({"_id": ObjectId(hook["id"])})
+    assert kept is not None and kept["created_by"] is None and kept["enabled"] is True
+    assert (await client.get(f"/api/webhooks/{hook['id']}", headers=admin.headers)).status_code == 200
