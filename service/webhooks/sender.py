@@ -42,7 +42,7 @@ MAX_HISTORY = 50  # attempts kept per delivery (redeliveries add rounds)
 JITTER = 0.2  # each retry delay is stretched by up to this fraction, at random
 FAILING_FOR = timedelta(hours=24)
 USER_AGENT = "Folio-Webhooks/1"
-SENDER = "folio (webhook sender)"
+SENDER = "webhook sender"
 
 _wakers: set[asyncio.Event] = set()
 
