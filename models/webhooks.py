@@ -14,6 +14,8 @@ SCHEMA_VERSION = 1
 LOG_ORDER = [("_id", DESCENDING)]
 # Delivery documents are a log: kept this long, then MongoDB's TTL monitor removes them.
 DELIVERY_RETENTION_SECONDS = 30 * 24 * 3600
+# The admins' list of webhooks.
+OLDEST_FIRST = [("created_at", ASCENDING), ("_id", ASCENDING)]
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 
 
@@ -46,6 +48,7 @@ class Webhook(Document):
             IndexModel([("events", ASCENDING), ("enabled", ASCENDING)], name="events_enabled"),
             # Account deletion forgets the creator (the webhook stays: it belongs to the site).
             IndexModel([("created_by", ASCENDING)], name="created_by"),
+            IndexModel(OLDEST_FIRST, name="oldest"),
         ]
 
 

@@ -21,8 +21,10 @@ from service.main import create_app
 from service.webhooks import addresses, sender
 from service.webhooks.consumer import consume
 from service.webhooks.sender import Sender
+from tests import oplog
 from tests.conftest import client_for, make_settings, serving
 from tests.factories import register
+from tests.index_coverage import problems
 from tests.webhook_receiver import Receiver, deliveries, eventually
 
 ADMIN = "root"
@@ -243,3 +245,28 @@ async def test_two_running_senders_deliver_each_event_once(client, settings):
         await asyncio.gather(*extra)
     assert len(receiver.requests) == 10
     assert len({h["webhook-id"] for h, _ in receiver.requests}) == 10
+
+
+async def test_every_webhook_operation_is_served_by_a_declared_index(client):
+    admin = await register(client, ADMIN)
+    with oplog.recording() as log:
+        async with Receiver(fail_first=1) as receiver:
+            hook = await hook_for(client, admin, receiver.url)
+            await client.get("/api/webhooks", headers=admin.headers)
+            await client.get(f"/api/webhooks/{hook['id']}", headers=admin.headers)
+            for _ in range(2):
+                await consume(event())
+            page = await settled(client, admin, hook, "delivered", count=2)
+            path = f"/api/webhooks/{hook['id']}/deliveries"
+            first = (await client.get(path, params={"limit": 1}, headers=admin.headers)).json()
+            await client.get(path, params={"limit": 1, "cursor": first["nextCursor"]},
+                             headers=admin.headers)
+            await client.post(f"{path}/{page[0]['id']}/redeliver", headers=admin.headers)
+            await client.put(f"/api/webhooks/{hook['id']}", headers=admin.headers,
+                             json={"webhook": {"enabled": False, "rotateSecret": True}})
+            await client.delete(f"/api/webhooks/{hook['id']}", headers=admin.headers)
+            await Sender(make_settings()).note_failure(
+                {"_id": ObjectId(hook["id"]), "url": receiver.url})
+    webhook_operations = [op for op in log.details if op.collection.startswith("webhook")]
+    assert {op.collection for op in webhook_operations} == {"webhooks", "webhook_deliveries"}
+    assert [problem for op in webhook_operations for problem in problems(op)] == []

@@ -12,12 +12,15 @@ from bson import ObjectId
 
 from models import User, Webhook, WebhookDelivery
 from models.common import utc_now
+from models.webhooks import LOG_ORDER
 from scripts.dump import export, import_dump
 from service.config import Settings
+from service.contract.cursors import keyset_cursor
 from service.engine import collection, open_engine
 from service.main import create_app
 from service.webhooks import addresses
 from service.webhooks.consumer import consume
+from service.webhooks.queries import deliveries_pipeline, webhooks_pipeline
 from tests.conftest import client_for, make_settings, serving
 from tests.factories import PASSWORD, Account, register
 
@@ -274,3 +277,17 @@ async def test_deleting_the_admin_who_made_a_webhook_keeps_the_webhook(client):
     kept = await collection(Webhook).find_one({"_id": ObjectId(hook["id"])})
     assert kept is not None and kept["created_by"] is None and kept["enabled"] is True
     assert (await client.get(f"/api/webhooks/{hook['id']}", headers=admin.headers)).status_code == 200
+
+
+def test_the_delivery_log_pipeline_reads_one_webhook_newest_first_from_the_cursor_on():
+    webhook_id = ObjectId()
+    first = deliveries_pipeline(webhook_id, 20, None)
+    assert first == [{"$match": {"webhook_id": webhook_id}}, {"$sort": {"_id": -1}},
+                     {"$limit": 20}]
+    last = {"_id": ObjectId()}
+    cursor = keyset_cursor(LOG_ORDER, last)
+    match = deliveries_pipeline(webhook_id, 20, cursor)[0]["$match"]
+    assert match["webhook_id"] == webhook_id
+    assert match["_id"] == {"$lte": last["_id"]} and match["$or"] == [{"_id": {"$lt": last["_id"]}}]
+    assert webhooks_pipeline() == [{"$match": {}}, {"$sort": {"created_at": 1, "_id": 1}},
+                                   {"$limit": 100}]

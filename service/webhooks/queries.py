@@ -10,7 +10,7 @@ from pymongo import ReturnDocument
 
 from models import User, Webhook, WebhookDelivery
 from models.common import utc_now
-from models.webhooks import LOG_ORDER
+from models.webhooks import LOG_ORDER, OLDEST_FIRST
 from service.contract.cursors import after_condition, next_page_cursor
 from service.contract.errors import Conflict, Invalid, NotFound
 from service.engine import collection
@@ -41,7 +41,9 @@ async def create_webhook(
     """Store a new, enabled webhook with a fresh secret; the document, secret included."""
     await addresses.vet_url(url, allow_private)
     webhooks = collection(Webhook)
-    if await webhooks.count_documents({}, limit=MAX_WEBHOOKS) >= MAX_WEBHOOKS:
+    # Collection metadata, no scan: the cap is a guard on an admin's list, not a count to
+    # the last document (two creations at the same moment may both pass it).
+    if await webhooks.estimated_document_count() >= MAX_WEBHOOKS:
         raise Conflict("webhook", f"a site has at most {MAX_WEBHOOKS} webhooks; delete one first")
     document = Webhook(url=url, events=events, secret=new_secret(), created_by=admin.id)
     stored = document.model_dump(exclude={"id"})
@@ -57,10 +59,14 @@ async def webhook_by_id(webhook_id: str) -> dict[str, Any]:
     return found
 
 
+def webhooks_pipeline() -> list[dict[str, Any]]:
+    """Every webhook, oldest first (index `oldest`), at most MAX_WEBHOOKS."""
+    return [{"$match": {}}, {"$sort": dict(OLDEST_FIRST)}, {"$limit": MAX_WEBHOOKS}]
+
+
 async def list_webhooks() -> list[dict[str, Any]]:
-    """Every webhook, oldest first (there are at most MAX_WEBHOOKS)."""
-    cursor = collection(Webhook).find({}).sort("_id", 1).limit(MAX_WEBHOOKS)
-    return await cursor.to_list(MAX_WEBHOOKS)
+    """Every webhook, oldest first."""
+    return await collection(Webhook).aggregate(webhooks_pipeline()).to_list(MAX_WEBHOOKS)
 
 
 async def change_webhook(
