@@ -76,6 +76,13 @@ class Settings(BaseSettings):
         description="let webhooks reach loopback, private and other internal addresses "
         "(development and tests only: it opens the server to request forgery)",
     )
+    webhook_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="how often each process looks for due webhook deliveries it was not told "
+        "of (queued by another process, or left by a stopped one); its own are sent at once",
+    )
     webhook_timeout_seconds: float = Field(
         default=5.0, gt=0, le=60, description="how long one webhook attempt may take"
     )

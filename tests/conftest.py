@@ -100,6 +100,10 @@ def make_settings(**overrides: object) -> Settings:
         "argon2_time_cost": 1,
         "argon2_memory_cost_kib": 8,
         "argon2_parallelism": 1,
+        # Each app's webhook sender polls for deliveries it was not told of; at the default
+        # (1 s) its query would land inside the round trips other tests count. Its own work
+        # wakes it at once; tests that need the poll set it (tests/test_webhook_delivery.py).
+        "webhook_poll_seconds": 60,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -34,7 +34,7 @@ DELAYS = [0.05, 0.1, 0.1]  # four attempts, quickly
 @pytest.fixture
 def settings() -> Settings:
     """Private addresses allowed (the receiver is local), short retry delays."""
-    return make_settings(admins=[ADMIN], webhook_allow_private=True,
+    return make_settings(admins=[ADMIN], webhook_allow_private=True, webhook_poll_seconds=0.2,
                          webhook_retry_delays=DELAYS, webhook_timeout_seconds=2)
 
 

@@ -1,6 +1,6 @@
 """The sender: claims due deliveries, signs and POSTs them, and schedules retries.
 
-Each API process runs one (service/main.py), and so can `folio worker` (`run_sender`). A
+Each API process runs one (service/main.py), and so can a worker process (`run_sender`). A
 delivery is claimed by one `find_one_and_update` that moves its `next_attempt_at` past the
 attempt's time limit and writes a lease, so two processes never send the same attempt; the
 outcome is written only under that lease. A process that dies mid-attempt leaves the lease to
@@ -31,10 +31,10 @@ from service.observability import metrics
 from service.webhooks.addresses import RefusedAddress, VettingBackend
 
 log = logging.getLogger("folio.webhooks")
-# The loop looks for due deliveries this often when nothing woke it (a retry coming due, or
-# a delivery another process queued): one indexed query per process per interval.
-POLL_SECONDS = 0.5
 MAX_IN_FLIGHT = 8
+# A retry due within this long wakes this process's sender by a timer; later ones (and
+# deliveries other processes queued) are found by the poll (FOLIO_WEBHOOK_POLL_SECONDS).
+TIMER_HORIZON_SECONDS = 300
 # A claim holds a delivery this much longer than an attempt may take.
 LEASE_MARGIN_SECONDS = 30
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -173,6 +173,8 @@ class Sender:
         elif delay is not None:
             changes.update(next_attempt_at=now + timedelta(seconds=delay))
             outcome = "retried"
+            if delay <= TIMER_HORIZON_SECONDS:  # retried promptly, without waiting for a poll
+                asyncio.get_running_loop().call_later(delay, wake)
         else:
             changes.update(status="failed", next_attempt_at=None)
             outcome = "failed"
@@ -213,7 +215,8 @@ class Sender:
             log.warning("webhook delivery %s: %s; retried when its claim lapses", delivery["_id"], error)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Claim and send until `stop` is set; woken at once by this process's consume()."""
+        """Claim and send until `stop` is set: woken at once by this process's consume(), a
+        redelivery or a retry's timer, and otherwise every FOLIO_WEBHOOK_POLL_SECONDS."""
         waker = asyncio.Event()
         _wakers.add(waker)
         in_flight: set[asyncio.Task[None]] = set()
@@ -234,7 +237,7 @@ class Sender:
                 signals = [asyncio.create_task(waker.wait()), asyncio.create_task(stop.wait())]
                 try:
                     await asyncio.wait(
-                        [*signals, *in_flight], timeout=POLL_SECONDS,
+                        [*signals, *in_flight], timeout=self.settings.webhook_poll_seconds,
                         return_when=asyncio.FIRST_COMPLETED,
                     )
                 finally:
@@ -251,5 +254,5 @@ class Sender:
 
 
 async def run_sender(stop: asyncio.Event, settings: Settings | None = None) -> None:
-    """Send webhook deliveries until `stop` is set (API processes and `folio worker`)."""
+    """Send webhook deliveries until `stop` is set (API processes, or a worker)."""
     await Sender(settings or get_settings()).run(stop)
