@@ -270,3 +270,58 @@ async def test_every_webhook_operation_is_served_by_a_declared_index(client):
     webhook_operations = [op for op in log.details if op.collection.startswith("webhook")]
     assert {op.collection for op in webhook_operations} == {"webhooks", "webhook_deliveries"}
     assert [problem for op in webhook_operations for problem in problems(op)] == []
+
+
+async def test_a_claim_left_by_a_stopped_sender_lapses_and_another_sends_it(client, settings,
+                                                                            monkeypatch):
+    admin = await register(client, ADMIN)
+    async with Receiver() as receiver:
+        hook = await hook_for(client, admin, receiver.url)
+        await collection(Webhook).update_one({}, {"$set": {"enabled": False}})
+        published = event()
+        await collection(WebhookDelivery).insert_one(WebhookDelivery(
+            webhook_id=ObjectId(hook["id"]), event_id=published["_id"], event=published["type"],
+            event_at=published["at"], body="{}", next_attempt_at=utc_now() + timedelta(days=1),
+        ).model_dump(exclude={"id"}))
+        await collection(WebhookDelivery).update_one({}, {"$set": {"next_attempt_at": utc_now()}})
+        stopped, survivor = Sender(settings), Sender(settings)
+        claim = await stopped.claim()  # ... and the process stops before the attempt
+        assert claim is not None and await survivor.claim() is None
+        await collection(Webhook).update_one({}, {"$set": {"enabled": True}})
+        later = utc_now() + timedelta(seconds=settings.webhook_timeout_seconds + 31)
+        monkeypatch.setattr(sender, "utc_now", lambda: later)
+        again = await survivor.claim()
+        assert again is not None and again["_id"] == claim["_id"]
+        await survivor.attempt(again)
+        await stopped.record(claim, 200, None)  # a late write under the lapsed lease: ignored
+        for each in (stopped, survivor):
+            await each.client.aclose()
+    assert len(receiver.requests) == 1
+    stored = await collection(WebhookDelivery).find_one({})
+    assert stored["status"] == "delivered" and stored["attempt_count"] == 1
+
+
+async def test_deliveries_are_counted_by_outcome_with_their_latency(client):
+    from service.observability.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_LATENCY
+
+    def sample(name: str, **labels) -> float:
+        for family in (WEBHOOK_ATTEMPTS, WEBHOOK_LATENCY):
+            for metric in family.collect():
+                for each in metric.samples:
+                    if each.name == name and all(each.labels.get(k) == v for k, v in labels.items()):
+                        return each.value
+        return 0.0
+
+    names = [("folio_webhook_deliveries_total", {"outcome": "delivered"}),
+             ("folio_webhook_deliveries_total", {"outcome": "retried"}),
+             ("folio_webhook_delivery_latency_seconds_count", {})]
+    before = [sample(name, **labels) for name, labels in names]
+    admin = await register(client, ADMIN)
+    async with Receiver(fail_first=1) as receiver:
+        hook = await hook_for(client, admin, receiver.url)
+        await consume(event())
+        await settled(client, admin, hook, "delivered")
+    after = [sample(name, **labels) for name, labels in names]
+    assert [b - a for a, b in zip(before, after, strict=True)] == [1, 1, 1]
+    metrics_text = (await client.get("/metrics")).text
+    assert 'folio_webhook_deliveries_total{outcome="delivered"}' in metrics_text

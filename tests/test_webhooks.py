@@ -291,3 +291,14 @@ def test_the_delivery_log_pipeline_reads_one_webhook_newest_first_from_the_curso
     assert match["_id"] == {"$lte": last["_id"]} and match["$or"] == [{"_id": {"$lt": last["_id"]}}]
     assert webhooks_pipeline() == [{"$match": {}}, {"$sort": {"created_at": 1, "_id": 1}},
                                    {"$limit": 100}]
+
+
+def test_retry_delays_are_read_as_comma_separated_seconds_and_refused_when_wrong():
+    from pydantic import ValidationError
+
+    assert make_settings(webhook_retry_delays="0.2,0.5,1,2").webhook_retry_delays == [0.2, 0.5, 1, 2]
+    default = Settings.model_fields["webhook_retry_delays"].default_factory()
+    assert len(default) == 8 and sum(default) > 20 * 3600
+    for wrong in ("", "0", "-1,5", "5,abc", "nan", "inf"):
+        with pytest.raises(ValidationError):
+            make_settings(webhook_retry_delays=wrong)
