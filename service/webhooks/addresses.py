@@ -107,7 +107,7 @@ class VettingBackend(httpcore.AsyncNetworkBackend):
         self, host: str, port: int, timeout: float | None = None,
         local_address: str | None = None, socket_options: Any = None,
     ) -> httpcore.AsyncNetworkStream:
-        """Resolve, refuse internal answers, connect to the first vetted address."""
+        """Resolve, refuse if any answer is internal, connect to the vetted addresses in turn."""
         try:
             addresses = await asyncio.wait_for(resolve(host, port), timeout)
         except (OSError, UnicodeError, TimeoutError) as error:
@@ -118,10 +118,16 @@ class VettingBackend(httpcore.AsyncNetworkBackend):
             bad = refused(addresses)
             if bad is not None:
                 raise RefusedAddress(f"{host} resolved to internal address {bad}; not connected")
-        return await self.inner.connect_tcp(
-            addresses[0], port, timeout=timeout, local_address=local_address,
-            socket_options=socket_options,
-        )
+        failure: Exception | None = None
+        for address in dict.fromkeys(addresses):  # each vetted answer in turn, as a resolver's
+            try:                                  # caller would (IPv6 first may be unroutable)
+                return await self.inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
+                failure = error
+        raise failure or httpcore.ConnectError(f"cannot connect to {host}")
 
     async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
         """Never: webhooks reach TCP hosts only."""
