@@ -302,3 +302,11 @@ def test_retry_delays_are_read_as_comma_separated_seconds_and_refused_when_wrong
     for wrong in ("", "0", "-1,5", "5,abc", "nan", "inf"):
         with pytest.raises(ValidationError):
             make_settings(webhook_retry_delays=wrong)
+
+
+def test_security_md_no_longer_says_folio_fetches_no_url():
+    from pathlib import Path
+
+    security = (Path(__file__).parent.parent / "SECURITY.md").read_text()
+    assert "Folio never fetches a URL" not in security
+    assert "FOLIO_WEBHOOK_ALLOW_PRIVATE" in security and "rebinding" in security
