@@ -226,7 +226,7 @@ async def test_racing_senders_claim_a_delivery_once_and_send_it_once(client, set
         winner, claim = next((s, c) for s, c in zip(senders, claims, strict=True) if c)
         await winner.attempt(claim)
         for each in senders:
-            await each.client.aclose()
+            await each.close()
     assert len(receiver.requests) == 1
     stored = await collection(WebhookDelivery).find_one({})
     assert stored["status"] == "delivered" and stored["attempt_count"] == 1
@@ -295,7 +295,7 @@ async def test_a_claim_left_by_a_stopped_sender_lapses_and_another_sends_it(clie
         await survivor.attempt(again)
         await stopped.record(claim, 200, None)  # a late write under the lapsed lease: ignored
         for each in (stopped, survivor):
-            await each.client.aclose()
+            await each.close()
     assert len(receiver.requests) == 1
     stored = await collection(WebhookDelivery).find_one({})
     assert stored["status"] == "delivered" and stored["attempt_count"] == 1

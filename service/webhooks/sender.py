@@ -100,7 +100,21 @@ class Sender:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.owner = uuid.uuid4().hex
-        self.client = http_client(settings)
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The HTTP client, built at the first attempt: loading the CA bundle takes tens of
+        milliseconds of the event loop, which a process with no webhooks never spends."""
+        if self._client is None:
+            self._client = http_client(self.settings)
+        return self._client
+
+    async def close(self) -> None:
+        """Close the HTTP client, if one was built."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     async def claim(self) -> dict[str, Any] | None:
         """Take the most overdue pending delivery for one attempt, or None if none is due."""
@@ -250,7 +264,7 @@ class Sender:
             for task in list(in_flight):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await self.client.aclose()
+            await self.close()
 
 
 async def run_sender(stop: asyncio.Event, settings: Settings | None = None) -> None:
