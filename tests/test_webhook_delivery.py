@@ -325,3 +325,16 @@ async def test_deliveries_are_counted_by_outcome_with_their_latency(client):
     assert [b - a for a, b in zip(before, after, strict=True)] == [1, 1, 1]
     metrics_text = (await client.get("/metrics")).text
     assert 'folio_webhook_deliveries_total{outcome="delivered"}' in metrics_text
+
+
+async def test_an_attempt_that_gets_no_answer_in_time_fails_and_is_retried():
+    settings = make_settings(admins=[ADMIN], webhook_allow_private=True,
+                             webhook_retry_delays=[0.05], webhook_timeout_seconds=0.3)
+    async with Receiver(hang=True) as receiver, serving(create_app(settings)) as app, \
+            client_for(app) as client:
+        admin = await register(client, ADMIN)
+        hook = await hook_for(client, admin, receiver.url)
+        await consume(event())
+        [failed] = await settled(client, admin, hook, "failed")
+    assert failed["attempts"] == 2 == len(receiver.requests)
+    assert failed["lastError"] == "timed out after 0.3 s" and failed["lastResponseStatus"] is None

@@ -11,15 +11,22 @@ import httpx
 class Receiver:
     """Records (headers, body) per request; answers `failure` for the first attempts per id."""
 
-    def __init__(self, fail_first: int = 0, failure: int = 500, extra: str = "") -> None:
+    def __init__(
+        self, fail_first: int = 0, failure: int = 500, extra: str = "", hang: bool = False
+    ) -> None:
+        self.hang = hang  # never answer: the sender's time limit must end the attempt
         self.fail_first = fail_first
         self.failure = failure
         self.extra = extra  # extra response header lines, e.g. a Location
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.per_id: collections.Counter[str] = collections.Counter()
         self.port = 0
+        self.handlers: set[asyncio.Task] = set()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
         try:
             head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
             lines = head.split("\r\n")[1:]
@@ -29,11 +36,14 @@ class Receiver:
             self.requests.append((headers, body))
             message = headers.get("webhook-id", "")
             self.per_id[message] += 1
+            if self.hang:
+                await asyncio.sleep(30)
             code = self.failure if self.per_id[message] <= self.fail_first else 200
             writer.write(f"HTTP/1.1 {code} X\r\n{self.extra}content-length: 2\r\n"
                          "connection: close\r\n\r\nok".encode())
             await writer.drain()
         finally:
+            self.handlers.discard(task)
             writer.close()
 
     async def __aenter__(self) -> "Receiver":
@@ -43,6 +53,8 @@ class Receiver:
 
     async def __aexit__(self, *exc: Any) -> None:
         self.server.close()
+        for handler in list(self.handlers):  # a hanging answer, say: wait_closed awaits it
+            handler.cancel()
         await self.server.wait_closed()
 
     @property
