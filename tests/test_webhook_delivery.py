@@ -38,6 +38,16 @@ def settings() -> Settings:
                          webhook_retry_delays=DELAYS, webhook_timeout_seconds=2)
 
 
+@pytest.fixture
+async def quiet_client():
+    """A client of an app whose own sender polls only every 60 s (and is woken by nothing in
+    these tests), so that only the senders a test makes take part in its race."""
+    settings = make_settings(admins=[ADMIN], webhook_allow_private=True,
+                             webhook_retry_delays=DELAYS, webhook_timeout_seconds=2)
+    async with serving(create_app(settings)) as app, client_for(app) as client:
+        yield client
+
+
 def event(kind: str = "article.published") -> dict:
     """An event document as the outbox stores it."""
     return {"_id": ObjectId(), "type": kind, "at": utc_now(), "actor": None,
@@ -203,7 +213,8 @@ async def test_a_host_rebound_to_loopback_after_creation_is_never_connected(monk
     assert failed["lastResponseStatus"] is None
 
 
-async def test_racing_senders_claim_a_delivery_once_and_send_it_once(client, settings):
+async def test_racing_senders_claim_a_delivery_once_and_send_it_once(quiet_client, settings):
+    client = quiet_client
     admin = await register(client, ADMIN)
     async with Receiver() as receiver:
         hook = await hook_for(client, admin, receiver.url)
@@ -272,8 +283,10 @@ async def test_every_webhook_operation_is_served_by_a_declared_index(client):
     assert [problem for op in webhook_operations for problem in problems(op)] == []
 
 
-async def test_a_claim_left_by_a_stopped_sender_lapses_and_another_sends_it(client, settings,
-                                                                            monkeypatch):
+async def test_a_claim_left_by_a_stopped_sender_lapses_and_another_sends_it(
+    quiet_client, settings, monkeypatch
+):
+    client = quiet_client
     admin = await register(client, ADMIN)
     async with Receiver() as receiver:
         hook = await hook_for(client, admin, receiver.url)
