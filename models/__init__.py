@@ -16,11 +16,12 @@ from models.revisions import ArticleRevision
 from models.rollups import DailyStat, TagDay
 from models.tags import Tag
 from models.users import User
+from models.webhooks import Webhook, WebhookDelivery
 
 DOCUMENT_MODELS = [
     User, Follow, Article, Favorite, Comment, Counter, AppliedMigration,
     ArticleRevision, Report, ModerationEntry, ReportSweep, Tag, DailyStat, TagDay,
-    Media, Event, Lease,
+    Media, Event, Lease, Webhook, WebhookDelivery,
 ]
 
 __all__ = [
@@ -42,4 +43,6 @@ __all__ = [
     "Tag",
     "TagDay",
     "User",
+    "Webhook",
+    "WebhookDelivery",
 ]

@@ -25,7 +25,7 @@ from bson.errors import InvalidDocument
 from bson.json_util import CANONICAL_JSON_OPTIONS
 from pymongo.errors import BulkWriteError
 
-from models import DOCUMENT_MODELS, AppliedMigration
+from models import DOCUMENT_MODELS, AppliedMigration, Webhook, WebhookDelivery
 from scripts.dbtools import ensure_indexes
 from scripts.seed import BATCH_SIZE, count_tags
 from service.engine import Engine, collection
@@ -40,6 +40,10 @@ MAX_DEPTH = 100
 MAX_LINE_BYTES = 64 * 1024 * 1024
 INT64 = (-(2**63), 2**63 - 1)
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+# Left out of exports: webhook deliveries are a sending log holding copies of event payloads,
+# not site data (an import starts with an empty log).
+NOT_EXPORTED = frozenset({WebhookDelivery.Settings.name})
+IMPORTED_WEBHOOK = "imported without its secret: rotate the secret, then enable it"
 
 
 class ImportRefused(Exception):
@@ -67,6 +71,14 @@ NOT_EXPORTED = frozenset({"events", "leases"})
 def _collections() -> dict[str, type]:
     return {model.Settings.name: model for model in DOCUMENT_MODELS
             if model.Settings.name not in NOT_EXPORTED}
+
+
+def _for_export(name: str, document: dict[str, Any]) -> dict[str, Any]:
+    """A document as an export holds it: a webhook without its signing secret, and disabled
+    (an export file is handed around; the secret is a credential shared with one receiver)."""
+    if name != Webhook.Settings.name:
+        return document
+    return {**document, "secret": None, "enabled": False, "disabled_reason": IMPORTED_WEBHOOK}
 
 
 def _encode(line: dict[str, Any]) -> bytes:
@@ -100,7 +112,8 @@ class ExportWriter:
 
 
 async def export(engine: Engine, path: Path) -> dict[str, int]:
-    """Write every collection, documents in `_id` order, then the trailer; documents per collection.
+    """Write every collection (but NOT_EXPORTED, and webhooks without secrets), documents in
+    `_id` order, then the trailer; documents per collection.
 
     The file is written beside its target and renamed into place once complete, so a failure
     half-way leaves any earlier export untouched.
@@ -110,8 +123,10 @@ async def export(engine: Engine, path: Path) -> dict[str, int]:
         with partial.open("wb") as out:
             writer = ExportWriter(out)
             for name, model in _collections().items():
+                if name in NOT_EXPORTED:
+                    continue
                 async for document in collection(model).find({}).sort("_id", 1):
-                    writer.add(name, document)
+                    writer.add(name, _for_export(name, document))
             counts = writer.finish()
         os.replace(partial, path)
     finally:

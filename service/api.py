@@ -14,6 +14,8 @@ from service.profiles.router import router as profiles_router
 from service.search.router import router as search_router
 from service.tags.router import router as tags_router
 from service.users.router import router as users_router
+from service.webhooks import consumer as webhooks_consumer
+from service.webhooks.router import router as webhooks_router
 
 api_router = APIRouter()
 api_router.include_router(users_router)
@@ -27,9 +29,11 @@ api_router.include_router(search_router)
 api_router.include_router(analytics_router)
 api_router.include_router(reports_router)
 api_router.include_router(moderation_router)
+api_router.include_router(webhooks_router)
 
 # The event consumers, by name (the drain records per name which events are done; renaming
 # one makes it see every pending event again). Each is `async def consume(event: dict)`:
-# idempotent, fast, raising to be retried (service/events/types.py). The webhooks and
-# notifications rooms add theirs here.
-EVENT_CONSUMERS: dict[str, Consumer] = {}
+# idempotent, fast, raising to be retried (service/events/types.py).
+EVENT_CONSUMERS: dict[str, Consumer] = {
+    "webhooks": webhooks_consumer.consume,
+}

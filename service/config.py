@@ -84,6 +84,25 @@ class Settings(BaseSettings):
         default=True,
         description="whether each API process runs the event drain (one at a time, under a "
         "lease); false when `folio worker` drains instead",
+    webhook_retry_delays: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5, 30, 120, 600, 3600, 10800, 21600, 43200],
+        description="comma-separated seconds between a webhook delivery's attempts (each with "
+        "up to 20% jitter): one attempt more than delays; the default spans about 22 hours",
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="let webhooks reach loopback, private and other internal addresses "
+        "(development and tests only: it opens the server to request forgery)",
+    )
+    webhook_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="how often each process looks for due webhook deliveries it was not told "
+        "of (queued by another process, or left by a stopped one); its own are sent at once",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="how long one webhook attempt may take"
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger bodies get 413")
     max_json_depth: int = Field(default=32, ge=4, description="deeper JSON bodies get 422")
@@ -146,6 +165,22 @@ class Settings(BaseSettings):
         """Accept a comma-separated string as well as a list."""
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("webhook_retry_delays", mode="before")
+    @classmethod
+    def _split_delays(cls, value: object) -> object:
+        """`5,30,120` (seconds) as well as a list; each delay positive and finite."""
+        if isinstance(value, str):
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("webhook_retry_delays")
+    @classmethod
+    def _check_delays(cls, value: list[float]) -> list[float]:
+        """At least one delay, each a positive number of seconds below a week."""
+        if not value or any(not 0 < delay <= 7 * 24 * 3600 for delay in value):
+            raise ValueError("give one or more comma-separated delays in seconds (0 < d <= 604800)")
         return value
 
     @field_validator("metrics_token", "sentry_dsn", "otel_endpoint", mode="before")

@@ -37,6 +37,7 @@ from service.users.roles import bootstrap_admins
 from service.web.apidocs import install_redoc
 from service.web.middleware import BodyGuard, RequestContext, RequestDeadline, TrailingSlash
 from service.web.ratelimit import RateLimits
+from service.webhooks.sender import run_sender
 
 DESCRIPTION = """
 Folio serves the [RealWorld](https://github.com/gothinkster/realworld) "Conduit" API from MongoDB.
@@ -127,6 +128,10 @@ def create_app(
         drain = Drain(EVENT_CONSUMERS, poll_seconds=settings.event_poll_seconds)
         app.state.event_drain = drain
         draining = (asyncio.create_task(drain.run()) if settings.event_drain_in_api else None)
+        # Webhook deliveries: each process claims due ones (a lease each), woken at once by
+        # deliveries it queued and polling every half second for the rest (webhooks/sender.py).
+        sending_stop = asyncio.Event()
+        sending = asyncio.create_task(run_sender(sending_stop, settings))
         try:
             yield
             for task in shutdown_tasks:
@@ -148,6 +153,9 @@ def create_app(
                 draining.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await draining
+            sending_stop.set()  # attempts in flight are cancelled; their claims lapse
+            with contextlib.suppress(asyncio.CancelledError):
+                await sending
             engine.close()
             if shared is not None:
                 await shared.close()

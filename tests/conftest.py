@@ -103,6 +103,10 @@ def make_settings(**overrides: object) -> Settings:
         # The drain's background passes would mix their operations with what a test counts
         # (round trips, index coverage); tests/test_events*.py run it where they need it.
         "event_drain_in_api": False,
+        # Each app's webhook sender polls for deliveries it was not told of; at the default
+        # (1 s) its query would land inside the round trips other tests count. Its own work
+        # wakes it at once; tests that need the poll set it (tests/test_webhook_delivery.py).
+        "webhook_poll_seconds": 60,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

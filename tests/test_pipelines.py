@@ -33,6 +33,7 @@ from service.rollups.queries import (
 )
 from service.search.queries import search_pipeline
 from service.tags.queries import live_tags_pipeline
+from service.webhooks.queries import deliveries_pipeline, webhooks_pipeline
 
 # What ../shared/ENGINE_NOTES.md lists as working on both the embedded engine and MongoDB.
 PORTABLE_OPERATORS = {
@@ -86,6 +87,8 @@ ALL_PIPELINES = {
     "overview": overview_pipeline("2026-01-14", "2026-01-15"),
     "day_articles": day_articles_pipeline("2026-01-15"),
     "day_tags": day_tags_pipeline("2026-01-15"),
+    "webhooks": webhooks_pipeline(),
+    "webhook_deliveries": deliveries_pipeline(ObjectId(), 20, None),
 }
 
 

@@ -8,7 +8,8 @@ account's favorites and comments (grouped by article: one `delete_many` and one 
 exact number deleted per article), the reports it
 filed, and its articles (each marked, then swept as service/deletion/articles.py does), and
 last the account itself, which frees the username and email. `moderation_log` keeps its
-entries (they hold usernames as text).
+entries (they hold usernames as text). Webhooks an admin created belong to the site: they stay,
+and only their `created_by` note of the account is cleared.
 
 Other processes may still accept the account's edge writes for CONFIRMED_FOR_SECONDS after
 the mark (they trust a recent confirmation of its token), so the last pass, after which the

@@ -12,7 +12,7 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
-from models import Article, Comment, Favorite, Follow, Report, User
+from models import Article, Comment, Favorite, Follow, Report, User, Webhook
 from models.comments import HIDDEN
 from service.articles.counters import move_counter
 from service.articles.counts import counts
@@ -190,6 +190,15 @@ async def reports_filed(user_id: PydanticObjectId) -> int:
     return await _remove_by_id(Report, {"reporter_id": user_id})
 
 
+async def webhooks_created(user_id: PydanticObjectId) -> int:
+    """Forget the account as the creator of webhooks: the webhooks belong to the site and stay
+    (the moderation log keeps who made them only as text in other entries)."""
+    forgotten = await collection(Webhook).update_many(
+        {"created_by": user_id}, {"$set": {"created_by": None}}
+    )
+    return forgotten.modified_count
+
+
 class ArticleBusy(Exception):
     """An article of the account is being swept by another runner: finish the account later."""
 
@@ -220,5 +229,6 @@ STEPS: dict[str, Step] = {
     "favorites": favorites,
     "comments": comments,
     "reports": reports_filed,
+    "webhook creator notes": webhooks_created,
     "articles": articles,
 }

@@ -224,3 +224,35 @@ def process_exiting() -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(os.getpid())
+
+
+WEBHOOK_ATTEMPTS = Counter(
+    "folio_webhook_deliveries",
+    "Webhook delivery attempts, by outcome: delivered, retried (failed, another attempt is "
+    "due) or failed (the last attempt failed, or the webhook was disabled)",
+    ["outcome"],
+)
+WEBHOOK_LATENCY = Histogram(
+    "folio_webhook_delivery_latency_seconds",
+    "Time from an event to its webhook delivery's successful attempt (retries included)",
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 3600.0, 21600.0, 86400.0),
+)
+WEBHOOKS_DISABLED = Counter(
+    "folio_webhooks_disabled",
+    "Webhooks the sender disabled because every attempt failed for a day",
+)
+
+
+def webhook_attempt(outcome: str) -> None:
+    """Count one webhook attempt by outcome (delivered, retried, failed)."""
+    WEBHOOK_ATTEMPTS.labels(outcome).inc()
+
+
+def webhook_delivered(latency_seconds: float) -> None:
+    """Observe an event's time to delivery."""
+    WEBHOOK_LATENCY.observe(max(latency_seconds, 0.0))
+
+
+def webhook_disabled() -> None:
+    """Count one webhook the sender disabled."""
+    WEBHOOKS_DISABLED.inc()

@@ -1,0 +1,1 @@
+"""Webhooks: admins' endpoints, the event consumer that queues deliveries, and the sender."""
