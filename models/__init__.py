@@ -8,17 +8,19 @@ from models.follows import Follow
 from models.media import Media
 from models.migrations import AppliedMigration
 from models.moderation_log import ModerationEntry
+from models.notifications import Notification
 from models.report_sweeps import ReportSweep
 from models.reports import Report
 from models.revisions import ArticleRevision
 from models.rollups import DailyStat, TagDay
+from models.stream_tickets import StreamTicket
 from models.tags import Tag
 from models.users import User
 
 DOCUMENT_MODELS = [
     User, Follow, Article, Favorite, Comment, Counter, AppliedMigration,
     ArticleRevision, Report, ModerationEntry, ReportSweep, Tag, DailyStat, TagDay,
-    Media,
+    Media, Notification, StreamTicket,
 ]
 
 __all__ = [
@@ -33,8 +35,10 @@ __all__ = [
     "Follow",
     "Media",
     "ModerationEntry",
+    "Notification",
     "Report",
     "ReportSweep",
+    "StreamTicket",
     "Tag",
     "TagDay",
     "User",

@@ -1,5 +1,8 @@
 """The table of contents: every domain router, mounted under /api."""
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from fastapi import APIRouter
 
 from service.analytics.router import router as analytics_router
@@ -9,6 +12,8 @@ from service.articles.router import router as articles_router
 from service.comments.router import router as comments_router
 from service.moderation.router import reports_router
 from service.moderation.router import router as moderation_router
+from service.notifications.consumer import consume as notify
+from service.notifications.router import router as notifications_router
 from service.profiles.router import router as profiles_router
 from service.search.router import router as search_router
 from service.tags.router import router as tags_router
@@ -26,3 +31,11 @@ api_router.include_router(search_router)
 api_router.include_router(analytics_router)
 api_router.include_router(reports_router)
 api_router.include_router(moderation_router)
+api_router.include_router(notifications_router)
+
+# The consumers the events drain hands every event to, at least once each (see the events
+# contract): each is idempotent, fast, and raises to have the event retried.
+Consumer = Callable[[dict[str, Any]], Awaitable[None]]
+EVENT_CONSUMERS: dict[str, Consumer] = {
+    "notifications": notify,
+}
