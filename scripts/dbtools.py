@@ -373,6 +373,8 @@ def index_summary(model: type[Document]) -> str:
         options = [option for option in ("unique", "sparse") if index.get(option)]
         if "partialFilterExpression" in index:
             options.append(f"partial {_keys(index['partialFilterExpression'])}")
+        if "expireAfterSeconds" in index:
+            options.append(f"TTL {index['expireAfterSeconds']} s after it")
         parts.append(f"`{name}`: {_keys(index['key'])}" + (" " + ", ".join(options) if options else ""))
     return " · ".join(parts) or "—"
 async def recount_rollups(engine: Engine, report: Callable[[int], None]) -> int:

@@ -287,3 +287,15 @@ async def test_pages_run_newest_first_and_the_cursor_continues(client):
     assert seen == [other.username for other in reversed(others)]
     assert (await client.get("/api/notifications", params={"cursor": "junk"},
                              headers=alice.headers)).status_code == 422
+
+
+async def test_exports_keep_notifications_and_leave_stream_tickets_out(app, client, tmp_path):
+    from scripts.dump import export, read_dump
+
+    alice, bob = await register(client), await register(client)
+    await consume(await followed(bob, alice))
+    issued = await client.post("/api/notifications/stream-ticket", headers=alice.headers)
+    assert issued.status_code == 200
+    counts = await export(app.state.engine, tmp_path / "folio.jsonl")
+    assert counts["notifications"] == 1 and "stream_tickets" not in counts
+    assert len(read_dump(tmp_path / "folio.jsonl").documents["notifications"]) == 1
