@@ -2,8 +2,13 @@
 delivery within seconds (from this process, and from another by the poll), Last-Event-ID
 replay, heartbeats and the per-user bound. Intervals are shortened by settings."""
 
+import asyncio
+import json
+import signal
+import time
 from datetime import timedelta
 
+import httpx
 import pytest
 from bson import ObjectId
 
@@ -12,8 +17,9 @@ from models.common import utc_now
 from service.config import Settings
 from service.engine import collection
 from service.notifications.consumer import consume
-from tests.conftest import make_settings
+from tests.conftest import REAL_MONGODB_URL, TEST_SECRET, make_settings
 from tests.factories import register
+from tests.servers import free_port, running, uvicorn_command
 from tests.sse import Stream
 from tests.test_notifications import followed, user_id
 
@@ -106,6 +112,19 @@ async def test_last_event_id_replays_what_was_missed_once_then_goes_live(app, cl
         assert bad.status == 422
 
 
+async def test_a_browser_resumes_with_a_fresh_ticket_and_last_event_id_in_the_query(app, client):
+    alice, bob, carol = await register(client), await register(client), await register(client)
+    await consume(await followed(bob, alice))
+    [first] = (await client.get("/api/notifications", headers=alice.headers)).json()["notifications"]
+    await consume(await followed(carol, alice))  # missed
+    ticket = (await client.post("/api/notifications/stream-ticket",
+                                headers=alice.headers)).json()["ticket"]
+    async with Stream(app, PATH, query=f"ticket={ticket}&lastEventId={first['id']}") as stream:
+        replayed = await stream.next_event(timeout=3)
+        assert await stream.nothing_within(0.3)
+    assert replayed["data"]["actor"]["username"] == carol.username
+
+
 async def test_an_idle_stream_sends_heartbeats(app, client):
     alice = await register(client)
     async with Stream(app, PATH, headers=alice.headers) as stream:
@@ -151,20 +170,76 @@ async def test_a_stream_outlives_the_request_deadline():
     """Each poll has its own database budget: a stream open longer than
     FOLIO_OPERATION_TIMEOUT_MS still delivers (the embedded engine has no timeouts, so the
     wire tier is where a shared budget would fail)."""
-    import asyncio
-
     from tests.conftest import client_for, serving
     from service.main import create_app
 
-    settings = make_settings(operation_timeout_ms=300, notification_poll_seconds=0.1,
+    settings = make_settings(operation_timeout_ms=1500, notification_poll_seconds=0.1,
                              notification_heartbeat_seconds=5)
     async with serving(create_app(settings)) as app, client_for(app) as client:
         alice, bob = await register(client), await register(client)
         async with Stream(app, PATH, headers=alice.headers) as stream:
-            await asyncio.sleep(0.8)  # polls went on well past the request's 300 ms
+            await asyncio.sleep(2.5)  # polls went on well past the request's 1.5 s
             await collection(Notification).insert_one({
                 "_id": ObjectId(), "recipient_id": await user_id(alice), "type": "followed",
                 "key": "followed:late", "actor_id": await user_id(bob), "read": False,
                 "created_at": utc_now()})
             message = await stream.next_event(timeout=3)
         assert message["data"]["type"] == "followed"
+
+
+# --- real processes ----------------------------------------------------------------------------
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {"FOLIO_JWT_SECRET": TEST_SECRET, "FOLIO_ARGON2_TIME_COST": "1",
+            "FOLIO_ARGON2_MEMORY_COST_KIB": "8", "FOLIO_ARGON2_PARALLELISM": "1",
+            "FOLIO_NOTIFICATION_POLL_SECONDS": "0.2",
+            "FOLIO_NOTIFICATION_HEARTBEAT_SECONDS": "0.5", **extra}
+
+
+async def _first_lines(response: httpx.Response, wanted: str, seconds: float) -> list[str]:
+    """Lines of a streamed answer, up to the first that starts with `wanted`."""
+    lines: list[str] = []
+
+    async def read() -> None:
+        async for line in response.aiter_lines():
+            lines.append(line)
+            if line.startswith(wanted):
+                return
+
+    await asyncio.wait_for(read(), seconds)
+    return lines
+
+
+@pytest.mark.skipif(REAL_MONGODB_URL is None, reason="needs a database server two processes "
+                    "share (the wire tier, or FOLIO_TEST_MONGODB_URL)")
+async def test_a_notification_written_by_one_process_reaches_a_stream_held_by_another(
+    app, client, settings
+):
+    alice, bob = await register(client), await register(client)
+    port = free_port()
+    env = _env(FOLIO_MONGODB_URL=REAL_MONGODB_URL or "", FOLIO_DATABASE=settings.database)
+    with running(uvicorn_command("service.main:app", port), port, env):
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as other, \
+                other.stream("GET", PATH, headers=alice.headers) as response:
+            assert response.status_code == 200
+            await consume(await followed(bob, alice))  # written by this process
+            lines = await _first_lines(response, "data:", 5)
+    assert json.loads(lines[-1].removeprefix("data:"))["actor"]["username"] == bob.username
+    assert "event: notification" in lines
+
+
+async def test_sigterm_ends_open_streams_so_the_server_stops_at_once():
+    port = free_port()
+    command = uvicorn_command("service.main:app", port, "--timeout-graceful-shutdown", "20")
+    with running(command, port, _env()) as server:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            alice = await register(http)
+            async with http.stream("GET", PATH, headers=alice.headers) as response:
+                assert response.status_code == 200
+                await _first_lines(response, ":", 5)  # a heartbeat: the stream is open
+                started = time.monotonic()
+                server.send_signal(signal.SIGTERM)
+                await asyncio.to_thread(server.wait, 15)
+        assert time.monotonic() - started < 8  # not the 20 s graceful timeout
+        assert server.returncode in (0, -signal.SIGTERM)

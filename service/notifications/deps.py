@@ -49,8 +49,14 @@ async def last_event_id(
     value: Annotated[str | None, Header(
         alias="Last-Event-ID",
         description="the `id` of the last event received: what came after it is sent first")] = None,
+    in_query: Annotated[str | None, Query(
+        alias="lastEventId", max_length=64,
+        description="the same, for a browser opening a new EventSource (which cannot set the "
+        "header) with a fresh ticket")] = None,
 ) -> PydanticObjectId | None:
-    """The notification a resumed stream continues after; 422 for one this API never sent."""
+    """The notification a resumed stream continues after (the header, else `?lastEventId=`);
+    422 for one this API never sent."""
+    value = value if value is not None and value.strip() else in_query
     if value is None or not value.strip():
         return None
     try:
