@@ -243,3 +243,20 @@ async def test_sigterm_ends_open_streams_so_the_server_stops_at_once():
                 await asyncio.to_thread(server.wait, 15)
         assert time.monotonic() - started < 8  # not the 20 s graceful timeout
         assert server.returncode in (0, -signal.SIGTERM)
+
+
+async def test_open_streams_and_written_notifications_are_in_the_metrics(app, client):
+    from service.observability import metrics
+
+    alice, bob = await register(client), await register(client)
+    written = metrics.NOTIFICATIONS_WRITTEN.labels("followed")._value.get()
+    before = metrics.STREAMS_OPEN._value.get()
+    async with Stream(app, PATH, headers=alice.headers):
+        assert metrics.STREAMS_OPEN._value.get() == before + 1
+        await consume(await followed(bob, alice))
+        await consume(await followed(bob, alice))  # a repeat writes nothing
+    assert metrics.STREAMS_OPEN._value.get() == before
+    assert metrics.NOTIFICATIONS_WRITTEN.labels("followed")._value.get() == written + 1
+    exposed = (await client.get("/metrics")).text
+    assert "folio_notification_streams_open" in exposed
+    assert 'folio_notifications_written_total{type="followed"}' in exposed

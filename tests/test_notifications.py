@@ -299,3 +299,53 @@ async def test_exports_keep_notifications_and_leave_stream_tickets_out(app, clie
     counts = await export(app.state.engine, tmp_path / "folio.jsonl")
     assert counts["notifications"] == 1 and "stream_tickets" not in counts
     assert len(read_dump(tmp_path / "folio.jsonl").documents["notifications"]) == 1
+
+
+async def test_every_notification_operation_is_served_by_a_declared_index(app, client):
+    from tests import oplog
+    from tests.index_coverage import problems
+    from tests.sse import Stream
+
+    author, fan, admin = await register(client), await register(client), await register(client, ADMIN)
+    article = await create_article(client, author)
+    with oplog.recording() as log:
+        await consume(await favorited(fan, author, article["slug"]))
+        await consume(await commented(client, fan, author, article["slug"]))
+        await consume(await followed(fan, author))
+        first = await listed(client, author, limit=1)
+        await listed(client, author, limit=1, cursor=first["nextCursor"])
+        await client.post("/api/notifications/read", json={"ids": [first["notifications"][0]["id"]]},
+                          headers=author.headers)
+        await client.post("/api/notifications/read", json={"all": True}, headers=author.headers)
+        ticket = (await client.post("/api/notifications/stream-ticket",
+                                    headers=author.headers)).json()["ticket"]
+        oldest = (await listed(client, author))["notifications"][-1]
+        resumed = {"Last-Event-ID": oldest["id"]}
+        async with Stream(app, "/api/notifications/stream", headers=resumed,
+                          query=f"ticket={ticket}") as stream:
+            await stream.next_event(timeout=3)
+        await client.delete(f"/api/articles/{article['slug']}", headers=author.headers)
+        await client.request("DELETE", "/api/user", headers=fan.headers,
+                             json={"user": {"password": "correct-horse-battery"}})
+    ours = [op for op in log.details if op.collection in ("notifications", "stream_tickets")]
+    assert {op.collection for op in ours} == {"notifications", "stream_tickets"}
+    assert [problem for op in ours for problem in problems(op)] == []
+    assert admin  # a moderator exists, as elsewhere
+
+
+async def test_a_page_costs_the_same_round_trips_whatever_its_size(client):
+    from tests import oplog
+
+    author = await register(client)
+    article = await create_article(client, author)
+    fans = [await register(client) for _ in range(12)]
+    for fan in fans:
+        await consume(await favorited(fan, author, article["slug"]))
+        await consume(await commented(client, fan, author, article["slug"]))
+    costs = []
+    for limit in (2, 20):
+        with oplog.recording() as log:
+            answer = await listed(client, author, limit=limit)
+        assert len(answer["notifications"]) == limit
+        costs.append(len(log.details))
+    assert costs[0] == costs[1] <= 8  # user, page, actors, articles, comments, following, count
