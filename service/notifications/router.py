@@ -91,8 +91,7 @@ async def notification_stream(
     """
     user_id = user.id
     assert user_id is not None
-    position = await stream.start(user_id, resume_after)
-    wakeup = hub.admit(user_id)
+    wakeup = hub.admit(user_id)  # 429 or 503 before any read
     released = False
 
     def release() -> None:  # once: from the events' end, or after a response never streamed
@@ -100,6 +99,12 @@ async def notification_stream(
         if not released:
             released = True
             hub.release(user_id, wakeup)
+
+    try:
+        position = await stream.start(user_id, resume_after)
+    except BaseException:
+        release()
+        raise
 
     async def events():  # noqa: ANN202
         try:
