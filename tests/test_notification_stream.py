@@ -154,8 +154,8 @@ async def test_closing_the_hub_ends_open_streams(app, client):
 
 
 async def test_streams_are_bounded_per_process():
-    from tests.conftest import client_for, serving
     from service.main import create_app
+    from tests.conftest import client_for, serving
 
     settings = make_settings(notification_streams_per_process=1)
     async with serving(create_app(settings)) as app, client_for(app) as client:
@@ -170,8 +170,8 @@ async def test_a_stream_outlives_the_request_deadline():
     """Each poll has its own database budget: a stream open longer than
     FOLIO_OPERATION_TIMEOUT_MS still delivers (the embedded engine has no timeouts, so the
     wire tier is where a shared budget would fail)."""
-    from tests.conftest import client_for, serving
     from service.main import create_app
+    from tests.conftest import client_for, serving
 
     settings = make_settings(operation_timeout_ms=1500, notification_poll_seconds=0.1,
                              notification_heartbeat_seconds=5)

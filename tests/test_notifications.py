@@ -5,7 +5,7 @@ as the drain hands them. Expectations hold on every engine unless a test says ot
 import pytest
 from bson import ObjectId
 
-from models import Article, Comment, Notification, User
+from models import Article, Notification, User
 from models.common import utc_now
 from service.config import Settings
 from service.engine import collection
