@@ -10,10 +10,12 @@ from models.leases import Lease
 from models.media import Media
 from models.migrations import AppliedMigration
 from models.moderation_log import ModerationEntry
+from models.notifications import Notification
 from models.report_sweeps import ReportSweep
 from models.reports import Report
 from models.revisions import ArticleRevision
 from models.rollups import DailyStat, TagDay
+from models.stream_tickets import StreamTicket
 from models.tags import Tag
 from models.users import User
 from models.webhooks import Webhook, WebhookDelivery
@@ -21,7 +23,7 @@ from models.webhooks import Webhook, WebhookDelivery
 DOCUMENT_MODELS = [
     User, Follow, Article, Favorite, Comment, Counter, AppliedMigration,
     ArticleRevision, Report, ModerationEntry, ReportSweep, Tag, DailyStat, TagDay,
-    Media, Event, Lease, Webhook, WebhookDelivery,
+    Media, Event, Lease, Webhook, WebhookDelivery, Notification, StreamTicket,
 ]
 
 __all__ = [
@@ -38,8 +40,10 @@ __all__ = [
     "Lease",
     "Media",
     "ModerationEntry",
+    "Notification",
     "Report",
     "ReportSweep",
+    "StreamTicket",
     "Tag",
     "TagDay",
     "User",

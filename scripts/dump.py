@@ -40,9 +40,6 @@ MAX_DEPTH = 100
 MAX_LINE_BYTES = 64 * 1024 * 1024
 INT64 = (-(2**63), 2**63 - 1)
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
-# Left out of exports: webhook deliveries are a sending log holding copies of event payloads,
-# not site data (an import starts with an empty log).
-NOT_EXPORTED = frozenset({WebhookDelivery.Settings.name})
 IMPORTED_WEBHOOK = "imported without its secret: rotate the secret, then enable it"
 
 
@@ -63,9 +60,11 @@ class Dump:
 
 
 # Not data to move: the event outbox (its events expire, and re-announcing them from another
-# database would announce changes twice) and the process leases. Exports leave them out, and
-# an import neither needs nor empties them.
-NOT_EXPORTED = frozenset({"events", "leases"})
+# database would announce changes twice), the process leases, single-use stream tickets (they
+# live a minute) and webhook deliveries (a sending log holding copies of event payloads). Exports
+# leave them out, and an import neither needs nor empties them. Notifications are exported
+# (users' data, like their follows).
+NOT_EXPORTED = frozenset({"events", "leases", "stream_tickets", WebhookDelivery.Settings.name})
 
 
 def _collections() -> dict[str, type]:
@@ -123,8 +122,6 @@ async def export(engine: Engine, path: Path) -> dict[str, int]:
         with partial.open("wb") as out:
             writer = ExportWriter(out)
             for name, model in _collections().items():
-                if name in NOT_EXPORTED:
-                    continue
                 async for document in collection(model).find({}).sort("_id", 1):
                     writer.add(name, _for_export(name, document))
             counts = writer.finish()

@@ -10,6 +10,8 @@ from service.comments.router import router as comments_router
 from service.events import Consumer
 from service.moderation.router import reports_router
 from service.moderation.router import router as moderation_router
+from service.notifications.consumer import consume as notify
+from service.notifications.router import router as notifications_router
 from service.profiles.router import router as profiles_router
 from service.search.router import router as search_router
 from service.tags.router import router as tags_router
@@ -30,10 +32,12 @@ api_router.include_router(analytics_router)
 api_router.include_router(reports_router)
 api_router.include_router(moderation_router)
 api_router.include_router(webhooks_router)
+api_router.include_router(notifications_router)
 
 # The event consumers, by name (the drain records per name which events are done; renaming
 # one makes it see every pending event again). Each is `async def consume(event: dict)`:
 # idempotent, fast, raising to be retried (service/events/types.py).
 EVENT_CONSUMERS: dict[str, Consumer] = {
     "webhooks": webhooks_consumer.consume,
+    "notifications": notify,
 }

@@ -84,6 +84,7 @@ class Settings(BaseSettings):
         default=True,
         description="whether each API process runs the event drain (one at a time, under a "
         "lease); false when `folio worker` drains instead",
+    )
     webhook_retry_delays: Annotated[list[float], NoDecode] = Field(
         default_factory=lambda: [5, 30, 120, 600, 3600, 10800, 21600, 43200],
         description="comma-separated seconds between a webhook delivery's attempts (each with "
@@ -103,6 +104,34 @@ class Settings(BaseSettings):
     )
     webhook_timeout_seconds: float = Field(
         default=5.0, gt=0, le=60, description="how long one webhook attempt may take"
+    )
+    notification_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="how often an open notification stream looks for notifications another "
+        "process wrote (one indexed read each); this process's own arrive at once",
+    )
+    notification_heartbeat_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="an open notification stream sends a comment line this often, so proxies "
+        "and clients see it alive",
+    )
+    notification_streams_per_user: int = Field(
+        default=5, ge=1, description="open notification streams one user may hold (429 past it)"
+    )
+    notification_streams_per_process: int = Field(
+        default=1000,
+        ge=1,
+        description="open notification streams one API process holds at most (503 past it)",
+    )
+    notification_ticket_seconds: int = Field(
+        default=60,
+        ge=5,
+        le=3600,
+        description="how long a stream ticket (POST /api/notifications/stream-ticket) stays "
+        "good; each opens one stream, once",
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger bodies get 413")
     max_json_depth: int = Field(default=32, ge=4, description="deeper JSON bodies get 422")

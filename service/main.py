@@ -24,6 +24,7 @@ from service.events.drain import Drain
 from service.feeds.router import router as feeds_router
 from service.health.router import router as health_router
 from service.moderation.sweeps import finish_sweeps, sweep_forever
+from service.notifications.live import Hub
 from service.observability import metrics
 from service.observability.telemetry import (
     install_error_reporting,
@@ -137,6 +138,7 @@ def create_app(
             for task in shutdown_tasks:
                 await task(app, engine)
         finally:
+            app.state.notification_hub.close()  # open streams end their answers
             sweeper.cancel()  # its claims are released or lapse; any process's next pass resumes
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
@@ -178,6 +180,9 @@ def create_app(
     app.state.deletions = Deletions()
     app.state.shared = shared
     app.state.rate_limits = RateLimits(settings, shared)
+    app.state.notification_hub = Hub(
+        settings.notification_streams_per_user, settings.notification_streams_per_process
+    )
     install_error_handlers(app)
     app.router.redirect_slashes = False  # TrailingSlash serves both forms; no absolute redirects
     # Added innermost first: the request context wraps everything, including CORS answers.

@@ -34,7 +34,7 @@ from typing import Any
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 
-from models import Article, ArticleRevision, Comment, Favorite, Report
+from models import Article, ArticleRevision, Comment, Favorite, Notification, Report
 from models.common import utc_now
 from service.articles.announcing import announce, was_announced
 from service.articles.counts import counts
@@ -194,6 +194,11 @@ async def revisions(article_id: PydanticObjectId) -> int:
     return await _uncounted(ArticleRevision, article_id)
 
 
+async def notifications(article_id: PydanticObjectId) -> int:
+    """One batch of notifications about the article (its comments' ones name it too)."""
+    return await _uncounted(Notification, article_id)
+
+
 # Everything that names an article by `article_id`. Reports before comments would let a
 # report filed on a comment meanwhile survive it, so reports come after.
 STEPS: dict[str, Step] = {
@@ -201,6 +206,7 @@ STEPS: dict[str, Step] = {
     "comments": comments,
     "reports": reports,
     "revisions": revisions,
+    "notifications": notifications,
 }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
-from models import Article, Comment, Favorite, Follow, Report, User, Webhook
+from models import Article, Comment, Favorite, Follow, Notification, Report, User, Webhook
 from models.comments import HIDDEN
 from service.articles.counters import move_counter
 from service.articles.counts import counts
@@ -222,6 +222,16 @@ async def articles(user_id: PydanticObjectId) -> int:
     return removed or len(batch)
 
 
+async def notifications_received(user_id: PydanticObjectId) -> int:
+    """The account's notifications (`recipient_newest`)."""
+    return await _remove_by_id(Notification, {"recipient_id": user_id})
+
+
+async def notifications_caused(user_id: PydanticObjectId) -> int:
+    """Others' notifications about what the account did (`actor`)."""
+    return await _remove_by_id(Notification, {"actor_id": user_id})
+
+
 # In order: edges and the account's own writes first, its articles last, then the account.
 STEPS: dict[str, Step] = {
     "follows given": follows_given,
@@ -230,5 +240,7 @@ STEPS: dict[str, Step] = {
     "comments": comments,
     "reports": reports_filed,
     "webhook creator notes": webhooks_created,
+    "notifications received": notifications_received,
+    "notifications caused": notifications_caused,
     "articles": articles,
 }

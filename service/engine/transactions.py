@@ -82,6 +82,21 @@ async def detached(work: Callable[..., Awaitable[Any]], *args: Any) -> None:
     await task
 
 
+async def own_budget(seconds: float | None, work: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run `work(*args)` under a deadline of its own, `seconds` from now, whatever deadline the
+    calling request has: for each step of a long-lived answer (a notification stream's polls),
+    which must not share the budget of a request that lasts for hours.
+
+    A fresh context drops the request's deadline (`pymongo.timeout` may only narrow it).
+    """
+
+    async def bounded() -> T:
+        with deadline(seconds):
+            return await work(*args)
+
+    return await asyncio.get_running_loop().create_task(bounded(), context=contextvars.Context())
+
+
 def backoff_seconds(attempt: int) -> float:
     """The pause before retry number `attempt` (0 first): exponential, with full jitter.
 

@@ -103,6 +103,16 @@ EVENTS_HANDLED = Counter(
     "consumer kept failing past the last attempt)",
     ["outcome"],
 )
+NOTIFICATIONS_WRITTEN = Counter(
+    "folio_notifications_written",
+    "Notifications written by the events consumer, by type (a collapsed repeat is not counted)",
+    ["type"],
+)
+STREAMS_OPEN = Gauge(
+    "folio_notification_streams_open",
+    "Notification streams (Server-Sent Events) open right now",
+    multiprocess_mode="livesum",
+)
 
 # Label children by their values, so a request looks them up in one dict read instead of
 # prometheus-client's labels() (string conversion, validation and a lock each time). Methods
@@ -160,6 +170,11 @@ def event_handled(outcome: str) -> None:
 def rate_limited(scope: str) -> None:
     """Count one request refused by the rate limit named `scope`."""
     RATE_LIMITED.labels(scope).inc()
+
+
+def notification_written(kind: str) -> None:
+    """Count one notification written, of this type."""
+    NOTIFICATIONS_WRITTEN.labels(kind).inc()
 
 
 def _cache_lookup(name: str, result: str) -> None:
