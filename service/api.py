@@ -7,6 +7,7 @@ from service.articles.favorite_router import router as favorites_router
 from service.articles.history_router import router as revisions_router
 from service.articles.router import router as articles_router
 from service.comments.router import router as comments_router
+from service.media.router import router as media_router
 from service.moderation.router import reports_router
 from service.moderation.router import router as moderation_router
 from service.profiles.router import router as profiles_router
@@ -26,3 +27,4 @@ api_router.include_router(search_router)
 api_router.include_router(analytics_router)
 api_router.include_router(reports_router)
 api_router.include_router(moderation_router)
+api_router.include_router(media_router)
