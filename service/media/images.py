@@ -53,6 +53,8 @@ def process(source: BinaryIO, *, max_pixels: int) -> list[Image]:
         opened = Pillow.open(source, formats=list(FORMATS))
     except UnidentifiedImageError:
         raise UnsupportedMedia("file", "must be a JPEG, PNG, GIF or WebP image") from None
+    except (OSError, SyntaxError, ValueError):
+        raise InvalidImage("file", "is truncated or corrupt") from None
     if opened.width * opened.height > max_pixels:
         raise InvalidImage("file", f"has more than {max_pixels} pixels")
     kind = str(opened.format)
