@@ -453,14 +453,15 @@ async def test_serving_and_listing_round_trips_are_bounded_and_indexed(client):
     etag = (await client.get(path)).headers["etag"]
     with recording() as served:
         assert (await client.get(path)).status_code == 200
-    assert served.operations == [("media", "find_one"), (f"{BUCKET}.chunks", "find")]
+    # (collection, operation): find_one on the embedded engine is a `find` command on a server.
+    assert [c for c, _ in served.operations] == ["media", f"{BUCKET}.chunks"]
     with recording() as cached:
         assert (await client.get(path, headers={"If-None-Match": etag})).status_code == 304
-    assert cached.operations == [("media", "find_one")]
+    assert [c for c, _ in cached.operations] == ["media"]
     with recording() as ranged:
         response = await client.get(path_of(media["url"]), headers={"Range": "bytes=300000-300099"})
         assert response.status_code == 206
-    assert ranged.operations == [("media", "find_one"), (f"{BUCKET}.chunks", "find")]
+    assert [c for c, _ in ranged.operations] == ["media", f"{BUCKET}.chunks"]
     chunk_filter = ranged.details[1].filter
     assert chunk_filter["n"] == {"$gte": 300000 // CHUNK_SIZE, "$lte": 300099 // CHUNK_SIZE}
     with recording() as listed:
