@@ -23,7 +23,7 @@ from pymongo.errors import PyMongoError
 from models import Media, User
 from models.common import utc_now
 from service.contract.cursors import after_condition, keyset_cursor
-from service.contract.errors import Conflict, Forbidden, FolioError, NotFound
+from service.contract.errors import Conflict, FolioError, Forbidden, NotFound
 from service.engine import collection, media_bucket
 from service.media import usage
 from service.media.images import Image
