@@ -19,7 +19,7 @@ from models.media import BUCKET, CHUNK_SIZE
 from service.engine import collection, current_engine, drift_report
 from service.main import create_app
 from service.media import images, usage
-from tests.conftest import client_for, make_settings, serving
+from tests.conftest import TEST_ENGINE, client_for, make_settings, serving
 from tests.factories import Account, register
 from tests.index_coverage import problems
 from tests.oplog import recording
@@ -262,6 +262,26 @@ async def test_upload_runs_the_images_interface(client, monkeypatch):
     assert (media["contentType"], media["size"], media["width"]) == ("image/gif", 15, 3)
     served = await client.get(path_of(media["variants"]["w320"]["url"]))
     assert served.content == b"RIFF-variant" and served.headers["content-type"] == "image/webp"
+
+
+@pytest.mark.skipif(TEST_ENGINE == "embedded", reason="the embedded engine has no timeouts")
+async def test_slow_processing_does_not_spend_the_writes_deadline(monkeypatch):
+    # The request's database deadline (1 s here) starts before the body streams in and the
+    # image is processed; the writes that follow get a budget of their own. On a server only.
+    import time
+
+    real_process = images.process
+
+    def slow(source, *, max_pixels):
+        time.sleep(1.5)
+        return real_process(source, max_pixels=max_pixels)
+
+    monkeypatch.setattr(images, "process", slow)
+    async with serving(create_app(make_settings(operation_timeout_ms=1000))) as app:
+        async with client_for(app) as client:
+            author = await register(client)
+            response = await upload(client, author, jpeg(400, 300))
+            assert response.status_code == 201, response.text
 
 
 # Listing, reading, editing -----------------------------------------------------------------

@@ -24,7 +24,7 @@ from models import Media, User
 from models.common import utc_now
 from service.contract.cursors import after_condition, keyset_cursor
 from service.contract.errors import Conflict, FolioError, Forbidden, NotFound
-from service.engine import collection, media_bucket
+from service.engine import collection, detached, media_bucket
 from service.media import usage
 from service.media.images import Image
 from service.observability import metrics
@@ -98,7 +98,8 @@ async def store_upload(
         })
         await collection(Media).insert_one(document.model_dump(by_alias=True))
     except BaseException:
-        await _undo(written, owner_id, stored_bytes)
+        # Under a fresh budget: the failure may be this request's deadline running out.
+        await detached(_undo, written, owner_id, stored_bytes)
         raise
     metrics.media_bytes_written(stored_bytes)
     return document.model_dump(by_alias=True)

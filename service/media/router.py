@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from service.contract.errors import FolioError, NotFound
 from service.contract.schemas import error_responses
+from service.engine import deadline, detached
 from service.media import images, queries
 from service.media.schemas import (
     MediaOut,
@@ -54,6 +55,12 @@ def _base(request: Request, settings: Any) -> str:
     return public_base(settings.public_url, str(request.base_url))
 
 
+async def _store(seconds: float, *args: Any) -> dict[str, Any]:
+    """Store a processed upload under a deadline of its own (run `detached`)."""
+    with deadline(seconds):
+        return await queries.store_upload(*args)
+
+
 @router.post(
     "",
     name="media:upload",
@@ -79,7 +86,10 @@ async def upload_media(
         processed = await to_thread.run_sync(
             partial(images.process, upload.file, max_pixels=settings.media_max_pixels)
         )
-        media = await queries.store_upload(user.id, processed, alt, settings.media_quota_bytes)
+        # The request's database deadline started before the body streamed in and the image
+        # was processed, both at the client's pace: the writes get a budget of their own.
+        media = await detached(_store, settings.operation_timeout_ms / 1000, user.id, processed,
+                               alt, settings.media_quota_bytes)
     except FolioError as error:
         if error.status_code in OUTCOMES:
             metrics.media_upload(OUTCOMES[error.status_code])
