@@ -1,16 +1,20 @@
 """The media library: `/media...` (upload, list, read, edit, delete) and the bytes themselves."""
 
 import re
+from collections.abc import AsyncIterator
 from functools import partial
 from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
+from models.media import CHUNK_SIZE
 from service.contract.errors import FolioError, NotFound
 from service.contract.schemas import error_responses
-from service.engine import deadline, detached
+from service.engine import deadline, detached, media_bucket
 from service.media import images, queries
+from service.media.deps import read_upload
 from service.media.schemas import (
     MediaOut,
     MediaPageParams,
@@ -19,8 +23,13 @@ from service.media.schemas import (
     UpdateMediaRequest,
     clean_alt,
 )
-from service.media.serving import rendition_response
-from service.media.upload import read_upload
+from service.media.serving import (
+    CACHE_CONTROL,
+    PRIVATE_CACHE_CONTROL,
+    byte_range,
+    etag_of,
+    matches,
+)
 from service.media.urls import public_base
 from service.observability import metrics
 from service.users.deps import CurrentUser, OptionalViewer, SettingsDep, WritingUser
@@ -164,6 +173,61 @@ async def delete_media(media_id: MediaId, user: WritingUser) -> Response:
         queries.owned(media, user.id)
     await queries.delete_media(media)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _stream(file_id: Any, first: int, last: int) -> AsyncIterator[bytes]:
+    """Bytes `first`..`last` of a file, read chunk by chunk (only the chunks they span)."""
+    first_chunk, last_chunk = first // CHUNK_SIZE, last // CHUNK_SIZE
+    position = first_chunk * CHUNK_SIZE
+    async for data in media_bucket().read(file_id, first_chunk, last_chunk):
+        begin = max(first - position, 0)
+        end = min(last + 1 - position, len(data))
+        if begin < end:
+            yield data[begin:end]
+        position += len(data)
+
+
+def rendition_response(
+    rendition: dict[str, Any],
+    *,
+    method: str,
+    if_none_match: str | None,
+    range_header: str | None,
+    shared: bool,
+) -> Response:
+    """The answer for one rendition: 304, 416, 206 or 200 (HEAD: the same headers, no body).
+
+    `shared`: whether any cache may keep it (False for a hidden media shown to its owner).
+    """
+    etag = etag_of(rendition)
+    size = int(rendition["size"])
+    headers = {
+        "ETag": etag,
+        "Cache-Control": CACHE_CONTROL if shared else PRIVATE_CACHE_CONTROL,
+        "Accept-Ranges": "bytes",
+        # X-Content-Type-Options: nosniff comes with every answer (RequestContext).
+    }
+    if matches(if_none_match, etag):
+        metrics.media_served("not_modified")
+        return Response(status_code=304, headers=headers)
+    wanted = byte_range(range_header, size)
+    if wanted is False:
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+    content_type = rendition["content_type"]
+    if wanted is None:
+        first, last, status = 0, size - 1, 200
+    else:
+        first, last = wanted
+        status = 206
+        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+    headers["Content-Length"] = str(last - first + 1)
+    metrics.media_served("partial" if status == 206 else "full")
+    if method == "HEAD" or size == 0:
+        return Response(status_code=status, headers=headers, media_type=content_type)
+    return StreamingResponse(
+        _stream(rendition["file_id"], first, last), status_code=status, headers=headers,
+        media_type=content_type,
+    )
 
 
 @router.get(

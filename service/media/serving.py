@@ -1,20 +1,12 @@
-"""Serving a rendition's bytes over HTTP: validators, ranges and the streamed body.
+"""Serving a rendition's bytes: its validator, cache policy and the one byte range asked for.
+Pure functions; the router builds the answer (and streams the chunks) from them.
 
 The bytes under a rendition's URL never change (a new upload is a new media id), so the file id
-is a strong ETag and the answer may be cached for a year (`immutable`). A Range reads only the
-chunks it spans; the body streams chunk by chunk, never the whole file in memory.
+is a strong ETag and the answer may be cached for a year (`immutable`).
 """
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
-
-from fastapi import Response
-from fastapi.responses import StreamingResponse
-
-from models.media import CHUNK_SIZE
-from service.engine import media_bucket
-from service.observability import metrics
 
 CACHE_CONTROL = "public, max-age=31536000, immutable"
 # A hidden media's bytes are seen only by its owner and moderators: never by a shared cache.
@@ -59,58 +51,3 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
     if first >= size:
         return False
     return first, last
-
-
-async def _stream(file_id: Any, first: int, last: int) -> AsyncIterator[bytes]:
-    """Bytes `first`..`last` of a file, read chunk by chunk (only the chunks they span)."""
-    first_chunk, last_chunk = first // CHUNK_SIZE, last // CHUNK_SIZE
-    position = first_chunk * CHUNK_SIZE
-    async for data in media_bucket().read(file_id, first_chunk, last_chunk):
-        begin = max(first - position, 0)
-        end = min(last + 1 - position, len(data))
-        if begin < end:
-            yield data[begin:end]
-        position += len(data)
-
-
-def rendition_response(
-    rendition: dict[str, Any],
-    *,
-    method: str,
-    if_none_match: str | None,
-    range_header: str | None,
-    shared: bool,
-) -> Response:
-    """The answer for one rendition: 304, 416, 206 or 200 (HEAD: the same headers, no body).
-
-    `shared`: whether any cache may keep it (False for a hidden media shown to its owner).
-    """
-    etag = etag_of(rendition)
-    size = int(rendition["size"])
-    headers = {
-        "ETag": etag,
-        "Cache-Control": CACHE_CONTROL if shared else PRIVATE_CACHE_CONTROL,
-        "Accept-Ranges": "bytes",
-        # X-Content-Type-Options: nosniff comes with every answer (RequestContext).
-    }
-    if matches(if_none_match, etag):
-        metrics.media_served("not_modified")
-        return Response(status_code=304, headers=headers)
-    wanted = byte_range(range_header, size)
-    if wanted is False:
-        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
-    content_type = rendition["content_type"]
-    if wanted is None:
-        first, last, status = 0, size - 1, 200
-    else:
-        first, last = wanted
-        status = 206
-        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-    headers["Content-Length"] = str(last - first + 1)
-    metrics.media_served("partial" if status == 206 else "full")
-    if method == "HEAD" or size == 0:
-        return Response(status_code=status, headers=headers, media_type=content_type)
-    return StreamingResponse(
-        _stream(rendition["file_id"], first, last), status_code=status, headers=headers,
-        media_type=content_type,
-    )

@@ -1,4 +1,5 @@
-"""Reading an upload's multipart body: bounded while it streams, spooled to a temporary file.
+"""Media dependencies: an upload's multipart body, bounded while it streams and spooled to a
+temporary file.
 
 Starlette's multipart parser (on python-multipart) writes the `file` part to a spooled
 temporary file (in memory up to 1 MiB, then on disk); the stream it reads is counted, so a
