@@ -266,18 +266,18 @@ async def test_upload_runs_the_images_interface(client, monkeypatch):
 
 @pytest.mark.skipif(TEST_ENGINE == "embedded", reason="the embedded engine has no timeouts")
 async def test_slow_processing_does_not_spend_the_writes_deadline(monkeypatch):
-    # The request's database deadline (1 s here) starts before the body streams in and the
+    # The request's database deadline (3 s here) starts before the body streams in and the
     # image is processed; the writes that follow get a budget of their own. On a server only.
     import time
 
     real_process = images.process
 
     def slow(source, *, max_pixels):
-        time.sleep(1.5)
+        time.sleep(3.2)
         return real_process(source, max_pixels=max_pixels)
 
     monkeypatch.setattr(images, "process", slow)
-    async with serving(create_app(make_settings(operation_timeout_ms=1000))) as app:
+    async with serving(create_app(make_settings(operation_timeout_ms=3000))) as app:
         async with client_for(app) as client:
             author = await register(client)
             response = await upload(client, author, jpeg(400, 300))
