@@ -22,6 +22,19 @@ BUCKET = "media"
 # a Range request reads only the chunks it spans.
 CHUNK_SIZE = 255 * 1024
 ORIGINAL = "original"
+# GridFS's own collections. The driver creates their two indexes on a bucket's first upload
+# under these names; they are declared here too, so `folio db sync` builds them ahead and the
+# drift and coverage checks know them. No validator: the layout is GridFS's, not Folio's.
+BUCKET_INDEXES: dict[str, list[IndexModel]] = {
+    f"{BUCKET}.files": [
+        IndexModel([("filename", ASCENDING), ("uploadDate", ASCENDING)],
+                   name="filename_1_uploadDate_1"),
+    ],
+    f"{BUCKET}.chunks": [
+        # Serving reads a rendition's chunks in order by this index, and only those a Range spans.
+        IndexModel([("files_id", ASCENDING), ("n", ASCENDING)], name="files_id_1_n_1", unique=True),
+    ],
+}
 
 
 class Rendition(BaseModel):
@@ -58,5 +71,9 @@ class Media(Document):
             # An owner's library, newest first (`_id` is time-ordered), and account deletion's
             # batches of what a user uploaded.
             IndexModel([("owner_id", ASCENDING), ("_id", DESCENDING)], name="owner_newest"),
+            # Deletions a stopped request left, oldest first, for the deletion sweeper to
+            # finish; partial, so it holds only the few media being deleted.
+            IndexModel([("deleting", ASCENDING)], name="deleting_since",
+                       partialFilterExpression={"deleting": {"$type": "date"}}),
         ]
 

@@ -67,6 +67,9 @@ class User(Document):
     # Both absent otherwise (service/deletion/accounts.py).
     deletion_pending: list[PydanticObjectId] | None = None
     deletion_claimed_until: datetime | None = None
+    # The bytes this user's media take (every stored rendition), against FOLIO_MEDIA_QUOTA_BYTES:
+    # moved only by `$inc` (service/media/queries.py); absent means none.
+    media_bytes: int = 0
     schema_version: int = SCHEMA_VERSION
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)

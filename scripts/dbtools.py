@@ -22,8 +22,11 @@ from service.contract.schemas import forbidden_character, printable
 from service.engine import (
     Engine,
     apply_validator,
+    bucket_index_information,
+    bucket_indexes,
     changed_indexes,
     collection,
+    create_bucket_indexes,
     create_collection,
     create_indexes,
     declared_indexes,
@@ -216,6 +219,12 @@ async def sync(engine: Engine, *, rebuild_changed: bool = False) -> list[str]:
         stale += list(renamed_indexes(declared, actual).values())
         if stale:
             changed[collection(model).name] = stale
+    live_bucket = await bucket_index_information(engine)
+    for name, declared in bucket_indexes().items():
+        stale = changed_indexes(declared, live_bucket[name], unrecorded)
+        stale += list(renamed_indexes(declared, live_bucket[name]).values())
+        if stale:
+            changed[name] = stale
     refused = [f"{name}.{index}" for name, indexes in changed.items() for index in indexes]
     if refused and not rebuild_changed:
         raise SyncRefused(
@@ -247,6 +256,14 @@ async def sync(engine: Engine, *, rebuild_changed: bool = False) -> list[str]:
             raise SyncRefused(f"{name}: the server refused a declared index: {reason}; compare "
                               "with `folio db check`, then drop the old index by hand") from None
         lines.append(f"{name}: {ensured} declared indexes ensured")
+    # GridFS's collections (the media bucket): their indexes, never a validator.
+    for name in bucket_indexes():
+        for index in changed.get(name, []):
+            await engine.database[name].drop_index(index)
+            lines.append(f"{name}: dropped {index} to rebuild it as declared")
+    ensured = await create_bucket_indexes(engine)
+    lines.append(f"{', '.join(bucket_indexes())}: {ensured} declared indexes ensured "
+                 "(GridFS's layout: no validator)")
     return lines
 
 

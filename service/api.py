@@ -8,6 +8,7 @@ from service.articles.history_router import router as revisions_router
 from service.articles.router import router as articles_router
 from service.comments.router import router as comments_router
 from service.events import Consumer
+from service.media.router import router as media_router
 from service.moderation.router import reports_router
 from service.moderation.router import router as moderation_router
 from service.notifications.consumer import consume as notify
@@ -41,3 +42,4 @@ EVENT_CONSUMERS: dict[str, Consumer] = {
     "webhooks": webhooks_consumer.consume,
     "notifications": notify,
 }
+api_router.include_router(media_router)

@@ -169,6 +169,24 @@ class Settings(BaseSettings):
         description="the public reading site (e.g. https://blog.example.com): Atom entries link "
         "to <site_url>/article/<slug>; unset, they link to the article in the API",
     )
+    public_url: str | None = Field(
+        default=None,
+        description="the API's public base URL (e.g. https://api.example.com): media URLs are "
+        "built on it; unset, on the base URL of the request that asks",
+    )
+    media_max_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024,
+        description="larger media uploads get 413, before the body is read whole",
+    )
+    media_max_pixels: int = Field(
+        default=40_000_000, ge=1,
+        description="images with more pixels get 422 (the decompression-bomb guard)",
+    )
+    media_quota_bytes: int = Field(
+        default=1024 * 1024 * 1024, ge=0,
+        description="the bytes each user's media may take (every rendition counted); an upload "
+        "past it gets 413",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="a bearer token GET /metrics requires; unset, /metrics is open to anyone",
@@ -210,6 +228,17 @@ class Settings(BaseSettings):
         """At least one delay, each a positive number of seconds below a week."""
         if not value or any(not 0 < delay <= 7 * 24 * 3600 for delay in value):
             raise ValueError("give one or more comma-separated delays in seconds (0 < d <= 604800)")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        """An http(s) URL without a trailing slash; blank means unset."""
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("FOLIO_PUBLIC_URL must start with http:// or https://")
         return value
 
     @field_validator("metrics_token", "sentry_dsn", "otel_endpoint", mode="before")

@@ -190,7 +190,8 @@ def create_app(
     app.add_middleware(RequestDeadline, seconds=settings.operation_timeout_ms / 1000)
     app.add_middleware(TrailingSlash)
     app.add_middleware(
-        BodyGuard, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth
+        BodyGuard, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth,
+        streamed=frozenset({"/api/media"}),  # uploads stream under FOLIO_MEDIA_MAX_BYTES
     )
     if settings.cors_origins:
         app.add_middleware(

@@ -9,6 +9,7 @@ the joined collection. `meta.*` fields are served by the wildcard index on `meta
 from typing import Any
 
 from models import DOCUMENT_MODELS
+from models.media import BUCKET_INDEXES
 
 RANGE_OPERATORS = {"$lt", "$lte", "$gt", "$gte", "$ne", "$nin", "$exists", "$regex", "$type"}
 
@@ -23,6 +24,8 @@ def declared_indexes() -> dict[str, list[list[tuple[str, Any]]]]:
             if all(direction != "text" for _, direction in key):  # text indexes serve $text only
                 keys.append(key)
         indexes[model.Settings.name] = keys
+    for name, declared in BUCKET_INDEXES.items():  # GridFS's collections (the media bucket)
+        indexes[name] = [[("_id", 1)], *[list(index.document["key"].items()) for index in declared]]
     return indexes
 
 

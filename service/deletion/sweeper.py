@@ -18,6 +18,7 @@ from pymongo.errors import PyMongoError
 
 from service.deletion import accounts as account_deletion
 from service.deletion import articles as article_deletion
+from service.media.queries import resume_deletions as resume_media_deletions
 
 log = logging.getLogger("folio.deletion")
 
@@ -26,6 +27,8 @@ PASS_BUDGET_SECONDS = 20.0
 PASS_BATCHES = 200
 # Accounts looked at per pass (each finishes, or is left waiting for its window).
 PASS_ACCOUNTS = 20
+# Media whose deletion a stopped request left, finished per pass.
+PASS_MEDIA = 50
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Pass:
     articles_deleted: int = 0
     batches: int = 0
     accounts_deleted: list[str] = field(default_factory=list)
+    media_deleted: int = 0
     stopped: str | None = None  # why the pass ended early (budget or an error), if it did
 
 
@@ -72,6 +76,8 @@ async def sweep_pass(budget_seconds: float = PASS_BUDGET_SECONDS) -> Pass:
         with pymongo.timeout(budget_seconds):
             await _articles(result)
             await _accounts(result)
+            # Media deletions a stopped request left (marked `deleting`): each step repeats safely.
+            result.media_deleted = await resume_media_deletions(PASS_MEDIA)
     except PyMongoError as error:
         # Out of budget, or the database failed: every batch is whole (or undone), claims
         # lapse or were released, and the next pass goes on from here.

@@ -8,9 +8,19 @@ engine itself) reach into the modules.
 - transactions.py: request deadlines, `atomically` (transactions and their retries), leases.
 - monitoring.py: command and pool metrics, on both engines.
 - indexes.py: the declared indexes against the live ones (drift, renames).
+- bucket.py: the GridFS bucket `media` (the driver's GridFS on MongoDB, the same layout written
+  directly on the embedded engine), and its declared indexes.
 - embedded.py, planner.py: the embedded engine; imported only when it runs, never here.
 """
 
+from service.engine.bucket import (
+    MediaBucket,
+    StoredFile,
+    bucket_index_information,
+    bucket_indexes,
+    create_bucket_indexes,
+    media_bucket,
+)
 from service.engine.client import (
     EMBEDDED_WARNING,
     Engine,
@@ -51,6 +61,9 @@ from service.engine.transactions import (
 __all__ = [
     "apply_validator",
     "atomically",
+    "bucket_index_information",
+    "bucket_indexes",
+    "create_bucket_indexes",
     "build_client",
     "changed_indexes",
     "check_reachable",
@@ -68,12 +81,15 @@ __all__ = [
     "EngineUnavailable",
     "index_drift",
     "lease_update",
+    "media_bucket",
+    "MediaBucket",
     "open_engine",
     "own_budget",
     "ping",
     "renamed_indexes",
     "seconds_left",
     "shared_by_processes",
+    "StoredFile",
     "supports_transactions",
     "take_lease",
     "text_search_stages",

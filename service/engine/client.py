@@ -210,6 +210,9 @@ async def open_engine(settings: Settings, **client_options: Any) -> Engine:
             await create_indexes(model, _current)
             install_planner(model.get_motor_collection())
             _measure_embedded(model.get_motor_collection())
+        from service.engine.bucket import create_bucket_indexes
+
+        await create_bucket_indexes(_current)
         log.warning(EMBEDDED_WARNING)
     else:
         log.info("Folio is using MongoDB database %r", settings.database)

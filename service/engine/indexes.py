@@ -159,4 +159,11 @@ async def drift_report() -> dict[str, list[str]]:
         drift = index_drift(declared_indexes(model), actual, unrecorded)
         if drift:
             report[collection(model).name] = drift
+    from service.engine.bucket import bucket_index_information, bucket_indexes
+
+    live = await bucket_index_information()
+    for name, declared in bucket_indexes().items():
+        drift = index_drift(declared, live[name], unrecorded)
+        if drift:
+            report[name] = drift
     return report

@@ -71,15 +71,17 @@ def seconds_left() -> float | None:
     return None if ends is None else max(0.0, ends - time.monotonic())
 
 
-async def detached(work: Callable[..., Awaitable[Any]], *args: Any) -> None:
+async def detached(work: Callable[..., Awaitable[Any]], *args: Any) -> Any:
     """Run `work(*args)` outside the request that started it: none of its deadline applies.
+    Returns what the work returns.
 
     For work that goes on after the answer (a FastAPI background task runs in the request's
-    own context): it runs in a task of its own, from a fresh context, under each operation's
-    own budget (the client's `timeoutMS`).
+    own context), or that must not inherit a deadline already spent (a media upload's writes,
+    after its body streamed in): it runs in a task of its own, from a fresh context, under each
+    operation's own budget (the client's `timeoutMS`) unless it sets a `deadline` of its own.
     """
     task = asyncio.get_running_loop().create_task(work(*args), context=contextvars.Context())
-    await task
+    return await task
 
 
 async def own_budget(seconds: float | None, work: Callable[..., Awaitable[T]], *args: Any) -> T:

@@ -72,6 +72,23 @@ CACHE_LOOKUPS = Counter(
     "Cache look-ups, by cache (counts, tags, analytics, ...) and result (hit or miss)",
     ["cache", "result"],
 )
+MEDIA_BYTES = Counter(
+    "folio_media_bytes",
+    "Bytes of media renditions written to the GridFS bucket and removed from it, by direction "
+    "(written, removed): stored bytes are written minus removed",
+    ["direction"],
+)
+MEDIA_UPLOADS = Counter(
+    "folio_media_uploads",
+    "Media uploads by outcome (stored, too_large, quota, unsupported, invalid)",
+    ["outcome"],
+)
+MEDIA_SERVED = Counter(
+    "folio_media_served",
+    "Media renditions served, by answer (not_modified: the client's cache was current, full, "
+    "partial: a Range); the serving cache's hit ratio is not_modified over all",
+    ["answer"],
+)
 POOL_OPEN = Gauge(
     "folio_db_pool_connections",
     "Connections the MongoDB driver's pools hold open (MongoDB only)",
@@ -192,6 +209,26 @@ def cache_hit(name: str) -> None:
 def cache_miss(name: str) -> None:
     """A look-up in the cache `name` found nothing fresh: the answer is computed."""
     _cache_lookup(name, "miss")
+
+
+def media_bytes_written(size: int) -> None:
+    """Count bytes of media stored in the bucket."""
+    MEDIA_BYTES.labels("written").inc(size)
+
+
+def media_bytes_removed(size: int) -> None:
+    """Count bytes of media removed from the bucket."""
+    MEDIA_BYTES.labels("removed").inc(size)
+
+
+def media_upload(outcome: str) -> None:
+    """Count one media upload by its outcome (stored, too_large, quota, unsupported, invalid)."""
+    MEDIA_UPLOADS.labels(outcome).inc()
+
+
+def media_served(answer: str) -> None:
+    """Count one rendition served: not_modified (a cache hit), full or partial."""
+    MEDIA_SERVED.labels(answer).inc()
 
 
 def pool_connection_opened() -> None:

@@ -86,17 +86,23 @@ async def _send_error(send: Send, status: int, field: str, message: str,
 class BodyGuard:
     """Refuse bodies over `max_bytes` (413) and JSON nested deeper than `max_depth` (422).
 
-    The body is read once, bounded, and replayed to the application.
+    The body is read once, bounded, and replayed to the application. POSTs to `streamed`
+    paths (media uploads) pass untouched: their route streams the body to a temporary file
+    under its own, larger limit (service/media/upload.py), never buffering it here.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, max_depth: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, max_depth: int,
+                 streamed: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_depth = max_depth
+        self.streamed = streamed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the body, then hand the request on."""
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE") or (
+            scope["method"] == "POST" and (scope["path"].rstrip("/") or "/") in self.streamed
+        ):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
