@@ -1,0 +1,1 @@
+"""The media library: uploads, their renditions in GridFS, and where they are used."""
