@@ -1,12 +1,13 @@
 """The table of contents: every domain router, mounted under /api."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from service.analytics.router import router as analytics_router
 from service.articles.favorite_router import router as favorites_router
 from service.articles.history_router import router as revisions_router
 from service.articles.router import router as articles_router
 from service.comments.router import router as comments_router
+from service.media.deps import bind_base_url
 from service.moderation.router import reports_router
 from service.moderation.router import router as moderation_router
 from service.profiles.router import router as profiles_router
@@ -14,7 +15,8 @@ from service.search.router import router as search_router
 from service.tags.router import router as tags_router
 from service.users.router import router as users_router
 
-api_router = APIRouter()
+# Every answer may carry media URLs (covers), made absolute on the request's base URL.
+api_router = APIRouter(dependencies=[Depends(bind_base_url)])
 api_router.include_router(users_router)
 api_router.include_router(profiles_router)
 api_router.include_router(articles_router)

@@ -102,6 +102,16 @@ class Settings(BaseSettings):
         description="the public reading site (e.g. https://blog.example.com): Atom entries link "
         "to <site_url>/article/<slug>; unset, they link to the article in the API",
     )
+    public_url: str | None = Field(
+        default=None,
+        description="the API's public base URL (e.g. https://api.example.com): media URLs are "
+        "<public_url>/api/media/...; unset, they use the request's base URL",
+    )
+    media_gc_grace_hours: float = Field(
+        default=24 * 7,
+        gt=0,
+        description="`folio media gc` removes uploads no article uses once they are this old",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="a bearer token GET /metrics requires; unset, /metrics is open to anyone",
@@ -129,7 +139,7 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("metrics_token", "sentry_dsn", "otel_endpoint", mode="before")
+    @field_validator("metrics_token", "sentry_dsn", "otel_endpoint", "public_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         """An empty variable (`FOLIO_METRICS_TOKEN=`) means unset, never an empty token."""
