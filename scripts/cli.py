@@ -572,9 +572,9 @@ def _recount_rollups(url: str | None, db: str | None) -> None:
 
 @db_app.command("check")
 def db_check(url: UrlOption = None, db: DbOption = None) -> None:
-    """Compare declared with actual indexes, find stored text that writes now refuse, and
-    check the media bucket against the media documents.
+    """Check the indexes, the stored text and the media bucket.
 
+    Compares declared with actual indexes, and finds stored text that writes now refuse.
     Refused text holds characters XML 1.0 forbids. Media findings: orphaned chunks, files
     without a media document, media whose owner is gone, media missing files. Exits 1 on
     index drift, on such text or on any media finding.
@@ -692,10 +692,11 @@ def media_gc(
     url: UrlOption = None,
     db: DbOption = None,
 ) -> None:
-    """Remove uploads that no article uses (cover or body) once older than the grace period,
-    and the bucket's strays (orphaned chunks, files without a media document).
+    """Remove unused uploads older than the grace period, and the media bucket's strays.
 
-    Works in batches; running it again finishes an interrupted run. Prints what it removed.
+    An upload is used while an article's cover or body names it. Strays are orphaned chunks
+    and files without a media document. Works in batches; running it again finishes an
+    interrupted run. Prints what it removed.
     """
     from datetime import timedelta
 

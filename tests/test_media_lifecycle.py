@@ -18,7 +18,7 @@ from service.deletion import accounts as deletion
 from service.deletion import owned
 from service.engine import open_engine
 from service.media import gc, purge
-from tests.conftest import make_settings
+from tests.conftest import REAL_MONGODB_URL, make_settings
 from tests.factories import PASSWORD, create_article, register
 from tests.media_docs import bucket, insert_media, store_file, user_id
 
@@ -234,3 +234,34 @@ async def test_import_counts_the_bucket_as_existing_data(app, client, tmp_path, 
         counts = await import_dump(app.state.engine, dump, drop=True)
         assert counts["media.files"] == 2
         assert await bucket("files").count_documents({}) == 2
+
+
+# The commands -----------------------------------------------------------------------------------
+
+def test_media_gc_on_the_embedded_engine_is_one_line():
+    from tests.test_cli import assert_one_line_failure, folio
+
+    assert_one_line_failure(folio("media", "gc"), "the embedded engine starts empty")
+
+
+@pytest.mark.skipif(REAL_MONGODB_URL is None, reason="the commands run on a server's database")
+async def test_media_gc_and_db_check_report_on_a_server(app, client):
+    import asyncio
+
+    from tests.test_cli import folio
+
+    jake = await register(client)
+    unused = await insert_media(await user_id(jake.username), age=OLD)
+    stray = await store_file(ObjectId(), unused["owner_id"], "original", "image/png", b"y",
+                             utc_now() - OLD)
+    where = ["--url", REAL_MONGODB_URL, "--db", app.state.settings.database]
+    env = {"FOLIO_JWT_SECRET": "s" * 40}
+    check = await asyncio.to_thread(folio, "db", "check", *where, env=env)
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert f"media: files without metadata: file {stray}" in check.stdout.replace("\n", " ")
+    result = await asyncio.to_thread(folio, "media", "gc", *where, env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"removed media {unused['_id']}" in result.stdout
+    assert "Removed 1 unused uploads" in result.stdout
+    assert "1 files without metadata" in result.stdout.replace("\n", " ")
+    assert not await exists(unused)
