@@ -158,3 +158,13 @@ async def test_articles_using_names_live_articles_only(client):
     await client.delete(f"/api/articles/{first['slug']}", headers=jake.headers)
     assert await articles_using(media["_id"]) == [second["slug"]]
     assert await articles_using(ObjectId()) == []
+
+
+def test_the_articles_validator_accepts_both_kinds_of_cover():
+    from scripts.dbtools import validator_for
+
+    cover = validator_for(Article)["$jsonSchema"]["properties"]["cover_image"]
+    media, plain, null = cover["anyOf"]
+    assert media["required"] == ["media_id", "url", "alt", "width", "height", "content_type"]
+    assert media["properties"]["media_id"] == {"bsonType": "objectId"}
+    assert plain["required"] == ["url", "alt"] and null == {"bsonType": "null"}
