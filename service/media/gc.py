@@ -64,15 +64,15 @@ async def collect(grace: timedelta, report: Callable[[int], None] = lambda n: No
 async def _collect_batch(batch: list[dict[str, Any]], result: Collected) -> None:
     """Remove the unused uploads of one batch, and finish those left marked."""
     for media in (m for m in batch if m.get("deleting") is not None):
-        await purge.remove(media, release_quota=True)  # marked (and its quota given) before
-        result.finished += 1
+        if await purge.remove(media, release_quota=True):
+            result.finished += 1
     waiting = [m for m in batch if m.get("deleting") is None]
     used = await used_among([m["_id"] for m in waiting])
     marked: dict[PydanticObjectId, tuple[dict[str, Any], Any]] = {}
     for media in waiting:
         if media["_id"] in used:
             continue
-        at = await purge.mark_deleting(media, release_quota=True)
+        at = await purge.mark_deleting(media)
         if at is not None:
             marked[media["_id"]] = (media, at)
     # Used since the first look (a cover set just before the mark): take the mark back.
@@ -80,7 +80,8 @@ async def _collect_batch(batch: list[dict[str, Any]], result: Collected) -> None
         media, at = marked.pop(media_id)
         await purge.unmark(media, at)
     for media, at in marked.values():
-        await purge.remove({**media, "deleting": at}, release_quota=True)
+        if not await purge.remove({**media, "deleting": at}, release_quota=True):
+            continue  # another runner removed it first (and gave its bytes back)
         result.removed += 1
         result.freed_bytes += media.get("stored_bytes") or 0
         if len(result.removed_ids) < MAX_LISTED:

@@ -1,11 +1,11 @@
 """Removing uploads for good: account deletion and `folio media gc`. No HTTP.
 
-An upload goes in three steps, each safe to repeat, so an interrupted removal is finished by
-the next pass: mark it (`deleting`: gone for the API at once; with `release_quota`, the owner's
-`media_bytes` gives its `stored_bytes` back in the same transaction, exactly once since only
-the call that marks it moves it), delete its renditions' GridFS files (chunks first, then the
-files documents: a stray files document still names its upload, stray chunks name nothing),
-then its `media` document.
+An upload goes in steps, each safe to repeat, so an interrupted removal is finished by the next
+pass: mark it (`deleting`: gone for the API at once), delete its renditions' GridFS files
+(chunks first, then the files documents: a stray files document still names its upload, stray
+chunks name nothing), then its `media` document, and last give its `stored_bytes` back to the
+owner's `media_bytes` (only the call that removed the document does: exactly once). The media
+routes' own deletion (DELETE /api/media/{id}) releases the quota the same way.
 """
 
 from typing import Any
@@ -15,7 +15,7 @@ from beanie import PydanticObjectId
 from models import Media, User
 from models.common import utc_now
 from models.media import BUCKET
-from service.engine import atomically, collection
+from service.engine import collection
 
 # The fields a removal reads from a `media` document.
 PURGE_FIELDS = {"owner_id": 1, "renditions": 1, "stored_bytes": 1, "deleting": 1}
@@ -39,51 +39,36 @@ async def delete_files(file_ids: list[Any]) -> None:
     await bucket_collection("files").delete_many({"_id": {"$in": file_ids}})
 
 
-async def mark_deleting(media: dict[str, Any], *, release_quota: bool) -> Any:
-    """Mark an upload as being deleted; the instant it set, or None when it was marked
-    already (only the call that marks it gives its bytes back to the quota, with
-    `release_quota`)."""
+async def mark_deleting(media: dict[str, Any]) -> Any:
+    """Mark an upload as being deleted; the instant it set, or None when it was marked already."""
     now = utc_now()
-
-    async def write(session: Any) -> Any:
-        marked = await collection(Media).update_one(
-            {"_id": media["_id"], "deleting": None}, {"$set": {"deleting": now}},
-            session=session,
-        )
-        if marked.modified_count and release_quota and media.get("stored_bytes"):
-            await collection(User).update_one(
-                {"_id": media["owner_id"]}, {"$inc": {"media_bytes": -media["stored_bytes"]}},
-                session=session,
-            )
-        return now if marked.modified_count else None
-
-    return await atomically(write)
+    marked = await collection(Media).update_one(
+        {"_id": media["_id"], "deleting": None}, {"$set": {"deleting": now}})
+    return now if marked.modified_count else None
 
 
 async def unmark(media: dict[str, Any], marked_at: Any) -> None:
-    """Take back a mark this run set (the upload turned out to be used), with its quota."""
-
-    async def write(session: Any) -> None:
-        unmarked = await collection(Media).update_one(
-            {"_id": media["_id"], "deleting": marked_at}, {"$set": {"deleting": None}},
-            session=session,
-        )
-        if unmarked.modified_count and media.get("stored_bytes"):
-            await collection(User).update_one(
-                {"_id": media["owner_id"]}, {"$inc": {"media_bytes": media["stored_bytes"]}},
-                session=session,
-            )
-
-    await atomically(write)
+    """Take back a mark this run set (the upload turned out to be used)."""
+    await collection(Media).update_one(
+        {"_id": media["_id"], "deleting": marked_at}, {"$set": {"deleting": None}})
 
 
-async def remove(media: dict[str, Any], *, release_quota: bool) -> None:
-    """Remove one upload: mark it, delete its files, then its document (see the module)."""
+async def remove(media: dict[str, Any], *, release_quota: bool) -> bool:
+    """Remove one upload: mark it, delete its files, then its document, then (with
+    `release_quota`) give its bytes back to the owner's quota; whether this call removed the
+    document. Only the call that removes the document moves `media_bytes`: the quota is given
+    back exactly once, and a stop just before leaves it high, never low."""
     if media.get("deleting") is None:
-        await mark_deleting(media, release_quota=release_quota)
+        await mark_deleting(media)
     renditions = media.get("renditions") or {}
     await delete_files([rendition["file_id"] for rendition in renditions.values()])
-    await collection(Media).delete_one({"_id": media["_id"], "deleting": {"$ne": None}})
+    removed = await collection(Media).delete_one({"_id": media["_id"], "deleting": {"$ne": None}})
+    if removed.deleted_count != 1:
+        return False
+    if release_quota and media.get("stored_bytes"):
+        await collection(User).update_one(
+            {"_id": media["owner_id"]}, {"$inc": {"media_bytes": -media["stored_bytes"]}})
+    return True
 
 
 async def remove_owned(owner_id: PydanticObjectId, limit: int) -> int:
