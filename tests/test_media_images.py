@@ -247,3 +247,32 @@ async def test_errors_render_in_the_envelope():
     assert first.status_code == 415
     assert first.json() == {"errors": {"file": ["must be a JPEG, PNG, GIF or WebP image"]}}
     assert second.status_code == 422 and second.json() == {"errors": {"file": ["is empty"]}}
+
+
+@pytest.mark.parametrize("options", [{"progressive": True}, {"restart_marker_blocks": 1}, {}],
+                         ids=["progressive", "restart-markers", "baseline"])
+def test_a_payload_after_any_kind_of_jpeg_is_found(options):
+    from PIL import ImageFilter
+
+    noisy = PILImage.effect_noise((300, 200), 60).convert("RGB").filter(ImageFilter.BLUR)
+    data = encoded(noisy, "JPEG", **options)
+    assert run(data)[0].content_type == "image/jpeg"
+    with pytest.raises(UnsupportedMedia):
+        run(data + b"<script>alert(1)</script>")
+
+
+@pytest.mark.parametrize("mode,kind", [("CMYK", "JPEG"), ("I;16", "PNG"), ("LA", "PNG"),
+                                       ("L", "JPEG"), ("P", "PNG")])
+def test_other_colour_modes_are_stored_in_their_type(mode, kind):
+    images = run(encoded(PILImage.new(mode, (400, 300)), kind))
+    assert images[0].content_type == f"image/{kind.lower()}"
+    assert [(i.name, i.width, i.height) for i in images] == [("original", 400, 300),
+                                                             ("w320", 320, 240)]
+
+
+def test_animated_webp_keeps_its_frames():
+    frames = [PILImage.new("RGB", (400, 300), color) for color in (RED, BLUE)]
+    images = run(encoded(frames[0], "WEBP", save_all=True, append_images=frames[1:],
+                         duration=100, loop=0))
+    with PILImage.open(io.BytesIO(images[0].data)) as opened:
+        assert opened.format == "WEBP" and opened.n_frames == 2
