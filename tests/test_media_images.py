@@ -276,3 +276,8 @@ def test_animated_webp_keeps_its_frames():
                          duration=100, loop=0))
     with PILImage.open(io.BytesIO(images[0].data)) as opened:
         assert opened.format == "WEBP" and opened.n_frames == 2
+
+
+def test_an_image_exactly_as_wide_as_a_variant_gets_only_narrower_ones():
+    images = run(encoded(two_tone(960, 480), "PNG"))
+    assert [image.name for image in images] == ["original", "w320"]

@@ -299,12 +299,13 @@ def _encode_original(kind: str, frames: list[tuple[PILImage.Image, int]],
 
 
 def _variants(first: PILImage.Image) -> list[Image]:
-    """The still variants, each `VARIANT_WIDTHS` wide that is no wider than the image, in WebP."""
+    """The still variants in WebP, each of `VARIANT_WIDTHS` narrower than the image (never
+    upscaled, and none the size of the original: it would store the same pixels twice)."""
     has_alpha = first.mode in ("RGBA", "LA", "PA") or "transparency" in first.info
     source = first.convert("RGBA" if has_alpha else "RGB")
     made: list[Image] = []
     # Widest first, each resized from the one before: far cheaper than three full-size resizes.
-    for width in sorted((w for w in VARIANT_WIDTHS if w <= first.width), reverse=True):
+    for width in sorted((w for w in VARIANT_WIDTHS if w < first.width), reverse=True):
         height = max(1, round(first.height * width / first.width))
         source = source.resize((width, height), PILImage.Resampling.LANCZOS, reducing_gap=3.0)
         out = io.BytesIO()
