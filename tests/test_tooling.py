@@ -252,7 +252,7 @@ def test_cli_seed_migrate_and_db_commands_run_on_the_embedded_engine(tmp_path):
     assert set(schema) == {"users", "follows", "articles", "favorites", "comments", "counters",
                            "migrations", "article_revisions", "reports", "moderation_log",
                            "report_sweeps", "tags",
-                           "daily_stats", "tag_days"}
+                           "daily_stats", "tag_days", "media"}
 
 
 async def test_serve_load_starts_the_embedded_engine_from_an_export(app, tmp_path):
