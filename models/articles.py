@@ -49,6 +49,32 @@ class CoverImage(BaseModel):
     alt: str
 
 
+class CoverVariant(BaseModel):
+    """One resized variant of a media cover: its stored path (`/api/media/{id}/{name}`)."""
+
+    url: str
+    width: int
+    height: int
+    content_type: str
+
+
+class MediaCover(BaseModel):
+    """A cover from the media library: the media's id, and the paths of its original and
+    variants as they were when the cover was set (a media's renditions never change).
+
+    Paths, not absolute URLs: the answer makes them absolute (FOLIO_PUBLIC_URL or the
+    request's base URL), so a moved site needs no rewrite.
+    """
+
+    media_id: PydanticObjectId
+    url: str
+    alt: str
+    width: int
+    height: int
+    content_type: str
+    variants: dict[str, CoverVariant] = Field(default_factory=dict)
+
+
 class ArticleModeration(Moderation):
     """A hidden article's moderation; `published_at` keeps the instant hiding took away."""
 
@@ -101,7 +127,12 @@ class Article(Document):
     # (migration 0008 flags the scheduled ones false, so the sweep announces them).
     announced: bool | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
-    cover_image: CoverImage | None = None
+    # A media cover first: a plain {url, alt} is not one (it has no `media_id`).
+    cover_image: MediaCover | CoverImage | None = Field(default=None, union_mode="left_to_right")
+    # The media library's uploads this article uses: its cover's and those its body embeds
+    # (Folio's media paths), kept on every write that changes either. `folio media gc` and
+    # media deletion ask `media_used` whether an upload is used; null when none.
+    media_ids: list[PydanticObjectId] | None = None
     canonical_url: str | None = None
     schema_version: int = SCHEMA_VERSION
     # Set (by the server's clock) when deletion starts; until when one sweeper holds it.
@@ -143,6 +174,10 @@ class Article(Document):
             # sort; a key pattern of its own beside `tags_uncounted`).
             IndexModel([("announced", ASCENDING), ("published_at", ASCENDING)],
                        name="unannounced", partialFilterExpression=UNANNOUNCED),
+            # Which articles use an upload (cover or body): media deletion's 409 and `folio media
+            # gc` (`$in` over a batch of uploads). Partial: only articles that use media.
+            IndexModel([("media_ids", ASCENDING), ("author_id", ASCENDING)], name="media_used",
+                       partialFilterExpression={"media_ids": {"$type": "objectId"}}),
             # `?meta.<key>=` filters on any key: one wildcard index instead of one per key.
             IndexModel([("meta.$**", ASCENDING)], name="meta_wildcard"),
             TEXT_INDEXES["site"],  # or TEXT_INDEXES["author"]: see use_text_index

@@ -608,16 +608,21 @@ def _recount_rollups(url: str | None, db: str | None) -> None:
 
 @db_app.command("check")
 def db_check(url: UrlOption = None, db: DbOption = None) -> None:
-    """Compare declared with actual indexes, and find stored text that writes now refuse.
+    """Check the indexes, the stored text and the media bucket.
 
-    Refused text holds characters XML 1.0 forbids. Exits 1 on index drift or on such text.
+    Compares declared with actual indexes, and finds stored text that writes now refuse.
+    Refused text holds characters XML 1.0 forbids. Media findings: orphaned chunks, files
+    without a media document, media whose owner is gone, media missing files. Exits 1 on
+    index drift, on such text or on any media finding.
     """
     from scripts.dbtools import check, forbidden_text
+    from scripts.mediatools import media_findings
 
     async def both(engine: Any) -> Any:
-        return await check(engine), await forbidden_text(engine, lambda n: None)
+        return (await check(engine), await forbidden_text(engine, lambda n: None),
+                await media_findings())
 
-    drift, text = run_with_engine(tool_settings(url, db), both)
+    drift, text, media = run_with_engine(tool_settings(url, db), both)
     if not drift:
         console.print("[green]No drift: every declared index exists as declared.[/green]")
     for name, lines in drift.items():
@@ -633,7 +638,20 @@ def db_check(url: UrlOption = None, db: DbOption = None) -> None:
     if text.counts:
         console.print("[yellow]Feeds and pages show these characters as U+FFFD; edit the "
                       "values to clear them (see README, Text).[/yellow]")
-    if drift or text.counts:
+    if not media.counts:
+        console.print("[green]The media bucket and the media documents agree.[/green]")
+    for kind, lines in media.lines.items():
+        for line in lines:
+            console.print(f"[red]media: {kind}: {escape(line)}[/red]", highlight=False)
+        shown = len(lines)
+        if media.counts[kind] > shown and kind != "orphaned chunks":
+            console.print(f"[red]media: {kind}: and {media.counts[kind] - shown} more[/red]")
+        if kind == "orphaned chunks":
+            console.print(f"[red]media: orphaned chunks: {media.counts[kind]} in all[/red]")
+    if media.counts:
+        console.print("[yellow]`folio media gc` removes orphaned chunks and files without "
+                      "metadata (see docs/operations.md, Media).[/yellow]")
+    if drift or text.counts or media.counts:
         raise typer.Exit(1)
 
 
@@ -696,6 +714,49 @@ def users_finish_deletions(url: UrlOption = None, db: DbOption = None) -> None:
                             "again once they stop")
     if not done:
         console.print("No account deletions to finish.")
+
+
+media_app = typer.Typer(help="The media library: removing unused uploads.", no_args_is_help=True)
+app.add_typer(media_app, name="media")
+
+
+@media_app.command("gc")
+def media_gc(
+    grace_hours: Annotated[float | None, typer.Option(
+        "--grace-hours", min=0.0,
+        help="remove only uploads older than this (default FOLIO_MEDIA_GC_GRACE_HOURS)")] = None,
+    url: UrlOption = None,
+    db: DbOption = None,
+) -> None:
+    """Remove unused uploads older than the grace period, and the media bucket's strays.
+
+    An upload is used while an article's cover or body names it. Strays are orphaned chunks
+    and files without a media document. Works in batches; running it again finishes an
+    interrupted run. Prints what it removed.
+    """
+    from datetime import timedelta
+
+    from scripts.mediatools import remove_strays
+    from service.media.gc import collect
+
+    settings = tool_settings(url, db)
+    _needs_database(settings)
+    grace = timedelta(hours=settings.media_gc_grace_hours if grace_hours is None else grace_hours)
+
+    async def work(engine: Any) -> Any:
+        return await collect(grace), await remove_strays(grace)
+
+    result, strays = run_with_engine(settings, work)
+    for media_id in result.removed_ids:
+        console.print(f"removed media {media_id}")
+    if result.removed > len(result.removed_ids):
+        console.print(f"and {result.removed - len(result.removed_ids)} more")
+    console.print(
+        f"Removed {result.removed} unused uploads ({result.freed_bytes} bytes) of "
+        f"{result.scanned} older than {grace}; finished {result.finished} interrupted "
+        f"removals; removed {strays.chunks} orphaned chunks and {strays.files} files without "
+        "metadata."
+    )
 
 
 RoleArgument = Annotated[str, typer.Argument(help="author, moderator or admin")]

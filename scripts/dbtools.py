@@ -45,7 +45,13 @@ def _bson_type(annotation: Any) -> dict[str, Any]:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(annotation) if a is not type(None)]
-        inner = _bson_type(options[0]) if len(options) == 1 else {}
+        if len(options) > 1:  # e.g. an article's cover: a media cover or a {url, alt} one
+            nullable = len(options) < len(typing.get_args(annotation))
+            shapes = [_bson_type(option) for option in options]
+            if any(not shape for shape in shapes):
+                return {}
+            return {"anyOf": shapes + ([{"bsonType": "null"}] if nullable else [])}
+        inner = _bson_type(options[0])
         if "bsonType" in inner:
             kinds = inner["bsonType"] if isinstance(inner["bsonType"], list) else [inner["bsonType"]]
             return {**inner, "bsonType": [*kinds, "null"]}

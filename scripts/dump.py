@@ -7,6 +7,11 @@ trailer, `{"folio_export": {"format": 2, "counts": {...}, "schema": [...], "sha2
 the documents per collection, the migrations applied to the data (its schema version) and the
 SHA-256 of every line before it. A file without its trailer (cut off, empty) or whose counts or
 checksum disagree with its lines is refused before anything is written.
+
+The media library's bytes ride along: the GridFS bucket's `media.files` and `media.chunks` are
+exported after the models' collections (the chunks' bytes as BSON binary, `$binary` in
+canonical Extended JSON), so an export holds every upload. An export from before media simply
+has none of these lines.
 """
 
 import hashlib
@@ -23,9 +28,11 @@ import bson
 from bson import json_util
 from bson.errors import InvalidDocument
 from bson.json_util import CANONICAL_JSON_OPTIONS
+from pymongo import ASCENDING
 from pymongo.errors import BulkWriteError
 
 from models import DOCUMENT_MODELS, AppliedMigration, Webhook, WebhookDelivery
+from models.media import BUCKET
 from scripts.dbtools import ensure_indexes
 from scripts.seed import BATCH_SIZE, count_tags
 from service.engine import Engine, collection
@@ -43,6 +50,16 @@ MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 IMPORTED_WEBHOOK = "imported without its secret: rotate the secret, then enable it"
 
 
+# The media library's GridFS bucket (models/media.py): collections of the driver's layout, with
+# no model. Exported after the models' collections, their chunks' bytes as BSON binary
+# (`{"$binary": {"base64": …, "subType": "00"}}` in canonical Extended JSON), and imported with
+# the indexes the drivers create for a bucket.
+BUCKET_COLLECTIONS = {
+    f"{BUCKET}.files": [("filename", ASCENDING), ("uploadDate", ASCENDING)],
+    f"{BUCKET}.chunks": [("files_id", ASCENDING), ("n", ASCENDING)],
+}
+
+
 class ImportRefused(Exception):
     """The target already holds data, or the file is not a complete Folio export."""
 
@@ -56,7 +73,7 @@ class Dump:
 
     def counts(self) -> dict[str, int]:
         """Documents per collection, every Folio collection named."""
-        return {name: len(self.documents.get(name, [])) for name in _collections()}
+        return {name: len(self.documents.get(name, [])) for name in _known()}
 
 
 # Not data to move: the event outbox (its events expire, and re-announcing them from another
@@ -80,6 +97,11 @@ def _for_export(name: str, document: dict[str, Any]) -> dict[str, Any]:
     return {**document, "secret": None, "enabled": False, "disabled_reason": IMPORTED_WEBHOOK}
 
 
+def _known() -> list[str]:
+    """Every collection an export holds: the models' and the media bucket's."""
+    return [*_collections(), *BUCKET_COLLECTIONS]
+
+
 def _encode(line: dict[str, Any]) -> bytes:
     return (json_util.dumps(line, json_options=OPTIONS) + "\n").encode("utf-8")
 
@@ -89,7 +111,7 @@ class ExportWriter:
 
     def __init__(self, out: BinaryIO) -> None:
         self.out = out
-        self.counts: dict[str, int] = dict.fromkeys(_collections(), 0)
+        self.counts: dict[str, int] = dict.fromkeys(_known(), 0)
         self.schema: list[str] = []
         self.digest = hashlib.sha256()
 
@@ -124,6 +146,9 @@ async def export(engine: Engine, path: Path) -> dict[str, int]:
             for name, model in _collections().items():
                 async for document in collection(model).find({}).sort("_id", 1):
                     writer.add(name, _for_export(name, document))
+            for name in BUCKET_COLLECTIONS:
+                async for document in engine.database[name].find({}).sort("_id", 1):
+                    writer.add(name, document)
             counts = writer.finish()
         os.replace(partial, path)
     finally:
@@ -214,7 +239,7 @@ def read_dump(path: Path) -> Dump:
     object holding an `_id`, storable by MongoDB), no `_id` may repeat within a collection, and
     the trailer must be last, with the counts and checksum of the lines before it.
     """
-    known = _collections()
+    known = _known()
     documents: dict[str, list[dict[str, Any]]] = defaultdict(list)
     seen: dict[str, set[str]] = defaultdict(set)
     digest = hashlib.sha256()
@@ -288,12 +313,16 @@ async def import_dump(engine: Engine, source: Path | Dump, *, drop: bool = False
     current = await applied_migrations()
     if current and current != sorted(dump.schema):
         raise ImportRefused(_schema_refusal(dump.schema, current))
-    existing = sum([await collection(m).estimated_document_count() for m in data.values()])
+    buckets = {name: engine.database[name] for name in BUCKET_COLLECTIONS}
+    existing = sum([await collection(m).estimated_document_count() for m in data.values()]
+                   + [await raw.estimated_document_count() for raw in buckets.values()])
     if existing and not drop:
         raise ImportRefused(f"the database already holds {existing} documents (use --drop)")
     if drop:  # empty everything first, so a failure cannot leave old and new data mixed
         for model in data.values():
             await collection(model).delete_many({})
+        for raw in buckets.values():
+            await raw.delete_many({})
     counts = {}
     for name, model in models.items():
         await ensure_indexes(model)
@@ -309,6 +338,22 @@ async def import_dump(engine: Engine, source: Path | Dump, *, drop: bool = False
             raise ImportRefused(
                 f"{failed} {name} documents were refused (duplicate keys or invalid documents); "
                 "the import stopped there: run it again with --drop after fixing the file"
+            ) from None
+        counts[name] = len(batch)
+    for name, raw in buckets.items():
+        unique = name.endswith(".chunks")
+        await raw.create_index(BUCKET_COLLECTIONS[name], unique=unique)
+        batch = dump.documents.get(name, [])
+        # A few chunks per insert: each holds up to 255 KiB of bytes.
+        step = 16 if unique else BATCH_SIZE
+        try:
+            for start in range(0, len(batch), step):
+                await raw.insert_many(batch[start : start + step], ordered=False)
+        except BulkWriteError as error:
+            failed = len(error.details.get("writeErrors", []))
+            raise ImportRefused(
+                f"{failed} {name} documents were refused (duplicate keys); the import stopped "
+                "there: run it again with --drop after fixing the file"
             ) from None
         counts[name] = len(batch)
     # An export from before tag counts has no flags and no `tags`: count them as migration

@@ -1,6 +1,6 @@
 """The table of contents: every domain router, mounted under /api, and the event consumers."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from service.analytics.router import router as analytics_router
 from service.articles.favorite_router import router as favorites_router
@@ -8,6 +8,7 @@ from service.articles.history_router import router as revisions_router
 from service.articles.router import router as articles_router
 from service.comments.router import router as comments_router
 from service.events import Consumer
+from service.media.deps import bind_base_url
 from service.media.router import router as media_router
 from service.moderation.router import reports_router
 from service.moderation.router import router as moderation_router
@@ -20,7 +21,8 @@ from service.users.router import router as users_router
 from service.webhooks import consumer as webhooks_consumer
 from service.webhooks.router import router as webhooks_router
 
-api_router = APIRouter()
+# Every answer may carry media URLs (covers), made absolute on the request's base URL.
+api_router = APIRouter(dependencies=[Depends(bind_base_url)])
 api_router.include_router(users_router)
 api_router.include_router(profiles_router)
 api_router.include_router(articles_router)

@@ -187,6 +187,11 @@ class Settings(BaseSettings):
         description="the bytes each user's media may take (every rendition counted); an upload "
         "past it gets 413",
     )
+    media_gc_grace_hours: float = Field(
+        default=24 * 7,
+        gt=0,
+        description="`folio media gc` removes uploads no article uses once they are this old",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="a bearer token GET /metrics requires; unset, /metrics is open to anyone",

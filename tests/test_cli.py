@@ -50,6 +50,7 @@ DATA_COMMANDS = [
     ["export", "--out", "/tmp/folio-never-written.jsonl"], ["import", str(EMPTY_EXPORT)],
     ["serve", "--port", "1"], ["users", "delete", "someone", "--yes"], ["users", "finish-deletions"],
     ["users", "role", "someone", "moderator"], ["users", "list", "--role", "admin"],
+    ["media", "gc"],
 ]
 
 

@@ -18,6 +18,7 @@ from service.users.roles import bootstrap_admins
 from tests import oplog
 from tests.conftest import WIRE_NULL_DATES, make_settings
 from tests.factories import PASSWORD, Account, add_comment, create_article, favorite, register
+from tests.media_docs import insert_media, user_id
 
 ADMIN = "root"
 
@@ -540,7 +541,8 @@ async def test_the_log_pages_newest_first_and_keeps_names_as_they_were(client):
 ANYONE, SIGNED_IN, MODERATORS, ADMINS = "anyone", "signed in", "moderators", "admins"
 
 
-def endpoints(slug: str, comment_id: int, report_id: str, target: str) -> list[tuple]:
+def endpoints(slug: str, comment_id: int, report_id: str, target: str,
+              media_id: str = "{id}") -> list[tuple]:
     """Every moderation endpoint: (method, path, body, who may call it)."""
     return [
         ("POST", f"/api/articles/{slug}/reports", {"report": {"reason": "spam"}}, SIGNED_IN),
@@ -552,6 +554,8 @@ def endpoints(slug: str, comment_id: int, report_id: str, target: str) -> list[t
         ("POST", f"/api/moderation/articles/{slug}/unhide", None, MODERATORS),
         ("POST", f"/api/moderation/comments/{comment_id}/hide", {"reason": "x"}, MODERATORS),
         ("POST", f"/api/moderation/comments/{comment_id}/unhide", None, MODERATORS),
+        ("POST", f"/api/moderation/media/{media_id}/hide", {"reason": "x"}, MODERATORS),
+        ("POST", f"/api/moderation/media/{media_id}/unhide", None, MODERATORS),
         ("POST", f"/api/moderation/users/{target}/suspend", {"reason": "x"}, MODERATORS),
         ("POST", f"/api/moderation/users/{target}/unsuspend", None, MODERATORS),
         ("PUT", f"/api/moderation/users/{target}", {"user": {"role": "author"}}, ADMINS),
@@ -573,7 +577,9 @@ async def test_every_moderation_endpoint_answers_401_then_403_by_role(client):
     report = (await client.post(f"/api/articles/{article['slug']}/reports",
                                 json={"report": {"reason": "spam"}},
                                 headers=people["reader"].headers)).json()["report"]
-    table = endpoints(article["slug"], comment["id"], report["id"], people["reader"].username)
+    media = await insert_media(await user_id(people["other"].username))
+    table = endpoints(article["slug"], comment["id"], report["id"], people["reader"].username,
+                      str(media["_id"]))
     callers = {"anonymous": None, "author": people["author"], "moderator": people["moderator"],
                "admin": people["admin"]}
     seen = []
@@ -589,8 +595,8 @@ async def test_every_moderation_endpoint_answers_401_then_403_by_role(client):
                 expected = {403}
             assert response.status_code in expected, (method, path, role, response.text)
             seen.append(response.status_code)
-    # Authors are refused the 8 moderator endpoints, authors and moderators the 2 admin ones.
-    assert seen.count(401) == len(table) and seen.count(403) == 8 + 2 * 2
+    # Authors are refused the 10 moderator endpoints, authors and moderators the 2 admin ones.
+    assert seen.count(401) == len(table) and seen.count(403) == 10 + 2 * 2
 
 
 async def test_the_openapi_document_describes_every_moderation_endpoint_with_its_errors(client):

@@ -18,6 +18,8 @@ ALLOWED_TAGS = {
     "blockquote", "ul", "ol", "li", "a", "img", "table", "thead", "tbody", "tr", "th", "td",
 }  # fmt: skip
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "ol": {"start"}}
+# Relative URLs pass too, so a body may embed Folio's own media by path (`/api/media/{id}/w960`)
+# or by absolute URL; the media they name count as used (service/media/covers.py).
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 
 

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from service.articles.meta import MAX_DEPTH, MAX_ENCODED_BYTES, MAX_KEYS, validate_meta
@@ -16,6 +16,7 @@ from service.contract.schemas import (
     WireModel,
     web_url,
 )
+from service.media.covers import wire_cover
 from service.profiles.schemas import Profile
 
 MAX_TAGS = 20
@@ -86,10 +87,28 @@ Status = Annotated[
 
 
 class CoverImageIn(RequestModel):
-    """A cover image; `alt` text is required for accessibility."""
+    """A cover image: a `url`, or a `mediaId` from your media library (one of the two);
+    `alt` text is required for accessibility."""
 
-    url: WebUrl
+    url: WebUrl | None = None
+    media_id: Text(24) | None = Field(
+        default=None,
+        description="an upload of yours (POST /api/media): the answer carries its URL and "
+        "resized variants; someone else's, a hidden or an unknown one answers 422",
+    )
     alt: Text(500)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "CoverImageIn":
+        """Exactly one of `url` and `mediaId`."""
+        if self.url is None and self.media_id is None:
+            raise PydanticCustomError("missing", "can't be blank", {"field": "coverImage.url"})
+        if self.url is not None and self.media_id is not None:
+            raise PydanticCustomError(
+                "cover_source", "{message}",
+                {"field": "coverImage", "message": "takes either url or mediaId, not both"},
+            )
+        return self
 
 
 TagList = Annotated[
@@ -156,11 +175,33 @@ class UpdateArticleRequest(RequestModel):
     article: UpdateArticle
 
 
-class CoverImageOut(WireModel):
-    """A cover image."""
+class CoverVariantOut(WireModel):
+    """A resized variant of a media cover."""
+
+    url: str
+    width: int
+    height: int
+    content_type: str
+
+
+class CoverImageOut(SparseWireModel):
+    """A cover image; a media cover also has its `mediaId`, size, type and resized variants."""
+
+    OMITTED_WHEN_NULL = frozenset({"media_id", "width", "height", "content_type", "variants"})
 
     url: str
     alt: str
+    media_id: str | None = None
+    width: int | None = None
+    height: int | None = None
+    content_type: str | None = None
+    variants: dict[str, CoverVariantOut] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_stored(cls, value: Any) -> Any:
+        """A stored media cover's paths become absolute URLs (the one place covers render)."""
+        return wire_cover(value)
 
 
 class ModerationOut(WireModel):

@@ -26,6 +26,7 @@ from service.contract.errors import (
 )
 from service.contract.versions import at_version, version_bump, version_of
 from service.engine import atomically, collection
+from service.media.covers import resolve_cover, used_media
 from service.profiles.queries import public_author
 from service.revisions.queries import record_revision, revision_document
 from service.rollups.queries import move_article
@@ -59,6 +60,9 @@ def derived_fields(fields: dict[str, Any], current: dict[str, Any], now: datetim
         derived["body_html"] = render_markdown(fields["body"])
         derived["reading_time_minutes"] = reading_time_minutes(fields["body"])
         derived["schema_version"] = SCHEMA_VERSION
+    if "body" in fields or "cover_image" in fields:
+        merged = {**current, **fields}
+        derived["media_ids"] = used_media(merged.get("cover_image"), merged.get("body"))
     if {"status", "publish_at"} & fields.keys() or "published_at" not in current:
         merged = {**current, **fields}
         moderation = current.get("moderation")
@@ -80,6 +84,7 @@ async def create_article(author: User, fields: dict[str, Any]) -> dict[str, Any]
     (service/tags/counting.py, service/articles/announcing.py)."""
     assert author.id is not None
     now = utc_now()
+    fields = await resolve_cover(author.id, fields)
     fields = {**fields, **derived_fields(fields, {}, now), "created_at": now, "updated_at": now}
     tags = recounting({}, fields, now)
     event = announcing({}, fields, now)
@@ -215,6 +220,7 @@ async def update_article(
     is read again and the change applied to that, up to UPDATE_ATTEMPTS times, then Conflict.
     """
     current = article
+    changes = await resolve_cover(article["author_id"], changes)
     for _ in range(UPDATE_ATTEMPTS):
         updated = await _replace_version(current, editor, changes, article["author"])
         if updated is not None:

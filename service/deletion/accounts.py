@@ -6,10 +6,11 @@ once and sign-in fails (as for bad credentials). `finish` then removes, in batch
 BATCH_SIZE (one step per kind, in service/deletion/owned.py): the follows both ways, the
 account's favorites and comments (grouped by article: one `delete_many` and one `$inc` of the
 exact number deleted per article), the reports it
-filed, and its articles (each marked, then swept as service/deletion/articles.py does), and
-last the account itself, which frees the username and email. `moderation_log` keeps its
-entries (they hold usernames as text). Webhooks an admin created belong to the site: they stay,
-and only their `created_by` note of the account is cleared.
+filed, its articles (each marked, then swept as service/deletion/articles.py does), its
+media library (each upload marked, its GridFS files deleted, then its document:
+service/media/purge.py), and last the account itself, which frees the username and email.
+`moderation_log` keeps its entries (they hold usernames as text). Webhooks an admin created
+belong to the site: they stay, and only their `created_by` note of the account is cleared.
 
 Other processes may still accept the account's edge writes for CONFIRMED_FOR_SECONDS after
 the mark (they trust a recent confirmation of its token), so the last pass, after which the

@@ -1,6 +1,6 @@
 """What an account owns, removed in batches of at most BATCH_SIZE. No HTTP.
 
-One step per kind (follows both ways, favorites, comments, reports filed, articles), each
+One step per kind (follows both ways, favorites, comments, reports filed, articles, media), each
 keeping exact the counters it touches; accounts.py runs the steps in order (STEPS) and holds
 the claim. Without transactions, the articles a batch touches are first listed on the account
 (`deletion_pending`) and settled (recounted) after; accounts.py's docstring has the whole order.
@@ -20,6 +20,7 @@ from service.articles.reads import favorites_key
 from service.articles.recount import StillMoving, recount_counter
 from service.deletion import articles as article_deletion
 from service.engine import atomically, collection
+from service.media import purge as media_purge
 from service.rollups.queries import move_held
 
 log = logging.getLogger("folio.deletion")
@@ -230,6 +231,10 @@ async def notifications_received(user_id: PydanticObjectId) -> int:
 async def notifications_caused(user_id: PydanticObjectId) -> int:
     """Others' notifications about what the account did (`actor`)."""
     return await _remove_by_id(Notification, {"actor_id": user_id})
+async def media(user_id: PydanticObjectId) -> int:
+    """The account's uploads: each marked, its GridFS files deleted, then its document
+    (service/media/purge.py). After the articles, whose covers used them."""
+    return await media_purge.remove_owned(user_id, BATCH_SIZE)
 
 
 # In order: edges and the account's own writes first, its articles last, then the account.
@@ -243,4 +248,5 @@ STEPS: dict[str, Step] = {
     "notifications received": notifications_received,
     "notifications caused": notifications_caused,
     "articles": articles,
+    "media": media,
 }

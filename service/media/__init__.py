@@ -1,2 +1,1 @@
-"""The media library: uploads cleaned and resized, stored in the GridFS bucket `media`, served
-with HTTP caching and ranges (issue 22)."""
+"""The media library: uploads, their renditions in GridFS, and where they are used."""

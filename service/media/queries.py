@@ -186,7 +186,9 @@ async def finish_deletion(media: dict[str, Any]) -> bool:
     bucket = media_bucket()
     for rendition in media["renditions"].values():
         await bucket.delete(rendition["file_id"])
-    removed = await collection(Media).delete_one({"_id": media["_id"]})
+    # Only while still marked: `folio media gc` takes its mark back when an article started
+    # using the upload meanwhile, and then the document stays.
+    removed = await collection(Media).delete_one({"_id": media["_id"], "deleting": {"$ne": None}})
     if removed.deleted_count != 1:
         return False
     await release_quota(media["owner_id"], media["stored_bytes"])

@@ -11,6 +11,7 @@ from service.comments.deps import CommentId
 from service.comments.queries import comment_on_article
 from service.contract.schemas import error_responses
 from service.moderation import log as audit_log
+from service.moderation import media as media_moderation
 from service.moderation import queries, reports
 from service.moderation.schemas import (
     LogEntryOut,
@@ -18,6 +19,8 @@ from service.moderation.schemas import (
     LogResponse,
     ModeratedCommentOut,
     ModeratedCommentResponse,
+    ModeratedMediaOut,
+    ModeratedMediaResponse,
     ModeratedUserOut,
     ModeratedUserResponse,
     NewReportRequest,
@@ -215,6 +218,45 @@ async def unhide_comment(
 ) -> ModeratedCommentResponse:
     """Show a hidden comment again."""
     return await _comment_action(moderator, id, body.reason if body else None, hidden=False)
+
+
+async def _media_action(
+    moderator: Any, media_id: str, reason: str | None, *, hidden: bool
+) -> ModeratedMediaResponse:
+    media = await media_moderation.media_to_moderate(media_id)
+    updated = await media_moderation.set_media_hidden(media, moderator, reason, hidden=hidden)
+    owner = (await usernames_of({updated["owner_id"]})).get(updated["owner_id"])
+    moderation = updated.get("moderation")
+    return ModeratedMediaResponse(media=ModeratedMediaOut(
+        id=str(updated["_id"]), owner=owner,
+        moderation={"hidden": True, "reason": moderation["reason"]} if moderation else None,
+    ))
+
+
+@router.post(
+    "/media/{id}/hide",
+    name="moderation:hide_media",
+    response_model=ModeratedMediaResponse,
+    summary="Hide an upload of the media library (moderators)",
+)
+async def hide_media(
+    moderator: ModeratingUser, id: str, body: ReasonRequest
+) -> ModeratedMediaResponse:
+    """Hide an upload: its URLs answer 404 to everyone but its owner and moderators."""
+    return await _media_action(moderator, id, body.reason, hidden=True)
+
+
+@router.post(
+    "/media/{id}/unhide",
+    name="moderation:unhide_media",
+    response_model=ModeratedMediaResponse,
+    summary="Show a hidden upload again (moderators)",
+)
+async def unhide_media(
+    moderator: ModeratingUser, id: str, body: OptionalReason = None
+) -> ModeratedMediaResponse:
+    """Show a hidden upload again."""
+    return await _media_action(moderator, id, body.reason if body else None, hidden=False)
 
 
 def _user_answer(account: dict[str, Any]) -> ModeratedUserResponse:

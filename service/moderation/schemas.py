@@ -191,6 +191,22 @@ class ModeratedCommentResponse(WireModel):
     comment: ModeratedCommentOut
 
 
+class ModeratedMediaOut(SparseWireModel):
+    """An upload after a moderation action: its id, its owner and whether it is hidden."""
+
+    OMITTED_WHEN_NULL = frozenset({"moderation"})
+
+    id: str
+    owner: str | None
+    moderation: dict[str, Any] | None = None
+
+
+class ModeratedMediaResponse(WireModel):
+    """The `media` envelope of a moderation action."""
+
+    media: ModeratedMediaOut
+
+
 class LogEntryOut(WireModel):
     """One moderation action."""
 
