@@ -84,23 +84,23 @@ async def test_an_interrupted_media_removal_resumes_to_completion(client, monkey
     monkeypatch.setattr(owned, "BATCH_SIZE", 2)
     jake = await register(client)
     mine = [await insert_media(await user_id(jake.username)) for _ in range(3)]
-    real = purge.delete_files
+    real = purge.finish_deletion
     calls = []
 
-    async def failing(file_ids):
-        calls.append(file_ids)
+    async def failing(media):
+        calls.append(media["_id"])
         if len(calls) == 2:
             raise RuntimeError("the process stopped here")
-        await real(file_ids)
+        return await real(media)
 
-    monkeypatch.setattr(purge, "delete_files", failing)
+    monkeypatch.setattr(purge, "finish_deletion", failing)
     response = await client.request("DELETE", "/api/user", json={"user": {"password": PASSWORD}},
                                     headers=jake.headers)
     assert response.status_code == 204
     # The second upload was marked, its files not deleted: gone for the API, still stored.
     second = await Media.get_motor_collection().find_one({"_id": mine[1]["_id"]})
     assert second is not None and second["deleting"] is not None
-    monkeypatch.setattr(purge, "delete_files", real)
+    monkeypatch.setattr(purge, "finish_deletion", real)
     with oplog.recording() as log:
         done, busy = await deletion.finish_marked()
     assert unserved(log) == []

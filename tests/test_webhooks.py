@@ -249,7 +249,7 @@ async def test_an_export_leaves_out_deliveries_and_secrets_and_an_import_needs_a
     path = tmp_path / "export.jsonl"
     counts = await export(app.state.engine, path)
     text = path.read_text()
-    assert counts["webhooks"] == 1 and counts["webhook_deliveries"] == 0
+    assert counts["webhooks"] == 1 and "webhook_deliveries" not in counts
     assert "webhook_deliveries" not in text.rsplit("\n", 2)[0]
     assert hook["secret"] not in text and hook["secret"].removeprefix("whsec_") not in text
     target = await open_engine(make_settings())
