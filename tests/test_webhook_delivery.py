@@ -13,7 +13,7 @@ import pytest
 import standardwebhooks
 from bson import ObjectId
 
-from models import ModerationEntry, Webhook, WebhookDelivery
+from models import Event, ModerationEntry, Webhook, WebhookDelivery
 from models.common import utc_now
 from service.config import Settings
 from service.engine import collection
@@ -177,6 +177,9 @@ async def test_a_webhook_failing_for_a_day_is_disabled_and_the_moderation_log_sa
     assert [(e["action"], e["targetType"], e["target"]) for e in log] == [
         ("webhook_disabled", "webhook", hook["id"])]
     assert await collection(ModerationEntry).count_documents({}) == 1
+    # Announced too, once: the switch, its log entry and its event commit together.
+    announced = await collection(Event).find({"type": "moderation.webhook_disabled"}).to_list(None)
+    assert [e["data"]["webhook"] for e in announced] == [{"id": hook["id"], "url": hook["url"]}]
     answer = (await client.get(f"/api/webhooks/{hook['id']}", headers=admin.headers)).json()
     assert answer["webhook"]["enabled"] is False and answer["webhook"]["disabledReason"]
 

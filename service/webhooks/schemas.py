@@ -12,7 +12,7 @@ from service.contract.schemas import (
     Timestamp,
     WireModel,
 )
-from service.webhooks.types import EVENT_TYPES
+from service.events import EVENT_TYPES
 
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 Url = Text(2048)

@@ -25,7 +25,8 @@ from pymongo.errors import PyMongoError
 from models import ModerationEntry, Webhook, WebhookDelivery
 from models.common import as_utc, utc_now
 from service.config import Settings, get_settings
-from service.engine import collection
+from service.engine import atomically, collection
+from service.events import record
 from service.moderation.log import write_log
 from service.observability import metrics
 from service.webhooks.addresses import RefusedAddress, VettingBackend
@@ -208,18 +209,34 @@ class Sender:
             {"_id": webhook["_id"], "failing_since": None}, {"$set": {"failing_since": now}}
         )
         reason = "every attempt failed for 24 hours"
-        disabled = await webhooks.update_one(
-            {"_id": webhook["_id"], "enabled": True, "failing_since": {"$lte": now - FAILING_FOR}},
-            {"$set": {"enabled": False, "disabled_reason": reason, "updated_at": now}},
+        entry = ModerationEntry(
+            actor=SENDER, action="webhook_disabled", target_type="webhook",
+            target=str(webhook["_id"]), reason=reason, details={"url": webhook["url"]},
         )
-        if disabled.modified_count:
+
+        async def disable(session: Any) -> bool:
+            # The switch, its moderation-log entry and its event commit together (on a replica
+            # set): a disabled webhook is always logged and announced, exactly once.
+            disabled = await webhooks.update_one(
+                {"_id": webhook["_id"], "enabled": True,
+                 "failing_since": {"$lte": now - FAILING_FOR}},
+                {"$set": {"enabled": False, "disabled_reason": reason, "updated_at": now}},
+                session=session,
+            )
+            if not disabled.modified_count:
+                return False
+            await write_log(entry.model_dump(exclude={"id"}), session=session)
+            await record(
+                "moderation.webhook_disabled", actor=None, session=session,
+                data={"action": "webhook_disabled", "reason": reason,
+                      "webhook": {"id": str(webhook["_id"]), "url": webhook["url"]}},
+                refs={},
+            )
+            return True
+
+        if await atomically(disable):
             log.warning("webhook %s (%s) disabled: %s", webhook["_id"], webhook["url"], reason)
             metrics.webhook_disabled()
-            entry = ModerationEntry(
-                actor=SENDER, action="webhook_disabled", target_type="webhook",
-                target=str(webhook["_id"]), reason=reason, details={"url": webhook["url"]},
-            )
-            await write_log(entry.model_dump(exclude={"id"}))
 
     async def attempt_safely(self, delivery: dict[str, Any]) -> None:
         """An attempt whose database failure is logged; the lease then lapses and it is retried."""
