@@ -313,7 +313,8 @@ def worker_command(url: UrlOption = None, db: DbOption = None) -> None:
 
     Set FOLIO_EVENT_DRAIN_IN_API=false on the API then. Several workers (and API processes)
     may run: the `events.drain` lease lets one at a time drain; the others wait to take over.
-    It also announces scheduled articles as they go live.
+    It also announces scheduled articles as they go live, and sends webhook deliveries beside
+    the API processes (each delivery is claimed by one sender at a time).
     """
     settings = tool_settings(url, db)
     if settings.embedded:
@@ -324,15 +325,17 @@ def worker_command(url: UrlOption = None, db: DbOption = None) -> None:
         from service.api import EVENT_CONSUMERS
         from service.articles import announcing
         from service.events.drain import Drain
+        from service.webhooks.sender import run_sender
 
         drain = Drain(EVENT_CONSUMERS, poll_seconds=settings.event_poll_seconds)
-        tasks = [asyncio.create_task(drain.run()),
-                 asyncio.create_task(announcing.sweep_forever(engine, settings.tag_sweep_seconds))]
         stop = asyncio.Event()
+        tasks = [asyncio.create_task(drain.run()),
+                 asyncio.create_task(announcing.sweep_forever(engine, settings.tag_sweep_seconds)),
+                 asyncio.create_task(run_sender(stop, settings))]
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        console.print(f"folio worker: draining events of {settings.database}")
+        console.print(f"folio worker: draining events of {settings.database} and sending webhooks")
         await stop.wait()
         for task in tasks:
             task.cancel()
