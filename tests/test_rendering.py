@@ -3,7 +3,7 @@ bytes the response models give, and valid against the OpenAPI document (issue 21
 checked here, not on every request. Engine-independent (rows built in the test), except the
 API checks, which hold on every engine."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import jsonschema
 import pytest
@@ -11,6 +11,7 @@ from bson import ObjectId
 
 from service.articles import rendering
 from service.articles.schemas import MultipleArticlesResponse, SingleArticleResponse
+from service.contract.schemas import format_timestamp
 from tests.factories import create_article, favorite, follow, register
 
 WHEN = datetime(2026, 3, 4, 5, 6, 7, 891_234)  # naive, as Motor returns it: UTC
@@ -67,6 +68,15 @@ def test_an_article_read_before_its_html_was_stored_gets_an_empty_one_as_the_mod
     article = {**ROWS[0], "body": "x", "body_html": ""}
     expected = SingleArticleResponse.of(article).model_dump_json(by_alias=True).encode()
     assert rendering.single_body(article) == expected
+
+
+@pytest.mark.parametrize("instant", [
+    datetime(2026, 1, 2, 3, 4, 5), datetime(1970, 1, 1), datetime(999, 12, 31, 23, 59, 59, 999_999),
+    datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), datetime(2026, 6, 1, 0, 0, 0, 1_000),
+    datetime(2026, 6, 1, 12, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+])
+def test_timestamps_are_written_as_format_timestamp_writes_them(instant):
+    assert rendering.timestamp(instant) == format_timestamp(instant)
 
 
 def _validator(app, schema_name):

@@ -3,23 +3,34 @@
 The hot reads (a list page, the feed, one article) go out without constructing a pydantic
 model per article and without FastAPI validating the answer again: the rows a pipeline returns
 are shaped here, field for field as `ArticleListItem`/`ArticleOut` serialise them (same keys,
-same order, same defaults, `moderation` left out while null, timestamps by
-`format_timestamp`), and encoded by pydantic-core's JSON encoder, the one the models use. So the
+same order, same defaults, `moderation` left out while null, timestamps as
+`format_timestamp` writes them), and encoded by pydantic-core's JSON encoder, the one the models use. So the
 bytes are those `MultipleArticlesResponse`/`SingleArticleResponse` would give, which
 tests/test_rendering.py checks against the schemas; the routes keep those models as their
 `response_model` for the OpenAPI document.
 """
 
+import functools
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_core import to_json
 
-from service.contract.schemas import format_timestamp
+
+@functools.lru_cache(maxsize=8192)
+def timestamp(value: datetime) -> str:
+    """`format_timestamp`'s text (ISO 8601 in UTC, milliseconds, `Z`) by `isoformat`, a few
+    times faster than its `strftime`, and kept: a page shows three per article, and the same
+    articles' instants come back request after request. A naive time is UTC (Motor returns
+    them so); equal instants give equal text, so keying by the instant is safe."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="milliseconds") + "Z"
 
 
 def _instant(value: Any) -> str | None:
-    return None if value is None else format_timestamp(value)
+    return None if value is None else timestamp(value)
 
 
 def _text(value: Any) -> str | None:
@@ -44,9 +55,9 @@ def list_item_json(article: dict[str, Any]) -> dict[str, Any]:
         "slug": article["slug"],
         "title": article["title"],
         "description": article["description"],
-        "tagList": list(article.get("tag_list") or ()),
-        "createdAt": format_timestamp(article["created_at"]),
-        "updatedAt": format_timestamp(article["updated_at"]),
+        "tagList": article.get("tag_list") or [],
+        "createdAt": timestamp(article["created_at"]),
+        "updatedAt": timestamp(article["updated_at"]),
         "favorited": bool(article.get("favorited")),
         "favoritesCount": article.get("favorites_count", 0),
         "author": author_json(article["author"], bool(article["author"].get("following"))),
@@ -63,7 +74,7 @@ def list_item_json(article: dict[str, Any]) -> dict[str, Any]:
         item["moderation"] = {
             "hidden": moderation.get("hidden", True),
             "reason": moderation["reason"],
-            "at": format_timestamp(moderation["at"]),
+            "at": timestamp(moderation["at"]),
         }
     return item
 
