@@ -57,6 +57,30 @@ def test_the_count_key_ignores_the_moving_instant_of_visibility():
     assert count_key(early) != count_key({**early, "tag_list": "y"})
 
 
+async def test_a_page_shorter_than_its_limit_tells_the_total_without_a_count(client):
+    """Issue 21: the last page reached by offset holds the rest of the matches."""
+    jake = await register(client)
+    for _ in range(3):
+        await create_article(client, jake, tagList=["few"])
+    for params, total in (({"limit": 5}, 3), ({"limit": 2, "offset": 2}, 3)):
+        await counts_module.counts().clear()
+        with oplog.recording() as log:
+            answer = (await client.get("/api/articles", params={"tag": "few", **params})).json()
+        assert answer["articlesCount"] == total and not counted(log), params
+    for params in ({"limit": 3}, {"limit": 2, "offset": 5}):  # full, or empty past the end
+        await counts_module.counts().clear()
+        with oplog.recording() as log:
+            answer = (await client.get("/api/articles", params={"tag": "few", **params})).json()
+        assert answer["articlesCount"] == 3 and counted(log), params
+    cursor = (await client.get("/api/articles", params={"tag": "few", "limit": 2})).json()[
+        "nextCursor"]
+    await counts_module.counts().clear()
+    with oplog.recording() as log:  # a cursor says nothing of the pages before it
+        answer = (await client.get("/api/articles",
+                                   params={"tag": "few", "limit": 2, "cursor": cursor})).json()
+    assert len(answer["articles"]) == 1 and answer["articlesCount"] == 3 and counted(log)
+
+
 def test_the_page_reads_only_the_page_and_the_count_is_its_own_operation():
     from service.articles.reads import article_page_pipeline
 
@@ -70,9 +94,12 @@ def test_the_page_reads_only_the_page_and_the_count_is_its_own_operation():
 
 
 async def _tagged_list(client, tag: str) -> tuple[int, bool]:
-    """`articlesCount` of the list by tag, and whether the request counted on the database."""
+    """`articlesCount` of the list by tag, and whether the request counted on the database.
+
+    One article a page: a full page does not show the total itself (a shorter one would).
+    """
     with oplog.recording() as log:
-        response = await client.get("/api/articles", params={"tag": tag})
+        response = await client.get("/api/articles", params={"tag": tag, "limit": 1})
     assert response.status_code == 200, response.text
     return response.json()["articlesCount"], counted(log)
 

@@ -409,3 +409,28 @@ async def test_finds_the_planner_cannot_express_run_plain(options):
         except Exception as error:
             outcomes.append(type(error).__name__)
     assert outcomes[1] == outcomes[0]
+
+
+async def test_a_correlated_lookup_on_any_field_joins_each_document_its_own_matches():
+    # Issue 21's viewer edges: the embedded adapter batches the concise correlated form into
+    # one query; each document must get exactly what a per-document join gives it.
+    from service.engine.embedded import _lookup_correlated, _lookup_each
+
+    viewer, other = ObjectId(), ObjectId()
+    articles = [{"_id": n, "author_id": n % 3} for n in range(6)] + [{"_id": 6}]
+    edges = [{"_id": ObjectId(), "user_id": viewer, "article_id": n} for n in (0, 2, 5)] + [
+        {"_id": ObjectId(), "user_id": other, "article_id": n} for n in (0, 1)]
+    database = await loaded({"favorites": edges})
+    raw = mongomock_collection(database.favorites).database
+    options = {"from": "favorites", "localField": "_id", "foreignField": "article_id",
+               "pipeline": [{"$match": {"user_id": viewer}}, {"$limit": 1},
+                            {"$project": {"_id": 1}}], "as": "mine"}
+    batched = _lookup_correlated(raw, options, [dict(a) for a in articles])
+    each = _lookup_each(raw, options, [dict(a) for a in articles])
+    assert batched == each
+    assert [bool(a["mine"]) for a in batched] == [True, False, True, False, False, True, False]
+    planned = await EmbeddedCollection(database.favorites).aggregate(
+        [{"$match": {"user_id": other}}, {"$lookup": {**options, "from": "favorites",
+                                                      "localField": "article_id"}}]
+    ).to_list(None)
+    assert [bool(d["mine"]) for d in planned] == [True, False]

@@ -19,6 +19,7 @@ from service.articles.reads import (
     article_by_slug_pipeline,
     article_page_pipeline,
     counts_per_article_pipeline,
+    viewer_stages,
 )
 from service.articles.visibility import status_condition, visible_at
 from service.comments.queries import comment_pipeline, comments_page_pipeline, visible_comments
@@ -67,6 +68,14 @@ def operators(value: Any) -> set[str]:
 ALL_PIPELINES = {
     "page": article_page_pipeline({"tag_list": "x"}, offset=0, limit=20),
     "by_slug": article_by_slug_pipeline("a-slug"),
+    "page_signed_in": article_page_pipeline({"tag_list": "x"}, offset=0, limit=20,
+                                            viewer_id=ObjectId()),
+    "feed_page": article_page_pipeline({"author_id": {"$in": [ObjectId()]}}, offset=0, limit=20,
+                                       viewer_id=ObjectId(), follows_every_author=True),
+    "by_slug_signed_in": article_by_slug_pipeline("a-slug", ObjectId()),
+    "favorites_signed_in": favorites_page_pipeline(
+        ObjectId(), None, fields=LIST_FIELDS, offset=0, limit=20, then=viewer_stages(ObjectId())
+    ),
     "favorite_counts": counts_per_article_pipeline([ObjectId()]),
     "live_tags": live_tags_pipeline(),
     "favorites": favorites_page_pipeline(ObjectId(), None, fields=LIST_FIELDS, offset=0, limit=20),
@@ -98,14 +107,36 @@ def test_every_pipeline_uses_only_operators_both_engines_support():
 
 
 def test_lookups_join_by_local_and_foreign_field_only():
-    # A sub-pipeline only beside localField/foreignField on `_id` (the concise correlated form,
-    # which the embedded adapter runs); never `let`, which mongomock cannot run at all.
+    # A sub-pipeline only beside localField/foreignField (the concise correlated form, which
+    # the embedded adapter runs); never `let`, which mongomock cannot run at all.
     for name, pipeline in ALL_PIPELINES.items():
         assert "'let'" not in repr(pipeline), name
         for stage in pipeline:
             lookup = stage.get("$lookup") if isinstance(stage, dict) else None
             if lookup and "pipeline" in lookup:
-                assert lookup["foreignField"] == "_id" and "localField" in lookup, name
+                assert {"localField", "foreignField"} <= set(lookup), name
+
+
+def test_viewer_edges_are_point_lookups_on_the_unique_edge_indexes_after_the_page():
+    """Issue 21: the flags ride in the page's read, one index key per row and flag."""
+    viewer = ObjectId()
+    pipeline = article_page_pipeline({"tag_list": "x"}, offset=0, limit=20, viewer_id=viewer)
+    assert pipeline[:len(article_page_pipeline({"tag_list": "x"}, offset=0, limit=20))] == \
+        article_page_pipeline({"tag_list": "x"}, offset=0, limit=20)  # after the page's joins
+    favorites, follows = (stage["$lookup"] for stage in pipeline[-2:])
+    assert (favorites["from"], favorites["localField"], favorites["foreignField"]) == (
+        "favorites", "_id", "article_id")
+    assert (follows["from"], follows["localField"], follows["foreignField"]) == (
+        "follows", "author_id", "followee_id")
+    # Both fields of `user_article_unique` / `follower_followee_unique` pinned; one key, `_id`.
+    for lookup, field in ((favorites, "user_id"), (follows, "follower_id")):
+        assert lookup["pipeline"] == [{"$match": {field: viewer}}, {"$limit": 1},
+                                      {"$project": {"_id": 1}}]
+    assert viewer_stages(None) == []
+    assert [s["$lookup"]["from"] for s in viewer_stages(viewer, follows_every_author=True)] == [
+        "favorites"]
+    by_slug = article_by_slug_pipeline("a-slug", viewer)
+    assert by_slug[:-2] == article_by_slug_pipeline("a-slug")
 
 
 def test_the_mongodb_search_pipeline_differs_only_by_its_text_stage():

@@ -307,9 +307,9 @@ async def test_concurrent_updates_without_if_match_all_apply_with_consecutive_re
     slug = article["slug"]
     read_by_slug = article_reads.article_by_slug
 
-    async def slow_read(slug, viewer):
+    async def slow_read(slug, viewer, **options):
         # Every request reads version 1 before any writes: all but one must re-read and retry.
-        found = await read_by_slug(slug, viewer)
+        found = await read_by_slug(slug, viewer, **options)
         await asyncio.sleep(0.05)
         return found
 

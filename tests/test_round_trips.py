@@ -50,16 +50,61 @@ async def test_article_list_round_trips_do_not_grow_with_page_size(
     headers = reader.headers if authenticated else None
     small = await operations_for(client, "/api/articles", {**filters, "limit": 2}, headers)
     large = await operations_for(client, "/api/articles", {**filters, "limit": 20}, headers)
-    assert small == large
-    # page + count (+ owners for author/favorited) (+ one $in per viewer flag)
-    assert large <= (5 if authenticated else 3)
+    # page + count (+ owners for author/favorited), signed in or not: the viewer's favorite and
+    # follow edges are joined in the page's own read (issue 21). A page shorter than its limit
+    # (the author's 10 articles at limit 20) is the last one and tells the count itself.
+    assert large <= small <= 3
+
+
+async def test_signed_in_pages_join_the_viewer_edges_in_their_own_read(client, populated):
+    """Issue 21: no separate `$in` query on favorites or follows for a page's viewer flags."""
+    reader, authors = populated
+    for url, params in (("/api/articles", {"limit": 20}), ("/api/articles", {"tag": "common"}),
+                        ("/api/articles", {"favorited": reader.username}),
+                        ("/api/articles/feed", {"limit": 20})):
+        await counts().clear()
+        with oplog.recording() as log:
+            answer = await client.get(url, params=params, headers=reader.headers)
+        assert answer.status_code == 200, answer.text
+        assert ("favorites", "find") not in log.operations, (url, params)
+        assert ("follows", "find") not in log.operations or url.endswith("feed"), (url, params)
+        articles = answer.json()["articles"]
+        flags = {a["favorited"] for a in articles}
+        assert flags == ({True} if "favorited" in params else {True, False}), (url, params)
+        assert all(a["author"]["following"] for a in articles)  # the reader follows all three
 
 
 async def test_feed_round_trips_do_not_grow_with_page_size(client, populated):
     reader, _ = populated
+    first = await operations_for(client, "/api/articles/feed", {"limit": 2}, reader.headers)
     small = await operations_for(client, "/api/articles/feed", {"limit": 2}, reader.headers)
     large = await operations_for(client, "/api/articles/feed", {"limit": 20}, reader.headers)
-    assert small == large <= 5  # user, follows, page and count, favorites
+    assert first == 4  # the user, whom they follow, the page (with favorites), the count
+    # The follow list is kept per follow version (issue 21): the user, the page, the count.
+    assert small == large == 3
+
+
+async def test_the_feed_reads_the_follow_list_again_once_a_follow_moves_it(client, populated):
+    reader, authors = populated
+    other = await register(client)
+    await create_article(client, other)
+    feed = "/api/articles/feed"
+    await client.get(feed, headers=reader.headers)
+    with oplog.recording() as log:
+        await client.get(feed, headers=reader.headers)
+    assert ("follows", "find") not in log.operations
+    await follow(client, reader, other.username)
+    with oplog.recording() as log:
+        answer = (await client.get(feed, headers=reader.headers)).json()
+    assert ("follows", "find") in log.operations
+    assert answer["articles"][0]["author"]["username"] == other.username
+    assert answer["articlesCount"] == 31
+    unfollowed = await client.delete(f"/api/profiles/{other.username}/follow",
+                                     headers=reader.headers)
+    assert unfollowed.status_code == 200
+    answer = (await client.get(feed, headers=reader.headers)).json()
+    assert other.username not in {a["author"]["username"] for a in answer["articles"]}
+    assert answer["articlesCount"] == 30
 
 
 async def test_comment_list_round_trips_do_not_grow_with_comment_count(client, populated):
@@ -134,7 +179,8 @@ async def test_single_article_and_tags_round_trips(client, populated):
     reader, _ = populated
     slug = (await client.get("/api/articles", params={"limit": 1})).json()["articles"][0]["slug"]
     assert await operations_for(client, f"/api/articles/{slug}", {}) == 1
-    assert await operations_for(client, f"/api/articles/{slug}", {}, reader.headers) == 3
+    # Signed in, the viewer's favorite and follow edges are joined in the same read (issue 21).
+    assert await operations_for(client, f"/api/articles/{slug}", {}, reader.headers) == 1
     assert await operations_for(client, "/api/tags", {}) == 1
 
 

@@ -1,10 +1,10 @@
 """Article reads and their pipelines: lists (filters, feed, favorites), one by slug, and the
 viewer's flags. No HTTP here.
 
-Every list is one aggregation (filter, sort, page and author join) and, when no recent count
-is kept, one `count_documents` run beside it; plus at most one query to resolve usernames in
-the filters and one `$in` query per viewer flag: a bounded number of round trips whatever the
-page size or depth.
+Every list is one aggregation (filter, sort, page, author join and, for a signed-in viewer,
+their favorite and follow edges joined by point lookups) and, when no recent count is kept and
+the page cannot tell the total itself, one `count_documents`; plus at most one query to resolve
+usernames in the filters: a bounded number of round trips whatever the page size or depth.
 """
 
 import asyncio
@@ -35,7 +35,13 @@ from service.contract.errors import (
 )
 from service.engine import collection
 from service.favorites import queries as favorites
-from service.profiles.queries import author_stages, followed_among
+from service.favorites.queries import FAVORITED_BY_VIEWER, favorited_stages
+from service.profiles.queries import (
+    FOLLOWED_BY_VIEWER,
+    author_stages,
+    followed_among,
+    following_stages,
+)
 from service.users.queries import Viewer, current_username
 
 LIST_FIELDS = {
@@ -79,14 +85,17 @@ def article_page_pipeline(
     sort: Sort = NEWEST_PUBLISHED,
     after: dict[str, Any] | None = None,
     fields: dict[str, int] = LIST_FIELDS,
+    viewer_id: PydanticObjectId | None = None,
+    follows_every_author: bool = False,
 ) -> list[dict[str, Any]]:
-    """A page of matching articles (`fields`: no body by default) with authors.
+    """A page of matching articles (`fields`: no body by default) with authors, and with the
+    viewer's edges when signed in (`viewer_stages`).
 
     The total is counted separately.
 
     `$match` then `$sort` lead, so an index serves both (the sort without a blocking stage) and
     `$skip`/`$limit` stop the scan at the page. `after` (from a cursor) joins the filter, which
-    keeps the index bounds tight at any depth. Only the page's rows reach the author join.
+    keeps the index bounds tight at any depth. Only the page's rows reach the joins.
     """
     condition = {"$and": [match, after]} if after else match
     paging = [] if after or not offset else [{"$skip": offset}]
@@ -97,7 +106,32 @@ def article_page_pipeline(
         {"$limit": limit},
         {"$project": fields},
         *author_stages(fields),
+        *viewer_stages(viewer_id, follows_every_author=follows_every_author),
     ]
+
+
+def viewer_stages(
+    viewer_id: PydanticObjectId | None, *, follows_every_author: bool = False
+) -> list[dict[str, Any]]:
+    """Join the viewer's favorite and follow edges to each row (none when anonymous), so that
+    the flags ride in the page's own read: one point lookup per row and flag, each on the
+    edge collection's unique compound index. The feed's authors are all followed: no join."""
+    if viewer_id is None:
+        return []
+    following = [] if follows_every_author else following_stages(viewer_id)
+    return [*favorited_stages(viewer_id), *following]
+
+
+def joined_flags(
+    rows: list[dict[str, Any]], viewer_id: PydanticObjectId | None, *,
+    follows_every_author: bool = False,
+) -> list[dict[str, Any]]:
+    """Set `favorited` and `author.following` from the edges `viewer_stages` joined."""
+    for row in rows:
+        row["favorited"] = bool(row.pop(FAVORITED_BY_VIEWER, None))
+        followed = bool(row.pop(FOLLOWED_BY_VIEWER, None))
+        row["author"]["following"] = viewer_id is not None and (follows_every_author or followed)
+    return rows
 
 
 def counts_per_article_pipeline(article_ids: list[PydanticObjectId]) -> list[dict[str, Any]]:
@@ -111,9 +145,16 @@ def counts_per_article_pipeline(article_ids: list[PydanticObjectId]) -> list[dic
     ]
 
 
-def article_by_slug_pipeline(slug: str) -> list[dict[str, Any]]:
-    """One article by slug, body included, with its author."""
-    return [{"$match": {"slug": slug}}, {"$limit": 1}, *author_stages(BY_SLUG_FIELDS)]
+def article_by_slug_pipeline(
+    slug: str, viewer_id: PydanticObjectId | None = None
+) -> list[dict[str, Any]]:
+    """One article by slug, body included, with its author (and the viewer's edges)."""
+    return [
+        {"$match": {"slug": slug}},
+        {"$limit": 1},
+        *author_stages(BY_SLUG_FIELDS),
+        *viewer_stages(viewer_id),
+    ]
 
 
 @dataclass(frozen=True)
@@ -251,26 +292,38 @@ async def article_page(
         return await favorites_page(query, viewer_id, offset=offset, limit=limit, cursor=cursor)
     after = after_condition(cursor, query.sort) if cursor else None
     pipeline = article_page_pipeline(
-        query.match, offset=offset, limit=limit, sort=query.sort, after=after
+        query.match, offset=offset, limit=limit, sort=query.sort, after=after,
+        viewer_id=viewer_id, follows_every_author=follows_every_author,
     )
     key = query.key or count_key(query.match)
     known, since = await counts().lookup(key)
     if known is None and any(field.startswith("meta.") for field in query.match):
         known = await _meta_matches(query.match)
         await counts().put(key, known, since)
-    page_rows = collection(Article).aggregate(pipeline).to_list(length=limit)
-    if known is None:
-        # Counted apart from the page, on the filter alone, so that the count can use the
-        # index too (inside a $facet it could not), and concurrently, so it costs no latency.
-        rows, total = await asyncio.gather(
-            page_rows, collection(Article).count_documents(query.match)
-        )
+    rows = await collection(Article).aggregate(pipeline).to_list(length=limit)
+    total = known
+    if total is None:
+        total = _total_from_page(len(rows), offset=offset, limit=limit, cursor=cursor)
+        if total is None:
+            # Counted on the filter alone, so that the count can use the index too (inside a
+            # $facet it could not). After the page, not beside it: a short page needs none.
+            total = await collection(Article).count_documents(query.match)
         await counts().put(key, total, since)
-    else:
-        rows, total = await page_rows, known
-    page = await add_viewer_flags(rows, viewer_id, follows_every_author=follows_every_author)
+    page = joined_flags(rows, viewer_id, follows_every_author=follows_every_author)
     next_cursor = next_page_cursor(query.sort, page, limit)
     return ArticlePage(page, total, next_cursor)
+
+
+def _total_from_page(rows: int, *, offset: int, limit: int, cursor: str | None) -> int | None:
+    """The number of matches when the page itself shows it, else None (count them).
+
+    A page shorter than `limit` is the last one: reached by offset (not by a cursor, which says
+    nothing of what came before), the matches are the offset plus its rows. An empty page past
+    the first says nothing (the offset may overshoot).
+    """
+    if cursor is not None or rows >= limit or (rows == 0 and offset > 0):
+        return None
+    return offset + rows
 
 
 # `?favorited=` combined with other filters joins and filters up to this many of the user's
@@ -315,10 +368,12 @@ async def favorites_page(
     user_id = query.favorites_of
     assert user_id is not None and query.match is not None
     after = after_condition(cursor, query.sort) if cursor else None
+    flags = viewer_stages(viewer_id)
     if not query.narrowed:
         rows, total = await asyncio.gather(
             favorites.page_rows(
-                user_id, None, offset=offset, limit=limit, fields=LIST_FIELDS, after=after
+                user_id, None, offset=offset, limit=limit, fields=LIST_FIELDS, after=after,
+                then=flags,
             ),
             _favorites_total(user_id),
         )
@@ -333,7 +388,7 @@ async def favorites_page(
         rows, total = await asyncio.gather(
             favorites.page_rows(
                 user_id, query.match, offset=offset, limit=limit, fields=LIST_FIELDS,
-                after=after, scan_cap=FAVORITES_FILTER_CAP,
+                after=after, scan_cap=FAVORITES_FILTER_CAP, then=flags,
             ),
             kept(key, lambda: _narrowed_total(query)),
         )
@@ -345,13 +400,22 @@ async def favorites_page(
         del row["favorite"]
     if not query.narrowed:
         rows = [row for row in rows if is_live(row)]
-    page = await add_viewer_flags(rows, viewer_id)
-    return ArticlePage(page, total, next_cursor)
+    return ArticlePage(joined_flags(rows, viewer_id), total, next_cursor)
 
 
-async def article_by_slug(slug: str, viewer: Viewer | None) -> dict[str, Any]:
-    """The article with this slug and its author, if the viewer may see it; NotFound otherwise."""
-    found = await collection(Article).aggregate(article_by_slug_pipeline(slug)).to_list(length=1)
+async def article_by_slug(
+    slug: str, viewer: Viewer | None, *, with_flags: bool = False
+) -> dict[str, Any]:
+    """The article with this slug and its author, if the viewer may see it; NotFound otherwise.
+
+    `with_flags` joins the viewer's edges in the same read and sets `favorited` and
+    `author.following` (the writes that follow a read by slug need neither).
+    """
+    viewer_id = viewer.id if with_flags and viewer is not None else None
+    pipeline = article_by_slug_pipeline(slug, viewer_id)
+    found = await collection(Article).aggregate(pipeline).to_list(length=1)
     if not found or not await is_visible(found[0], viewer):
         raise NotFound("article", "not found")
+    if with_flags:
+        joined_flags(found, viewer_id)
     return readable(found[0])

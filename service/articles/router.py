@@ -4,8 +4,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from service.articles import reads, writes
-from service.articles.deps import ArticleBySlug, IfVersion, OwnedArticle
+from service.articles import reads, rendering, writes
+from service.articles.deps import IfVersion, OwnedArticle
 from service.articles.meta import meta_filters
 from service.articles.schemas import (
     MultipleArticlesResponse,
@@ -13,14 +13,13 @@ from service.articles.schemas import (
     SingleArticleResponse,
     UpdateArticleRequest,
 )
-from service.contract.conditional import IfNoneMatch, tagged_response
+from service.contract.conditional import IfNoneMatch, digest, none_match, versioned_tag
 from service.contract.errors import Invalid
 from service.contract.schemas import PageParams, error_responses
-from service.profiles.queries import followee_ids
+from service.profiles.queries import followees_at
 from service.users.deps import (
     CurrentUser,
     OptionalViewer,
-    OptionalViewerId,
     WritingUser,
 )
 
@@ -33,11 +32,14 @@ router = APIRouter(
 Page = Annotated[PageParams, Query()]
 
 
-def multiple(page: reads.ArticlePage) -> MultipleArticlesResponse:
-    """The `articles` envelope with the total number of matches and the next page's cursor."""
-    return MultipleArticlesResponse.model_validate(
-        {"articles": page.articles, "articles_count": page.total, "next_cursor": page.next_cursor}
-    )
+def multiple(page: reads.ArticlePage) -> Response:
+    """The `articles` envelope with the total number of matches and the next page's cursor.
+
+    Built once from the rows (service/articles/rendering.py) and sent as it is: the route's
+    `response_model` documents the shape, and tests/test_rendering.py holds the bytes to it.
+    """
+    body = rendering.page_body(page.articles, page.total, page.next_cursor)
+    return Response(body, media_type="application/json")
 
 
 @router.get(
@@ -49,7 +51,6 @@ def multiple(page: reads.ArticlePage) -> MultipleArticlesResponse:
 async def list_articles(
     request: Request,
     viewer: OptionalViewer,
-    viewer_id: OptionalViewerId,
     page: Page,
     tag: Annotated[str | None, Query(max_length=64, description="filter by tag")] = None,
     author: Annotated[str | None, Query(max_length=64, description="filter by author")] = None,
@@ -72,7 +73,7 @@ async def list_articles(
             description="`draft` and `scheduled` list the caller's own articles (auth required)",
         ),
     ] = "published",
-) -> MultipleArticlesResponse:
+) -> Response:
     """Newest articles first, filtered by tag, author, who favorited them and `meta.<key>=value`.
 
     Auth is optional. Any number (up to 5) of `meta.<key>=<value>` parameters filter on the
@@ -82,6 +83,7 @@ async def list_articles(
         tag, author, favorited, status_filter, meta_filters(list(request.query_params.items()))
     )
     query = await reads.resolve_filters(filters, viewer)
+    viewer_id = None if viewer is None else viewer.id
     return multiple(
         await reads.article_page(
             query, viewer_id, offset=page.offset, limit=page.limit, cursor=page.cursor
@@ -95,11 +97,11 @@ async def list_articles(
     response_model=MultipleArticlesResponse,
     summary="Get recent articles from users you follow",
 )
-async def feed(user: CurrentUser, page: Page) -> MultipleArticlesResponse:
+async def feed(user: CurrentUser, page: Page) -> Response:
     """Newest articles by the authors the caller follows: the 200 most recently followed, when
     they follow more."""
     assert user.id is not None
-    authors = await followee_ids(user.id)
+    authors = await followees_at(user.id, user.follows_version)
     return multiple(
         await reads.article_page(
             reads.feed_query(authors, user.id, user.follows_version), user.id,
@@ -125,8 +127,13 @@ async def create_article(body: NewArticleRequest, user: WritingUser) -> SingleAr
 
 
 def with_tag(article: dict[str, Any], if_none_match: str | None = None) -> Response:
-    """The article's JSON with its ETag; 304 and no body when If-None-Match names that tag."""
-    return tagged_response(article, SingleArticleResponse.of(article), if_none_match)
+    """The article's JSON with its versioned ETag (see `versioned_tag`); 304 and no body when
+    If-None-Match names that tag. The JSON is built once (service/articles/rendering.py)."""
+    body = rendering.single_body(article)
+    etag = versioned_tag(article, digest(body))
+    if none_match(if_none_match, etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+    return Response(body, media_type="application/json", headers={"ETag": etag})
 
 
 @router.get(
@@ -137,12 +144,12 @@ def with_tag(article: dict[str, Any], if_none_match: str | None = None) -> Respo
     responses={304: {"description": "unchanged since the ETag sent in If-None-Match"}},
 )
 async def get_article(
-    article: ArticleBySlug,
-    viewer_id: OptionalViewerId,
+    slug: str,
+    viewer: OptionalViewer,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """One article, body included; auth optional. Its `ETag` serves If-None-Match and If-Match."""
-    await reads.add_viewer_flags([article], viewer_id)
+    article = await reads.article_by_slug(slug, viewer, with_flags=True)
     return with_tag(article, if_none_match)
 
 

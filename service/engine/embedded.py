@@ -183,6 +183,66 @@ def _lookup_by_id(database: Any, options: dict[str, Any], documents: list[dict[s
     return documents
 
 
+def _joins_correlated(stage: dict[str, Any]) -> bool:
+    """A `$lookup` in the concise correlated form (MongoDB 5.0+) on a field other than `_id`:
+    an equality on `foreignField` plus a sub-pipeline, which mongomock cannot run."""
+    options = stage.get("$lookup")
+    return (
+        isinstance(options, dict)
+        and set(options) == {"from", "localField", "foreignField", "pipeline", "as"}
+        and options["foreignField"] != "_id"
+        and isinstance(options["pipeline"], list)
+        and "." not in options["as"]
+    )
+
+
+def _lookup_correlated(database: Any, options: dict[str, Any], documents: list[dict[str, Any]]
+                       ) -> list[dict[str, Any]] | None:
+    """The concise correlated `$lookup`: the candidates of every document read in one query
+    (`foreignField` `$in` the local values, and the sub-pipeline's leading `$match`), grouped
+    by value, then the whole sub-pipeline run on each document's group, as MongoDB runs it per
+    document. None (run it per document) when a local value is not a plain scalar."""
+    local, field, pipeline = options["localField"], options["foreignField"], options["pipeline"]
+    values = []
+    for document in documents:
+        try:
+            value = helpers.get_value_by_dot(document, local)
+        except KeyError:
+            value = None
+        if isinstance(value, (list, dict)):
+            return None
+        values.append(value)
+    condition: dict[str, Any] = {field: {"$in": list(dict.fromkeys(values))}}
+    if pipeline and isinstance(pipeline[0].get("$match"), dict) and field not in pipeline[0]["$match"]:
+        condition = {"$and": [condition, pipeline[0]["$match"]]}
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for found in run_query(database.get_collection(options["from"]), Query(condition)):
+        keys = found.get(field)
+        for key in keys if isinstance(keys, list) else [keys]:
+            groups.setdefault(key, []).append(found)
+    for document, value in zip(documents, values, strict=True):
+        joined = [dict(found) for found in groups.get(value, [])]
+        document[options["as"]] = list(mongomock_aggregate.process_pipeline(
+            joined, database, pipeline, None)) if joined else []
+    return documents
+
+
+def _lookup_each(database: Any, options: dict[str, Any], documents: list[dict[str, Any]]
+                 ) -> list[dict[str, Any]]:
+    """The concise correlated `$lookup`, one query per document (any local value)."""
+    foreign = database.get_collection(options["from"])
+    for document in documents:
+        try:
+            value = helpers.get_value_by_dot(document, options["localField"])
+        except KeyError:
+            value = None
+        condition = {"$in": value} if isinstance(value, list) else value
+        joined = run_query(foreign, Query({options["foreignField"]: condition}))
+        document[options["as"]] = list(mongomock_aggregate.process_pipeline(
+            joined, database, options["pipeline"], None)) if joined else []
+    return documents
+
+
 def _unwinds_joined(stage: dict[str, Any], documents: list[dict[str, Any]]) -> bool:
     """A plain `$unwind` of a field holding at most one element in every document (a join).
 
@@ -308,6 +368,10 @@ class EmbeddedCollection:
         for stage in rest:
             if _joins_by_id(stage):
                 documents = _lookup_by_id(self._raw.database, stage["$lookup"], documents)
+            elif _joins_correlated(stage):
+                database, options = self._raw.database, stage["$lookup"]
+                documents = (_lookup_correlated(database, options, documents)
+                             or _lookup_each(database, options, documents))
             elif _unwinds_joined(stage, documents):
                 field = stage["$unwind"][1:]
                 documents = [{**document, field: document[field][0]} for document in documents

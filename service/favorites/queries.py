@@ -29,8 +29,10 @@ def favorites_page_pipeline(
     fields: dict[str, int],
     after: dict[str, Any] | None = None,
     scan_cap: int | None = None,
+    then: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """A page of one user's favorites (the articles' `fields`), newest favorite first, with authors.
+    """A page of one user's favorites (the articles' `fields`), newest favorite first, with authors
+    (and `then`, stages the caller joins to the page's rows: the viewer's edges).
 
     Driven from `favorites` by the `user_newest` index, so the edges read are bounded by the
     page however many favorites the user has; each edge joins its article by `_id`, and the
@@ -54,6 +56,7 @@ def favorites_page_pipeline(
         {"$replaceRoot": {"newRoot": "$article"}},
         {"$project": projected},
         *author_stages(projected),
+        *(then or []),
     ]
 
 
@@ -92,6 +95,32 @@ def favorites_count_pipeline(
         {"$limit": scan_cap},
         *_joined_articles(article_match, {"_id": 1}),
         {"$count": "total"},
+    ]
+
+
+# The field `favorited_stages` adds: the viewer's edge to the row's article, if any.
+FAVORITED_BY_VIEWER = "favorited_by_viewer"
+
+
+def favorited_stages(user_id: PydanticObjectId, local_field: str = "_id") -> list[dict[str, Any]]:
+    """Join the viewer's favorite edge to each row's article (`local_field`), as
+    FAVORITED_BY_VIEWER: an empty list when they have not favorited it.
+
+    One point lookup per row on `user_article_unique` (both its fields pinned, so the edge is
+    found or not by one index key, however many favorites the article or the viewer has);
+    only `_id` comes back. Bounded by the page it joins.
+    """
+    return [
+        {
+            "$lookup": {
+                "from": "favorites",
+                "localField": local_field,
+                "foreignField": "article_id",
+                "pipeline": [{"$match": {"user_id": user_id}}, {"$limit": 1},
+                             {"$project": {"_id": 1}}],
+                "as": FAVORITED_BY_VIEWER,
+            }
+        }
     ]
 
 
@@ -140,11 +169,12 @@ async def page_rows(
     fields: dict[str, int],
     after: dict[str, Any] | None = None,
     scan_cap: int | None = None,
+    then: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """The rows of one page of the user's favorites (see `favorites_page_pipeline`)."""
     pipeline = favorites_page_pipeline(
         user_id, article_match, offset=offset, limit=limit, fields=fields, after=after,
-        scan_cap=scan_cap,
+        scan_cap=scan_cap, then=then,
     )
     return await collection(Favorite).aggregate(pipeline).to_list(length=limit)
 

@@ -1,6 +1,9 @@
 """Profiles and follow edges. No HTTP here."""
 
+import time
 import unicodedata
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -9,7 +12,7 @@ from pymongo.errors import DuplicateKeyError
 
 from models import Follow, User
 from service.contract.errors import Invalid, NotFound
-from service.engine import atomically, collection
+from service.engine import Engine, atomically, collection, current_engine
 from service.events import actor_of, record
 from service.profiles.schemas import public_profile
 
@@ -78,6 +81,33 @@ async def is_following(follower_id: PydanticObjectId | None, followee_id: Pydant
     return edge is not None
 
 
+# The field `following_stages` adds: the viewer's follow edge to the row's author, if any.
+FOLLOWED_BY_VIEWER = "followed_by_viewer"
+
+
+def following_stages(
+    follower_id: PydanticObjectId, local_field: str = "author_id"
+) -> list[dict[str, Any]]:
+    """Join the viewer's follow edge to each row's author (`local_field`), as
+    FOLLOWED_BY_VIEWER: an empty list when they do not follow them.
+
+    One point lookup per row on `follower_followee_unique` (both fields pinned); only `_id`
+    comes back. Bounded by the page it joins. Nobody follows themselves (`follow` refuses it).
+    """
+    return [
+        {
+            "$lookup": {
+                "from": "follows",
+                "localField": local_field,
+                "foreignField": "followee_id",
+                "pipeline": [{"$match": {"follower_id": follower_id}}, {"$limit": 1},
+                             {"$project": {"_id": 1}}],
+                "as": FOLLOWED_BY_VIEWER,
+            }
+        }
+    ]
+
+
 async def followed_among(
     follower_id: PydanticObjectId | None, candidate_ids: Iterable[PydanticObjectId]
 ) -> set[PydanticObjectId]:
@@ -110,6 +140,43 @@ async def followee_ids(
         .limit(limit)
     )
     return [edge["followee_id"] async for edge in cursor]
+
+
+# Follow lists kept in this process, by engine and (follower, follow version): at most this
+# many. Each holds up to FEED_AUTHORS_CAP ids (about 12 kB), so the cache stays near 12 MB.
+KEPT_FOLLOW_LISTS = 1_000
+# A kept list is read again after this long anyway: an edge written behind the API's back (a
+# restore, a hand edit) shows within it.
+FOLLOW_LIST_TTL_SECONDS = 60.0
+_Kept = OrderedDict[tuple[PydanticObjectId, int], tuple[float, list[PydanticObjectId]]]
+_kept_followees: "weakref.WeakKeyDictionary[Engine, _Kept]" = weakref.WeakKeyDictionary()
+
+
+async def followees_at(
+    follower_id: PydanticObjectId, follows_version: int
+) -> list[PydanticObjectId]:
+    """`followee_ids`, kept per follow version: the feed reads it once per follow or unfollow.
+
+    Safe to keep in every process: each follow and unfollow writes its edge and then moves the
+    follower's `follows_version` (`_follows_moved`). A list read at version v was read after v
+    was current, so it holds every edge written before v; any later edge write also moves the
+    version, so the caller (who read the version from the account) asks for a new key. An edge
+    that an account deletion removes without a move names an account whose articles are gone,
+    so it changes no feed.
+    """
+    kept = _kept_followees.setdefault(current_engine(), OrderedDict())
+    key = (follower_id, follows_version)
+    found = kept.get(key)
+    now = time.monotonic()
+    if found is not None and found[0] > now:
+        kept.move_to_end(key)
+        return list(found[1])
+    authors = await followee_ids(follower_id)
+    kept[key] = (now + FOLLOW_LIST_TTL_SECONDS, authors)
+    kept.move_to_end(key)
+    while len(kept) > KEPT_FOLLOW_LISTS:
+        kept.popitem(last=False)
+    return list(authors)
 
 
 async def _follows_moved(follower_id: PydanticObjectId) -> None:
