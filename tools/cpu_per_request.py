@@ -152,6 +152,10 @@ async def seed_data(settings: Any) -> dict[str, Any]:
         engine.close()
 
 
+def _fail(body: Any) -> None:
+    raise AssertionError(body)
+
+
 def check_page(body: Any, *, tag: str | None = None, feed: bool = False) -> None:
     """A list page of the RealWorld shape: 1 to 20 articles without bodies, and a count."""
     assert isinstance(body, dict) and isinstance(body.get("articles"), list), body
@@ -178,8 +182,10 @@ def check_article(body: Any, slug: str) -> None:
 
 
 def measure(client: httpx.Client, pid: int, path: str, headers: dict[str, str],
-            check: Callable[[Any], None], requests: int, warmup: int, clock: str) -> float:
-    """CPU seconds of process `pid` per request to `path`, every answer checked."""
+            check: Callable[[Any], None], requests: int, warmup: int, clock: str,
+            profile: Path | None = None) -> float:
+    """CPU seconds of process `pid` per request to `path`, every answer checked; with
+    `profile`, py-spy samples the process meanwhile and writes its stacks there."""
     def one() -> None:
         response = client.get(path, headers=headers)
         if response.status_code != 200:
@@ -189,10 +195,22 @@ def measure(client: httpx.Client, pid: int, path: str, headers: dict[str, str],
 
     for _ in range(warmup):
         one()
-    before = cpu_seconds(pid, clock)
-    for _ in range(requests):
-        one()
-    return (cpu_seconds(pid, clock) - before) / requests
+    sampler = None
+    if profile is not None:
+        sampler = subprocess.Popen(
+            [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--rate",
+             "2000", "--format", "raw", "--output", str(profile), "--nonblocking", "--gil"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1)  # attached
+    try:
+        before = cpu_seconds(pid, clock)
+        for _ in range(requests):
+            one()
+        return (cpu_seconds(pid, clock) - before) / requests
+    finally:
+        if sampler is not None:
+            sampler.send_signal(signal.SIGINT)
+            sampler.wait(30)
 
 
 def main() -> None:
@@ -206,6 +224,10 @@ def main() -> None:
                              "nanoseconds on CPU of each live thread")
     parser.add_argument("--only", default=None, help="comma-separated endpoint names to measure")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here too")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="a directory: record each endpoint's stacks in Folio with py-spy "
+                             "(collapsed format; `pip install py-spy`) while it is measured; "
+                             "the sampler's own cost inflates that run's figures")
     args = parser.parse_args()
     if not WIRE_PYTHON.exists():
         sys.exit("cpu_per_request: .wire-venv is missing; run `bash .ci/wire-tier` once (or link "
@@ -264,6 +286,10 @@ def run(args: argparse.Namespace, processes: Processes, workdir: Path) -> dict[s
             "the viewer follows and favorites nothing on the first page: the signed-in flags go unchecked"
         endpoints: dict[str, tuple[httpx.Client, int, str, dict[str, str], Callable[[Any], None]]] = {
             "floor": (floor_client, floor.pid, "/api/articles", {}, check_page),
+            # Not a target: Folio's own fixed cost (middleware, routing, logging, metrics)
+            # around an endpoint that reads no database.
+            "healthz (no database)": (folio_client, folio.pid, "/healthz", {},
+                                      lambda body: body == {"status": "ok"} or _fail(body)),
             "list": (folio_client, folio.pid, "/api/articles?limit=20", {}, check_page),
             "tag list": (folio_client, folio.pid, f"/api/articles?tag={tag}&limit=20", {},
                          lambda body: check_page(body, tag=tag)),
@@ -281,8 +307,12 @@ def run(args: argparse.Namespace, processes: Processes, workdir: Path) -> dict[s
         for _ in range(args.rounds):
             for name in results:
                 client, pid, path, headers, check = endpoints[name]
+                profile = None
+                if args.profile and name != "floor":
+                    args.profile.mkdir(parents=True, exist_ok=True)
+                    profile = args.profile / (name.replace(" ", "_").replace("(", "").replace(")", "") + ".txt")
                 results[name].append(measure(client, pid, path, headers, check, args.requests,
-                                             args.warmup, args.clock))
+                                             args.warmup, args.clock, profile))
     return results
 
 
