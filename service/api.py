@@ -14,15 +14,18 @@ from service.search.router import router as search_router
 from service.tags.router import router as tags_router
 from service.users.router import router as users_router
 
-api_router = APIRouter()
-api_router.include_router(users_router)
-api_router.include_router(profiles_router)
-api_router.include_router(articles_router)
-api_router.include_router(comments_router)
-api_router.include_router(revisions_router)
-api_router.include_router(favorites_router)
-api_router.include_router(tags_router)
-api_router.include_router(search_router)
-api_router.include_router(analytics_router)
-api_router.include_router(reports_router)
-api_router.include_router(moderation_router)
+# In this order, which is the order routes are tried in (service/web/routing.py adds them to
+# the app as one flat table).
+API_ROUTERS: tuple[APIRouter, ...] = (
+    users_router,
+    profiles_router,
+    articles_router,
+    comments_router,
+    revisions_router,
+    favorites_router,
+    tags_router,
+    search_router,
+    analytics_router,
+    reports_router,
+    moderation_router,
+)

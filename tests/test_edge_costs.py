@@ -1,0 +1,47 @@
+"""The request path's fixed costs (issue 21): what every request pays around its endpoint.
+
+Figures are in docs/benchmarks.md (`python -m tools.cpu_per_request`); these tests pin the
+behaviour that the cheaper path must keep, on every engine.
+"""
+
+import pytest
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+
+from service.web.routing import include_flat
+
+
+def test_the_app_routes_every_request_through_one_flat_table(app):
+    """No included-router branch that FastAPI would walk (and match again) on each request."""
+    assert all(type(route).__name__ != "_IncludedRouter" for route in app.router.routes)
+    paths = {route.path for route in app.router.routes if isinstance(route, APIRoute)}
+    assert {"/api/articles", "/api/articles/feed", "/api/articles/{slug}", "/api/tags",
+            "/healthz", "/feeds/articles.atom"} <= paths
+
+
+def test_flat_routes_keep_their_order_so_feed_wins_over_a_slug(app):
+    """`/api/articles/feed` is tried before `/api/articles/{slug}`, as in its router."""
+    paths = [route.path for route in app.router.routes if isinstance(route, APIRoute)]
+    assert paths.index("/api/articles/feed") < paths.index("/api/articles/{slug}")
+
+
+def test_include_flat_refuses_a_router_it_cannot_copy_whole():
+    """A nested router would lose its branch's settings: refused, not half-copied."""
+    outer, inner = APIRouter(), APIRouter()
+
+    @inner.get("/x")
+    async def x() -> dict[str, str]:
+        return {}
+
+    outer.include_router(inner)
+    with pytest.raises(TypeError):
+        include_flat(FastAPI(), outer)
+
+
+async def test_routes_answer_with_and_without_prefix_and_405_for_a_wrong_method(client):
+    """The flat table answers as the nested routers did: 404 for an unknown path, 405 with
+    Allow for a known path and an unserved method."""
+    assert (await client.get("/api/tags")).status_code == 200
+    assert (await client.get("/api/no-such-thing")).status_code == 404
+    wrong = await client.patch("/api/tags")
+    assert wrong.status_code == 405
