@@ -45,3 +45,26 @@ async def test_routes_answer_with_and_without_prefix_and_405_for_a_wrong_method(
     assert (await client.get("/api/no-such-thing")).status_code == 404
     wrong = await client.patch("/api/tags")
     assert wrong.status_code == 405
+
+
+def test_article_pages_serialise_without_a_python_model_serializer():
+    """`moderation` is left out while null by pydantic-core itself (a field's `exclude_if`),
+    not by a wrap serializer that ran Python for every article of every page; the wire shape
+    is the same both ways."""
+    from datetime import datetime
+
+    from service.articles.schemas import ArticleListItem, ArticleOut
+    from service.users.schemas import CurrentUserOut
+
+    for model in (ArticleListItem, ArticleOut, CurrentUserOut):
+        assert not model.__pydantic_decorators__.model_serializers, model
+    item = {"slug": "s", "title": "t", "description": "d", "tag_list": [],
+            "created_at": datetime(2026, 1, 2, 3, 4, 5, 678999), "updated_at": datetime(2026, 1, 2),
+            "favorited": False, "favorites_count": 0,
+            "author": {"username": "u", "following": False}}
+    plain = ArticleListItem.model_validate(item).model_dump(by_alias=True, mode="json")
+    assert "moderation" not in plain and plain["createdAt"] == "2026-01-02T03:04:05.678Z"
+    hidden = ArticleListItem.model_validate(
+        {**item, "moderation": {"reason": "spam", "at": datetime(2026, 1, 3)}}
+    ).model_dump(by_alias=True, mode="json")
+    assert hidden["moderation"] == {"hidden": True, "reason": "spam", "at": "2026-01-03T00:00:00.000Z"}
