@@ -68,3 +68,75 @@ def test_article_pages_serialise_without_a_python_model_serializer():
         {**item, "moderation": {"reason": "spam", "at": datetime(2026, 1, 3)}}
     ).model_dump(by_alias=True, mode="json")
     assert hidden["moderation"] == {"hidden": True, "reason": "spam", "at": "2026-01-03T00:00:00.000Z"}
+
+
+def _tokens(**overrides):
+    from service.users.credentials import Tokens
+    from tests.conftest import make_settings
+
+    return Tokens(make_settings(**overrides))
+
+
+def test_a_token_is_verified_once_then_trusted_from_the_cache(monkeypatch):
+    """The same token again costs no signature check (jwt.decode is not called)."""
+    import jwt as pyjwt
+
+    tokens = _tokens()
+    token = tokens.issue("6560f5f2a1b2c3d4e5f60718", "session-1")
+    first = tokens.claims(token)
+    calls = []
+    monkeypatch.setattr(pyjwt, "decode", lambda *a, **k: calls.append(a) or {})
+    assert tokens.claims(token) == first
+    assert calls == []
+
+
+def test_a_cached_token_still_expires_on_time(monkeypatch):
+    """The cache never outlives the token: past `exp` it answers 401 "has expired"."""
+    import time as clock
+
+    from service.contract.errors import Unauthorized
+    from service.users import credentials
+
+    tokens = _tokens(jwt_ttl_minutes=1)
+    token = tokens.issue("6560f5f2a1b2c3d4e5f60718", "session-1")
+    tokens.claims(token)
+    later = clock.time() + 120
+    monkeypatch.setattr(credentials.time, "time", lambda: later)
+    monkeypatch.setattr(credentials.jwt.api_jwt, "datetime", _frozen_at(later), raising=False)
+    with pytest.raises(Unauthorized) as raised:
+        tokens.claims(token)
+    assert raised.value.message == "has expired"
+
+
+def _frozen_at(epoch: float):
+    """A `datetime` class whose now() is `epoch`, for PyJWT's expiry check."""
+    from datetime import UTC, datetime
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):  # noqa: ANN206
+            return datetime.fromtimestamp(epoch, tz or UTC)
+
+    return Frozen
+
+
+def test_the_token_cache_is_bounded(monkeypatch):
+    """At most CHECKED_LIMIT tokens are kept: the least recently used goes first."""
+    from service.users import credentials
+
+    monkeypatch.setattr(credentials, "CHECKED_LIMIT", 3)
+    tokens = _tokens()
+    issued = [tokens.issue("6560f5f2a1b2c3d4e5f60718", f"session-{n}") for n in range(5)]
+    for token in issued:
+        tokens.claims(token)
+    assert list(tokens._checked) == issued[2:]
+
+
+def test_a_bad_token_is_never_cached():
+    from service.contract.errors import Unauthorized
+
+    tokens = _tokens()
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            tokens.claims("not.a.jwt")
+    assert not tokens._checked
