@@ -181,11 +181,18 @@ def check_article(body: Any, slug: str) -> None:
     assert isinstance(article["author"].get("following"), bool)
 
 
+def database_operations(client: httpx.Client) -> float:
+    """Folio's count of database operations so far (its /metrics, outside the measured span)."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in client.get("/metrics").text.splitlines()
+               if line.startswith("folio_db_operations_total{"))
+
+
 def measure(client: httpx.Client, pid: int, path: str, headers: dict[str, str],
             check: Callable[[Any], None], requests: int, warmup: int, clock: str,
-            profile: Path | None = None) -> float:
-    """CPU seconds of process `pid` per request to `path`, every answer checked; with
-    `profile`, py-spy samples the process meanwhile and writes its stacks there."""
+            profile: Path | None = None, operations: bool = True) -> tuple[float, float | None]:
+    """CPU seconds of process `pid` per request to `path`, every answer checked, and database
+    operations (round trips) per request when `operations`; with `profile`, py-spy samples
+    the process meanwhile and writes its stacks there."""
     def one() -> None:
         response = client.get(path, headers=headers)
         if response.status_code != 200:
@@ -203,10 +210,14 @@ def measure(client: httpx.Client, pid: int, path: str, headers: dict[str, str],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1)  # attached
     try:
+        operations_before = database_operations(client) if operations else 0.0
         before = cpu_seconds(pid, clock)
         for _ in range(requests):
             one()
-        return (cpu_seconds(pid, clock) - before) / requests
+        cpu = (cpu_seconds(pid, clock) - before) / requests
+        if not operations:
+            return cpu, None
+        return cpu, (database_operations(client) - operations_before) / requests
     finally:
         if sampler is not None:
             sampler.send_signal(signal.SIGINT)
@@ -237,13 +248,14 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="folio-cpu-"))
     processes = Processes()
     try:
-        results = run(args, processes, workdir)
+        results, trips = run(args, processes, workdir)
     finally:
         processes.stop_all()
-    report(results, args)
+    report(results, trips, args)
 
 
-def run(args: argparse.Namespace, processes: Processes, workdir: Path) -> dict[str, list[float]]:
+def run(args: argparse.Namespace, processes: Processes,
+        workdir: Path) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Everything between starting the processes and stopping them."""
     from service.config import Settings
 
@@ -304,6 +316,7 @@ def run(args: argparse.Namespace, processes: Processes, workdir: Path) -> dict[s
         }
         wanted = {"floor", *(args.only.split(",") if args.only else endpoints)}
         results: dict[str, list[float]] = {name: [] for name in endpoints if name in wanted}
+        trips: dict[str, list[float]] = {name: [] for name in results if name != "floor"}
         for _ in range(args.rounds):
             for name in results:
                 client, pid, path, headers, check = endpoints[name]
@@ -311,27 +324,34 @@ def run(args: argparse.Namespace, processes: Processes, workdir: Path) -> dict[s
                 if args.profile and name != "floor":
                     args.profile.mkdir(parents=True, exist_ok=True)
                     profile = args.profile / (name.replace(" ", "_").replace("(", "").replace(")", "") + ".txt")
-                results[name].append(measure(client, pid, path, headers, check, args.requests,
-                                             args.warmup, args.clock, profile))
-    return results
+                cpu, operations = measure(client, pid, path, headers, check, args.requests,
+                                          args.warmup, args.clock, profile, name != "floor")
+                results[name].append(cpu)
+                if operations is not None:
+                    trips[name].append(operations)
+    return results, trips
 
 
-def report(results: dict[str, list[float]], args: argparse.Namespace) -> None:
+def report(results: dict[str, list[float]], trips: dict[str, list[float]],
+           args: argparse.Namespace) -> None:
     """Print the Markdown table (medians over the rounds) and write the JSON if asked."""
     medians = {name: statistics.median(values) for name, values in results.items()}
+    round_trips = {name: statistics.median(values) for name, values in trips.items() if values}
     floor = medians["floor"]
     print(f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} on {os.cpu_count()} cores: "
           f"{args.requests} sequential requests per endpoint, median of {args.rounds} rounds, "
           f"CPU from /proc/<pid>/{args.clock}.\n")
-    print("| endpoint | CPU per request | × floor | target |")
-    print("|---|---:|---:|---:|")
+    print("| endpoint | CPU per request | × floor | target | database operations per request |")
+    print("|---|---:|---:|---:|---:|")
     for name, value in medians.items():
         target = f"≤ {TARGETS[name]}×" if name in TARGETS else ""
-        print(f"| {name} | {value * 1e6:,.0f} µs | {value / floor:.1f} | {target} |")
+        operations = f"{round_trips[name]:.2f}" if name in round_trips else ""
+        print(f"| {name} | {value * 1e6:,.0f} µs | {value / floor:.1f} | {target} | {operations} |")
     if args.json:
         args.json.write_text(json.dumps({
             name: {"median_us": medians[name] * 1e6, "rounds_us": [v * 1e6 for v in values],
-                   "times_floor": medians[name] / floor}
+                   "times_floor": medians[name] / floor,
+                   "database_operations_per_request": round_trips.get(name)}
             for name, values in results.items()}, indent=2))
 
 
