@@ -140,3 +140,21 @@ def test_a_bad_token_is_never_cached():
         with pytest.raises(Unauthorized):
             tokens.claims("not.a.jwt")
     assert not tokens._checked
+
+
+def test_include_flat_refuses_a_router_with_its_own_lifespan():
+    """include_router would merge a router's lifespan into the app's; copying routes cannot."""
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app):  # noqa: ANN001, ANN202
+        yield
+
+    router = APIRouter(lifespan=lifespan)
+
+    @router.get("/y")
+    async def y() -> dict[str, str]:
+        return {}
+
+    with pytest.raises(TypeError):
+        include_flat(FastAPI(), router)

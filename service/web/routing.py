@@ -22,8 +22,10 @@ def include_flat(app: FastAPI, router: APIRouter, prefix: str = "") -> None:
     Only plain API routes are supported (every Folio router holds only those); a router that
     includes other routers, or holds a mount or a websocket, is refused rather than half-copied.
     """
-    if router.on_startup or router.on_shutdown:
-        raise TypeError("include_flat: a router with start-up or shutdown handlers")
+    if router.on_startup or router.on_shutdown or \
+            type(router.lifespan_context).__name__ != "_DefaultLifespan":
+        raise TypeError("include_flat: a router with its own lifespan or start-up or shutdown "
+                        "handlers; use include_router")
     for route in router.routes:
         if not isinstance(route, APIRoute):
             raise TypeError(f"include_flat: {route!r} is not an APIRoute; use include_router")
