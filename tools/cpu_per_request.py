@@ -77,11 +77,12 @@ class Processes:
     def __init__(self) -> None:
         self.started: list[subprocess.Popen] = []
 
-    def start(self, command: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    def start(self, command: list[str], log: Path, env: dict[str, str] | None = None,
+              cwd: Path = ROOT) -> subprocess.Popen:
         """Start one process with its output in `log`."""
         with log.open("wb") as out:
             process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                       cwd=ROOT)
+                                       cwd=cwd)
         self.started.append(process)
         return process
 
@@ -235,6 +236,10 @@ def main() -> None:
                              "nanoseconds on CPU of each live thread")
     parser.add_argument("--only", default=None, help="comma-separated endpoint names to measure")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here too")
+    parser.add_argument("--compare", type=Path, default=None,
+                        help="another checkout of Folio (e.g. `git worktree add /tmp/before main`): "
+                             "run it too, on the same data, each endpoint measured on both in "
+                             "turn (rows marked [compare]), for a before/after in one run")
     parser.add_argument("--profile", type=Path, default=None,
                         help="a directory: record each endpoint's stacks in Folio with py-spy "
                              "(collapsed format; `pip install py-spy`) while it is measured; "
@@ -283,9 +288,18 @@ def run(args: argparse.Namespace, processes: Processes,
     folio_base, floor_base = f"http://127.0.0.1:{folio_port}", f"http://127.0.0.1:{floor_port}"
     wait_until(http_ready(folio_base, "/healthz"), folio, folio_log, "Folio")
     wait_until(http_ready(floor_base, "/api/articles"), floor, floor_log, "the floor")
+    other, other_base = None, ""
+    if args.compare:
+        other_port, other_log = free_port(), workdir / "compare.log"
+        other = processes.start([sys.executable, "-m", "uvicorn", "service.main:app", "--port",
+                                 str(other_port), *UVICORN_FLAGS], other_log, env,
+                                cwd=args.compare.resolve())
+        other_base = f"http://127.0.0.1:{other_port}"
+        wait_until(http_ready(other_base, "/healthz"), other, other_log, "the compared Folio")
 
     with httpx.Client(base_url=folio_base, timeout=30) as folio_client, \
-            httpx.Client(base_url=floor_base, timeout=30) as floor_client:
+            httpx.Client(base_url=floor_base, timeout=30) as floor_client, \
+            httpx.Client(base_url=other_base or folio_base, timeout=30) as other_client:
         login = folio_client.post("/api/users/login", json={"user": viewer})
         assert login.status_code == 200, login.text
         auth = {"Authorization": f"Token {login.json()['user']['token']}"}
@@ -314,8 +328,16 @@ def run(args: argparse.Namespace, processes: Processes,
             "single article (signed in)": (folio_client, folio.pid, f"/api/articles/{slug}", auth,
                                            lambda body: check_article(body, slug)),
         }
+        if other is not None:
+            for name, (_, _, path, headers, check) in list(endpoints.items()):
+                if name != "floor":
+                    endpoints[f"{name} [compare]"] = (other_client, other.pid, path, headers, check)
         wanted = {"floor", *(args.only.split(",") if args.only else endpoints)}
-        results: dict[str, list[float]] = {name: [] for name in endpoints if name in wanted}
+        wanted |= {f"{name} [compare]" for name in wanted}
+        # Each endpoint on this Folio, then at once on the compared one: the same conditions.
+        order = [name for base in endpoints if not base.endswith("[compare]")
+                 for name in (base, f"{base} [compare]") if name in endpoints]
+        results: dict[str, list[float]] = {name: [] for name in order if name in wanted}
         trips: dict[str, list[float]] = {name: [] for name in results if name != "floor"}
         for _ in range(args.rounds):
             for name in results:
