@@ -158,3 +158,22 @@ def test_include_flat_refuses_a_router_with_its_own_lifespan():
 
     with pytest.raises(TypeError):
         include_flat(FastAPI(), router)
+
+
+async def test_include_flat_runs_the_including_routers_dependencies_first():
+    """As `include_router(..., dependencies=...)` does: the outer ones, then the route's."""
+    import httpx
+    from fastapi import Depends
+
+    calls: list[str] = []
+    router = APIRouter(prefix="/r", dependencies=[Depends(lambda: calls.append("router"))])
+
+    @router.get("/z", dependencies=[Depends(lambda: calls.append("route"))])
+    async def z() -> dict[str, str]:
+        return {}
+
+    app = FastAPI()
+    include_flat(app, router, "/api", dependencies=[Depends(lambda: calls.append("outer"))])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        assert (await http.get("/api/r/z")).status_code == 200
+    assert calls == ["outer", "router", "route"]

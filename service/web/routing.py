@@ -10,14 +10,17 @@ arguments FastAPI itself passes for an included route, so the OpenAPI document i
 (tests/test_api_docs.py).
 """
 
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, params
 from fastapi.routing import APIRoute
 
 
-def include_flat(app: FastAPI, router: APIRouter, prefix: str = "") -> None:
-    """Add every route of `router` to the app itself under `prefix`, as `include_router` would.
+def include_flat(app: FastAPI, router: APIRouter, prefix: str = "",
+                 dependencies: Sequence[params.Depends] = ()) -> None:
+    """Add every route of `router` to the app itself under `prefix`, as `include_router` would;
+    `dependencies` run before each route's own, as an including router's do.
 
     Only plain API routes are supported (every Folio router holds only those); a router that
     includes other routers, or holds a mount or a websocket, is refused rather than half-copied.
@@ -29,7 +32,9 @@ def include_flat(app: FastAPI, router: APIRouter, prefix: str = "") -> None:
     for route in router.routes:
         if not isinstance(route, APIRoute):
             raise TypeError(f"include_flat: {route!r} is not an APIRoute; use include_router")
-        app.router.add_api_route(prefix + route.path, route.endpoint, **_route_arguments(route))
+        arguments = _route_arguments(route)
+        arguments["dependencies"] = [*dependencies, *arguments["dependencies"]]
+        app.router.add_api_route(prefix + route.path, route.endpoint, **arguments)
 
 
 def _route_arguments(route: APIRoute) -> dict[str, Any]:
