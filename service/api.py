@@ -21,21 +21,27 @@ from service.users.router import router as users_router
 from service.webhooks import consumer as webhooks_consumer
 from service.webhooks.router import router as webhooks_router
 
-# Every answer may carry media URLs (covers), made absolute on the request's base URL.
-api_router = APIRouter(dependencies=[Depends(bind_base_url)])
-api_router.include_router(users_router)
-api_router.include_router(profiles_router)
-api_router.include_router(articles_router)
-api_router.include_router(comments_router)
-api_router.include_router(revisions_router)
-api_router.include_router(favorites_router)
-api_router.include_router(tags_router)
-api_router.include_router(search_router)
-api_router.include_router(analytics_router)
-api_router.include_router(reports_router)
-api_router.include_router(moderation_router)
-api_router.include_router(webhooks_router)
-api_router.include_router(notifications_router)
+# In this order, which is the order routes are tried in (service/web/routing.py adds them to
+# the app as one flat table).
+API_ROUTERS: tuple[APIRouter, ...] = (
+    users_router,
+    profiles_router,
+    articles_router,
+    comments_router,
+    revisions_router,
+    favorites_router,
+    tags_router,
+    search_router,
+    analytics_router,
+    reports_router,
+    moderation_router,
+    webhooks_router,
+    notifications_router,
+    media_router,
+)
+# Run before every /api route: any answer may carry media URLs (covers), made absolute on
+# FOLIO_PUBLIC_URL or the request's base URL.
+API_DEPENDENCIES = (Depends(bind_base_url),)
 
 # The event consumers, by name (the drain records per name which events are done; renaming
 # one makes it see every pending event again). Each is `async def consume(event: dict)`:
@@ -44,4 +50,3 @@ EVENT_CONSUMERS: dict[str, Consumer] = {
     "webhooks": webhooks_consumer.consume,
     "notifications": notify,
 }
-api_router.include_router(media_router)

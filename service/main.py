@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 
-from service.api import EVENT_CONSUMERS, api_router
+from service.api import API_DEPENDENCIES, API_ROUTERS, EVENT_CONSUMERS
 from service.articles import announcing
 from service.articles.counts import share_counts
 from service.config import Settings, get_settings, settings_problem
@@ -38,6 +38,7 @@ from service.users.roles import bootstrap_admins
 from service.web.apidocs import install_redoc
 from service.web.middleware import BodyGuard, RequestContext, RequestDeadline, TrailingSlash
 from service.web.ratelimit import RateLimits
+from service.web.routing import include_flat
 from service.webhooks.sender import run_sender
 
 DESCRIPTION = """
@@ -203,9 +204,12 @@ def create_app(
             expose_headers=["X-Request-ID", "Retry-After", "ETag"],
         )
     app.add_middleware(RequestContext)
-    app.include_router(api_router, prefix="/api")
-    app.include_router(health_router)
-    app.include_router(feeds_router)  # /feeds/articles.atom: where feed readers look, not /api
+    # One flat table of routes, not nested routers: FastAPI walks an included router's branch
+    # on every request (service/web/routing.py).
+    for router in API_ROUTERS:
+        include_flat(app, router, "/api", dependencies=API_DEPENDENCIES)
+    include_flat(app, health_router)
+    include_flat(app, feeds_router)  # /feeds/articles.atom: where feed readers look, not /api
     # Outermost of all, so a span covers the whole request; only with OTEL_EXPORTER_OTLP_ENDPOINT.
     app.state.tracer_provider = install_tracing(app, settings)
 
