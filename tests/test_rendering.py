@@ -38,6 +38,13 @@ ROWS = [
                                  "image": "https://img.example/a.png", "following": True}),
     row(cover_image={"url": "https://img.example/c.png", "alt": "a cat"},
         canonical_url="https://blog.example/post", publish_at=WHEN, meta={}),
+    # A media library cover, stored as paths: both renderings make them absolute the same way.
+    row(cover_image={"media_id": ObjectId("6650a1b2c3d4e5f601234567"), "alt": "a dog",
+                     "url": "/api/media/6650a1b2c3d4e5f601234567/original", "width": 1200,
+                     "height": 1600, "content_type": "image/jpeg",
+                     "variants": {"w320": {"url": "/api/media/6650a1b2c3d4e5f601234567/w320",
+                                           "width": 320, "height": 427,
+                                           "content_type": "image/webp"}}}),
     # A legacy document: no reading time, no meta, no status (its defaults apply).
     {key: value for key, value in row(reading_time_minutes=None).items()
      if key not in ("meta", "status", "cover_image", "canonical_url", "publish_at")},

@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic_core import to_json
 
+from service.media.covers import wire_cover
+
 
 @functools.lru_cache(maxsize=8192)
 def timestamp(value: datetime) -> str:
@@ -48,6 +50,27 @@ def author_json(author: dict[str, Any], following: bool) -> dict[str, Any]:
     }
 
 
+def cover_json(cover: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stored cover as `CoverImageOut` serialises it: `{url, alt}`, and for a media cover its
+    id, size, type and variants, with absolute URLs (service/media/covers.py)."""
+    if cover is None:
+        return None
+    if cover.get("media_id") is None:
+        return {"url": cover["url"], "alt": cover["alt"]}
+    wired = wire_cover(cover)
+    out = {"url": wired["url"], "alt": wired["alt"], "mediaId": wired["media_id"]}
+    for field, key in (("width", "width"), ("height", "height"), ("content_type", "contentType")):
+        if wired.get(field) is not None:
+            out[key] = wired[field]
+    if wired.get("variants") is not None:
+        out["variants"] = {
+            name: {"url": variant["url"], "width": variant["width"], "height": variant["height"],
+                   "contentType": variant["content_type"]}
+            for name, variant in wired["variants"].items()
+        }
+    return out
+
+
 def list_item_json(article: dict[str, Any]) -> dict[str, Any]:
     """An article as `ArticleListItem` serialises it, from a row carrying its viewer flags."""
     cover = article.get("cover_image")
@@ -66,7 +89,7 @@ def list_item_json(article: dict[str, Any]) -> dict[str, Any]:
         "publishedAt": _instant(article.get("published_at")),
         "readingTimeMinutes": article.get("reading_time_minutes"),
         "meta": article.get("meta") or {},
-        "coverImage": None if cover is None else {"url": cover["url"], "alt": cover["alt"]},
+        "coverImage": cover_json(cover),
         "canonicalUrl": article.get("canonical_url"),
     }
     moderation = article.get("moderation")
