@@ -165,16 +165,21 @@ def _joins_by_id(stage: dict[str, Any]) -> bool:
     )
 
 
+def _local_condition(document: dict[str, Any], local_field: str) -> Any:
+    """What `$lookup` matches the foreign field against: the local value, or any of an array's."""
+    try:
+        value = helpers.get_value_by_dot(document, local_field)
+    except KeyError:
+        value = None
+    return {"$in": value} if isinstance(value, list) else value
+
+
 def _lookup_by_id(database: Any, options: dict[str, Any], documents: list[dict[str, Any]]
                   ) -> list[dict[str, Any]]:
     """`$lookup` by `_id`: each document's joined array, read through the `_id` fast path."""
     foreign = database.get_collection(options["from"])
     for document in documents:
-        try:
-            value = helpers.get_value_by_dot(document, options["localField"])
-        except KeyError:
-            value = None
-        condition = {"$in": value} if isinstance(value, list) else value
+        condition = _local_condition(document, options["localField"])
         joined = run_query(foreign, Query({"_id": condition}))
         if options.get("pipeline") and joined:
             joined = list(mongomock_aggregate.process_pipeline(
@@ -232,11 +237,7 @@ def _lookup_each(database: Any, options: dict[str, Any], documents: list[dict[st
     """The concise correlated `$lookup`, one query per document (any local value)."""
     foreign = database.get_collection(options["from"])
     for document in documents:
-        try:
-            value = helpers.get_value_by_dot(document, options["localField"])
-        except KeyError:
-            value = None
-        condition = {"$in": value} if isinstance(value, list) else value
+        condition = _local_condition(document, options["localField"])
         joined = run_query(foreign, Query({options["foreignField"]: condition}))
         document[options["as"]] = list(mongomock_aggregate.process_pipeline(
             joined, database, options["pipeline"], None)) if joined else []
