@@ -354,3 +354,28 @@ async def test_an_attempt_that_gets_no_answer_in_time_fails_and_is_retried():
         [failed] = await settled(client, admin, hook, "failed")
     assert failed["attempts"] == 2 == len(receiver.requests)
     assert failed["lastError"] == "timed out after 0.3 s" and failed["lastResponseStatus"] is None
+
+
+async def test_a_streak_cleared_by_a_racing_success_does_not_disable_the_webhook(client):
+    # Every engine: under a burst, one delivery's failure reads the streak's start while
+    # another's success clears it; the failure then must not disable the webhook. The switch
+    # matches the start it read by equality, never a null taken for "long ago" (the wire
+    # tier's server compares null below any date, and disabled webhooks a second old).
+    hook_id = ObjectId()
+    hooks = collection(Webhook)
+    long_ago = utc_now() - timedelta(hours=25)
+    await hooks.insert_one({"_id": hook_id, "url": "https://hooks.example.com/in",
+                            "events": ["article.published"], "enabled": True,
+                            "secret": "whsec_x", "failing_since": long_ago,
+                            "created_at": long_ago})
+    webhook = await hooks.find_one({"_id": hook_id})
+    since = await sender.streak_start(hook_id, utc_now())
+    assert since == long_ago  # the streak that began a day ago goes on
+    await hooks.update_one({"_id": hook_id}, {"$set": {"failing_since": None}})  # a success
+    assert await sender.disable_failing(webhook, since, utc_now()) is False
+    assert (await hooks.find_one({"_id": hook_id}))["enabled"] is True
+    assert await collection(ModerationEntry).count_documents({}) == 0
+    # Without the race, the same call disables it.
+    await hooks.update_one({"_id": hook_id}, {"$set": {"failing_since": long_ago}})
+    assert await sender.disable_failing(webhook, since, utc_now()) is True
+    assert (await hooks.find_one({"_id": hook_id}))["enabled"] is False

@@ -204,39 +204,10 @@ class Sender:
     async def note_failure(self, webhook: dict[str, Any]) -> None:
         """Start the failure streak, and disable a webhook whose streak passed a day."""
         now = utc_now()
-        webhooks = collection(Webhook)
-        await webhooks.update_one(
-            {"_id": webhook["_id"], "failing_since": None}, {"$set": {"failing_since": now}}
-        )
-        reason = "every attempt failed for 24 hours"
-        entry = ModerationEntry(
-            actor=SENDER, action="webhook_disabled", target_type="webhook",
-            target=str(webhook["_id"]), reason=reason, details={"url": webhook["url"]},
-        )
+        since = await streak_start(webhook["_id"], now)
+        if since is not None and since <= now - FAILING_FOR:
+            await disable_failing(webhook, since, now)
 
-        async def disable(session: Any) -> bool:
-            # The switch, its moderation-log entry and its event commit together (on a replica
-            # set): a disabled webhook is always logged and announced, exactly once.
-            disabled = await webhooks.update_one(
-                {"_id": webhook["_id"], "enabled": True,
-                 "failing_since": {"$lte": now - FAILING_FOR}},
-                {"$set": {"enabled": False, "disabled_reason": reason, "updated_at": now}},
-                session=session,
-            )
-            if not disabled.modified_count:
-                return False
-            await write_log(entry.model_dump(exclude={"id"}), session=session)
-            await record(
-                "moderation.webhook_disabled", actor=None, session=session,
-                data={"action": "webhook_disabled", "reason": reason,
-                      "webhook": {"id": str(webhook["_id"]), "url": webhook["url"]}},
-                refs={},
-            )
-            return True
-
-        if await atomically(disable):
-            log.warning("webhook %s (%s) disabled: %s", webhook["_id"], webhook["url"], reason)
-            metrics.webhook_disabled()
 
     async def attempt_safely(self, delivery: dict[str, Any]) -> None:
         """An attempt whose database failure is logged; the lease then lapses and it is retried."""
@@ -282,6 +253,54 @@ class Sender:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self.close()
+
+
+async def streak_start(webhook_id: Any, now: datetime) -> datetime | None:
+    """When the webhook's current failure streak began (now, if this failure starts it); None
+    if the webhook is gone."""
+    webhooks = collection(Webhook)
+    await webhooks.update_one({"_id": webhook_id, "failing_since": None},
+                              {"$set": {"failing_since": now}})
+    current = await webhooks.find_one({"_id": webhook_id}, {"failing_since": 1})
+    since = current.get("failing_since") if current else None
+    return as_utc(since) if since is not None else None
+
+
+async def disable_failing(webhook: dict[str, Any], since: datetime, now: datetime) -> bool:
+    """Disable the webhook, log it and announce it, if its streak is still the one that began at
+    `since`: equality, so a success that cleared the streak meanwhile (a burst of deliveries
+    races) leaves it enabled; whether this call disabled it."""
+    webhooks = collection(Webhook)
+    reason = "every attempt failed for 24 hours"
+    entry = ModerationEntry(
+        actor=SENDER, action="webhook_disabled", target_type="webhook",
+        target=str(webhook["_id"]), reason=reason, details={"url": webhook["url"]},
+    )
+
+    async def disable(session: Any) -> bool:
+        # The switch, its moderation-log entry and its event commit together (on a replica
+        # set): a disabled webhook is always logged and announced, exactly once.
+        disabled = await webhooks.update_one(
+            {"_id": webhook["_id"], "enabled": True, "failing_since": since},
+            {"$set": {"enabled": False, "disabled_reason": reason, "updated_at": now}},
+            session=session,
+        )
+        if not disabled.modified_count:
+            return False
+        await write_log(entry.model_dump(exclude={"id"}), session=session)
+        await record(
+            "moderation.webhook_disabled", actor=None, session=session,
+            data={"action": "webhook_disabled", "reason": reason,
+                  "webhook": {"id": str(webhook["_id"]), "url": webhook["url"]}},
+            refs={},
+        )
+        return True
+
+    if not await atomically(disable):
+        return False
+    log.warning("webhook %s (%s) disabled: %s", webhook["_id"], webhook["url"], reason)
+    metrics.webhook_disabled()
+    return True
 
 
 async def run_sender(stop: asyncio.Event, settings: Settings | None = None) -> None:
