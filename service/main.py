@@ -104,14 +104,6 @@ def create_app(
                 log.warning("index drift in %s: %s; run `folio db sync`", name, line)
         for task in startup_tasks:
             await task(app, engine)
-        # Article and account deletions go on in the background, a bounded pass now and then
-        # every FOLIO_DELETION_SWEEP_SECONDS, the first at once if a stopped process left some
-        # (two indexed reads tell); each piece of work is claimed, so processes never run one
-        # twice.
-        sweeper = asyncio.create_task(
-            run_sweeper(settings.deletion_sweep_seconds, start_now=await pending())
-        )
-        app.state.deletion_sweeper = sweeper
         # Reports that a moderation action resolved but a stopped process did not finish
         # marking: now, and periodically (every batch is idempotent; see moderation/sweeps).
         await finish_sweeps()  # one indexed read when there are none
@@ -131,9 +123,17 @@ def create_app(
         app.state.event_drain = drain
         draining = (asyncio.create_task(drain.run()) if settings.event_drain_in_api else None)
         # Webhook deliveries: each process claims due ones (a lease each), woken at once by
-        # deliveries it queued and polling every half second for the rest (webhooks/sender.py).
+        # deliveries it queued and polling every FOLIO_WEBHOOK_POLL_SECONDS for the rest (webhooks/sender.py).
         sending_stop = asyncio.Event()
         sending = asyncio.create_task(run_sender(sending_stop, settings))
+        # Article and account deletions go on in the background, a bounded pass now and then
+        # every FOLIO_DELETION_SWEEP_SECONDS, the first at once if a stopped process left some
+        # (two indexed reads tell); each piece of work is claimed, so processes never run one
+        # twice. Started last, so that its interval counts from the end of start-up.
+        sweeper = asyncio.create_task(
+            run_sweeper(settings.deletion_sweep_seconds, start_now=await pending())
+        )
+        app.state.deletion_sweeper = sweeper
         try:
             yield
             for task in shutdown_tasks:
