@@ -103,7 +103,7 @@ def test_ci_runs_the_readme_test_command():
     command = "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/pytest"
     assert command in readme
     assert command in ci
-    assert ci.rstrip().endswith("bash .ci/wire-tier")  # then the real driver over the wire
+    assert "bash .ci/wire-tier" in ci  # and, beside it, the real driver over the wire
 
 
 def test_the_code_passes_ruff():
