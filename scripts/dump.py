@@ -28,14 +28,13 @@ import bson
 from bson import json_util
 from bson.errors import InvalidDocument
 from bson.json_util import CANONICAL_JSON_OPTIONS
-from pymongo import ASCENDING
 from pymongo.errors import BulkWriteError
 
 from models import DOCUMENT_MODELS, AppliedMigration, Webhook, WebhookDelivery
-from models.media import BUCKET
+from models.media import BUCKET_INDEXES
 from scripts.dbtools import ensure_indexes
 from scripts.seed import BATCH_SIZE, count_tags
-from service.engine import Engine, collection
+from service.engine import Engine, collection, create_bucket_indexes
 
 OPTIONS = CANONICAL_JSON_OPTIONS.with_options(tz_aware=True)
 FORMAT = 2
@@ -53,11 +52,8 @@ IMPORTED_WEBHOOK = "imported without its secret: rotate the secret, then enable 
 # The media library's GridFS bucket (models/media.py): collections of the driver's layout, with
 # no model. Exported after the models' collections, their chunks' bytes as BSON binary
 # (`{"$binary": {"base64": …, "subType": "00"}}` in canonical Extended JSON), and imported with
-# the indexes the drivers create for a bucket.
-BUCKET_COLLECTIONS = {
-    f"{BUCKET}.files": [("filename", ASCENDING), ("uploadDate", ASCENDING)],
-    f"{BUCKET}.chunks": [("files_id", ASCENDING), ("n", ASCENDING)],
-}
+# the bucket's declared indexes (the engine adapter's `create_bucket_indexes`).
+BUCKET_COLLECTIONS = tuple(BUCKET_INDEXES)
 
 
 class ImportRefused(Exception):
@@ -298,6 +294,21 @@ def _schema_refusal(exported: list[str], current: list[str]) -> str:
             "database), then import, then `folio migrate up`")
 
 
+async def _insert_batches(target: Any, name: str, batch: list[dict[str, Any]], step: int,
+                          refused_for: str) -> None:
+    """Insert `batch` into `target` `step` documents at a time; ImportRefused naming how many
+    documents the server refused, and why they may have been."""
+    try:
+        for start in range(0, len(batch), step):
+            await target.insert_many(batch[start : start + step], ordered=False)
+    except BulkWriteError as error:
+        failed = len(error.details.get("writeErrors", []))
+        raise ImportRefused(
+            f"{failed} {name} documents were refused ({refused_for}); the import stopped there: "
+            "run it again with --drop after fixing the file"
+        ) from None
+
+
 async def import_dump(engine: Engine, source: Path | Dump, *, drop: bool = False) -> dict[str, int]:
     """Load an export into this database, re-creating the declared indexes first.
 
@@ -330,31 +341,15 @@ async def import_dump(engine: Engine, source: Path | Dump, *, drop: bool = False
         if name == LEDGER and current:
             counts[name] = 0  # the same migrations are recorded already
             continue
-        try:
-            for start in range(0, len(batch), BATCH_SIZE):
-                await collection(model).insert_many(batch[start : start + BATCH_SIZE], ordered=False)
-        except BulkWriteError as error:
-            failed = len(error.details.get("writeErrors", []))
-            raise ImportRefused(
-                f"{failed} {name} documents were refused (duplicate keys or invalid documents); "
-                "the import stopped there: run it again with --drop after fixing the file"
-            ) from None
+        await _insert_batches(collection(model), name, batch, BATCH_SIZE,
+                              "duplicate keys or invalid documents")
         counts[name] = len(batch)
+    await create_bucket_indexes(engine)
     for name, raw in buckets.items():
-        unique = name.endswith(".chunks")
-        await raw.create_index(BUCKET_COLLECTIONS[name], unique=unique)
         batch = dump.documents.get(name, [])
         # A few chunks per insert: each holds up to 255 KiB of bytes.
-        step = 16 if unique else BATCH_SIZE
-        try:
-            for start in range(0, len(batch), step):
-                await raw.insert_many(batch[start : start + step], ordered=False)
-        except BulkWriteError as error:
-            failed = len(error.details.get("writeErrors", []))
-            raise ImportRefused(
-                f"{failed} {name} documents were refused (duplicate keys); the import stopped "
-                "there: run it again with --drop after fixing the file"
-            ) from None
+        step = 16 if name.endswith(".chunks") else BATCH_SIZE
+        await _insert_batches(raw, name, batch, step, "duplicate keys")
         counts[name] = len(batch)
     # An export from before tag counts has no flags and no `tags`: count them as migration
     # 0006 does (a newer export carries both, and this finds nothing to do).
