@@ -18,9 +18,9 @@ from models import Media
 from models.media import ORIGINAL
 from service.contract.errors import Invalid
 from service.engine import collection
+from service.media import urls
 from service.media.urls import rendition_path
 
-MEDIA_PREFIX = "/api/media/"
 # Folio's media paths in a body, relative or absolute (any host: a moved site's old URLs
 # still name its uploads). Only the id matters: it is what keeps an upload in use.
 EMBEDDED = re.compile(r"/api/media/([0-9a-f]{24})(?=[/?#)\s\"'>]|$)")
@@ -31,17 +31,12 @@ MAX_EMBEDDED = 100  # media ids kept per article: a body cannot grow an unbounde
 base_url: ContextVar[str | None] = ContextVar("folio_media_base_url", default=None)
 
 
-def media_path(media_id: Any, rendition: str) -> str:
-    """The stored, relative path that serves one rendition of an upload."""
-    return rendition_path(media_id, rendition)
-
-
 def absolute(path: str) -> str:
     """A stored media path as the absolute URL clients follow."""
     if not path.startswith("/"):
         return path  # already absolute
     base = base_url.get()
-    return f"{base.rstrip('/')}{path}" if base else path
+    return urls.absolute(base, path) if base else path
 
 
 def wire_cover(stored: Any) -> Any:
@@ -95,13 +90,13 @@ async def media_cover(owner_id: PydanticObjectId, media_id: str, alt: str) -> di
     original = renditions[ORIGINAL]
     return {
         "media_id": found["_id"],
-        "url": media_path(found["_id"], ORIGINAL),
+        "url": rendition_path(found["_id"], ORIGINAL),
         "alt": alt,
         "width": original["width"],
         "height": original["height"],
         "content_type": original["content_type"],
         "variants": {
-            name: {"url": media_path(found["_id"], name), "width": rendition["width"],
+            name: {"url": rendition_path(found["_id"], name), "width": rendition["width"],
                    "height": rendition["height"], "content_type": rendition["content_type"]}
             for name, rendition in sorted(renditions.items()) if name != ORIGINAL
         },

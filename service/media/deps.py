@@ -16,6 +16,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from service.contract.errors import FolioError, Invalid
 from service.media.covers import base_url
+from service.media.urls import public_base
 from service.observability import metrics
 
 
@@ -74,5 +75,4 @@ async def read_upload(request: Request, limit: int) -> Upload:
 async def bind_base_url(request: Request) -> None:
     """Remember FOLIO_PUBLIC_URL, or else the request's base URL, for the media URLs the
     answer carries: the answer is built without the request at hand."""
-    public = request.app.state.settings.public_url
-    base_url.set((public or str(request.base_url)).rstrip("/"))
+    base_url.set(public_base(request.app.state.settings.public_url, str(request.base_url)))
