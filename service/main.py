@@ -140,22 +140,14 @@ def create_app(
                 await task(app, engine)
         finally:
             app.state.notification_hub.close()  # open streams end their answers
-            sweeper.cancel()  # its claims are released or lapse; any process's next pass resumes
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
-            sweeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeping
-            counting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await counting
-            announcer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await announcer
-            if draining is not None:  # it releases its lease: another process takes over
-                draining.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await draining
+            # Each loop stops where it is: the sweeper's claims are released or lapse (any
+            # process's next pass resumes), and the drain releases its lease (another process
+            # takes over).
+            for task in (sweeper, sweeping, counting, announcer, draining):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             sending_stop.set()  # attempts in flight are cancelled; their claims lapse
             with contextlib.suppress(asyncio.CancelledError):
                 await sending
