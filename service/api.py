@@ -1,6 +1,6 @@
 """The table of contents: every domain router, mounted under /api, and the event consumers."""
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from service.analytics.router import router as analytics_router
 from service.articles.favorite_router import router as favorites_router
@@ -8,7 +8,6 @@ from service.articles.history_router import router as revisions_router
 from service.articles.router import router as articles_router
 from service.comments.router import router as comments_router
 from service.events import Consumer
-from service.media.deps import bind_base_url
 from service.media.router import router as media_router
 from service.moderation.router import reports_router
 from service.moderation.router import router as moderation_router
@@ -39,9 +38,6 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     notifications_router,
     media_router,
 )
-# Run before every /api route: any answer may carry media URLs (covers), made absolute on
-# FOLIO_PUBLIC_URL or the request's base URL.
-API_DEPENDENCIES = (Depends(bind_base_url),)
 
 # The event consumers, by name (the drain records per name which events are done; renaming
 # one makes it see every pending event again). Each is `async def consume(event: dict)`:

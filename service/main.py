@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 
-from service.api import API_DEPENDENCIES, API_ROUTERS, EVENT_CONSUMERS
+from service.api import API_ROUTERS, EVENT_CONSUMERS
 from service.articles import announcing
 from service.articles.counts import share_counts
 from service.config import Settings, get_settings, settings_problem
@@ -199,7 +199,7 @@ def create_app(
     # One flat table of routes, not nested routers: FastAPI walks an included router's branch
     # on every request (service/web/routing.py).
     for router in API_ROUTERS:
-        include_flat(app, router, "/api", dependencies=API_DEPENDENCIES)
+        include_flat(app, router, "/api")
     include_flat(app, health_router)
     include_flat(app, feeds_router)  # /feeds/articles.atom: where feed readers look, not /api
     # Outermost of all, so a span covers the whole request; only with OTEL_EXPORTER_OTLP_ENDPOINT.

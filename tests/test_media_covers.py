@@ -9,6 +9,7 @@ from bson import ObjectId
 from models import Article, Media
 from service.articles.content import render_markdown
 from service.main import create_app
+from service.media.covers import absolute, media_base
 from service.media.usage import articles_using, used_among
 from tests.conftest import client_for, make_settings, serving
 from tests.factories import create_article, register
@@ -43,6 +44,14 @@ async def test_a_cover_by_media_id_answers_absolute_urls_and_its_variants(client
     assert stored["cover_image"]["url"] == f"/api/media/{mid}/original"
     assert stored["cover_image"]["variants"]["w320"]["url"] == f"/api/media/{mid}/w320"
     assert stored["media_ids"] == [media["_id"]]
+    # The request's binding ends with it (the test client runs the app in this task).
+    assert media_base() is None
+
+
+def test_outside_a_request_media_paths_stay_relative():
+    """The CLI and the worker render covers with no request bound: paths, not URLs."""
+    assert media_base() is None
+    assert absolute("/api/media/abc/original") == "/api/media/abc/original"
 
 
 async def test_a_url_cover_is_answered_as_before(client):

@@ -2,12 +2,11 @@
 
 A media cover is stored on the article with the media's id and the *paths* of its original
 and variants (`/api/media/{id}/{rendition}`); the answer makes them absolute with
-FOLIO_PUBLIC_URL or, unset, the request's base URL (`base_url`, bound per request by
-`service/media/deps.py`). No HTTP here.
+FOLIO_PUBLIC_URL or, unset, the request's base URL (`media_base`, from the request that
+service/web/context.py binds). No HTTP here.
 """
 
 import re
-from contextvars import ContextVar
 from typing import Any
 
 from beanie import PydanticObjectId
@@ -20,22 +19,30 @@ from service.contract.errors import Invalid
 from service.engine import collection
 from service.media import urls
 from service.media.urls import rendition_path
+from service.web.context import request_base_url, request_settings
 
 # Folio's media paths in a body, relative or absolute (any host: a moved site's old URLs
 # still name its uploads). Only the id matters: it is what keeps an upload in use.
 EMBEDDED = re.compile(r"/api/media/([0-9a-f]{24})(?=[/?#)\s\"'>]|$)")
 MAX_EMBEDDED = 100  # media ids kept per article: a body cannot grow an unbounded array
 
-# FOLIO_PUBLIC_URL, or the request's base URL (scheme, host, root path), bound per request;
-# outside a request (the CLI) paths stay relative.
-base_url: ContextVar[str | None] = ContextVar("folio_media_base_url", default=None)
+
+def media_base() -> str | None:
+    """FOLIO_PUBLIC_URL, or the served request's base URL (scheme, host, root path); None
+    outside a request (the CLI), where paths stay relative."""
+    settings = request_settings()
+    if settings is None:
+        return None
+    if settings.public_url:
+        return urls.public_base(settings.public_url, "")
+    return urls.public_base(None, request_base_url() or "")
 
 
 def absolute(path: str) -> str:
     """A stored media path as the absolute URL clients follow."""
     if not path.startswith("/"):
         return path  # already absolute
-    base = base_url.get()
+    base = media_base()
     return urls.absolute(base, path) if base else path
 
 

@@ -1,4 +1,4 @@
-"""Media dependencies: the base URL media URLs are built on, and an upload's multipart body, bounded while it streams and spooled to a
+"""Media dependencies: an upload's multipart body, bounded while it streams and spooled to a
 temporary file.
 
 Starlette's multipart parser (on python-multipart) writes the `file` part to a spooled
@@ -15,8 +15,6 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from service.contract.errors import FolioError, Invalid
-from service.media.covers import base_url
-from service.media.urls import public_base
 from service.observability import metrics
 
 
@@ -70,9 +68,3 @@ async def read_upload(request: Request, limit: int) -> Upload:
         await form.close()
         raise Invalid("alt", "must be text")
     return Upload(file=file.file, alt=alt)
-
-
-async def bind_base_url(request: Request) -> None:
-    """Remember FOLIO_PUBLIC_URL, or else the request's base URL, for the media URLs the
-    answer carries: the answer is built without the request at hand."""
-    base_url.set(public_base(request.app.state.settings.public_url, str(request.base_url)))

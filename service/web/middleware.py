@@ -16,6 +16,7 @@ from typing import Any
 from service.contract.errors import error_body
 from service.engine import deadline
 from service.observability import metrics
+from service.web.context import current_scope
 
 log = logging.getLogger("folio.access")
 
@@ -230,9 +231,11 @@ class RequestContext:
             await send(message)
 
         metrics.IN_FLIGHT.inc()
+        bound = current_scope.set(scope)
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
+            current_scope.reset(bound)
             seconds = time.perf_counter() - started
             metrics.IN_FLIGHT.dec()
             route = scope.get("route")
