@@ -9,7 +9,7 @@ from models import User
 from service.contract.errors import Invalid, Unauthorized
 from service.notifications import queries
 from service.notifications.live import Hub
-from service.users.deps import SecurityDep, current_user, presented_token, token_viewer
+from service.users.deps import SecurityDep, current_user, presented_token, viewer_of
 from service.users.queries import user_by_id
 
 
@@ -32,7 +32,7 @@ async def stream_user(
     """Who opens the stream: the `Authorization` header, else a stream ticket (consumed
     here, once); 401 without either, before the stream starts."""
     if token is not None:
-        return await current_user(await token_viewer(security, token))
+        return await current_user(viewer_of(security, token))
     if ticket is None:
         raise Unauthorized("token", "is missing; send Authorization or ?ticket=")
     user_id = await queries.redeem_ticket(ticket)
