@@ -70,6 +70,52 @@ def test_article_pages_serialise_without_a_python_model_serializer():
     assert hidden["moderation"] == {"hidden": True, "reason": "spam", "at": "2026-01-03T00:00:00.000Z"}
 
 
+def test_a_route_rules_out_other_paths_by_its_literal_prefix(app):
+    """Every /api route is a PrefixedRoute: a path outside its literal start is no match
+    without running its pattern, and a path inside it matches as APIRoute's pattern says."""
+    from starlette.routing import Match
+
+    from service.web.routing import PrefixedRoute
+
+    single = next(route for route in app.router.routes if isinstance(route, APIRoute)
+                  and route.path == "/api/articles/{slug}" and "GET" in route.methods)
+    assert isinstance(single, PrefixedRoute) and single.literal_prefix == "/api/articles/"
+
+    def scope(path, method="GET", root_path=""):
+        return {"type": "http", "path": root_path + path, "root_path": root_path,
+                "method": method, "headers": []}
+
+    assert single.matches(scope("/api/tags"))[0] == Match.NONE
+    match, child = single.matches(scope("/api/articles/hello"))
+    assert match == Match.FULL and child["path_params"] == {"slug": "hello"}
+    assert single.matches(scope("/api/articles/hello", "PATCH"))[0] == Match.PARTIAL
+    # Behind a root path (`uvicorn --root-path /blog`), the route path is what is compared.
+    assert single.matches(scope("/api/articles/hello", root_path="/blog"))[0] == Match.FULL
+
+
+async def test_a_request_behind_a_root_path_is_routed(app):
+    """An app served under a root path still finds its routes (the literal prefix is compared
+    with the path inside the root path, as Starlette's own matching does)."""
+    import httpx
+
+    transport = httpx.ASGITransport(app=app, root_path="/blog")
+    async with httpx.AsyncClient(transport=transport, base_url="http://folio.test") as http:
+        response = await http.get("/blog/api/tags")
+        assert response.status_code == 200, response.text
+        assert (await http.get("/blog/api/nothing")).status_code == 404
+
+
+def test_viewer_dependencies_resolve_the_header_in_one_node(app):
+    """The optional viewer of a public read is one dependency on the Authorization header,
+    not a chain through the token and the app's codec (each node costs every request)."""
+    from service.users.deps import optional_viewer
+
+    route = next(route for route in app.router.routes
+                 if isinstance(route, APIRoute) and route.path == "/api/articles")
+    viewer = next(dep for dep in route.dependant.dependencies if dep.call is optional_viewer)
+    assert [type(dep.call).__name__ for dep in viewer.dependencies] == ["APIKeyHeader"]
+
+
 def _tokens(**overrides):
     from service.users.credentials import Tokens
     from tests.conftest import make_settings

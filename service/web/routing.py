@@ -8,6 +8,11 @@ costs. Copying each route into the app's own table, as FastAPI's `include_router
 makes routing a single pass over compiled path patterns. The routes are built with the
 arguments FastAPI itself passes for an included route, so the OpenAPI document is unchanged
 (tests/test_api_docs.py).
+
+Each route is a `PrefixedRoute`: before matching its pattern it checks the literal start of its
+path (`/api/articles/` for `/api/articles/{slug}`), so a request passes the routes of other
+domains at the cost of a `startswith` (about 0.2 µs) instead of a full match (about 1.7 µs
+each: a request for `/healthz`, behind all 67 routes of /api, spent about 115 µs routing).
 """
 
 from collections.abc import Sequence
@@ -15,6 +20,28 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, params
 from fastapi.routing import APIRoute
+from starlette._utils import get_route_path  # what Starlette's own matching reads
+from starlette.routing import Match
+from starlette.types import Scope
+
+
+class PrefixedRoute(APIRoute):
+    """An APIRoute that rules itself out by the literal start of its path before matching.
+
+    A path its pattern matches always starts with the text before the first `{`, so a path
+    that does not is no match (Match.NONE, as the pattern would answer), and the order in
+    which routes are tried, partial matches (405) included, is unchanged.
+    """
+
+    def __init__(self, path: str, endpoint: Any, **arguments: Any) -> None:
+        super().__init__(path, endpoint, **arguments)
+        self.literal_prefix = path.split("{", 1)[0]
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        """Match.NONE at once for a path outside the literal prefix, else APIRoute's match."""
+        if scope["type"] == "http" and not get_route_path(scope).startswith(self.literal_prefix):
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 def include_flat(app: FastAPI, router: APIRouter, prefix: str = "",
@@ -61,7 +88,7 @@ def _route_arguments(route: APIRoute) -> dict[str, Any]:
         "include_in_schema": route.include_in_schema,
         "response_class": route.response_class,
         "name": route.name,
-        "route_class_override": type(route),
+        "route_class_override": PrefixedRoute if type(route) is APIRoute else type(route),
         "callbacks": route.callbacks,
         "openapi_extra": route.openapi_extra,
         "generate_unique_id_function": route.generate_unique_id_function,
