@@ -264,9 +264,14 @@ async def test_with_redis_stopped_and_fail_closed_rate_limited_requests_answer_5
 async def test_the_breaker_spares_requests_the_wait_and_redis_is_used_again_after(
     own_redis, monkeypatch
 ):
+    """The breaker's clock is the test's: on a loaded machine five requests can take longer
+    than any short BREAK_SECONDS, which would close the breaker in the middle of them."""
+    from types import SimpleNamespace
+
     process, url = own_redis
     port = int(url.rsplit(":", 1)[1].split("/")[0])
-    monkeypatch.setattr(shared_module, "BREAK_SECONDS", 0.5)
+    now = [1_000.0]
+    monkeypatch.setattr(shared_module, "time", SimpleNamespace(monotonic=lambda: now[0]))
     app = create_app(make_settings(redis_url=url))
     async with serving(app), await client_of(app) as client:
         store = app.state.shared
@@ -284,9 +289,10 @@ async def test_the_breaker_spares_requests_the_wait_and_redis_is_used_again_afte
         assert len(calls) == 1  # the first found Redis gone; the others did not ask
 
         with redis_server(port):  # Redis is back on the same port
-            import asyncio
-
-            await asyncio.sleep(0.6)
+            now[0] += BREAK_SECONDS - 0.1
+            await client.get("/api/articles")
+            assert len(calls) == 1  # the breaker is still open
+            now[0] += 0.2  # ... and now it has closed
             await client.get("/api/articles")
             await client.get("/api/articles")
             assert len(calls) == 3
