@@ -39,7 +39,7 @@ class PrefixedRoute(APIRoute):
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         """Match.NONE at once for a path outside the literal prefix, else APIRoute's match."""
-        if scope["type"] == "http" and not get_route_path(scope).startswith(self.literal_prefix):
+        if not get_route_path(scope).startswith(self.literal_prefix):
             return Match.NONE, {}
         return super().matches(scope)
 
