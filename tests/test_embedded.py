@@ -179,7 +179,8 @@ def pipelines(draw: st.DrawFn, data: dict[str, Any]) -> tuple[str, list[dict[str
         return "articles", article_page_pipeline(match, offset=offset, limit=limit, sort=sort,
                                                  after=after)
     if kind == "by_slug":
-        return "articles", article_by_slug_pipeline(f"s{draw(st.integers(0, 40))}-0")
+        return "articles", article_by_slug_pipeline(f"s{draw(st.integers(0, 40))}-0",
+                                                    draw(st.sampled_from(USER_IDS)))
     user = draw(st.sampled_from(USER_IDS))
     if kind == "favorites":
         return "favorites", favorites_page_pipeline(

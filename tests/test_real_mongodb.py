@@ -19,10 +19,12 @@ from service.analytics.queries import (
     window_start,
 )
 from service.articles.reads import (
+    BY_SLUG_FIELDS,
     FAVORITES_FILTER_CAP,
     LIST_FIELDS,
     article_by_slug_pipeline,
     article_page_pipeline,
+    page_find,
 )
 from service.articles.visibility import visible_at
 from service.comments.queries import comments_page_pipeline, visible_comments
@@ -70,7 +72,9 @@ async def test_every_api_query_is_served_by_an_index(app, client):
         "author": article_page_pipeline({"author_id": author_id, **live}, **page),
         "feed": article_page_pipeline({"author_id": {"$in": [author_id]}, **live}, **page),
         "meta": article_page_pipeline({"meta.series": {"$in": ["x"]}, **live}, **page),
-        "slug": article_by_slug_pipeline(article["slug"]),
+        "slug": article_by_slug_pipeline(article["slug"], reader_id),
+        "page_signed_in": article_page_pipeline({"tag_list": "dragons", **live}, **page,
+                                                viewer_id=reader_id),
         "search": search_pipeline(text_search_stages("dragons", live, embedded=False), **page),
         "author_stats": author_stats_pipeline(author_id, now),
         "rollup_day": day_articles_pipeline(now.strftime("%Y-%m-%d")),
@@ -109,6 +113,18 @@ async def test_every_api_query_is_served_by_an_index(app, client):
     ]
     for collection, query in finds:
         assert_index_served(await explain(db, {"find": collection, "filter": query}))
+    # Anonymous pages are finds (issue 21): filter, order and window on one index, no SORT.
+    for match in (live, {"tag_list": "dragons", **live}, {"author_id": author_id, **live}):
+        read = page_find(match, **page)
+        plan = await explain(db, {"find": "articles", "filter": read["filter"],
+                                  "projection": read["projection"], "sort": dict(read["sort"]),
+                                  "limit": read["limit"]})
+        assert_index_served(plan)
+        assert "'SORT'" not in plan, plan
+    assert_index_served(await explain(db, {"find": "articles", "filter": {"slug": article["slug"]},
+                                           "projection": BY_SLUG_FIELDS, "limit": 1}))
+    assert_index_served(await explain(db, {"find": "users",
+                                           "filter": {"_id": {"$in": [author_id, reader_id]}}}))
     # The tag list: a covered scan of the partial `live_tags` index, no document fetched.
     plan = await explain(db, {"aggregate": "tags", "pipeline": live_tags_pipeline(), "cursor": {}})
     assert "live_tags" in plan and "FETCH" not in plan and "SORT'" not in plan, plan

@@ -3,6 +3,7 @@
 import pytest
 
 from service.articles.counts import counts
+from service.users.authors import forget_authors
 from tests import oplog
 from tests.factories import create_article, favorite, follow, register
 
@@ -25,8 +26,10 @@ async def populated(client):
 
 async def operations_for(client, url, params, headers=None) -> int:
     """Issue one request and count the database operations it caused, in the worst case: with
-    no recent `articlesCount` kept, so that lists count their matches too."""
+    no recent `articlesCount` kept, so that lists count their matches too, and no author's
+    profile kept, so that article answers read their authors too."""
     await counts().clear()
+    forget_authors()
     with oplog.recording() as log:
         response = await client.get(url, params=params, headers=headers)
     assert response.status_code == 200, response.text
@@ -50,10 +53,11 @@ async def test_article_list_round_trips_do_not_grow_with_page_size(
     headers = reader.headers if authenticated else None
     small = await operations_for(client, "/api/articles", {**filters, "limit": 2}, headers)
     large = await operations_for(client, "/api/articles", {**filters, "limit": 20}, headers)
-    # page + count (+ owners for author/favorited), signed in or not: the viewer's favorite and
-    # follow edges are joined in the page's own read (issue 21). A page shorter than its limit
-    # (the author's 10 articles at limit 20) is the last one and tells the count itself.
-    assert large <= small <= 3
+    # page + authors + count (+ owners for author/favorited), signed in or not: the viewer's
+    # favorite and follow edges are joined in the page's own read (issue 21), the authors read
+    # in one `$in`. A page shorter than its limit (the author's 10 articles at limit 20) is the
+    # last one and tells the count itself. (The favorites list joins its authors itself.)
+    assert large <= small <= 4
 
 
 async def test_signed_in_pages_join_the_viewer_edges_in_their_own_read(client, populated):
@@ -79,9 +83,45 @@ async def test_feed_round_trips_do_not_grow_with_page_size(client, populated):
     first = await operations_for(client, "/api/articles/feed", {"limit": 2}, reader.headers)
     small = await operations_for(client, "/api/articles/feed", {"limit": 2}, reader.headers)
     large = await operations_for(client, "/api/articles/feed", {"limit": 20}, reader.headers)
-    assert first == 4  # the user, whom they follow, the page (with favorites), the count
-    # The follow list is kept per follow version (issue 21): the user, the page, the count.
-    assert small == large == 3
+    # the user, whom they follow, the page (with favorites), its authors, the count
+    assert first == 5
+    # The follow list is kept per follow version (issue 21): the user, the page, its authors,
+    # the count.
+    assert small == large == 4
+
+
+def author_reads(log: oplog.OperationLog) -> list[oplog.Operation]:
+    """The reads of authors' profiles by `_id` in a log."""
+    return [op for op in log.details if op.collection == "users"
+            and isinstance((op.filter or {}).get("_id"), dict) and "$in" in op.filter["_id"]]
+
+
+def joins_users(pipeline: list[dict]) -> bool:
+    """Whether a pipeline joins `users`."""
+    return any(stage.get("$lookup", {}).get("from") == "users" for stage in pipeline)
+
+
+@pytest.mark.parametrize("authenticated", [False, True], ids=["anonymous", "viewer"])
+async def test_article_answers_take_their_authors_from_the_kept_profiles(
+    client, populated, authenticated
+):
+    """Issue 21: a page or an article names its authors without a `$lookup` on `users`; those
+    not kept are read in one `$in` on `_id`, and a second answer reads none."""
+    reader, authors = populated
+    headers = reader.headers if authenticated else None
+    slug = (await client.get("/api/articles", params={"limit": 1})).json()["articles"][0]["slug"]
+    for url, params in (("/api/articles", {"limit": 20}), (f"/api/articles/{slug}", {})):
+        forget_authors()
+        with oplog.recording() as cold:
+            first = await client.get(url, params=params, headers=headers)
+        with oplog.recording() as warm:
+            again = await client.get(url, params=params, headers=headers)
+        assert first.status_code == again.status_code == 200
+        assert first.json() == again.json()
+        assert len(author_reads(cold)) == 1 and not author_reads(warm), url
+        assert not any(joins_users(op.pipeline) for op in cold.details if op.pipeline), url
+        names = {a["author"]["username"] for a in first.json().get("articles", [])}
+        assert names <= {author.username for author in authors}
 
 
 async def test_the_feed_reads_the_follow_list_again_once_a_follow_moves_it(client, populated):
@@ -178,9 +218,10 @@ async def test_a_comment_page_is_one_indexed_read_and_one_in_for_authors(client,
 async def test_single_article_and_tags_round_trips(client, populated):
     reader, _ = populated
     slug = (await client.get("/api/articles", params={"limit": 1})).json()["articles"][0]["slug"]
-    assert await operations_for(client, f"/api/articles/{slug}", {}) == 1
+    # the article, and its author when its profile is not kept (operations_for: never)
+    assert await operations_for(client, f"/api/articles/{slug}", {}) == 2
     # Signed in, the viewer's favorite and follow edges are joined in the same read (issue 21).
-    assert await operations_for(client, f"/api/articles/{slug}", {}, reader.headers) == 1
+    assert await operations_for(client, f"/api/articles/{slug}", {}, reader.headers) == 2
     assert await operations_for(client, "/api/tags", {}) == 1
 
 

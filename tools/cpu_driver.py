@@ -5,9 +5,9 @@
 Starts the wire tier's server in its own process (as tools/cpu_per_request.py does), seeds the
 same data through Folio's code, then, in a fresh process for each case, runs one operation
 `--operations` times on a uvloop loop and reads that process's CPU (`getrusage`, every thread):
-a 20-document `find` of live articles, the list page's own aggregation
-(`article_page_pipeline`, with its author `$lookup`) and a `find_one`, each through Motor
-and through PyMongo's async client. Compare the figures with tools/cpu_per_request.py's floor.
+a 20-document `find` of live articles, the same page as an aggregation
+(`article_page_pipeline`, the form a signed-in page takes, here without the viewer's joins) and
+a `find_one`, each through Motor and through PyMongo's async client. Compare the figures with tools/cpu_per_request.py's floor.
 """
 
 import argparse

@@ -69,11 +69,18 @@ def sections() -> list[tuple[str, str, str, list[dict[str, Any]]]]:
     live = visible_at(NOW)
     return [
         ("Article list page", "articles",
-         "`GET /api/articles` and the feed: filter, newest first, then the total and one page "
-         "joined to its authors in a single `$facet`. Served by `tag_published_at` here.",
-         article_page_pipeline({"tag_list": "dragons", **live}, offset=0, limit=20)),
-        ("Article by slug", "articles", "`GET /api/articles/{slug}`; served by `slug_unique`.",
-         article_by_slug_pipeline("how-to-train-your-dragon")),
+         "`GET /api/articles` and the feed, signed in: filter, newest first, one page, then "
+         "the viewer's favorite and follow edges joined to its rows by point lookups. Served "
+         "by `tag_published_at` here. Read anonymously, the page is a `find` with the same "
+         "filter, sort, limit and projection (the first four stages). Either way the authors "
+         "come from the profiles each process keeps (service/users/authors.py: one `$in` on "
+         "`_id` for those it lacks), and the total from the count cache or `count_documents`.",
+         article_page_pipeline({"tag_list": "dragons", **live}, offset=0, limit=20,
+                               viewer_id=AUTHOR)),
+        ("Article by slug", "articles",
+         "`GET /api/articles/{slug}`, signed in; served by `slug_unique`. Anonymously it is a "
+         "`findOne` on `slug` with the same projection; the author comes as for a page.",
+         article_by_slug_pipeline("how-to-train-your-dragon", AUTHOR)),
         ("A user's favorites", "favorites",
          "`GET /api/articles?favorited=anna`: anna's edges, most recently favorited first, by "
          "`user_newest`; only the page's edges are joined to their articles (by `_id`) and "

@@ -18,6 +18,15 @@ async def article_by_slug(slug: str, viewer: OptionalViewer) -> dict[str, Any]:
 ArticleBySlug = Annotated[dict[str, Any], Depends(article_by_slug)]
 
 
+async def visible_article(slug: str, viewer: OptionalViewer) -> dict[str, Any]:
+    """The article named in the path, without its author, for reads that answer with something
+    else (its comments): 404 as for `article_by_slug`."""
+    return await reads.article_by_slug(slug, viewer, with_author=False)
+
+
+VisibleArticle = Annotated[dict[str, Any], Depends(visible_article)]
+
+
 async def owned_article(user: WritingUser, article: ArticleBySlug) -> dict[str, Any]:
     """The article in the path, if the caller wrote it: 401 first, then 404, then 403."""
     if article["author_id"] != user.id:

@@ -38,10 +38,10 @@ from service.favorites import queries as favorites
 from service.favorites.queries import FAVORITED_BY_VIEWER, favorited_stages
 from service.profiles.queries import (
     FOLLOWED_BY_VIEWER,
-    author_stages,
     followed_among,
     following_stages,
 )
+from service.users.authors import with_authors
 from service.users.queries import Viewer, current_username
 
 LIST_FIELDS = {
@@ -77,6 +77,31 @@ FULL_FIELDS = {**LIST_FIELDS, "body": 1, "body_html": 1, "edited_by": 1, "tags_c
 BY_SLUG_FIELDS = {**FULL_FIELDS, "comments_count": 1, "hidden_comments_count": 1}
 
 
+def page_find(
+    match: dict[str, Any],
+    *,
+    offset: int,
+    limit: int,
+    sort: Sort = NEWEST_PUBLISHED,
+    after: dict[str, Any] | None = None,
+    fields: dict[str, int] = LIST_FIELDS,
+) -> dict[str, Any]:
+    """A page of matching articles (`fields`: no body by default), as `find`'s arguments.
+
+    The filter and the order are served by one index (the sort without a blocking stage), and
+    `skip`/`limit` stop the scan at the page. `after` (from a cursor) joins the filter, which
+    keeps the index bounds tight at any depth. Authors are joined afterwards from the kept
+    profiles (service/users/authors.py); the total is counted separately.
+    """
+    return {
+        "filter": {"$and": [match, after]} if after else match,
+        "projection": fields,
+        "sort": list(sort),
+        "skip": 0 if after else offset,
+        "limit": limit,
+    }
+
+
 def article_page_pipeline(
     match: dict[str, Any],
     *,
@@ -88,24 +113,18 @@ def article_page_pipeline(
     viewer_id: PydanticObjectId | None = None,
     follows_every_author: bool = False,
 ) -> list[dict[str, Any]]:
-    """A page of matching articles (`fields`: no body by default) with authors, and with the
-    viewer's edges when signed in (`viewer_stages`).
-
-    The total is counted separately.
-
-    `$match` then `$sort` lead, so an index serves both (the sort without a blocking stage) and
-    `$skip`/`$limit` stop the scan at the page. `after` (from a cursor) joins the filter, which
-    keeps the index bounds tight at any depth. Only the page's rows reach the joins.
+    """`page_find`'s page as a pipeline, with the viewer's edges joined to its rows
+    (`viewer_stages`): how a signed-in reader's page is read. Only the page's rows reach the
+    joins.
     """
-    condition = {"$and": [match, after]} if after else match
-    paging = [] if after or not offset else [{"$skip": offset}]
+    read = page_find(match, offset=offset, limit=limit, sort=sort, after=after, fields=fields)
+    paging = [{"$skip": read["skip"]}] if read["skip"] else []
     return [
-        {"$match": condition},
-        {"$sort": dict(sort)},
+        {"$match": read["filter"]},
+        {"$sort": dict(read["sort"])},
         *paging,
         {"$limit": limit},
         {"$project": fields},
-        *author_stages(fields),
         *viewer_stages(viewer_id, follows_every_author=follows_every_author),
     ]
 
@@ -145,14 +164,13 @@ def counts_per_article_pipeline(article_ids: list[PydanticObjectId]) -> list[dic
     ]
 
 
-def article_by_slug_pipeline(
-    slug: str, viewer_id: PydanticObjectId | None = None
-) -> list[dict[str, Any]]:
-    """One article by slug, body included, with its author (and the viewer's edges)."""
+def article_by_slug_pipeline(slug: str, viewer_id: PydanticObjectId) -> list[dict[str, Any]]:
+    """One article by slug, body included, with the viewer's edges joined (read without them,
+    it is a `find_one` on `slug` projected to BY_SLUG_FIELDS)."""
     return [
         {"$match": {"slug": slug}},
         {"$limit": 1},
-        *author_stages(BY_SLUG_FIELDS),
+        {"$project": BY_SLUG_FIELDS},
         *viewer_stages(viewer_id),
     ]
 
@@ -291,16 +309,13 @@ async def article_page(
     if query.favorites_of is not None:
         return await favorites_page(query, viewer_id, offset=offset, limit=limit, cursor=cursor)
     after = after_condition(cursor, query.sort) if cursor else None
-    pipeline = article_page_pipeline(
-        query.match, offset=offset, limit=limit, sort=query.sort, after=after,
-        viewer_id=viewer_id, follows_every_author=follows_every_author,
-    )
     key = query.key or count_key(query.match)
     known, since = await counts().lookup(key)
     if known is None and any(field.startswith("meta.") for field in query.match):
         known = await _meta_matches(query.match)
         await counts().put(key, known, since)
-    rows = await collection(Article).aggregate(pipeline).to_list(length=limit)
+    rows = await _page_rows(query, viewer_id, offset=offset, limit=limit, after=after,
+                            follows_every_author=follows_every_author)
     total = known
     if total is None:
         total = _total_from_page(len(rows), offset=offset, limit=limit, cursor=cursor)
@@ -309,9 +324,32 @@ async def article_page(
             # $facet it could not). After the page, not beside it: a short page needs none.
             total = await collection(Article).count_documents(query.match)
         await counts().put(key, total, since)
-    page = joined_flags(rows, viewer_id, follows_every_author=follows_every_author)
-    next_cursor = next_page_cursor(query.sort, page, limit)
+    # The cursor follows the rows read, before any is left out for a vanished author.
+    next_cursor = next_page_cursor(query.sort, rows, limit)
+    page = joined_flags(await with_authors(rows), viewer_id,
+                        follows_every_author=follows_every_author)
     return ArticlePage(page, total, next_cursor)
+
+
+async def _page_rows(
+    query: ArticleQuery,
+    viewer_id: PydanticObjectId | None,
+    *,
+    offset: int,
+    limit: int,
+    after: dict[str, Any] | None,
+    follows_every_author: bool,
+) -> list[dict[str, Any]]:
+    """The page's rows: a `find` for an anonymous reader, else the pipeline with their edges."""
+    assert query.match is not None
+    if viewer_id is None:
+        read = page_find(query.match, offset=offset, limit=limit, sort=query.sort, after=after)
+        return await collection(Article).find(**read).to_list(length=limit)
+    pipeline = article_page_pipeline(
+        query.match, offset=offset, limit=limit, sort=query.sort, after=after,
+        viewer_id=viewer_id, follows_every_author=follows_every_author,
+    )
+    return await collection(Article).aggregate(pipeline).to_list(length=limit)
 
 
 def _total_from_page(rows: int, *, offset: int, limit: int, cursor: str | None) -> int | None:
@@ -404,18 +442,26 @@ async def favorites_page(
 
 
 async def article_by_slug(
-    slug: str, viewer: Viewer | None, *, with_flags: bool = False
+    slug: str, viewer: Viewer | None, *, with_flags: bool = False, with_author: bool = True
 ) -> dict[str, Any]:
     """The article with this slug and its author, if the viewer may see it; NotFound otherwise.
 
     `with_flags` joins the viewer's edges in the same read and sets `favorited` and
-    `author.following` (the writes that follow a read by slug need neither).
+    `author.following` (the writes that follow a read by slug need neither). The author comes
+    from the kept profiles (service/users/authors.py), unless `with_author` is false.
     """
     viewer_id = viewer.id if with_flags and viewer is not None else None
-    pipeline = article_by_slug_pipeline(slug, viewer_id)
-    found = await collection(Article).aggregate(pipeline).to_list(length=1)
+    if viewer_id is None:
+        one = await collection(Article).find_one({"slug": slug}, BY_SLUG_FIELDS)
+        found = [] if one is None else [one]
+    else:
+        found = await collection(Article).aggregate(
+            article_by_slug_pipeline(slug, viewer_id)
+        ).to_list(length=1)
     if not found or not await is_visible(found[0], viewer):
         raise NotFound("article", "not found")
+    if with_author and not (found := await with_authors(found)):
+        raise NotFound("article", "not found")  # its author's account is gone
     if with_flags:
         joined_flags(found, viewer_id)
     return readable(found[0])

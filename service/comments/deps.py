@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path
 
-from service.articles.deps import ArticleBySlug
+from service.articles.deps import VisibleArticle
 from service.comments import queries
 from service.contract.conditional import must_match_version
 from service.contract.errors import Forbidden
@@ -16,7 +16,7 @@ CommentId = Annotated[
 
 
 async def visible_comment(
-    article: ArticleBySlug, viewer: OptionalViewer, comment_id: CommentId
+    article: VisibleArticle, viewer: OptionalViewer, comment_id: CommentId
 ) -> dict[str, Any]:
     """The comment in the path with its author, if the caller may see it (404 otherwise)."""
     return await queries.visible_comment(article["_id"], comment_id, viewer)
@@ -26,7 +26,7 @@ VisibleComment = Annotated[dict[str, Any], Depends(visible_comment)]
 
 
 async def owned_comment(
-    user: WritingUser, article: ArticleBySlug, comment_id: CommentId
+    user: WritingUser, article: VisibleArticle, comment_id: CommentId
 ) -> dict[str, Any]:
     """The comment in the path, if the caller wrote it: 401, then 404, then 403."""
     comment = await queries.comment_on_article(article["_id"], comment_id, user.id)

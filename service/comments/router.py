@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
-from service.articles.deps import ArticleBySlug
+from service.articles.deps import ArticleBySlug, VisibleArticle
 from service.comments import queries
 from service.comments.deps import IfVersion, OwnedComment, VisibleComment
 from service.comments.schemas import (
@@ -33,7 +33,7 @@ router = APIRouter(
     summary="Get comments for an article",
 )
 async def list_comments(
-    article: ArticleBySlug, viewer: OptionalViewer, page: Annotated[CommentPageParams, Query()]
+    article: VisibleArticle, viewer: OptionalViewer, page: Annotated[CommentPageParams, Query()]
 ) -> MultipleCommentsResponse:
     """An article's comments, newest first; auth optional.
 

@@ -51,6 +51,7 @@ from service.contract.errors import Forbidden, Unauthorized
 from service.deletion import articles as article_deletion
 from service.deletion.owned import STEPS, ArticleBusy, settle
 from service.engine import collection, shared_by_processes, take_lease
+from service.users.authors import forget_author
 from service.users.credentials import Passwords
 from service.users.queries import (
     CONFIRMED_FOR_SECONDS,
@@ -249,6 +250,7 @@ async def _run(
         break
     await collection(User).delete_one({"_id": user_id, "deleting": {"$exists": True}})
     forget_confirmations(user_id)
+    forget_author(user_id)
     await counts().clear()
     return result
 

@@ -11,13 +11,14 @@ from models.common import as_utc
 from service.articles.reads import (
     FULL_FIELDS,
     ArticleFilters,
-    article_page_pipeline,
+    page_find,
     resolve_filters,
 )
 from service.articles.visibility import readable
 from service.contract.errors import NotFound
 from service.contract.schemas import printable
 from service.engine import collection
+from service.users.authors import with_authors
 
 FEED_SIZE = 50
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -32,11 +33,11 @@ async def feed_articles(tag: str | None, author: str | None) -> list[dict[str, A
     query = await resolve_filters(ArticleFilters(tag=tag, author=author), None)
     if query.match is None:
         raise NotFound("feed", "no such author")
-    pipeline = article_page_pipeline(query.match, offset=0, limit=FEED_SIZE, fields=FULL_FIELDS)
-    articles = await collection(Article).aggregate(pipeline).to_list(length=FEED_SIZE)
+    read = page_find(query.match, offset=0, limit=FEED_SIZE, fields=FULL_FIELDS)
+    articles = await collection(Article).find(**read).to_list(length=FEED_SIZE)
     if tag is not None and not articles:
         raise NotFound("feed", "no such tag")
-    return [readable(article) for article in articles]
+    return [readable(article) for article in await with_authors(articles)]
 
 
 def feed_title(tag: str | None, author: str | None) -> str:

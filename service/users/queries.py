@@ -19,6 +19,7 @@ from service.contract.errors import Conflict, Forbidden, NotFound, Unauthorized
 from service.contract.schemas import format_timestamp
 from service.engine import collection
 from service.rollups.queries import count_day
+from service.users.authors import forget_author
 from service.users.credentials import Passwords
 from service.users.names import username_key
 
@@ -291,6 +292,7 @@ async def update_user(
         raise Conflict(await _taken_field(changes, excluding=user.id), TAKEN) from None
     if updated is None:  # deleted, or signed out elsewhere, since the token check
         raise Unauthorized("token", "has been revoked; sign in again")
+    forget_author(user.id)  # its articles show the new profile at once (in this process)
     return User.model_validate(updated), kept_session
 
 
