@@ -15,6 +15,7 @@ from service.contract.errors import Invalid, NotFound
 from service.engine import Engine, atomically, collection, current_engine
 from service.events import actor_of, record
 from service.profiles.schemas import public_profile
+from service.users.authors import PUBLIC_FIELDS, public_fields
 
 AUTHOR_FIELDS = {"author._id": 1, "author.username": 1, "author.bio": 1, "author.image": 1}
 
@@ -35,9 +36,6 @@ def author_stages(fields: dict[str, int]) -> list[dict[str, Any]]:
     ]
 
 
-PUBLIC_FIELDS = {"username": 1, "bio": 1, "image": 1}
-
-
 async def authors_by_id(user_ids: Iterable[PydanticObjectId]) -> dict[PydanticObjectId, dict[str, Any]]:
     """The public profile fields of these accounts, in one `$in` query (deleted ones left out)."""
     wanted = sorted(set(user_ids))
@@ -45,8 +43,7 @@ async def authors_by_id(user_ids: Iterable[PydanticObjectId]) -> dict[PydanticOb
         return {}
     found = collection(User).find({"_id": {"$in": wanted}}, PUBLIC_FIELDS)
     return {
-        user["_id"]: {"_id": user["_id"], **{field: user.get(field) for field in PUBLIC_FIELDS}}
-        async for user in found
+        user["_id"]: public_fields(user) async for user in found
     }
 
 

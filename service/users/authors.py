@@ -1,16 +1,16 @@
 """Authors' public profiles (username, bio, image), kept in this process. No HTTP here.
 
 Every article answer names its author. Joining `users` inside each page's read (`$lookup`)
-made that read an aggregation, about half as dear again in the driver's own CPU as the `find`
-it wraps (docs/benchmarks.md, issue 21), for profiles that rarely change. So article reads
-take their authors from here: a profile is kept for AUTHOR_TTL_SECONDS, and the authors a page
+made even an anonymous page an aggregation, with a copy of the author's profile in every row,
+for profiles that rarely change (docs/benchmarks.md, issue 21). So article reads take their
+authors from here: a profile is kept for AUTHOR_TTL_SECONDS, and the authors a page
 does not find kept are read in one `$in` query on `_id` (at most one round trip per page,
 whatever its size).
 
 A profile change through this process (`forget_author`, after the write) shows at once; one
 made through another process, or behind the API's back, within the TTL, as the list counts do
 (service/articles/counts.py). A read that started before a forget does not keep what it read
-(`_generation`), so it cannot put the old profile back.
+(the store's `generation`), so it cannot put the old profile back.
 """
 
 import time
@@ -26,7 +26,7 @@ from models import User
 from service.engine import Engine, collection, current_engine
 
 AUTHOR_TTL_SECONDS = 10.0
-# Profiles kept per engine, least recently used dropped first (a few hundred bytes each).
+# Profiles kept per engine, the longest kept dropped first (a few hundred bytes each).
 KEPT_AUTHORS = 10_000
 PUBLIC_FIELDS = {"username": 1, "bio": 1, "image": 1}
 
@@ -40,6 +40,11 @@ class _Kept:
 
 
 _kept: "weakref.WeakKeyDictionary[Engine, _Kept]" = weakref.WeakKeyDictionary()
+
+
+def public_fields(user: dict[str, Any]) -> dict[str, Any]:
+    """A `users` document read with PUBLIC_FIELDS, shaped as an article's `author`."""
+    return {"_id": user["_id"], **{name: user.get(name) for name in PUBLIC_FIELDS}}
 
 
 def _store() -> _Kept:
@@ -66,8 +71,7 @@ async def kept_authors(
     generation = store.generation
     read = collection(User).find({"_id": {"$in": sorted(missing)}}, PUBLIC_FIELDS)
     async for user in read:
-        profile = {"_id": user["_id"], "username": user["username"], "bio": user.get("bio"),
-                   "image": user.get("image")}
+        profile = public_fields(user)
         found[user["_id"]] = profile
         if store.generation == generation:
             store.profiles[user["_id"]] = (now + AUTHOR_TTL_SECONDS, profile)
