@@ -435,3 +435,24 @@ async def test_a_correlated_lookup_on_any_field_joins_each_document_its_own_matc
                                                       "localField": "article_id"}}]
     ).to_list(None)
     assert [bool(d["mine"]) for d in planned] == [True, False]
+
+
+async def test_the_adapter_leaves_the_projections_it_is_given_as_they_were(app, client):
+    """Embedded only: mongomock adds `_id` to a projection dict it is given; the adapter hands
+    it a copy, so Folio's module-level projections (LIST_FIELDS) stay as declared, and the
+    pipelines printed in docs/pipelines.md do not change with the tests run before."""
+    from models import Article
+    from service.articles.reads import LIST_FIELDS
+    from service.engine import collection
+    from tests.factories import create_article, register
+
+    await create_article(client, await register(client))  # mongomock projects found documents
+    declared = dict(LIST_FIELDS)
+    articles = collection(Article)
+    await articles.find_one({}, LIST_FIELDS)
+    await articles.find_one({}, projection=LIST_FIELDS)
+    await articles.find({}, LIST_FIELDS).to_list(None)
+    await articles.find({}, LIST_FIELDS, sort=[("published_at", -1)], limit=2).to_list(None)
+    await articles.find({}, LIST_FIELDS, sort={"published_at": -1}).to_list(None)  # runs plain
+    await articles.find({}, LIST_FIELDS, batch_size=5).to_list(None)  # an option it passes on
+    assert LIST_FIELDS == declared

@@ -314,8 +314,8 @@ class FindCursor(ListCursor):
                 self._documents = run_query(self._raw, query)
             else:
                 self._documents = list(self._raw.find(
-                    query.filter, query.projection, sort=query.sort or None, skip=query.skip,
-                    limit=query.limit))
+                    query.filter, _own_copy(query.projection), sort=query.sort or None,
+                    skip=query.skip, limit=query.limit))
             self._ran = True
 
     async def __anext__(self) -> dict[str, Any]:
@@ -386,10 +386,25 @@ class EmbeddedCollection:
              **options: Any) -> Any:
         """A cursor that sorts and slices before copying (options it does not know go plain)."""
         if set(options) - PUSHABLE_OPTIONS or not (projection is None or isinstance(projection, dict)):
-            return self._wrapped.find(filter, projection, **options)
+            return self._wrapped.find(filter, _own_copy(projection), **options)
         query = Query(filter or {}, options.get("sort") or [], options.get("skip", 0),
                       options.get("limit", 0), projection)
         return FindCursor(self._raw, query)
+
+    async def find_one(self, filter: Any = None, *args: Any, **options: Any) -> Any:
+        """mongomock's `find_one`, given its own copy of the projection."""
+        if args:
+            args = (_own_copy(args[0]), *args[1:])
+        if "projection" in options:
+            options["projection"] = _own_copy(options["projection"])
+        return await self._wrapped.find_one(filter, *args, **options)
+
+
+def _own_copy(projection: Any) -> Any:
+    """A projection mongomock may change: it adds `_id` to the dict it is given, and Folio passes
+    module-level projections (LIST_FIELDS, BY_SLUG_FIELDS) that must stay as declared. PyMongo
+    leaves them alone."""
+    return dict(projection) if isinstance(projection, dict) else projection
 
 
 def _plannable(query: Query) -> bool:
