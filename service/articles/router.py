@@ -1,6 +1,6 @@
 """Articles, the feed and favorites: `/articles...`."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
@@ -8,6 +8,7 @@ from service.articles import reads, rendering, writes
 from service.articles.deps import IfVersion, OwnedArticle
 from service.articles.meta import meta_filters
 from service.articles.schemas import (
+    ListParams,
     MultipleArticlesResponse,
     NewArticleRequest,
     SingleArticleResponse,
@@ -49,30 +50,7 @@ def multiple(page: reads.ArticlePage) -> Response:
     summary="Get recent articles globally",
 )
 async def list_articles(
-    request: Request,
-    viewer: OptionalViewer,
-    page: Page,
-    tag: Annotated[str | None, Query(max_length=64, description="filter by tag")] = None,
-    author: Annotated[str | None, Query(max_length=64, description="filter by author")] = None,
-    favorited: Annotated[
-        str | None,
-        Query(
-            max_length=64,
-            description=(
-                "filter by a user's favorites, most recently favorited first. Combined with "
-                f"other filters (tag, author, status, meta), only users with at most "
-                f"{reads.FAVORITES_FILTER_CAP:,} favorites can be listed (more answers 422: "
-                "list their favorites alone)"
-            ),
-        ),
-    ] = None,
-    status_filter: Annotated[
-        Literal["published", "draft", "scheduled"],
-        Query(
-            alias="status",
-            description="`draft` and `scheduled` list the caller's own articles (auth required)",
-        ),
-    ] = "published",
+    request: Request, viewer: OptionalViewer, params: Annotated[ListParams, Query()]
 ) -> Response:
     """Newest articles first, filtered by tag, author, who favorited them and `meta.<key>=value`.
 
@@ -80,13 +58,14 @@ async def list_articles(
     article's metadata; the value matches as the number or boolean it parses as, or as text.
     """
     filters = reads.ArticleFilters(
-        tag, author, favorited, status_filter, meta_filters(list(request.query_params.items()))
+        params.tag, params.author, params.favorited, params.status,
+        meta_filters(list(request.query_params.items())),
     )
     query = await reads.resolve_filters(filters, viewer)
     viewer_id = None if viewer is None else viewer.id
     return multiple(
         await reads.article_page(
-            query, viewer_id, offset=page.offset, limit=page.limit, cursor=page.cursor
+            query, viewer_id, offset=params.offset, limit=params.limit, cursor=params.cursor
         )
     )
 
