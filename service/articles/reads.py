@@ -1,10 +1,12 @@
 """Article reads and their pipelines: lists (filters, feed, favorites), one by slug, and the
 viewer's flags. No HTTP here.
 
-Every list is one aggregation (filter, sort, page, author join and, for a signed-in viewer,
-their favorite and follow edges joined by point lookups) and, when no recent count is kept and
-the page cannot tell the total itself, one `count_documents`; plus at most one query to resolve
-usernames in the filters: a bounded number of round trips whatever the page size or depth.
+Every list is one read of its page (filter, sort, window: a `find` for an anonymous reader, an
+aggregation that also joins a signed-in viewer's favorite and follow edges by point lookups);
+its authors from the profiles this process keeps (service/users/authors.py: one `$in` for those
+it lacks); when no recent count is kept and the page cannot tell the total itself, one
+`count_documents`; plus at most one query to resolve usernames in the filters: a bounded number
+of round trips whatever the page size or depth.
 """
 
 import asyncio
