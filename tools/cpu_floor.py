@@ -6,9 +6,23 @@ One route, `GET /api/articles`, answers the same 20-article page of the RealWorl
 time, through a pydantic response model (FastAPI validates and serialises it, as an ordinary
 FastAPI app does), with no database, no middleware and no authentication. What Folio's own CPU
 per request is compared with.
+
+    uvicorn --factory tools.cpu_floor:stack --loop uvloop --http httptools
+
+The **stack floor** beside it: the same app and answers, each after one driver operation through
+a bare Motor client (`FOLIO_MONGODB_URL`, `FOLIO_DATABASE`) made with Folio's own arguments: the
+first page's `find` (by tag too), an article's `find_one` by slug, and for a signed-in reader the
+page's and the article's aggregations. No Folio code is on the request's path, so this is what FastAPI, Motor
+and the wire tier's server cost for that operation on this machine, below which no endpoint that
+makes it can go. `GET /api/wait?ms=N` answers after an idle wait and no operation: what waiting
+alone costs the process.
 """
 
-from fastapi import FastAPI
+import asyncio
+import os
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 STAMP = "2026-01-02T03:04:05.678Z"
@@ -40,6 +54,18 @@ class ArticleItem(BaseModel):
     author: Author
 
 
+class Article(ArticleItem):
+    """A single article, RealWorld 2.0 (with its body)."""
+
+    body: str
+
+
+class SingleArticle(BaseModel):
+    """The `article` envelope."""
+
+    article: Article
+
+
 class ArticlesPage(BaseModel):
     """The `articles` envelope."""
 
@@ -66,6 +92,7 @@ def page() -> dict:
 
 
 PAGE = page()
+SINGLE = {"article": {**PAGE["articles"][0], "body": "A paragraph of the article's body. " * 40}}
 app = FastAPI()
 
 
@@ -73,3 +100,65 @@ app = FastAPI()
 async def articles() -> dict:
     """The fixed page, validated and serialised through the response model."""
     return PAGE
+
+
+def stack() -> FastAPI:
+    """The floor's app and answers, each after one operation on the database (see above)."""
+    from bson import ObjectId
+    from motor.motor_asyncio import AsyncIOMotorClient
+
+    from models.common import utc_now
+    from service.articles.reads import (
+        BY_SLUG_FIELDS,
+        article_by_slug_pipeline,
+        article_page_pipeline,
+        page_find,
+        status_condition,
+    )
+
+    client = AsyncIOMotorClient(os.environ["FOLIO_MONGODB_URL"], uuidRepresentation="standard")
+    articles = client[os.environ["FOLIO_DATABASE"]]["articles"]
+    stacked = FastAPI()
+
+    @stacked.get("/api/articles", response_model=ArticlesPage, response_model_by_alias=True)
+    async def first_page(tag: str | None = None, viewer: str | None = None) -> dict[str, Any]:
+        """The fixed page, after reading the first page of live articles as Folio does: by a
+        `find`, with the tag if given, or for a `viewer` (a user id) by the aggregation that
+        joins their favorites and follows to the rows."""
+        match, sort = status_condition("published", utc_now())
+        if tag is not None:
+            match["tag_list"] = tag
+        if viewer is not None:
+            pipeline = article_page_pipeline(match, offset=0, limit=ARTICLES, sort=sort,
+                                             viewer_id=ObjectId(viewer))
+            rows = await articles.aggregate(pipeline).to_list(None)
+        else:
+            find = page_find(match, offset=0, limit=ARTICLES, sort=sort)
+            rows = await articles.find(find["filter"], find["projection"], sort=find["sort"],
+                                       skip=find["skip"], limit=find["limit"]).to_list(None)
+        if not rows or (tag is None and len(rows) != ARTICLES):
+            raise HTTPException(500, f"read {len(rows)} articles")
+        return PAGE
+
+    @stacked.get("/api/wait", response_model=ArticlesPage, response_model_by_alias=True)
+    async def after_waiting(ms: float) -> dict[str, Any]:
+        """The fixed page after an idle wait of `ms` milliseconds and no operation: what
+        waiting for an answer costs the process by itself."""
+        await asyncio.sleep(ms / 1000)
+        return PAGE
+
+    @stacked.get("/api/articles/{slug}", response_model=SingleArticle,
+                 response_model_by_alias=True)
+    async def one_article(slug: str, viewer: str | None = None) -> dict[str, Any]:
+        """The fixed article, after reading the article by its slug as Folio does: a
+        `find_one`, or for a `viewer` the aggregation that joins their edges to it."""
+        if viewer is not None:
+            pipeline = article_by_slug_pipeline(slug, ObjectId(viewer))
+            found = await articles.aggregate(pipeline).to_list(None)
+        else:
+            found = await articles.find_one({"slug": slug}, BY_SLUG_FIELDS)
+        if not found:
+            raise HTTPException(404, "no such article")
+        return SINGLE
+
+    return stacked

@@ -11,6 +11,11 @@ What limits throughput on a real MongoDB is Folio's own CPU per request, so this
 - Folio runs under uvicorn (one worker, uvloop, httptools, no access log, rate limits off) in a
   subprocess, and the floor (tools/cpu_floor.py: a bare FastAPI app answering a fixed 20-article
   RealWorld page through a pydantic response model) in another, with the same flags;
+- beside them the **stack floor** (`tools.cpu_floor:stack`, same flags): the floor's answers,
+  each after one operation through a bare Motor client, as Folio's reads make them (the first
+  page's `find`, the same by tag, an article's `find_one` by slug). What the fixed stack
+  (FastAPI, Motor, the wire tier's server) costs per request with no Folio code on the path;
+  each Folio row is also shown above the stack floor of the operation it makes;
 - for each endpoint, after a warm-up, N sequential requests go over one keep-alive connection,
   and the server process's CPU (utime + stime of all its threads, /proc/<pid>/stat) is read
   before and after. Every answer must be a 200 of the expected shape, so nothing is tuned away.
@@ -44,6 +49,19 @@ UVICORN_FLAGS = ["--workers", "1", "--loop", "uvloop", "--http", "httptools", "-
 LIST_KEYS = {"slug", "title", "description", "tagList", "createdAt", "updatedAt", "favorited",
              "favoritesCount", "author"}
 TICKS = os.sysconf("SC_CLK_TCK")
+STACK_FIND = "stack floor: one find (no Folio)"
+STACK_FIND_TAG = "stack floor: one find by tag (no Folio)"
+STACK_FIND_ONE = "stack floor: one find_one (no Folio)"
+STACK_SIGNED_IN = "stack floor: the signed-in page's aggregation (no Folio)"
+STACK_SIGNED_IN_ONE = "stack floor: the signed-in article's aggregation (no Folio)"
+STACK_WAIT = "stack floor: no operation, an idle wait as long as the find's"
+UNCOMPARED = {"floor", STACK_FIND, STACK_FIND_TAG, STACK_FIND_ONE, STACK_SIGNED_IN,
+              STACK_SIGNED_IN_ONE, STACK_WAIT}  # not Folio: measured once, never compared
+# Each Folio endpoint and the bare operation it makes (the signed-in ones add the viewer's joins).
+STACKED_ON = {"list": STACK_FIND, "tag list": STACK_FIND_TAG,
+              "feed (signed in)": STACK_SIGNED_IN, "list (signed in)": STACK_SIGNED_IN,
+              "single article": STACK_FIND_ONE,
+              "single article (signed in)": STACK_SIGNED_IN_ONE}
 # The issue's targets, as multiples of the floor.
 TARGETS = {"list": 3, "tag list": 3, "single article": 3, "feed (signed in)": 4,
            "list (signed in)": 4, "single article (signed in)": 4}
@@ -148,7 +166,7 @@ async def seed_data(settings: Any) -> dict[str, Any]:
             score.setdefault(favorite["user_id"], [0, 0])[1] += 1
         viewer_id = max(score, key=lambda user: score[user])
         viewer = await collection(User).find_one({"_id": viewer_id})
-        return {"email": viewer["email"], "password": DEMO_PASSWORD}
+        return {"email": viewer["email"], "password": DEMO_PASSWORD, "id": str(viewer_id)}
     finally:
         engine.close()
 
@@ -180,6 +198,21 @@ def check_article(body: Any, slug: str) -> None:
     assert article["slug"] == slug and isinstance(article.get("body"), str)
     assert LIST_KEYS <= article.keys(), sorted(article)
     assert isinstance(article["author"].get("following"), bool)
+
+
+def check_single(body: Any) -> None:
+    """The stack floor's fixed article."""
+    assert isinstance(body, dict) and isinstance(body.get("article"), dict), body
+
+
+def latency_ms(client: httpx.Client, path: str, requests: int = 50) -> float:
+    """The median wall time of `requests` sequential answers to `path`, in milliseconds."""
+    times = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        client.get(path).raise_for_status()
+        times.append(time.perf_counter() - started)
+    return max(0.0, statistics.median(times) * 1000)
 
 
 def database_operations(client: httpx.Client) -> float:
@@ -285,9 +318,14 @@ def run(args: argparse.Namespace, processes: Processes,
                              str(folio_port), *UVICORN_FLAGS], folio_log, env)
     floor = processes.start([sys.executable, "-m", "uvicorn", "tools.cpu_floor:app", "--port",
                              str(floor_port), *UVICORN_FLAGS], floor_log, env)
+    stack_port, stack_log = free_port(), workdir / "stack.log"
+    stack = processes.start([sys.executable, "-m", "uvicorn", "--factory", "tools.cpu_floor:stack",
+                             "--port", str(stack_port), *UVICORN_FLAGS], stack_log, env)
+    stack_base = f"http://127.0.0.1:{stack_port}"
     folio_base, floor_base = f"http://127.0.0.1:{folio_port}", f"http://127.0.0.1:{floor_port}"
     wait_until(http_ready(folio_base, "/healthz"), folio, folio_log, "Folio")
     wait_until(http_ready(floor_base, "/api/articles"), floor, floor_log, "the floor")
+    wait_until(http_ready(stack_base, "/api/articles"), stack, stack_log, "the stack floor")
     other, other_base = None, ""
     if args.compare:
         other_port, other_log = free_port(), workdir / "compare.log"
@@ -299,7 +337,9 @@ def run(args: argparse.Namespace, processes: Processes,
 
     with httpx.Client(base_url=folio_base, timeout=30) as folio_client, \
             httpx.Client(base_url=floor_base, timeout=30) as floor_client, \
+            httpx.Client(base_url=stack_base, timeout=30) as stack_client, \
             httpx.Client(base_url=other_base or folio_base, timeout=30) as other_client:
+        viewer_id = viewer.pop("id")
         login = folio_client.post("/api/users/login", json={"user": viewer})
         assert login.status_code == 200, login.text
         auth = {"Authorization": f"Token {login.json()['user']['token']}"}
@@ -310,8 +350,20 @@ def run(args: argparse.Namespace, processes: Processes,
         signed_in = folio_client.get("/api/articles?limit=20", headers=auth).json()
         assert any(a["author"]["following"] or a["favorited"] for a in signed_in["articles"]), \
             "the viewer follows and favorites nothing on the first page: the signed-in flags go unchecked"
+        wait_ms = latency_ms(stack_client, "/api/articles") - latency_ms(floor_client,
+                                                                          "/api/articles")
         endpoints: dict[str, tuple[httpx.Client, int, str, dict[str, str], Callable[[Any], None]]] = {
             "floor": (floor_client, floor.pid, "/api/articles", {}, check_page),
+            # Not Folio: the stack's own cost of one such operation (tools/cpu_floor.py).
+            STACK_FIND: (stack_client, stack.pid, "/api/articles", {}, check_page),
+            STACK_FIND_TAG: (stack_client, stack.pid, f"/api/articles?tag={tag}", {}, check_page),
+            STACK_FIND_ONE: (stack_client, stack.pid, f"/api/articles/{slug}", {}, check_single),
+            STACK_SIGNED_IN: (stack_client, stack.pid, f"/api/articles?viewer={viewer_id}", {},
+                              check_page),
+            STACK_SIGNED_IN_ONE: (stack_client, stack.pid,
+                                  f"/api/articles/{slug}?viewer={viewer_id}", {}, check_single),
+            # Waiting alone, as long as the stack floor's find keeps the process waiting.
+            STACK_WAIT: (stack_client, stack.pid, f"/api/wait?ms={wait_ms:.2f}", {}, check_page),
             # Not a target: Folio's own fixed cost (middleware, routing, logging, metrics)
             # around an endpoint that reads no database.
             "healthz (no database)": (folio_client, folio.pid, "/healthz", {},
@@ -330,24 +382,26 @@ def run(args: argparse.Namespace, processes: Processes,
         }
         if other is not None:
             for name, (_, _, path, headers, check) in list(endpoints.items()):
-                if name != "floor":
+                if name not in UNCOMPARED:
                     endpoints[f"{name} [compare]"] = (other_client, other.pid, path, headers, check)
-        wanted = {"floor", *(args.only.split(",") if args.only else endpoints)}
+        wanted = {*UNCOMPARED,
+                  *(args.only.split(",") if args.only else endpoints)}
         wanted |= {f"{name} [compare]" for name in wanted}
         # Each endpoint on this Folio, then at once on the compared one: the same conditions.
         order = [name for base in endpoints if not base.endswith("[compare]")
                  for name in (base, f"{base} [compare]") if name in endpoints]
         results: dict[str, list[float]] = {name: [] for name in order if name in wanted}
-        trips: dict[str, list[float]] = {name: [] for name in results if name != "floor"}
+        trips: dict[str, list[float]] = {name: [] for name in results if name not in UNCOMPARED}
         for _ in range(args.rounds):
             for name in results:
                 client, pid, path, headers, check = endpoints[name]
                 profile = None
-                if args.profile and name != "floor":
+                if args.profile and name not in UNCOMPARED:
                     args.profile.mkdir(parents=True, exist_ok=True)
                     profile = args.profile / (name.replace(" ", "_").replace("(", "").replace(")", "") + ".txt")
                 cpu, operations = measure(client, pid, path, headers, check, args.requests,
-                                          args.warmup, args.clock, profile, name != "floor")
+                                          args.warmup, args.clock, profile,
+                                          name not in UNCOMPARED)
                 results[name].append(cpu)
                 if operations is not None:
                     trips[name].append(operations)
@@ -363,12 +417,16 @@ def report(results: dict[str, list[float]], trips: dict[str, list[float]],
     print(f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} on {os.cpu_count()} cores: "
           f"{args.requests} sequential requests per endpoint, median of {args.rounds} rounds, "
           f"CPU from /proc/<pid>/{args.clock}.\n")
-    print("| endpoint | CPU per request | × floor | target | database operations per request |")
-    print("|---|---:|---:|---:|---:|")
+    print("| endpoint | CPU per request | × floor | target | above the stack floor "
+          "| database operations per request |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, value in medians.items():
         target = f"≤ {TARGETS[name]}×" if name in TARGETS else ""
         operations = f"{round_trips[name]:.2f}" if name in round_trips else ""
-        print(f"| {name} | {value * 1e6:,.0f} µs | {value / floor:.1f} | {target} | {operations} |")
+        stacked = STACKED_ON.get(name.removesuffix(" [compare]"))
+        above = (f"{(value - medians[stacked]) / floor:+.1f}×" if stacked in medians else "")
+        print(f"| {name} | {value * 1e6:,.0f} µs | {value / floor:.1f} | {target} | {above} "
+              f"| {operations} |")
     if args.json:
         args.json.write_text(json.dumps({
             name: {"median_us": medians[name] * 1e6, "rounds_us": [v * 1e6 for v in values],
