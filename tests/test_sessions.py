@@ -322,3 +322,37 @@ async def test_ending_other_sessions_from_a_session_ended_meanwhile_is_refused(c
     await client.post("/api/user/logout", headers=jake.headers)
     with pytest.raises(Exception, match="revoked"):
         await queries.end_other_sessions(viewer)
+
+
+# The feed checks the session in one projected read of the account (no `User` model): the same
+# answers as every other signed-in read.
+
+
+async def test_the_feed_refuses_a_signed_out_session_and_serves_the_live_one(client):
+    jake = await register(client, "jake")
+    laptop = await sign_in(client, jake)
+    assert (await client.post("/api/user/logout", headers=laptop.headers)).status_code == 204
+    response = await client.get("/api/articles/feed", headers=laptop.headers)
+    assert response.status_code == 401
+    assert response.json() == REVOKED
+    served = await client.get("/api/articles/feed", headers=jake.headers)
+    assert served.status_code == 200, served.text
+    assert served.json()["articlesCount"] == 0
+
+
+async def test_the_feed_checks_a_legacy_tokens_version(client):
+    jake = await register(client, "jake")
+    current = with_token(jake, legacy_token(await user_id("jake")))
+    assert (await client.get("/api/articles/feed", headers=current.headers)).status_code == 200
+    stale = with_token(jake, legacy_token(await user_id("jake"), token_version=1))
+    response = await client.get("/api/articles/feed", headers=stale.headers)
+    assert response.status_code == 401
+    assert response.json() == REVOKED
+
+
+async def test_the_feed_refuses_a_token_for_a_deleted_account(client):
+    jake = await register(client, "jake")
+    await collection(User).delete_one({"_id": ObjectId(await user_id("jake"))})
+    response = await client.get("/api/articles/feed", headers=jake.headers)
+    assert response.status_code == 401
+    assert response.json() == {"errors": {"token": ["names no existing user"]}}

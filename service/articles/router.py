@@ -19,8 +19,8 @@ from service.contract.errors import Invalid
 from service.contract.schemas import PageParams, error_responses
 from service.profiles.queries import followees_at
 from service.users.deps import (
-    CurrentUser,
     OptionalViewer,
+    ReadingFeed,
     WritingUser,
 )
 
@@ -76,14 +76,13 @@ async def list_articles(
     response_model=MultipleArticlesResponse,
     summary="Get recent articles from users you follow",
 )
-async def feed(user: CurrentUser, page: Page) -> Response:
+async def feed(reader: ReadingFeed, page: Page) -> Response:
     """Newest articles by the authors the caller follows: the 200 most recently followed, when
     they follow more."""
-    assert user.id is not None
-    authors = await followees_at(user.id, user.follows_version)
+    authors = await followees_at(reader.id, reader.follows_version)
     return multiple(
         await reads.article_page(
-            reads.feed_query(authors, user.id, user.follows_version), user.id,
+            reads.feed_query(authors, reader.id, reader.follows_version), reader.id,
             offset=page.offset, limit=page.limit,
             cursor=page.cursor, follows_every_author=True,
         )

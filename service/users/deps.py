@@ -12,9 +12,12 @@ from service.config import Settings
 from service.contract.errors import Forbidden, Unauthorized
 from service.users.credentials import Security
 from service.users.queries import (
+    NO_ACCOUNT,
+    FeedReader,
     Viewer,
     confirm_writer,
-    honours,
+    feed_reader,
+    refuse_ended,
     refuse_if_suspended,
     user_by_id,
 )
@@ -127,10 +130,14 @@ async def current_user(viewer: Annotated[Viewer, Depends(token_viewer)]) -> User
     """The calling account, loaded and checked; 401 for an ended session or a deleted account."""
     user = await user_by_id(str(viewer.id))
     if user is None:
-        raise Unauthorized("token", "names no existing user")
-    if not honours(viewer, (session.id for session in user.sessions), user.token_version):
-        raise Unauthorized("token", "has been revoked; sign in again")
+        raise Unauthorized("token", NO_ACCOUNT)
+    refuse_ended(viewer, (session.id for session in user.sessions), user.token_version)
     return user
+
+
+async def reading_feed(viewer: Annotated[Viewer, Depends(token_viewer)]) -> FeedReader:
+    """The caller of the feed, checked as `current_user` checks it, without loading the account."""
+    return await feed_reader(viewer)
 
 
 async def writing_user(user: Annotated[User, Depends(current_user)], limits: RateLimitsDep) -> User:
@@ -194,6 +201,7 @@ WritingUser = Annotated[User, Depends(writing_user)]
 OptionalViewer = Annotated[Viewer | None, Depends(optional_viewer)]
 OptionalViewerId = Annotated[PydanticObjectId | None, Depends(optional_viewer_id)]
 CurrentUser = Annotated[User, Depends(current_user)]
+ReadingFeed = Annotated[FeedReader, Depends(reading_feed)]
 ModeratingUser = Annotated[User, Depends(moderating_user)]
 AdminUser = Annotated[User, Depends(admin_user)]
 ModeratorReading = Annotated[User, Depends(moderator_reading)]
