@@ -156,7 +156,8 @@ def child(seconds: float) -> None:
     """Measure once, in this process, and print the figures as JSON."""
     import uvloop
 
-    logging.disable(logging.WARNING)
+    # Folio's log lines go to this process's stderr, which the parent keeps apart from the
+    # figures; the access log's handler writes to /dev/null (measure), at its production level.
     print(json.dumps(uvloop.run(measure(seconds))))
 
 
