@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -221,39 +222,59 @@ def database_operations(client: httpx.Client) -> float:
                if line.startswith("folio_db_operations_total{"))
 
 
-def measure(client: httpx.Client, pid: int, path: str, headers: dict[str, str],
-            check: Callable[[Any], None], requests: int, warmup: int, clock: str,
-            profile: Path | None = None, operations: bool = True) -> tuple[float, float | None]:
-    """CPU seconds of process `pid` per request to `path`, every answer checked, and database
-    operations (round trips) per request when `operations`; with `profile`, py-spy samples
-    the process meanwhile and writes its stacks there."""
-    def one() -> None:
+Endpoint = tuple[httpx.Client, int, str, dict[str, str], Callable[[Any], None]]
+
+
+def py_spy(pid: int, output: Path) -> subprocess.Popen:
+    """Start py-spy sampling process `pid` (collapsed stacks into `output`) until interrupted."""
+    sampler = subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--rate",
+         "2000", "--format", "raw", "--output", str(output), "--nonblocking", "--gil"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)  # attached
+    return sampler
+
+
+def measure_group(group: dict[str, Endpoint], requests: int, chunks: int, warmup: int,
+                  clock: str, profiles: Path | None = None) -> dict[str, tuple[float, float | None]]:
+    """CPU seconds per request of each endpoint of `group`, measured in turn in `chunks` slices
+    of `requests // chunks` (so that the machine's drift falls on all of them alike), every
+    answer checked; and database operations per request for Folio's endpoints (not
+    UNCOMPARED). With `profiles`, py-spy samples each Folio process meanwhile."""
+    def one(name: str) -> None:
+        client, _, path, headers, check = group[name]
         response = client.get(path, headers=headers)
         if response.status_code != 200:
             raise SystemExit(f"cpu_per_request: {path} answered {response.status_code}: "
                              f"{response.text[:500]}")
         check(response.json())
 
-    for _ in range(warmup):
-        one()
-    sampler = None
-    if profile is not None:
-        sampler = subprocess.Popen(
-            [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--rate",
-             "2000", "--format", "raw", "--output", str(profile), "--nonblocking", "--gil"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1)  # attached
+    folio = [name for name in group if name not in UNCOMPARED]
+    for name in group:
+        for _ in range(warmup):
+            one(name)
+    samplers = []
+    if profiles is not None:
+        profiles.mkdir(parents=True, exist_ok=True)
+        samplers = [py_spy(group[name][1], profiles / (
+            name.replace(" ", "_").replace("(", "").replace(")", "") + ".txt")) for name in folio]
     try:
-        operations_before = database_operations(client) if operations else 0.0
-        before = cpu_seconds(pid, clock)
-        for _ in range(requests):
-            one()
-        cpu = (cpu_seconds(pid, clock) - before) / requests
-        if not operations:
-            return cpu, None
-        return cpu, (database_operations(client) - operations_before) / requests
+        operations_before = {name: database_operations(group[name][0]) for name in folio}
+        spent = dict.fromkeys(group, 0.0)
+        per_chunk = max(1, requests // chunks)
+        for _ in range(chunks):
+            for name in group:
+                pid = group[name][1]
+                before = cpu_seconds(pid, clock)
+                for _ in range(per_chunk):
+                    one(name)
+                spent[name] += cpu_seconds(pid, clock) - before
+        done = per_chunk * chunks
+        return {name: (spent[name] / done,
+                       (database_operations(group[name][0]) - operations_before[name]) / done
+                       if name in folio else None) for name in group}
     finally:
-        if sampler is not None:
+        for sampler in samplers:
             sampler.send_signal(signal.SIGINT)
             sampler.wait(30)
 
@@ -264,6 +285,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="requests per endpoint and round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; medians are reported")
     parser.add_argument("--warmup", type=int, default=30, help="unmeasured requests first")
+    parser.add_argument("--chunks", type=int, default=8,
+                        help="slices each endpoint's requests are measured in, interleaved with "
+                             "the floor's, its stack floor's and its compared twin's")
     parser.add_argument("--clock", choices=["stat", "schedstat"], default="stat",
                         help="stat: utime+stime from /proc/<pid>/stat (clock ticks); schedstat: "
                              "nanoseconds on CPU of each live thread")
@@ -286,14 +310,25 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="folio-cpu-"))
     processes = Processes()
     try:
-        results, trips = run(args, processes, workdir)
+        figures = run(args, processes, workdir)
     finally:
         processes.stop_all()
-    report(results, trips, args)
+    report(figures, args)
 
 
-def run(args: argparse.Namespace, processes: Processes,
-        workdir: Path) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+@dataclass
+class Figures:
+    """Per endpoint, one value per measurement: CPU seconds per request, database operations
+    per request, the multiple of the floor measured beside it, and how far above its stack
+    floor (in floors)."""
+
+    results: dict[str, list[float]]
+    trips: dict[str, list[float]]
+    ratios: dict[str, list[float]]
+    above: dict[str, list[float]]
+
+
+def run(args: argparse.Namespace, processes: Processes, workdir: Path) -> Figures:
     """Everything between starting the processes and stopping them."""
     from service.config import Settings
 
@@ -384,55 +419,77 @@ def run(args: argparse.Namespace, processes: Processes,
             for name, (_, _, path, headers, check) in list(endpoints.items()):
                 if name not in UNCOMPARED:
                     endpoints[f"{name} [compare]"] = (other_client, other.pid, path, headers, check)
-        wanted = {*UNCOMPARED,
-                  *(args.only.split(",") if args.only else endpoints)}
+        chosen = args.only.split(",") if args.only else list(endpoints)
+        wanted = {"floor", STACK_WAIT, *chosen, *(STACKED_ON[name] for name in chosen
+                                                   if name in STACKED_ON)}
         wanted |= {f"{name} [compare]" for name in wanted}
         # Each endpoint on this Folio, then at once on the compared one: the same conditions.
         order = [name for base in endpoints if not base.endswith("[compare]")
                  for name in (base, f"{base} [compare]") if name in endpoints]
         results: dict[str, list[float]] = {name: [] for name in order if name in wanted}
         trips: dict[str, list[float]] = {name: [] for name in results if name not in UNCOMPARED}
+        # Per group: each endpoint over the floor measured beside it, and above its stack floor.
+        ratios: dict[str, list[float]] = {}
+        above: dict[str, list[float]] = {}
         for _ in range(args.rounds):
-            for name in results:
-                client, pid, path, headers, check = endpoints[name]
-                profile = None
-                if args.profile and name not in UNCOMPARED:
-                    args.profile.mkdir(parents=True, exist_ok=True)
-                    profile = args.profile / (name.replace(" ", "_").replace("(", "").replace(")", "") + ".txt")
-                cpu, operations = measure(client, pid, path, headers, check, args.requests,
-                                          args.warmup, args.clock, profile,
-                                          name not in UNCOMPARED)
-                results[name].append(cpu)
-                if operations is not None:
-                    trips[name].append(operations)
-    return results, trips
+            # Each endpoint in turn with the floor, the stack floor of its operation and its
+            # compared twin, interleaved: the ratios come from samples taken side by side.
+            for name in [name for name in results
+                         if name not in UNCOMPARED and not name.endswith("[compare]")]:
+                members = ["floor", STACKED_ON.get(name), name, f"{name} [compare]"]
+                group = {member: endpoints[member] for member in members
+                         if member is not None and member in results}
+                figures = measure_group(group, args.requests, args.chunks, args.warmup,
+                                        args.clock, args.profile)
+                floor, stacked = figures["floor"][0], figures.get(STACKED_ON.get(name) or "")
+                for member, (cpu, operations) in figures.items():
+                    results[member].append(cpu)
+                    ratios.setdefault(member, []).append(cpu / floor)
+                    if operations is not None:
+                        trips[member].append(operations)
+                        if stacked is not None:
+                            above.setdefault(member, []).append((cpu - stacked[0]) / floor)
+            for name in [name for name in UNCOMPARED if name in results and not any(
+                    STACKED_ON.get(endpoint) == name for endpoint in results)]:
+                if name != "floor":  # a stack floor no measured endpoint makes: on its own
+                    figures = measure_group({"floor": endpoints["floor"], name: endpoints[name]},
+                                            args.requests, args.chunks, args.warmup, args.clock)
+                    results[name].append(figures[name][0])
+                    results["floor"].append(figures["floor"][0])
+                    ratios.setdefault(name, []).append(figures[name][0] / figures["floor"][0])
+    return Figures(results, trips, ratios, above)
 
 
-def report(results: dict[str, list[float]], trips: dict[str, list[float]],
-           args: argparse.Namespace) -> None:
-    """Print the Markdown table (medians over the rounds) and write the JSON if asked."""
-    medians = {name: statistics.median(values) for name, values in results.items()}
-    round_trips = {name: statistics.median(values) for name, values in trips.items() if values}
-    floor = medians["floor"]
-    print(f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} on {os.cpu_count()} cores: "
-          f"{args.requests} sequential requests per endpoint, median of {args.rounds} rounds, "
-          f"CPU from /proc/<pid>/{args.clock}.\n")
+def report(figures: "Figures", args: argparse.Namespace) -> None:
+    """Print the Markdown table (medians over the rounds) and write the JSON if asked.
+
+    An endpoint's multiple of the floor, and how far above its stack floor it is, are the
+    medians of those measured side by side in each group, not ratios of the overall medians.
+    """
+    medians = {name: statistics.median(values) for name, values in figures.results.items()}
+    round_trips = {name: statistics.median(values)
+                   for name, values in figures.trips.items() if values}
+    times = {name: statistics.median(values) for name, values in figures.ratios.items()}
+    above = {name: statistics.median(values) for name, values in figures.above.items()}
+    print(f"Measured {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} on {os.cpu_count()} "
+          f"cores: {args.requests} sequential requests per endpoint and round, in {args.chunks} "
+          f"slices interleaved with the floor's and the stack floor's, median of {args.rounds} "
+          f"rounds, CPU from /proc/<pid>/{args.clock}.\n")
     print("| endpoint | CPU per request | × floor | target | above the stack floor "
           "| database operations per request |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, value in medians.items():
         target = f"≤ {TARGETS[name]}×" if name in TARGETS else ""
         operations = f"{round_trips[name]:.2f}" if name in round_trips else ""
-        stacked = STACKED_ON.get(name.removesuffix(" [compare]"))
-        above = (f"{(value - medians[stacked]) / floor:+.1f}×" if stacked in medians else "")
-        print(f"| {name} | {value * 1e6:,.0f} µs | {value / floor:.1f} | {target} | {above} "
-              f"| {operations} |")
+        over = f"{above[name]:+.1f}×" if name in above else ""
+        print(f"| {name} | {value * 1e6:,.0f} µs | {times.get(name, 1.0):.1f} | {target} "
+              f"| {over} | {operations} |")
     if args.json:
         args.json.write_text(json.dumps({
             name: {"median_us": medians[name] * 1e6, "rounds_us": [v * 1e6 for v in values],
-                   "times_floor": medians[name] / floor,
+                   "times_floor": times.get(name, 1.0), "above_stack_floor": above.get(name),
                    "database_operations_per_request": round_trips.get(name)}
-            for name, values in results.items()}, indent=2))
+            for name, values in figures.results.items()}, indent=2))
 
 
 if __name__ == "__main__":
