@@ -20,6 +20,7 @@ of this tool against their own Folio.
 """
 
 import argparse
+import contextlib
 import functools
 import json
 import logging
@@ -27,6 +28,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +46,11 @@ ENGINE_CALLS = ("find", "find_one", "aggregate", "distinct", "count_documents", 
                 "estimated_document_count")
 
 
-def time_engine() -> list[float]:
-    """Wrap the engine's entry points so that the thread CPU spent inside them adds up here."""
+@contextlib.contextmanager
+def time_engine(clock: Callable[[], float] = time.thread_time) -> Iterator[list[float]]:
+    """While open, wrap the engine's entry points (mongomock's collection methods, and the
+    embedded adapter's reads that go to its store directly) so that the time spent inside them,
+    by `clock` (this thread's CPU by default), adds up in the one-element list yielded."""
     from mongomock.collection import Collection
 
     from service.engine.embedded import EmbeddedCollection, FindCursor
@@ -53,22 +58,26 @@ def time_engine() -> list[float]:
     spent, depth = [0.0], [0]
     points = [(Collection, name) for name in ENGINE_CALLS if hasattr(Collection, name)]
     points += [(EmbeddedCollection, "aggregate"), (FindCursor, "_run")]
-    for owner, name in points:
-        original = getattr(owner, name)
+    originals = [(owner, name, getattr(owner, name)) for owner, name in points]
+    for owner, name, original in originals:
 
         @functools.wraps(original)
         def timed(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
             depth[0] += 1
-            started = time.thread_time()
+            started = clock()
             try:
                 return _original(self, *args, **kwargs)
             finally:
                 depth[0] -= 1
                 if depth[0] == 0:
-                    spent[0] += time.thread_time() - started
+                    spent[0] += clock() - started
 
         setattr(owner, name, timed)
-    return spent
+    try:
+        yield spent
+    finally:
+        for owner, name, original in originals:
+            setattr(owner, name, original)
 
 
 async def seed_and_sign_in(app: Any) -> tuple[str, str, str]:
@@ -117,18 +126,28 @@ def caller(app: Any, scope: dict[str, Any], name: str) -> Any:
 
 async def measure(seconds: float) -> dict[str, float]:
     """Each endpoint's CPU per request outside the engine, in µs, over `seconds` of calls."""
-    from asgi_lifespan import LifespanManager
-
     from service.config import Settings
     from service.main import create_app
 
-    engine = time_engine()
     app = create_app(Settings(rate_limits_enabled=False))
-    access = logging.getLogger("folio.access")
-    for handler in access.handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 (open for the whole run)
-    results = {}
+    results: dict[str, float] = {}
+    streams = [handler for handler in logging.getLogger("folio.access").handlers
+               if isinstance(handler, logging.StreamHandler)]
+    with open(os.devnull, "w") as devnull, time_engine() as engine:
+        kept = [handler.setStream(devnull) for handler in streams]
+        try:
+            await measure_app(app, engine, seconds, results)
+        finally:
+            for handler, stream in zip(streams, kept, strict=True):
+                handler.setStream(stream)
+    return results
+
+
+async def measure_app(app: Any, engine: list[float], seconds: float,
+                      results: dict[str, float]) -> None:
+    """Start the app, seed it, and time each endpoint into `results` (see `measure`)."""
+    from asgi_lifespan import LifespanManager
+
     async with LifespanManager(app):
         token, tag, slug = await seed_and_sign_in(app)
         for name, (template, signed_in) in ENDPOINTS.items():
@@ -149,7 +168,6 @@ async def measure(seconds: float) -> dict[str, float]:
                 await once()
                 calls += 1
             results[name] = (time.thread_time() - started - engine[0]) / calls * 1e6
-    return results
 
 
 def child(seconds: float) -> None:
