@@ -78,7 +78,7 @@ class Settings(BaseSettings):
         le=60,
         description="how often the event drain looks for pending events where it has no change "
         "stream (standalone servers, the embedded engine); a process that wrote one wakes its "
-        "own drain at once",
+        "own drain at once; an idle drain looks less often, up to 8 intervals apart",
     )
     event_drain_in_api: bool = Field(
         default=True,
@@ -100,7 +100,8 @@ class Settings(BaseSettings):
         gt=0,
         le=60,
         description="how often each process looks for due webhook deliveries it was not told "
-        "of (queued by another process, or left by a stopped one); its own are sent at once",
+        "of (queued by another process, or left by a stopped one); its own are sent at once; "
+        "an idle sender looks less often, up to 8 intervals apart",
     )
     webhook_timeout_seconds: float = Field(
         default=5.0, gt=0, le=60, description="how long one webhook attempt may take"

@@ -36,6 +36,7 @@ from models.events import PENDING, Event
 from models.leases import Lease
 from service.engine import collection, current_engine, supports_transactions, take_lease
 from service.events.outbox import register_waker, unregister_waker
+from service.events.pacing import IDLE_CEILING, IdlePacing
 from service.events.types import Consumer
 from service.observability import metrics
 
@@ -94,6 +95,9 @@ class Drain:
         self.counted = 0.0  # time.monotonic() of the last backlog count
         self.woken = asyncio.Event()
         self.streaming = False
+        # While idle, polls space out up to a third of the lease: the holder still renews it
+        # in time (service/events/pacing.py).
+        self.pacing = IdlePacing(poll_seconds, min(poll_seconds * IDLE_CEILING, LEASE_SECONDS / 3))
 
     async def hold(self) -> bool:
         """Take or renew the lease; whether this process holds it now."""
@@ -212,10 +216,12 @@ class Drain:
                 if self.held is None:  # another process drains: only retry its lease
                     await asyncio.sleep(LEASE_SECONDS / 3)
                     continue
-                wait = STREAM_POLL_SECONDS if self.streaming else self.poll_seconds
+                self.pacing.found(handled > 0)
+                wait = STREAM_POLL_SECONDS if self.streaming else self.pacing.wait
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.woken.wait(), wait)
                     await asyncio.sleep(SETTLE_SECONDS)
+                    self.pacing.found(True)  # a write here or a change: look promptly again
                 self.woken.clear()
         finally:
             unregister_waker(self.woken)

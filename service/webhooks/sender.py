@@ -27,6 +27,7 @@ from models.common import as_utc, utc_now
 from service.config import Settings, get_settings
 from service.engine import atomically, collection
 from service.events import record
+from service.events.pacing import IdlePacing
 from service.moderation.log import write_log
 from service.observability import metrics
 from service.webhooks.addresses import RefusedAddress, VettingBackend
@@ -222,9 +223,13 @@ class Sender:
         waker = asyncio.Event()
         _wakers.add(waker)
         in_flight: set[asyncio.Task[None]] = set()
+        # An idle sender looks less often, up to 8 intervals (service/events/pacing.py).
+        pacing = IdlePacing(self.settings.webhook_poll_seconds)
         try:
             while not stop.is_set():
+                woken = waker.is_set()
                 waker.clear()
+                claimed = 0
                 while len(in_flight) < MAX_IN_FLIGHT:
                     try:
                         delivery = await self.claim()
@@ -236,10 +241,12 @@ class Sender:
                     task = asyncio.create_task(self.attempt_safely(delivery))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
+                    claimed += 1
+                pacing.found(bool(woken or claimed or in_flight))
                 signals = [asyncio.create_task(waker.wait()), asyncio.create_task(stop.wait())]
                 try:
                     await asyncio.wait(
-                        [*signals, *in_flight], timeout=self.settings.webhook_poll_seconds,
+                        [*signals, *in_flight], timeout=pacing.wait,
                         return_when=asyncio.FIRST_COMPLETED,
                     )
                 finally:
