@@ -50,6 +50,7 @@ UVICORN_FLAGS = ["--workers", "1", "--loop", "uvloop", "--http", "httptools", "-
 LIST_KEYS = {"slug", "title", "description", "tagList", "createdAt", "updatedAt", "favorited",
              "favoritesCount", "author"}
 TICKS = os.sysconf("SC_CLK_TCK")
+COMPARED_DATABASE = "folio_cpu_compare"
 STACK_FIND = "stack floor: one find (no Folio)"
 STACK_FIND_TAG = "stack floor: one find by tag (no Folio)"
 STACK_FIND_ONE = "stack floor: one find_one (no Folio)"
@@ -295,8 +296,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write the figures here too")
     parser.add_argument("--compare", type=Path, default=None,
                         help="another checkout of Folio (e.g. `git worktree add /tmp/before main`): "
-                             "run it too, on the same data, each endpoint measured on both in "
-                             "turn (rows marked [compare]), for a before/after in one run")
+                             "run it too, on its own copy of the same data, each endpoint "
+                             "measured on both in turn (rows marked [compare]), for a "
+                             "before/after in one run")
     parser.add_argument("--profile", type=Path, default=None,
                         help="a directory: record each endpoint's stacks in Folio with py-spy "
                              "(collapsed format; `pip install py-spy`) while it is measured; "
@@ -363,9 +365,13 @@ def run(args: argparse.Namespace, processes: Processes, workdir: Path) -> Figure
     wait_until(http_ready(stack_base, "/api/articles"), stack, stack_log, "the stack floor")
     other, other_base = None, ""
     if args.compare:
+        # Its own copy of the data (the seed is reproducible), so that each Folio holds its own
+        # event drain's lease and does the same background work, as a lone process does.
+        other_env = {**env, "FOLIO_DATABASE": COMPARED_DATABASE}
+        asyncio.run(seed_data(settings.model_copy(update={"database": COMPARED_DATABASE})))
         other_port, other_log = free_port(), workdir / "compare.log"
         other = processes.start([sys.executable, "-m", "uvicorn", "service.main:app", "--port",
-                                 str(other_port), *UVICORN_FLAGS], other_log, env,
+                                 str(other_port), *UVICORN_FLAGS], other_log, other_env,
                                 cwd=args.compare.resolve())
         other_base = f"http://127.0.0.1:{other_port}"
         wait_until(http_ready(other_base, "/healthz"), other, other_log, "the compared Folio")
@@ -378,6 +384,11 @@ def run(args: argparse.Namespace, processes: Processes, workdir: Path) -> Figure
         login = folio_client.post("/api/users/login", json={"user": viewer})
         assert login.status_code == 200, login.text
         auth = {"Authorization": f"Token {login.json()['user']['token']}"}
+        other_auth = auth
+        if other is not None:
+            other_login = other_client.post("/api/users/login", json={"user": viewer})
+            assert other_login.status_code == 200, other_login.text
+            other_auth = {"Authorization": f"Token {other_login.json()['user']['token']}"}
         tags = folio_client.get("/api/tags").json()["tags"]
         tag = tags[0]
         anonymous = folio_client.get("/api/articles?limit=20").json()
@@ -418,7 +429,8 @@ def run(args: argparse.Namespace, processes: Processes, workdir: Path) -> Figure
         if other is not None:
             for name, (_, _, path, headers, check) in list(endpoints.items()):
                 if name not in UNCOMPARED:
-                    endpoints[f"{name} [compare]"] = (other_client, other.pid, path, headers, check)
+                    endpoints[f"{name} [compare]"] = (other_client, other.pid, path,
+                                                      other_auth if headers else {}, check)
         chosen = args.only.split(",") if args.only else list(endpoints)
         wanted = {"floor", STACK_WAIT, *chosen, *(STACKED_ON[name] for name in chosen
                                                    if name in STACKED_ON)}
