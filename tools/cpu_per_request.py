@@ -1,11 +1,14 @@
 """Folio's own CPU per request on the wire tier, against a bare FastAPI floor (issue 21).
 
     python -m tools.cpu_per_request [--requests 400] [--rounds 3] [--json out.json]
+        [--compare DIR] [--mongodb-url URL]
 
 What limits throughput on a real MongoDB is Folio's own CPU per request, so this measures it:
 
 - the wire tier's server (mongoeco, in .wire-venv, as `.ci/wire-tier` starts it) runs in its own
-  process, so its CPU is not counted;
+  process, so its CPU is not counted; or, with `--mongodb-url`, a MongoDB of yours (a real one:
+  the figures that matter in production), where this tool drops and seeds its own databases
+  `folio_cpu` and `folio_cpu_compare`;
 - fresh data is seeded through Folio's own code (`folio db sync`'s `sync`, then scripts/seed.py):
   10 users, 60 articles, follows and favorites;
 - Folio runs under uvicorn (one worker, uvloop, httptools, no access log, rate limits off) in a
@@ -50,7 +53,7 @@ UVICORN_FLAGS = ["--workers", "1", "--loop", "uvloop", "--http", "httptools", "-
 LIST_KEYS = {"slug", "title", "description", "tagList", "createdAt", "updatedAt", "favorited",
              "favoritesCount", "author"}
 TICKS = os.sysconf("SC_CLK_TCK")
-COMPARED_DATABASE = "folio_cpu_compare"
+DATABASE, COMPARED_DATABASE = "folio_cpu", "folio_cpu_compare"
 STACK_FIND = "stack floor: one find (no Folio)"
 STACK_FIND_TAG = "stack floor: one find by tag (no Folio)"
 STACK_FIND_ONE = "stack floor: one find_one (no Folio)"
@@ -138,6 +141,18 @@ def wait_until(ready: Callable[[], bool], process: subprocess.Popen, log: Path, 
 def http_ready(base: str, path: str) -> Callable[[], bool]:
     """Whether `base + path` answers 200."""
     return lambda: httpx.get(base + path, timeout=2).status_code == 200
+
+
+async def drop_databases(url: str, names: list[str]) -> None:
+    """Drop these databases of the server at `url` (this tool's own, before seeding them)."""
+    from motor.motor_asyncio import AsyncIOMotorClient
+
+    client = AsyncIOMotorClient(url, serverSelectionTimeoutMS=10_000)
+    try:
+        for name in names:
+            await client.drop_database(name)
+    finally:
+        client.close()
 
 
 async def seed_data(settings: Any) -> dict[str, Any]:
@@ -289,7 +304,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=8,
                         help="slices each endpoint's requests are measured in, interleaved with "
                              "the floor's, its stack floor's and its compared twin's")
-    parser.add_argument("--clock", choices=["stat", "schedstat"], default="stat",
+    parser.add_argument("--clock", choices=["stat", "schedstat"], default="schedstat",
                         help="stat: utime+stime from /proc/<pid>/stat (clock ticks); schedstat: "
                              "nanoseconds on CPU of each live thread")
     parser.add_argument("--only", default=None, help="comma-separated endpoint names to measure")
@@ -303,8 +318,12 @@ def main() -> None:
                         help="a directory: record each endpoint's stacks in Folio with py-spy "
                              "(collapsed format; `pip install py-spy`) while it is measured; "
                              "the sampler's own cost inflates that run's figures")
+    parser.add_argument("--mongodb-url", default=None,
+                        help="measure against this MongoDB instead of starting the wire tier's "
+                             f"server; the databases {DATABASE} and {COMPARED_DATABASE} there are "
+                             "dropped and seeded afresh")
     args = parser.parse_args()
-    if not WIRE_PYTHON.exists():
+    if args.mongodb_url is None and not WIRE_PYTHON.exists():
         sys.exit("cpu_per_request: .wire-venv is missing; run `bash .ci/wire-tier` once (or link "
                  "it) to install the wire-tier server")
     # A SIGTERM to this run stops its processes too (the `finally` below).
@@ -334,15 +353,20 @@ def run(args: argparse.Namespace, processes: Processes, workdir: Path) -> Figure
     """Everything between starting the processes and stopping them."""
     from service.config import Settings
 
-    wire_port, folio_port, floor_port = free_port(), free_port(), free_port()
-    wire_log = workdir / "wire.log"
-    wire = processes.start([str(WIRE_PYTHON), ".ci/wire_server.py", str(wire_port)], wire_log)
-    wait_until(lambda: "listening" in wire_log.read_text(), wire, wire_log, "the wire server")
+    folio_port, floor_port = free_port(), free_port()
+    url = args.mongodb_url
+    if url is None:
+        wire_port, wire_log = free_port(), workdir / "wire.log"
+        wire = processes.start([str(WIRE_PYTHON), ".ci/wire_server.py", str(wire_port)], wire_log)
+        wait_until(lambda: "listening" in wire_log.read_text(), wire, wire_log, "the wire server")
+        url = f"mongodb://127.0.0.1:{wire_port}/?directConnection=true"
+    else:  # a server of the user's: this tool's own databases only, dropped to start afresh
+        asyncio.run(drop_databases(url, [DATABASE, COMPARED_DATABASE]))
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_")}
     env.update({
-        "FOLIO_MONGODB_URL": f"mongodb://127.0.0.1:{wire_port}/?directConnection=true",
-        "FOLIO_DATABASE": "folio_cpu",
+        "FOLIO_MONGODB_URL": url,
+        "FOLIO_DATABASE": DATABASE,
         "FOLIO_JWT_SECRET": secrets.token_hex(32),
         "FOLIO_RATE_LIMITS_ENABLED": "false",
     })
@@ -454,6 +478,9 @@ def run(args: argparse.Namespace, processes: Processes, workdir: Path) -> Figure
                 figures = measure_group(group, args.requests, args.chunks, args.warmup,
                                         args.clock, args.profile)
                 floor, stacked = figures["floor"][0], figures.get(STACKED_ON.get(name) or "")
+                if floor <= 0:
+                    raise SystemExit("cpu_per_request: the floor measured no CPU at all; "
+                                     "measure more requests, or use --clock schedstat")
                 for member, (cpu, operations) in figures.items():
                     results[member].append(cpu)
                     ratios.setdefault(member, []).append(cpu / floor)
@@ -468,7 +495,8 @@ def run(args: argparse.Namespace, processes: Processes, workdir: Path) -> Figure
                                             args.requests, args.chunks, args.warmup, args.clock)
                     results[name].append(figures[name][0])
                     results["floor"].append(figures["floor"][0])
-                    ratios.setdefault(name, []).append(figures[name][0] / figures["floor"][0])
+                    ratios.setdefault(name, []).append(
+                        figures[name][0] / max(figures["floor"][0], 1e-9))
     return Figures(results, trips, ratios, above)
 
 
