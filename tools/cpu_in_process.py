@@ -131,15 +131,18 @@ async def measure(seconds: float) -> dict[str, float]:
 
     app = create_app(Settings(rate_limits_enabled=False))
     results: dict[str, float] = {}
-    streams = [handler for handler in logging.getLogger("folio.access").handlers
-               if isinstance(handler, logging.StreamHandler)]
+    # The access log as configure_logging sets it up, one line per request, written to
+    # /dev/null for the measurement; the logger's own handlers are left untouched.
+    access = logging.getLogger("folio.access")
+    handlers = access.handlers
     with open(os.devnull, "w") as devnull, time_engine() as engine:
-        kept = [handler.setStream(devnull) for handler in streams]
+        quiet = logging.StreamHandler(devnull)
+        quiet.setFormatter(logging.Formatter("%(message)s"))
+        access.handlers = [quiet]
         try:
             await measure_app(app, engine, seconds, results)
         finally:
-            for handler, stream in zip(streams, kept, strict=True):
-                handler.setStream(stream)
+            access.handlers = handlers
     return results
 
 
