@@ -55,6 +55,7 @@ from service.users.authors import forget_author
 from service.users.credentials import Passwords
 from service.users.queries import (
     CONFIRMED_FOR_SECONDS,
+    REVOKED,
     Viewer,
     ending_every_session,
     forget_confirmations,
@@ -133,7 +134,7 @@ async def request_deletion(
         signed_in = {"sessions.id": viewer.session_id}
     condition = {**signed_in, "password_hash": user.password_hash}
     if not await mark(user.id, condition):  # type: ignore[arg-type]
-        raise Unauthorized("token", "has been revoked; sign in again")
+        raise Unauthorized("token", REVOKED)
 
 
 async def _claim(

@@ -47,12 +47,13 @@ def honours(viewer: Viewer, session_ids: Iterable[str], token_version: int) -> b
 
 
 NO_ACCOUNT = "names no existing user"  # the 401 for a valid token of a deleted account
+REVOKED = "has been revoked; sign in again"  # the 401 for a token whose session has ended
 
 
 def refuse_ended(viewer: Viewer, session_ids: Iterable[str], token_version: int) -> None:
     """401 unless the account with these live sessions (and token version) accepts the token."""
     if not honours(viewer, session_ids, token_version):
-        raise Unauthorized("token", "has been revoked; sign in again")
+        raise Unauthorized("token", REVOKED)
 
 
 def new_session() -> Session:
@@ -159,7 +160,7 @@ async def confirm_writer(viewer: Viewer) -> None:
         return
     user = await viewer_account(viewer)
     if user is None:
-        raise Unauthorized("token", "has been revoked; sign in again")
+        raise Unauthorized("token", REVOKED)
     refuse_if_suspended(user.get("suspension"))
 
 
@@ -323,7 +324,7 @@ async def update_user(
     except DuplicateKeyError:
         raise Conflict(await _taken_field(changes, excluding=user.id), TAKEN) from None
     if updated is None:  # deleted, or signed out elsewhere, since the token check
-        raise Unauthorized("token", "has been revoked; sign in again")
+        raise Unauthorized("token", REVOKED)
     forget_author(user.id)  # its articles show the new profile at once (in this process)
     return User.model_validate(updated), kept_session
 
@@ -349,6 +350,6 @@ async def end_other_sessions(viewer: Viewer) -> tuple[int, str]:
     )
     forget_confirmations(viewer.id)
     if before is None:
-        raise Unauthorized("token", "has been revoked; sign in again")
+        raise Unauthorized("token", REVOKED)
     ended = [s["id"] for s in before.get("sessions", []) if s["id"] != kept_session]
     return len(ended), kept_session

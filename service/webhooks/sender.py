@@ -229,7 +229,6 @@ class Sender:
             while not stop.is_set():
                 woken = waker.is_set()
                 waker.clear()
-                claimed = 0
                 while len(in_flight) < MAX_IN_FLIGHT:
                     try:
                         delivery = await self.claim()
@@ -241,8 +240,8 @@ class Sender:
                     task = asyncio.create_task(self.attempt_safely(delivery))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
-                    claimed += 1
-                pacing.found(bool(woken or claimed or in_flight))
+                # Claimed attempts are in flight until they finish: work found.
+                pacing.found(woken or bool(in_flight))
                 signals = [asyncio.create_task(waker.wait()), asyncio.create_task(stop.wait())]
                 try:
                     await asyncio.wait(
