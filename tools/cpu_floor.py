@@ -133,9 +133,8 @@ def stack() -> FastAPI:
                                              viewer_id=ObjectId(viewer))
             rows = await articles.aggregate(pipeline).to_list(None)
         else:
-            find = page_find(match, offset=0, limit=ARTICLES, sort=sort)
-            rows = await articles.find(find["filter"], find["projection"], sort=find["sort"],
-                                       skip=find["skip"], limit=find["limit"]).to_list(None)
+            read = page_find(match, offset=0, limit=ARTICLES, sort=sort)
+            rows = await articles.find(**read).to_list(None)  # as reads._page_rows sends it
         if not rows or (tag is None and len(rows) != ARTICLES):
             raise HTTPException(500, f"read {len(rows)} articles")
         return PAGE
